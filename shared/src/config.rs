@@ -1,0 +1,176 @@
+//! Configuration from the function's environment, checked once at start-up.
+
+use crate::principal::{Principal, PrincipalKind};
+
+/// What the environment configures (see the README's configuration table).
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// `EVIDENCE_BUCKET`: where evidence and reports are written.
+    pub evidence_bucket: String,
+    /// `PROTECTED_PRINCIPALS`: principals never contained.
+    pub protected: Vec<ProtectedPattern>,
+    /// `DRY_RUN`: plan only, write nothing anywhere.
+    pub dry_run: bool,
+}
+
+impl Config {
+    /// Reads the process environment.
+    pub fn from_env() -> Result<Self, String> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Reads configuration through `lookup` (the environment, or a test's map).
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, String> {
+        let evidence_bucket = lookup("EVIDENCE_BUCKET")
+            .filter(|b| !b.trim().is_empty())
+            .ok_or("EVIDENCE_BUCKET is not set: name the S3 bucket that keeps the evidence")?;
+        let dry_run = match lookup("DRY_RUN").as_deref().map(str::trim) {
+            None | Some("") | Some("false") => false,
+            Some("true") => true,
+            Some(other) => return Err(format!("DRY_RUN must be `true` or `false`, not `{other}`")),
+        };
+        let protected = lookup("PROTECTED_PRINCIPALS")
+            .unwrap_or_default()
+            .split(',')
+            .map(str::trim)
+            .filter(|p| !p.is_empty())
+            .map(ProtectedPattern::new)
+            .collect::<Result<_, _>>()?;
+        Ok(Self {
+            evidence_bucket,
+            protected,
+            dry_run,
+        })
+    }
+
+    /// The first protected pattern that matches `principal`, if any.
+    pub fn protecting(&self, principal: &Principal) -> Option<&ProtectedPattern> {
+        self.protected.iter().find(|p| p.matches(principal))
+    }
+}
+
+/// An ARN glob from `PROTECTED_PRINCIPALS` (`*` also matches `/`).
+///
+/// User and role names are unique in an account whatever their path, so a pattern without a path
+/// (`arn:aws:iam::*:role/BreakGlass*`) is matched against the ARN without its path and protects
+/// the role on any path. A pattern with a path (`role/admin/*`) is matched against the full ARN.
+#[derive(Clone, Debug)]
+pub struct ProtectedPattern {
+    text: String,
+    glob: glob::Pattern,
+    has_path: bool,
+}
+
+impl ProtectedPattern {
+    /// Parses one pattern; the error names it.
+    pub fn new(text: &str) -> Result<Self, String> {
+        if !text.starts_with("arn:") {
+            return Err(format!(
+                "PROTECTED_PRINCIPALS: `{text}` is not an ARN pattern (like arn:aws:iam::*:role/BreakGlass*)"
+            ));
+        }
+        let glob = glob::Pattern::new(text)
+            .map_err(|e| format!("PROTECTED_PRINCIPALS: `{text}` is not a valid glob: {e}"))?;
+        let resource = text.splitn(6, ':').nth(5).unwrap_or_default();
+        let has_path = resource
+            .split_once('/')
+            .is_some_and(|(_, rest)| rest.contains('/'));
+        Ok(Self {
+            text: text.into(),
+            glob,
+            has_path,
+        })
+    }
+
+    /// The pattern as configured.
+    pub fn as_str(&self) -> &str {
+        &self.text
+    }
+
+    /// Whether this pattern can only be decided with the principal's path, which `principal` lacks.
+    pub fn needs_path(&self, principal: &Principal) -> bool {
+        self.has_path && principal.path.is_none() && principal.kind != PrincipalKind::Root
+    }
+
+    /// Whether `principal` is protected by this pattern (see the type's documentation on paths).
+    pub fn matches(&self, principal: &Principal) -> bool {
+        if self.has_path {
+            // The responder reads the path first when the event lacks it (see `needs_path`).
+            self.glob.matches(&principal.arn())
+        } else {
+            self.glob.matches(&principal.arn_without_path())
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(vars: &[(&str, &str)]) -> Result<Config, String> {
+        Config::from_lookup(|name| {
+            vars.iter()
+                .find(|(k, _)| *k == name)
+                .map(|(_, v)| v.to_string())
+        })
+    }
+
+    #[test]
+    fn missing_bucket_is_a_clear_error() {
+        assert!(config(&[]).unwrap_err().contains("EVIDENCE_BUCKET"));
+    }
+
+    #[test]
+    fn dry_run_accepts_only_true_or_false() {
+        let base = [("EVIDENCE_BUCKET", "b")];
+        assert!(!config(&base).unwrap().dry_run);
+        assert!(config(&[base[0], ("DRY_RUN", "true")]).unwrap().dry_run);
+        assert!(
+            config(&[base[0], ("DRY_RUN", "yes")])
+                .unwrap_err()
+                .contains("DRY_RUN")
+        );
+    }
+
+    #[test]
+    fn a_pattern_without_path_protects_the_name_on_any_path() {
+        let c = config(&[
+            ("EVIDENCE_BUCKET", "b"),
+            (
+                "PROTECTED_PRINCIPALS",
+                "arn:aws:iam::*:role/BreakGlass*, arn:aws:iam::111122223333:user/admin",
+            ),
+        ])
+        .unwrap();
+        let on_path =
+            Principal::parse_arn("arn:aws:iam::111122223333:role/ops/BreakGlassAdmin").unwrap();
+        let by_name = Principal::role("444455556666", "BreakGlass").unwrap();
+        let admin = Principal::user("111122223333", "admin").unwrap();
+        let other = Principal::user("111122223333", "alice").unwrap();
+        assert!(c.protecting(&on_path).is_some());
+        assert!(c.protecting(&by_name).is_some());
+        assert!(c.protecting(&admin).is_some());
+        assert!(c.protecting(&other).is_none());
+    }
+
+    #[test]
+    fn a_pattern_with_a_path_asks_for_the_path() {
+        let p = ProtectedPattern::new("arn:aws:iam::*:user/admins/*").unwrap();
+        let unknown = Principal::user("111122223333", "alice").unwrap();
+        assert!(p.needs_path(&unknown));
+        let known = Principal::parse_arn("arn:aws:iam::111122223333:user/admins/alice").unwrap();
+        assert!(!p.needs_path(&known) && p.matches(&known));
+        let elsewhere = Principal::parse_arn("arn:aws:iam::111122223333:user/dev/alice").unwrap();
+        assert!(!p.matches(&elsewhere));
+    }
+
+    #[test]
+    fn a_malformed_pattern_is_named() {
+        let err = config(&[
+            ("EVIDENCE_BUCKET", "b"),
+            ("PROTECTED_PRINCIPALS", "BreakGlass"),
+        ])
+        .unwrap_err();
+        assert!(err.contains("`BreakGlass`"), "{err}");
+    }
+}

@@ -1,0 +1,22 @@
+//! Tourniquet's playbook: everything the Lambda functions do, shared by all of them.
+//!
+//! The shape is a functional core and an imperative shell:
+//! - [`intake`] turns an event into an [`intake::Incident`] (pure);
+//! - [`plan`] decides the steps and judges their outcomes from what IAM said (pure);
+//! - [`responder`] is the one place that talks to AWS: it reads, writes in waves, and reports;
+//! - [`snapshot`] and [`evidence`] are the reads and the writes of forensic evidence.
+
+pub mod config;
+pub mod error;
+pub mod evidence;
+pub mod intake;
+pub mod plan;
+pub mod principal;
+pub mod report;
+pub mod responder;
+pub mod snapshot;
+
+pub use config::Config;
+pub use error::Error;
+pub use report::Report;
+pub use responder::Responder;

@@ -1,0 +1,274 @@
+//! IAM principals: the users, roles and root that events name, parsed from ARNs and names.
+
+use serde::Serialize;
+use std::fmt;
+
+/// What kind of IAM identity a principal is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PrincipalKind {
+    /// An IAM user (long-term access keys, console password).
+    User,
+    /// An IAM role (temporary credentials only).
+    Role,
+    /// The account's root user, which IAM policies cannot restrict.
+    Root,
+}
+
+/// An IAM principal in one account.
+///
+/// Names of users and of roles are unique within an account whatever their path, so the name
+/// identifies the principal; the path is kept when the event or IAM tells it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Principal {
+    /// The partition (`aws`, `aws-cn`, `aws-us-gov`).
+    pub partition: String,
+    /// The 12-digit account the principal lives in.
+    pub account_id: String,
+    /// User, role or root.
+    pub kind: PrincipalKind,
+    /// The user or role name (`root` for root).
+    pub name: String,
+    /// The IAM path (`/`, `/ops/`), when known.
+    pub path: Option<String>,
+}
+
+impl Principal {
+    /// An IAM user known by name, as GuardDuty reports it.
+    pub fn user(account_id: &str, name: &str) -> Result<Self, String> {
+        Self::named(PrincipalKind::User, account_id, name)
+    }
+
+    /// An IAM role known by name, as GuardDuty reports it for `AssumedRole`.
+    pub fn role(account_id: &str, name: &str) -> Result<Self, String> {
+        Self::named(PrincipalKind::Role, account_id, name)
+    }
+
+    /// The root user of an account.
+    pub fn root(account_id: &str) -> Result<Self, String> {
+        check_account(account_id)?;
+        Ok(Self {
+            partition: "aws".into(),
+            account_id: account_id.into(),
+            kind: PrincipalKind::Root,
+            name: "root".into(),
+            path: None,
+        })
+    }
+
+    fn named(kind: PrincipalKind, account_id: &str, name: &str) -> Result<Self, String> {
+        check_account(account_id)?;
+        check_name(name)?;
+        Ok(Self {
+            partition: "aws".into(),
+            account_id: account_id.into(),
+            kind,
+            name: name.into(),
+            path: None,
+        })
+    }
+
+    /// Parses an IAM user, role or root ARN, or an STS assumed-role ARN (which names its role).
+    ///
+    /// The error says what is wrong with the ARN, for a message that names the field.
+    pub fn parse_arn(arn: &str) -> Result<Self, String> {
+        let parts: Vec<&str> = arn.splitn(6, ':').collect();
+        let [prefix, partition, service, region, account_id, resource] = parts[..] else {
+            return Err(format!(
+                "`{arn}` is not an ARN (expected arn:aws:iam::ACCOUNT:user/NAME or role/NAME)"
+            ));
+        };
+        if prefix != "arn" || !matches!(partition, "aws" | "aws-cn" | "aws-us-gov") {
+            return Err(format!("`{arn}` is not an AWS ARN"));
+        }
+        if !region.is_empty() {
+            return Err(format!(
+                "`{arn}` has a region; IAM and STS principal ARNs have none"
+            ));
+        }
+        check_account(account_id)?;
+        let (kind, path, name) = match (service, resource) {
+            ("iam", "root") => (PrincipalKind::Root, None, "root"),
+            ("iam", resource) => {
+                let (kind, rest) = if let Some(rest) = resource.strip_prefix("user/") {
+                    (PrincipalKind::User, rest)
+                } else if let Some(rest) = resource.strip_prefix("role/") {
+                    (PrincipalKind::Role, rest)
+                } else {
+                    return Err(format!(
+                        "`{arn}` is not an IAM user, role or root ARN (resource `{resource}`)"
+                    ));
+                };
+                let (path, name) = match rest.rfind('/') {
+                    Some(i) => (format!("/{}/", &rest[..i]), &rest[i + 1..]),
+                    None => ("/".to_string(), rest),
+                };
+                (kind, Some(path), name)
+            }
+            ("sts", resource) => match resource.strip_prefix("assumed-role/") {
+                Some(rest) => {
+                    let role = rest.split('/').next().unwrap_or_default();
+                    (PrincipalKind::Role, None, role)
+                }
+                // Some emulators answer GetCallerIdentity for an IAM user with an STS ARN.
+                None => match resource.strip_prefix("user/") {
+                    Some(name) => (PrincipalKind::User, None, name),
+                    None => {
+                        return Err(format!(
+                            "`{arn}` is an STS ARN but not an assumed-role session"
+                        ));
+                    }
+                },
+            },
+            (other, _) => {
+                return Err(format!(
+                    "`{arn}` is an ARN of service `{other}`, not an IAM principal"
+                ));
+            }
+        };
+        if kind != PrincipalKind::Root {
+            check_name(name)?;
+        }
+        Ok(Self {
+            partition: partition.into(),
+            account_id: account_id.into(),
+            kind,
+            name: name.into(),
+            path,
+        })
+    }
+
+    /// The principal's ARN, with its path when known.
+    pub fn arn(&self) -> String {
+        let Self {
+            partition,
+            account_id,
+            name,
+            ..
+        } = self;
+        let path = self.path.as_deref().unwrap_or("/");
+        match self.kind {
+            PrincipalKind::User => format!("arn:{partition}:iam::{account_id}:user{path}{name}"),
+            PrincipalKind::Role => format!("arn:{partition}:iam::{account_id}:role{path}{name}"),
+            PrincipalKind::Root => format!("arn:{partition}:iam::{account_id}:root"),
+        }
+    }
+
+    /// The ARN without its path: what a pattern without a path is matched against.
+    pub fn arn_without_path(&self) -> String {
+        Self {
+            path: None,
+            ..self.clone()
+        }
+        .arn()
+    }
+
+    /// Whether two values name the same principal (same account, kind and name; paths aside).
+    pub fn same_as(&self, other: &Principal) -> bool {
+        self.account_id == other.account_id && self.kind == other.kind && self.name == other.name
+    }
+}
+
+impl fmt::Display for Principal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.arn())
+    }
+}
+
+fn check_account(account_id: &str) -> Result<(), String> {
+    if account_id.len() == 12 && account_id.bytes().all(|b| b.is_ascii_digit()) {
+        Ok(())
+    } else {
+        Err(format!(
+            "`{account_id}` is not an AWS account id (12 digits)"
+        ))
+    }
+}
+
+/// IAM user and role names: 1 to 64 characters of letters, digits and `+=,.@_-`.
+fn check_name(name: &str) -> Result<(), String> {
+    let valid = !name.is_empty()
+        && name.len() <= 64
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "+=,.@_-".contains(c));
+    if valid {
+        Ok(())
+    } else {
+        Err(format!(
+            "`{name}` is not a valid IAM user or role name (1-64 of letters, digits, +=,.@_-)"
+        ))
+    }
+}
+
+/// Checks an access key id: 16 to 128 upper-case letters and digits (`AKIA…` or `ASIA…`).
+pub fn check_access_key_id(id: &str) -> Result<(), String> {
+    let valid = (16..=128).contains(&id.len())
+        && id
+            .chars()
+            .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit());
+    if valid {
+        Ok(())
+    } else {
+        Err(format!(
+            "`{id}` is not an access key id (16-128 upper-case letters and digits, like AKIA...)"
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn user_arn_with_path_keeps_path_and_name() {
+        let p = Principal::parse_arn("arn:aws:iam::111122223333:user/ops/eu/alice").unwrap();
+        assert_eq!(p.kind, PrincipalKind::User);
+        assert_eq!(p.name, "alice");
+        assert_eq!(p.path.as_deref(), Some("/ops/eu/"));
+        assert_eq!(p.arn(), "arn:aws:iam::111122223333:user/ops/eu/alice");
+        assert_eq!(p.arn_without_path(), "arn:aws:iam::111122223333:user/alice");
+    }
+
+    #[test]
+    fn assumed_role_session_arn_names_its_role() {
+        let p =
+            Principal::parse_arn("arn:aws:sts::111122223333:assumed-role/Responder/i-123").unwrap();
+        assert_eq!(
+            (p.kind, p.name.as_str()),
+            (PrincipalKind::Role, "Responder")
+        );
+    }
+
+    #[test]
+    fn root_arn_is_root() {
+        let p = Principal::parse_arn("arn:aws:iam::111122223333:root").unwrap();
+        assert_eq!(p.kind, PrincipalKind::Root);
+    }
+
+    #[test]
+    fn malformed_arns_say_what_is_wrong() {
+        for (arn, says) in [
+            ("alice", "not an ARN"),
+            ("arn:aws:iam::1111:user/alice", "12 digits"),
+            ("arn:aws:s3:::bucket/key", "service `s3`"),
+            (
+                "arn:aws:iam::111122223333:group/admins",
+                "resource `group/admins`",
+            ),
+            (
+                "arn:aws:iam::111122223333:user/",
+                "not a valid IAM user or role name",
+            ),
+        ] {
+            let err = Principal::parse_arn(arn).unwrap_err();
+            assert!(err.contains(says), "{arn}: {err}");
+        }
+    }
+
+    #[test]
+    fn access_key_ids_are_checked() {
+        assert!(check_access_key_id("AKIAEXAMPLECOMPROM01").is_ok());
+        assert!(check_access_key_id("akia-lower").is_err());
+    }
+}

@@ -1,0 +1,175 @@
+//! The report: what was found, planned and done, returned to the caller, logged and stored.
+
+use serde::{Deserialize, Serialize};
+
+/// How a run, or one target of it, ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    /// Every step is in place.
+    Contained,
+    /// At least one step failed; the function returns an error so the event is retried.
+    Partial,
+    /// Dry run: the steps are what a real run would do; nothing was written.
+    Planned,
+    /// The principal must not or cannot be contained by Tourniquet; the message says what to do.
+    Refused,
+    /// The event is not one to act on.
+    Ignored,
+}
+
+/// How one step ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    /// Written now.
+    Applied,
+    /// Already so before this run (a replay, or a change made by hand); nothing was changed.
+    AlreadyInPlace,
+    /// Dry run: would be written.
+    Planned,
+    /// Not attempted; the detail says why.
+    Skipped,
+    /// Attempted and refused by AWS; the detail carries AWS's error.
+    Failed,
+}
+
+/// One step and its outcome.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StepReport {
+    /// What the step does (`attach_deny_all`, `deactivate_access_key`, `tag_principal`).
+    pub action: String,
+    /// What it acts on: a key id, a policy name, a tag.
+    pub target: String,
+    /// How it ended.
+    pub outcome: Outcome,
+    /// Why, in words; AWS's error for a failure.
+    pub detail: String,
+}
+
+/// One principal of the incident.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TargetReport {
+    /// The principal's ARN (with its path once IAM has told it).
+    pub principal_arn: String,
+    /// Its account.
+    pub account_id: String,
+    /// How its containment ended.
+    pub status: Status,
+    /// For refusals and failures: what a human must do instead.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    /// Every step, in plan order.
+    pub steps: Vec<StepReport>,
+}
+
+impl TargetReport {
+    /// The target's status from its steps' outcomes.
+    pub fn status_from_steps(steps: &[StepReport]) -> Status {
+        if steps.iter().any(|s| s.outcome == Outcome::Failed) {
+            Status::Partial
+        } else if steps.iter().any(|s| s.outcome == Outcome::Planned) {
+            Status::Planned
+        } else {
+            Status::Contained
+        }
+    }
+}
+
+/// An object written to the evidence store, with the SHA-256 of its bytes (hex).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Evidence {
+    /// The S3 object key in the evidence bucket.
+    pub key: String,
+    /// Lower-case hex SHA-256 of the object's bytes.
+    pub sha256: String,
+}
+
+/// The whole run.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Report {
+    /// The incident; stable across replays of the same event.
+    pub incident_id: String,
+    /// The overall status (see [`Report::status_from_targets`]).
+    pub status: Status,
+    /// Whether this was a dry run.
+    pub dry_run: bool,
+    /// Where the event came from (`aws.guardduty`, `manual`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
+    /// Why the incident was raised (the finding type, or the responder's words).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// For ignored events: why.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message: Option<String>,
+    /// How many sequential waves of AWS calls the run took (time to contain is counted in these).
+    pub waves: u32,
+    /// One entry per principal.
+    pub targets: Vec<TargetReport>,
+    /// What was written to the evidence store.
+    pub evidence: Vec<Evidence>,
+}
+
+impl Report {
+    /// The overall status: partial if any target is; refused if every target was refused;
+    /// otherwise planned for a dry run, or contained.
+    pub fn status_from_targets(targets: &[TargetReport], dry_run: bool) -> Status {
+        if targets.iter().any(|t| t.status == Status::Partial) {
+            Status::Partial
+        } else if targets.iter().all(|t| t.status == Status::Refused) {
+            Status::Refused
+        } else if dry_run {
+            Status::Planned
+        } else {
+            Status::Contained
+        }
+    }
+
+    /// One line for the logs and for a Lambda error: the status and every step that failed.
+    pub fn summary(&self) -> String {
+        let failed: Vec<String> = self
+            .targets
+            .iter()
+            .flat_map(|t| {
+                t.steps
+                    .iter()
+                    .filter(|s| s.outcome == Outcome::Failed)
+                    .map(move |s| {
+                        format!(
+                            "{} {} on {}: {}",
+                            s.action, s.target, t.principal_arn, s.detail
+                        )
+                    })
+                    .chain(
+                        (t.status == Status::Partial && t.steps.is_empty()).then(|| {
+                            format!(
+                                "{}: {}",
+                                t.principal_arn,
+                                t.message.clone().unwrap_or_default()
+                            )
+                        }),
+                    )
+            })
+            .collect();
+        let stored = self
+            .evidence
+            .last()
+            .map(|e| format!("; report stored at {}", e.key))
+            .unwrap_or_default();
+        let status = serde_json::to_value(self.status)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_owned))
+            .unwrap_or_default();
+        if failed.is_empty() {
+            format!("incident {}: {status}{stored}", self.incident_id)
+        } else {
+            format!(
+                "incident {}: {status}: {} step(s) failed: {}{stored}",
+                self.incident_id,
+                failed.len(),
+                failed.join("; ")
+            )
+        }
+    }
+}

@@ -1,0 +1,412 @@
+//! Test harness: a moto server on loopback, SDK clients pointed at it, a compromised user to seed,
+//! and the sample events of `events/`. Used by the integration tests and by `make demo`.
+
+use aws_config::retry::RetryConfig;
+use aws_config::{BehaviorVersion, Region, SdkConfig};
+use aws_sdk_iam::config::Credentials;
+use aws_sdk_iam::types::{StatusType, Tag};
+use playbook::{Config, Responder};
+use serde_json::Value;
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// The account every emulated principal lives in (the sample events' account).
+pub const ACCOUNT: &str = "111122223333";
+/// The evidence bucket the tests and the demo create.
+pub const BUCKET: &str = "tourniquet-evidence";
+
+/// The workspace root.
+pub fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+/// A sample event from `events/`.
+pub fn event(name: &str) -> Value {
+    let path = root().join("events").join(name);
+    let text = std::fs::read_to_string(&path)
+        .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
+/// The GuardDuty sample finding, naming `user` and `key` (keys are random in the emulator).
+pub fn guardduty_finding(user: &str, key: &str) -> Value {
+    let mut event = event("guardduty-iam-user.json");
+    let details = &mut event["detail"]["resource"]["accessKeyDetails"];
+    details["userName"] = user.into();
+    details["accessKeyId"] = key.into();
+    event
+}
+
+/// A moto server on a free loopback port, stopped when dropped. Each test starts its own, so
+/// tests never see one another's state.
+pub struct Moto {
+    child: Child,
+    /// `http://127.0.0.1:PORT`.
+    pub endpoint: String,
+    port: u16,
+}
+
+impl Moto {
+    /// Starts moto from the virtualenv `make test` creates (or `MOTO_SERVER`) and waits until it answers.
+    pub fn start() -> Self {
+        let server = std::env::var_os("MOTO_SERVER")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| root().join(".venv/bin/moto_server"));
+        assert!(
+            server.exists(),
+            "{} not found: run `make test` (it creates the virtualenv with moto), or set MOTO_SERVER",
+            server.display()
+        );
+        let port = TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free loopback port")
+            .port();
+        let child = Command::new(&server)
+            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+            .env("MOTO_IAM_LOAD_MANAGED_POLICIES", "true")
+            .env("MOTO_ACCOUNT_ID", ACCOUNT)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {}: {e}", server.display()));
+        let moto = Self {
+            child,
+            endpoint: format!("http://127.0.0.1:{port}"),
+            port,
+        };
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while moto.http("GET", "/moto-api/", "").is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "moto did not answer on port {port} within 60 s"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        moto
+    }
+
+    /// A raw HTTP request to moto's own API; returns the status line.
+    fn http(&self, method: &str, path: &str, body: &str) -> std::io::Result<String> {
+        let mut stream = TcpStream::connect(("127.0.0.1", self.port))?;
+        write!(
+            stream,
+            "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            self.port,
+            body.len()
+        )?;
+        let mut response = String::new();
+        stream.read_to_string(&mut response)?;
+        Ok(response.lines().next().unwrap_or_default().to_owned())
+    }
+
+    /// Turns on moto's IAM authorization: from now on every request is checked against the
+    /// caller's policies, so a deny-all really denies.
+    pub fn enforce_iam_authorization(&self) {
+        let status = self
+            .http("POST", "/moto-api/reset-auth", "0")
+            .expect("moto answers");
+        assert!(status.contains("200"), "reset-auth: {status}");
+    }
+
+    /// SDK configuration for this server with the given access key (any key before enforcement).
+    pub async fn sdk_config_as(&self, access_key_id: &str, secret: &str) -> SdkConfig {
+        aws_config::defaults(BehaviorVersion::latest())
+            .region(Region::new("us-east-1"))
+            .endpoint_url(&self.endpoint)
+            .credentials_provider(Credentials::new(access_key_id, secret, None, None, "test"))
+            // Tests that expect errors must see them at once, not after three retries.
+            .retry_config(RetryConfig::disabled())
+            .load()
+            .await
+    }
+
+    /// SDK configuration for this server as the default administrator.
+    pub async fn sdk_config(&self) -> SdkConfig {
+        self.sdk_config_as(
+            "AKIAIOSFODNN7EXAMPLE",
+            "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
+        )
+        .await
+    }
+
+    /// A second IAM client, for reading state back independently of the responder.
+    pub async fn iam(&self) -> aws_sdk_iam::Client {
+        aws_sdk_iam::Client::new(&self.sdk_config().await)
+    }
+
+    /// An S3 client (path-style, as loopback needs).
+    pub async fn s3(&self) -> aws_sdk_s3::Client {
+        s3_client(&self.sdk_config().await)
+    }
+
+    /// Creates the evidence bucket and a responder over it, configured by `vars` besides
+    /// `EVIDENCE_BUCKET` (e.g. `[("PROTECTED_PRINCIPALS", "...")]`).
+    pub async fn responder(&self, vars: &[(&str, &str)]) -> Responder {
+        let sdk = self.sdk_config().await;
+        create_bucket(&s3_client(&sdk)).await;
+        Responder::new(&sdk, config(vars))
+    }
+}
+
+impl Drop for Moto {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A path-style S3 client.
+pub fn s3_client(sdk: &SdkConfig) -> aws_sdk_s3::Client {
+    aws_sdk_s3::Client::from_conf(
+        aws_sdk_s3::config::Builder::from(sdk)
+            .force_path_style(true)
+            .build(),
+    )
+}
+
+/// Creates the evidence bucket (idempotent).
+pub async fn create_bucket(s3: &aws_sdk_s3::Client) {
+    if s3.head_bucket().bucket(BUCKET).send().await.is_err() {
+        s3.create_bucket()
+            .bucket(BUCKET)
+            .send()
+            .await
+            .expect("create evidence bucket");
+    }
+}
+
+/// Responder configuration: the evidence bucket plus `vars`.
+pub fn config(vars: &[(&str, &str)]) -> Config {
+    Config::from_lookup(|name| {
+        if name == "EVIDENCE_BUCKET" {
+            return Some(BUCKET.into());
+        }
+        vars.iter()
+            .find(|(k, _)| *k == name)
+            .map(|(_, v)| v.to_string())
+    })
+    .expect("valid test configuration")
+}
+
+/// A user seeded as a real one would look: two keys, policies, a group, a password, MFA, tags.
+pub struct SeededUser {
+    /// The user name.
+    pub name: String,
+    /// The ARN.
+    pub arn: String,
+    /// Access key ids, in creation order; both active.
+    pub keys: Vec<String>,
+    /// The first key's secret, so a test can act as the attacker.
+    pub first_secret: String,
+}
+
+/// A policy that allows everything, as an over-privileged CI user would have.
+pub const ALLOW_ALL: &str =
+    r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"*","Resource":"*"}]}"#;
+
+/// Seeds a compromised-looking user with everything a snapshot should capture.
+pub async fn seed_user(iam: &aws_sdk_iam::Client, name: &str) -> SeededUser {
+    let user = iam
+        .create_user()
+        .user_name(name)
+        .path("/ci/")
+        .tags(
+            Tag::builder()
+                .key("team")
+                .value("platform")
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .expect("create user")
+        .user
+        .expect("user");
+    let mut keys = Vec::new();
+    let mut first_secret = String::new();
+    for _ in 0..2 {
+        let key = iam
+            .create_access_key()
+            .user_name(name)
+            .send()
+            .await
+            .expect("create key")
+            .access_key
+            .expect("key");
+        if first_secret.is_empty() {
+            first_secret = key.secret_access_key.clone();
+        }
+        keys.push(key.access_key_id);
+    }
+    iam.put_user_policy()
+        .user_name(name)
+        .policy_name("deploy-everything")
+        .policy_document(ALLOW_ALL)
+        .send()
+        .await
+        .expect("inline policy");
+    iam.attach_user_policy()
+        .user_name(name)
+        .policy_arn("arn:aws:iam::aws:policy/ReadOnlyAccess")
+        .send()
+        .await
+        .expect("attach managed policy");
+    let group = format!("{name}-deployers");
+    iam.create_group()
+        .group_name(&group)
+        .send()
+        .await
+        .expect("group");
+    iam.add_user_to_group()
+        .group_name(&group)
+        .user_name(name)
+        .send()
+        .await
+        .expect("join group");
+    iam.create_login_profile()
+        .user_name(name)
+        .password("Correct-Horse-Battery-9")
+        .send()
+        .await
+        .expect("login profile");
+    let device = iam
+        .create_virtual_mfa_device()
+        .virtual_mfa_device_name(format!("{name}-phone"))
+        .send()
+        .await
+        .expect("virtual MFA")
+        .virtual_mfa_device
+        .expect("device");
+    iam.enable_mfa_device()
+        .user_name(name)
+        .serial_number(&device.serial_number)
+        .authentication_code1("123456")
+        .authentication_code2("654321")
+        .send()
+        .await
+        .expect("enable MFA");
+    SeededUser {
+        name: name.into(),
+        arn: user.arn,
+        keys,
+        first_secret,
+    }
+}
+
+/// Each key's status, as a second client reads it.
+pub async fn key_statuses(iam: &aws_sdk_iam::Client, user: &str) -> Vec<(String, StatusType)> {
+    iam.list_access_keys()
+        .user_name(user)
+        .send()
+        .await
+        .expect("list keys")
+        .access_key_metadata
+        .into_iter()
+        .map(|k| {
+            (
+                k.access_key_id.unwrap_or_default(),
+                k.status.expect("status"),
+            )
+        })
+        .collect()
+}
+
+/// Everything an IAM user's containment could change, read back by a second client, in one value
+/// that tests compare before and after.
+pub async fn user_state(iam: &aws_sdk_iam::Client, user: &str) -> Value {
+    let inline = iam
+        .list_user_policies()
+        .user_name(user)
+        .send()
+        .await
+        .expect("list inline");
+    let mut documents = Vec::new();
+    for name in &inline.policy_names {
+        let doc = iam
+            .get_user_policy()
+            .user_name(user)
+            .policy_name(name)
+            .send()
+            .await
+            .expect("get inline")
+            .policy_document;
+        documents.push(serde_json::json!([
+            name,
+            playbook::snapshot::decode_policy(&doc).unwrap()
+        ]));
+    }
+    let attached = iam
+        .list_attached_user_policies()
+        .user_name(user)
+        .send()
+        .await
+        .expect("list attached")
+        .attached_policies
+        .unwrap_or_default()
+        .into_iter()
+        .map(|p| p.policy_arn.unwrap_or_default())
+        .collect::<Vec<_>>();
+    let groups = iam
+        .list_groups_for_user()
+        .user_name(user)
+        .send()
+        .await
+        .expect("groups")
+        .groups
+        .into_iter()
+        .map(|g| g.group_name)
+        .collect::<Vec<_>>();
+    let tags = iam
+        .list_user_tags()
+        .user_name(user)
+        .send()
+        .await
+        .expect("tags")
+        .tags
+        .into_iter()
+        .map(|t| (t.key, t.value))
+        .collect::<Vec<_>>();
+    let keys = key_statuses(iam, user)
+        .await
+        .into_iter()
+        .map(|(id, s)| (id, s.as_str().to_owned()))
+        .collect::<Vec<_>>();
+    let login = iam.get_login_profile().user_name(user).send().await.is_ok();
+    serde_json::json!({
+        "keys": keys, "inline": documents, "attached": attached, "groups": groups,
+        "tags": tags, "login_profile": login,
+    })
+}
+
+/// Every object key in the evidence bucket.
+pub async fn evidence_keys(s3: &aws_sdk_s3::Client) -> Vec<String> {
+    s3.list_objects_v2()
+        .bucket(BUCKET)
+        .send()
+        .await
+        .expect("list evidence")
+        .contents
+        .unwrap_or_default()
+        .into_iter()
+        .filter_map(|o| o.key)
+        .collect()
+}
+
+/// An evidence object's bytes.
+pub async fn evidence_body(s3: &aws_sdk_s3::Client, key: &str) -> Vec<u8> {
+    s3.get_object()
+        .bucket(BUCKET)
+        .key(key)
+        .send()
+        .await
+        .unwrap_or_else(|e| panic!("get {key}: {e:?}"))
+        .body
+        .collect()
+        .await
+        .expect("read body")
+        .to_vec()
+}
