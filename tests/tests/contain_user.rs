@@ -174,3 +174,264 @@ async fn guardduty_finding_contains_the_user_and_stores_hashed_evidence() {
     );
     let _ = BUCKET;
 }
+
+/// A manual request for `user` naming `key`, with `extra` fields merged in.
+fn manual(user: &harness::SeededUser, extra: Value) -> Value {
+    let mut request = harness::event("manual-user.json");
+    request["principal_arn"] = user.arn.clone().into();
+    request["access_key_id"] = user.keys[0].clone().into();
+    for (k, v) in extra.as_object().unwrap() {
+        request[k] = v.clone();
+    }
+    request
+}
+
+#[tokio::test]
+async fn a_dry_run_reports_the_real_plan_and_writes_nothing_anywhere() {
+    let moto = Moto::start();
+    let iam = moto.iam().await;
+    let s3 = moto.s3().await;
+    let user = seed_user(&iam, "ci-deployer").await;
+    let before = user_state(&iam, &user.name).await;
+
+    for (responder, request) in [
+        // asked for by the request ...
+        (
+            moto.responder(&[]).await,
+            manual(&user, json!({"dry_run": true})),
+        ),
+        // ... or by the function's configuration
+        (
+            moto.responder(&[("DRY_RUN", "true")]).await,
+            manual(&user, json!({"dry_run": false})),
+        ),
+    ] {
+        let report = responder.handle(request).await.expect("planned");
+        assert_eq!(report.status, Status::Planned);
+        assert!(report.dry_run);
+        let outcomes: Vec<(&str, Outcome)> = report.targets[0]
+            .steps
+            .iter()
+            .map(|s| (s.action.as_str(), s.outcome))
+            .collect();
+        assert_eq!(
+            outcomes,
+            [
+                ("attach_deny_all", Outcome::Planned),
+                ("deactivate_access_key", Outcome::Planned),
+                ("deactivate_access_key", Outcome::Planned),
+                ("tag_principal", Outcome::Planned),
+            ]
+        );
+        assert!(report.evidence.is_empty());
+    }
+    assert_eq!(user_state(&iam, &user.name).await, before, "IAM unchanged");
+    assert!(evidence_keys(&s3).await.is_empty(), "nothing written to S3");
+}
+
+#[tokio::test]
+async fn a_replayed_finding_changes_nothing_and_reports_already_in_place() {
+    let moto = Moto::start();
+    let iam = moto.iam().await;
+    let s3 = moto.s3().await;
+    let user = seed_user(&iam, "ci-deployer").await;
+    let responder = moto.responder(&[]).await;
+    let finding = guardduty_finding(&user.name, &user.keys[0]);
+
+    let first = responder.handle(finding.clone()).await.expect("contained");
+    let after_first = user_state(&iam, &user.name).await;
+    let mut first_objects = Vec::new();
+    for e in &first.evidence {
+        first_objects.push((e.key.clone(), evidence_body(&s3, &e.key).await));
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+
+    let replay = responder.handle(finding).await.expect("replayed");
+
+    assert_eq!(replay.status, Status::Contained);
+    assert_eq!(replay.incident_id, first.incident_id);
+    for step in &replay.targets[0].steps {
+        assert_eq!(step.outcome, Outcome::AlreadyInPlace, "{step:?}");
+    }
+    assert_eq!(
+        user_state(&iam, &user.name).await,
+        after_first,
+        "the replay changed IAM"
+    );
+    for (key, body) in first_objects {
+        assert_eq!(
+            evidence_body(&s3, &key).await,
+            body,
+            "{key} was overwritten"
+        );
+    }
+    let all = evidence_keys(&s3).await;
+    assert_eq!(
+        all.len(),
+        6,
+        "the replay's evidence is added beside the first run's: {all:?}"
+    );
+}
+
+#[tokio::test]
+async fn protected_principals_are_refused_and_left_untouched() {
+    let moto = Moto::start();
+    let iam = moto.iam().await;
+    let s3 = moto.s3().await;
+    let user = seed_user(&iam, "ci-deployer").await;
+    let before = user_state(&iam, &user.name).await;
+
+    // The seeded user lives on path /ci/; GuardDuty names it without its path, so the
+    // path pattern makes the responder read the path before it decides.
+    for pattern in [
+        "arn:aws:iam::*:user/ci-*",
+        "arn:aws:iam::111122223333:user/ci/*",
+    ] {
+        let responder = moto.responder(&[("PROTECTED_PRINCIPALS", pattern)]).await;
+        let report = responder
+            .handle(guardduty_finding(&user.name, &user.keys[0]))
+            .await
+            .expect("refusal is not an error");
+        assert_eq!(report.status, Status::Refused, "{pattern}");
+        let message = report.targets[0].message.as_deref().unwrap();
+        assert!(message.contains(pattern), "{message}");
+        assert!(report.targets[0].steps.is_empty());
+    }
+    assert_eq!(user_state(&iam, &user.name).await, before);
+    // A refusal still leaves evidence of the event, but no snapshot (nothing was read).
+    assert!(
+        evidence_keys(&s3)
+            .await
+            .iter()
+            .all(|k| !k.ends_with("snapshot.json"))
+    );
+}
+
+#[tokio::test]
+async fn the_responder_never_contains_its_own_identity() {
+    let moto = Moto::start();
+    let iam = moto.iam().await;
+    // The emulator's default caller is the user `moto`.
+    let me = seed_user(&iam, "moto").await;
+    let before = user_state(&iam, "moto").await;
+    let responder = moto.responder(&[]).await;
+
+    let report = responder
+        .handle(guardduty_finding("moto", &me.keys[0]))
+        .await
+        .expect("refusal is not an error");
+
+    assert_eq!(report.status, Status::Refused);
+    assert!(
+        report.targets[0]
+            .message
+            .as_deref()
+            .unwrap()
+            .contains("own identity")
+    );
+    assert_eq!(user_state(&iam, "moto").await, before);
+}
+
+#[tokio::test]
+async fn root_is_refused_with_what_a_human_must_do() {
+    let moto = Moto::start();
+    let responder = moto.responder(&[]).await;
+
+    let report = responder
+        .handle(harness::event("manual-root.json"))
+        .await
+        .expect("refusal is not an error");
+
+    assert_eq!(report.status, Status::Refused);
+    assert_eq!(
+        report.targets[0].principal_arn,
+        "arn:aws:iam::111122223333:root"
+    );
+    let message = report.targets[0].message.as_deref().unwrap();
+    assert!(
+        message.contains("cannot restrict the root user") && message.contains("rotate"),
+        "{message}"
+    );
+}
+
+#[tokio::test]
+async fn a_request_with_only_a_key_finds_and_contains_its_owner() {
+    let moto = Moto::start();
+    let iam = moto.iam().await;
+    let user = seed_user(&iam, "ci-deployer").await;
+    let responder = moto.responder(&[]).await;
+    let mut request = harness::event("manual-key-only.json");
+    request["access_key_id"] = user.keys[1].clone().into();
+
+    let report = responder.handle(request).await.expect("contained");
+
+    assert_eq!(report.status, Status::Contained);
+    assert_eq!(report.incident_id, "IR-2026-0043");
+    assert_eq!(report.targets[0].principal_arn, user.arn);
+    assert!(
+        key_statuses(&iam, &user.name)
+            .await
+            .iter()
+            .all(|(_, s)| *s == StatusType::Inactive)
+    );
+}
+
+#[tokio::test]
+async fn a_key_nobody_owns_is_a_failure_that_changes_nothing() {
+    let moto = Moto::start();
+    let iam = moto.iam().await;
+    let user = seed_user(&iam, "ci-deployer").await;
+    let before = user_state(&iam, &user.name).await;
+    let responder = moto.responder(&[]).await;
+
+    let err = responder
+        .handle(harness::event("manual-key-only.json"))
+        .await
+        .expect_err("an unknown key cannot be contained");
+
+    assert!(matches!(err, playbook::Error::Partial { .. }));
+    assert!(err.to_string().contains("AKIAEXAMPLECOMPROM01"), "{err}");
+    assert_eq!(user_state(&iam, &user.name).await, before);
+}
+
+#[tokio::test]
+async fn malformed_and_ignored_events_change_nothing() {
+    let moto = Moto::start();
+    let iam = moto.iam().await;
+    let s3 = moto.s3().await;
+    let user = seed_user(&iam, "ci-deployer").await;
+    let before = user_state(&iam, &user.name).await;
+    let responder = moto.responder(&[]).await;
+
+    let err = responder
+        .handle(harness::event(
+            "malformed-guardduty-missing-access-key.json",
+        ))
+        .await
+        .expect_err("malformed");
+    assert_eq!(err.error_type(), "InvalidEvent");
+    assert!(
+        err.to_string().contains("detail.resource.accessKeyDetails"),
+        "{err}"
+    );
+
+    let typo = json!({"principal_arm": user.arn});
+    let err = responder.handle(typo).await.expect_err("typo");
+    assert!(err.to_string().contains("principal_arm"), "{err}");
+
+    for ignored in [
+        "guardduty-iam-user-sample.json",
+        "guardduty-iam-user-archived.json",
+        "ec2-state-change.json",
+    ] {
+        let report = responder
+            .handle(harness::event(ignored))
+            .await
+            .expect(ignored);
+        assert_eq!(report.status, Status::Ignored, "{ignored}");
+        assert!(report.message.is_some());
+    }
+
+    assert_eq!(user_state(&iam, &user.name).await, before);
+    assert!(evidence_keys(&s3).await.is_empty());
+}
