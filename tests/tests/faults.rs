@@ -1,0 +1,269 @@
+//! Fault paths the emulator cannot produce (throttling, limits), injected with aws-smithy-mocks
+//! into an IAM client; STS and the evidence store are still the emulator's.
+
+use aws_sdk_iam::Client;
+use aws_sdk_iam::config::retry::RetryConfig;
+use aws_sdk_iam::error::ErrorMetadata;
+use aws_sdk_iam::operation::get_access_key_last_used::GetAccessKeyLastUsedOutput;
+use aws_sdk_iam::operation::get_login_profile::GetLoginProfileError;
+use aws_sdk_iam::operation::get_user::GetUserOutput;
+use aws_sdk_iam::operation::list_access_keys::ListAccessKeysOutput;
+use aws_sdk_iam::operation::list_attached_user_policies::ListAttachedUserPoliciesOutput;
+use aws_sdk_iam::operation::list_groups_for_user::ListGroupsForUserOutput;
+use aws_sdk_iam::operation::list_mfa_devices::ListMfaDevicesOutput;
+use aws_sdk_iam::operation::list_user_policies::ListUserPoliciesOutput;
+use aws_sdk_iam::operation::list_user_tags::ListUserTagsOutput;
+use aws_sdk_iam::operation::put_user_policy::{PutUserPolicyError, PutUserPolicyOutput};
+use aws_sdk_iam::operation::tag_user::TagUserOutput;
+use aws_sdk_iam::operation::update_access_key::{UpdateAccessKeyError, UpdateAccessKeyOutput};
+use aws_sdk_iam::primitives::DateTime;
+use aws_sdk_iam::types::error::{LimitExceededException, NoSuchEntityException};
+use aws_sdk_iam::types::{AccessKeyMetadata, StatusType, User};
+use aws_smithy_mocks::{Rule, RuleMode, mock, mock_client};
+use harness::Moto;
+use playbook::report::{Outcome, Report, Status};
+use playbook::{Error, Responder};
+use std::time::Duration;
+
+const USER: &str = "ci-deployer";
+const KEYS: [&str; 2] = ["AKIAEXAMPLECOMPROM01", "AKIAEXAMPLEOTHERKEY2"];
+
+/// An IAM client whose user has two active keys and nothing else; `faults` take precedence.
+/// The SDK's standard retry is on, with a short backoff, as in production.
+fn iam(faults: &[&Rule], writes: &Writes) -> Client {
+    let reads = [
+        mock!(Client::get_user).then_output(|| {
+            let user = User::builder()
+                .path("/")
+                .user_name(USER)
+                .user_id("AIDAEXAMPLEPRINCIPAL1")
+                .arn(format!("arn:aws:iam::111122223333:user/{USER}"))
+                .create_date(DateTime::from_secs(1_700_000_000))
+                .build()
+                .unwrap();
+            GetUserOutput::builder().user(user).build()
+        }),
+        mock!(Client::list_access_keys).then_output(|| {
+            let keys = KEYS.iter().map(|k| {
+                AccessKeyMetadata::builder()
+                    .user_name(USER)
+                    .access_key_id(*k)
+                    .status(StatusType::Active)
+                    .build()
+            });
+            ListAccessKeysOutput::builder()
+                .set_access_key_metadata(Some(keys.collect()))
+                .build()
+                .unwrap()
+        }),
+        mock!(Client::list_user_policies).then_output(|| {
+            ListUserPoliciesOutput::builder()
+                .set_policy_names(Some(vec![]))
+                .build()
+                .unwrap()
+        }),
+        mock!(Client::list_attached_user_policies)
+            .then_output(|| ListAttachedUserPoliciesOutput::builder().build()),
+        mock!(Client::list_groups_for_user).then_output(|| {
+            ListGroupsForUserOutput::builder()
+                .set_groups(Some(vec![]))
+                .build()
+                .unwrap()
+        }),
+        mock!(Client::get_login_profile).then_error(|| {
+            GetLoginProfileError::NoSuchEntityException(NoSuchEntityException::builder().build())
+        }),
+        mock!(Client::list_mfa_devices).then_output(|| {
+            ListMfaDevicesOutput::builder()
+                .set_mfa_devices(Some(vec![]))
+                .build()
+                .unwrap()
+        }),
+        mock!(Client::list_user_tags).then_output(|| {
+            ListUserTagsOutput::builder()
+                .set_tags(Some(vec![]))
+                .build()
+                .unwrap()
+        }),
+        mock!(Client::get_access_key_last_used)
+            .then_output(|| GetAccessKeyLastUsedOutput::builder().build()),
+    ];
+    let rules: Vec<&Rule> = faults
+        .iter()
+        .copied()
+        .chain([&writes.deny, &writes.deactivate, &writes.tag])
+        .chain(reads.iter())
+        .collect();
+    mock_client!(aws_sdk_iam, RuleMode::MatchAny, rules, |b| b.retry_config(
+        RetryConfig::standard()
+            .with_max_attempts(3)
+            .with_initial_backoff(Duration::from_millis(1))
+    ))
+}
+
+/// The write operations that succeed, counted.
+struct Writes {
+    deny: Rule,
+    deactivate: Rule,
+    tag: Rule,
+}
+
+impl Writes {
+    fn new() -> Self {
+        Self {
+            deny: mock!(Client::put_user_policy)
+                .then_output(|| PutUserPolicyOutput::builder().build()),
+            deactivate: mock!(Client::update_access_key)
+                .then_output(|| UpdateAccessKeyOutput::builder().build()),
+            tag: mock!(Client::tag_user).then_output(|| TagUserOutput::builder().build()),
+        }
+    }
+}
+
+fn throttling() -> ErrorMetadata {
+    ErrorMetadata::builder()
+        .code("Throttling")
+        .message("Rate exceeded")
+        .build()
+}
+
+async fn responder(moto: &Moto, iam: Client) -> Responder {
+    let sdk = moto.sdk_config().await;
+    let s3 = harness::s3_client(&sdk);
+    harness::create_bucket(&s3).await;
+    Responder::with_clients(
+        iam,
+        s3,
+        aws_sdk_sts::Client::new(&sdk),
+        harness::config(&[]),
+    )
+}
+
+fn outcomes(report: &Report) -> Vec<(String, String, Outcome)> {
+    report.targets[0]
+        .steps
+        .iter()
+        .map(|s| (s.action.clone(), s.target.clone(), s.outcome))
+        .collect()
+}
+
+#[tokio::test]
+async fn a_throttled_deny_is_retried_by_the_sdk_and_applied() {
+    let moto = Moto::start();
+    let writes = Writes::new();
+    let throttled_once = mock!(Client::put_user_policy)
+        .sequence()
+        .error(|| PutUserPolicyError::generic(throttling()))
+        .output(|| PutUserPolicyOutput::builder().build())
+        .build();
+    let responder = responder(&moto, iam(&[&throttled_once], &writes)).await;
+
+    let report = responder
+        .handle(harness::guardduty_finding(USER, KEYS[0]))
+        .await
+        .expect("contained despite throttling");
+
+    assert_eq!(report.status, Status::Contained);
+    assert_eq!(outcomes(&report)[0].2, Outcome::Applied);
+    assert_eq!(
+        throttled_once.num_calls(),
+        2,
+        "one throttled attempt, one retry"
+    );
+    assert_eq!(writes.deactivate.num_calls(), 2);
+}
+
+#[tokio::test]
+async fn a_deny_refused_for_a_limit_still_deactivates_every_key_and_fails_the_invocation() {
+    let moto = Moto::start();
+    let writes = Writes::new();
+    let limit = mock!(Client::put_user_policy).then_error(|| {
+        PutUserPolicyError::LimitExceededException(
+            LimitExceededException::builder()
+                .message("Maximum policy size of 2048 bytes exceeded for user ci-deployer")
+                .build(),
+        )
+    });
+    let responder = responder(&moto, iam(&[&limit], &writes)).await;
+
+    let err = responder
+        .handle(harness::guardduty_finding(USER, KEYS[0]))
+        .await
+        .expect_err("a containment that could not finish is an error");
+
+    let Error::Partial { summary, report } = &err else {
+        panic!("expected a partial containment, got {err}");
+    };
+    assert_eq!(err.error_type(), "PartialContainment");
+    assert!(
+        summary.contains("attach_deny_all") && summary.contains("LimitExceeded"),
+        "{summary}"
+    );
+    assert_eq!(report.status, Status::Partial);
+    let steps = outcomes(report);
+    assert_eq!(steps[0].2, Outcome::Failed);
+    assert!(
+        steps[1..].iter().all(|s| s.2 == Outcome::Applied),
+        "{steps:?}"
+    );
+    assert_eq!(limit.num_calls(), 1, "a limit is not retried");
+    assert_eq!(
+        writes.deactivate.num_calls(),
+        2,
+        "both keys deactivated regardless"
+    );
+    assert_eq!(writes.tag.num_calls(), 1);
+
+    // The report was stored before the error was returned, and says partial.
+    let s3 = moto.s3().await;
+    let stored = report
+        .evidence
+        .iter()
+        .find(|e| e.key.ends_with("report.json"))
+        .unwrap();
+    assert!(
+        summary.contains(&stored.key),
+        "the error says where the report is: {summary}"
+    );
+    let body: serde_json::Value =
+        serde_json::from_slice(&harness::evidence_body(&s3, &stored.key).await).unwrap();
+    assert_eq!(body["status"], "partial");
+}
+
+#[tokio::test]
+async fn a_key_throttled_past_every_retry_fails_alone() {
+    let moto = Moto::start();
+    let writes = Writes::new();
+    let throttled = mock!(Client::update_access_key)
+        .match_requests(|r| r.access_key_id() == Some(KEYS[1]))
+        .then_error(|| UpdateAccessKeyError::generic(throttling()));
+    let responder = responder(&moto, iam(&[&throttled], &writes)).await;
+
+    let err = responder
+        .handle(harness::guardduty_finding(USER, KEYS[0]))
+        .await
+        .expect_err("partial");
+
+    let Error::Partial { report, summary } = err else {
+        panic!("expected partial");
+    };
+    assert_eq!(
+        throttled.num_calls(),
+        3,
+        "the SDK's standard retry: three attempts"
+    );
+    let steps = outcomes(&report);
+    assert_eq!(steps[0].2, Outcome::Applied, "the deny");
+    assert_eq!(
+        (steps[1].1.as_str(), steps[1].2),
+        (KEYS[0], Outcome::Applied)
+    );
+    assert_eq!(
+        (steps[2].1.as_str(), steps[2].2),
+        (KEYS[1], Outcome::Failed)
+    );
+    assert!(
+        summary.contains(KEYS[1]) && summary.contains("Throttling"),
+        "{summary}"
+    );
+}
