@@ -208,7 +208,7 @@ pub fn in_place(step: &Step, state: &UserState) -> bool {
         Action::AttachDenyAll => state
             .inline_policy_names
             .as_ref()
-            .is_ok_and(|names| names.iter().any(|n| *n == step.target)),
+            .is_ok_and(|names| names.contains(&step.target)),
         Action::DeactivateAccessKey => state
             .access_keys
             .as_ref()

@@ -86,6 +86,11 @@ impl Principal {
                 "`{arn}` has a region; IAM and STS principal ARNs have none"
             ));
         }
+        if !matches!(service, "iam" | "sts") {
+            return Err(format!(
+                "`{arn}` is an ARN of service `{service}`, not an IAM principal"
+            ));
+        }
         check_account(account_id)?;
         let (kind, path, name) = match (service, resource) {
             ("iam", "root") => (PrincipalKind::Root, None, "root"),

@@ -1,6 +1,8 @@
 //! Test harness: a moto server on loopback, SDK clients pointed at it, a compromised user to seed,
 //! and the sample events of `events/`. Used by the integration tests and by `make demo`.
 
+pub mod lambda;
+
 use aws_config::retry::RetryConfig;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_sdk_iam::config::Credentials;
