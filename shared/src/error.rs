@@ -33,7 +33,7 @@ impl fmt::Display for InputError {
 impl std::error::Error for InputError {}
 
 /// Everything that stops a run, each with the `errorType` Lambda reports for it.
-#[derive(Debug, thiserror::Error)]
+#[derive(thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
     /// The event is malformed; nothing was changed. Retrying will not help.
@@ -54,6 +54,13 @@ pub enum Error {
         /// The full report.
         report: Box<Report>,
     },
+}
+
+/// The sentence itself, so that a `main` returning the error prints what a responder can read.
+impl fmt::Debug for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
+    }
 }
 
 impl Error {

@@ -32,7 +32,10 @@ fn guardduty_iam_user_finding_names_the_user_key_and_account() {
     let i = incident("guardduty-iam-user.json");
     assert_eq!(i.id, "guardduty-5ac6e0f1b2c34d5e6f708192a3b4c5d6");
     assert_eq!(i.source, Source::GuardDuty);
-    assert_eq!(i.reason.as_deref(), Some("CredentialAccess:IAMUser/AnomalousBehavior"));
+    assert_eq!(
+        i.reason.as_deref(),
+        Some("CredentialAccess:IAMUser/AnomalousBehavior")
+    );
     assert!(!i.dry_run);
     let target = &i.targets[0];
     let p = target.principal.as_ref().unwrap();
@@ -46,7 +49,10 @@ fn guardduty_iam_user_finding_names_the_user_key_and_account() {
 #[test]
 fn guardduty_root_finding_names_root() {
     let i = incident("guardduty-root.json");
-    assert_eq!(i.targets[0].principal.as_ref().unwrap().kind, PrincipalKind::Root);
+    assert_eq!(
+        i.targets[0].principal.as_ref().unwrap().kind,
+        PrincipalKind::Root
+    );
 }
 
 #[test]
@@ -79,7 +85,10 @@ fn manual_requests_carry_their_incident_reason_and_dry_run() {
     assert_eq!(key_only.targets[0].principal, None);
     assert_eq!(key_only.targets[0].access_key_ids, ["AKIAEXAMPLECOMPROM01"]);
     let root = incident("manual-root.json");
-    assert_eq!(root.targets[0].principal.as_ref().unwrap().kind, PrincipalKind::Root);
+    assert_eq!(
+        root.targets[0].principal.as_ref().unwrap().kind,
+        PrincipalKind::Root
+    );
 }
 
 #[test]
@@ -97,10 +106,19 @@ fn bad_manual_requests_name_the_field() {
     for (request, field) in [
         (json!({}), "principal_arn"),
         (json!({"principal_arn": "alice"}), "principal_arn"),
-        (json!({"principal_arm": "arn:aws:iam::111122223333:user/alice"}), "principal_arm"),
+        (
+            json!({"principal_arm": "arn:aws:iam::111122223333:user/alice"}),
+            "principal_arm",
+        ),
         (json!({"access_key_id": "not a key"}), "access_key_id"),
-        (json!({"access_key_id": "AKIAEXAMPLECOMPROM01", "incident_id": "IR 42/.."}), "incident_id"),
-        (json!({"access_key_id": "AKIAEXAMPLECOMPROM01", "dry_run": "yes"}), "dry_run"),
+        (
+            json!({"access_key_id": "AKIAEXAMPLECOMPROM01", "incident_id": "IR 42/.."}),
+            "incident_id",
+        ),
+        (
+            json!({"access_key_id": "AKIAEXAMPLECOMPROM01", "dry_run": "yes"}),
+            "dry_run",
+        ),
         (json!(["not", "an", "object"]), "(event)"),
     ] {
         let err = parse(&request).expect_err(&request.to_string());
@@ -118,7 +136,10 @@ fn a_typo_in_a_manual_request_is_named_in_the_message() {
 fn a_guardduty_finding_with_bad_fields_names_them() {
     let mut e = event("guardduty-iam-user.json");
     e["detail"]["resource"]["accessKeyDetails"]["userName"] = "bad name!".into();
-    assert_eq!(parse(&e).unwrap_err().field, "detail.resource.accessKeyDetails.userName");
+    assert_eq!(
+        parse(&e).unwrap_err().field,
+        "detail.resource.accessKeyDetails.userName"
+    );
     let mut e = event("guardduty-iam-user.json");
     e["detail"]["accountId"] = 111122223333u64.into();
     assert_eq!(parse(&e).unwrap_err().field, "detail.accountId");

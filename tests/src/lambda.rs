@@ -35,13 +35,18 @@ pub fn binary(name: &str) -> PathBuf {
 
 /// Runs `binary` under a local Runtime API with `env`, invokes it once with `event`, then stops it.
 pub async fn invoke(binary: &Path, env: &[(&str, String)], event: &Value) -> Invocation {
-    let listener = TcpListener::bind("127.0.0.1:0").await.expect("loopback port");
+    let listener = TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("loopback port");
     let api = listener.local_addr().expect("address").to_string();
     let mut child = tokio::process::Command::new(binary)
         .env_clear()
         .env("PATH", std::env::var_os("PATH").unwrap_or_default())
         .env("AWS_LAMBDA_RUNTIME_API", &api)
-        .env("AWS_LAMBDA_FUNCTION_NAME", binary.file_name().unwrap_or_default())
+        .env(
+            "AWS_LAMBDA_FUNCTION_NAME",
+            binary.file_name().unwrap_or_default(),
+        )
         .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
         .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128")
         .env("AWS_LAMBDA_LOG_GROUP_NAME", "/aws/lambda/local")
@@ -134,7 +139,11 @@ async fn serve(
             }
         } else {
             let body: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
-            let result = if path.ends_with("/response") { Ok(body) } else { Err(body) };
+            let result = if path.ends_with("/response") {
+                Ok(body)
+            } else {
+                Err(body)
+            };
             let _ = done.send(result).await;
             "HTTP/1.1 202 Accepted\r\nContent-Length: 16\r\n\r\n{\"status\":\"OK\"}\n".to_string()
         };

@@ -435,3 +435,23 @@ async fn malformed_and_ignored_events_change_nothing() {
     assert_eq!(user_state(&iam, &user.name).await, before);
     assert!(evidence_keys(&s3).await.is_empty());
 }
+
+#[tokio::test]
+async fn an_evidence_object_is_never_overwritten() {
+    let moto = Moto::start();
+    let s3 = moto.s3().await;
+    harness::create_bucket(&s3).await;
+    let key = "incidents/IR-1/20261123T000000.000Z/event.json".to_string();
+    let first = playbook::evidence::EvidenceObject::json(key.clone(), &json!({"first": true}));
+    let second = playbook::evidence::EvidenceObject::json(key.clone(), &json!({"second": true}));
+
+    playbook::evidence::put(&s3, BUCKET, &first)
+        .await
+        .expect("first write");
+    let err = playbook::evidence::put(&s3, BUCKET, &second)
+        .await
+        .expect_err("a second write to the same key must be refused");
+
+    assert!(err.contains(&key), "{err}");
+    assert_eq!(evidence_body(&s3, &key).await, first.body);
+}

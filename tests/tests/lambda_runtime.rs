@@ -9,7 +9,10 @@ fn environment(moto: &Moto) -> Vec<(&'static str, String)> {
         ("AWS_ENDPOINT_URL", moto.endpoint.clone()),
         ("AWS_REGION", "us-east-1".into()),
         ("AWS_ACCESS_KEY_ID", "AKIAIOSFODNN7EXAMPLE".into()),
-        ("AWS_SECRET_ACCESS_KEY", "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY".into()),
+        (
+            "AWS_SECRET_ACCESS_KEY",
+            "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY".into(),
+        ),
         ("EVIDENCE_BUCKET", BUCKET.into()),
     ]
 }
@@ -28,11 +31,25 @@ async fn the_contain_function_contains_a_user_through_the_lambda_runtime_api() {
     )
     .await;
 
-    let report = invocation.result.unwrap_or_else(|e| panic!("{e}\n{}", invocation.logs));
+    let report = invocation
+        .result
+        .unwrap_or_else(|e| panic!("{e}\n{}", invocation.logs));
     assert_eq!(report["status"], "contained", "{report}");
-    assert!(key_statuses(&iam, &user.name).await.iter().all(|(_, s)| *s == StatusType::Inactive));
-    assert!(invocation.logs.contains("incident received"), "{}", invocation.logs);
-    assert!(!invocation.logs.contains("wJalrXUtnFEMI"), "no credentials in the logs");
+    assert!(
+        key_statuses(&iam, &user.name)
+            .await
+            .iter()
+            .all(|(_, s)| *s == StatusType::Inactive)
+    );
+    assert!(
+        invocation.logs.contains("incident received"),
+        "{}",
+        invocation.logs
+    );
+    assert!(
+        !invocation.logs.contains("wJalrXUtnFEMI"),
+        "no credentials in the logs"
+    );
 }
 
 #[tokio::test]
@@ -48,7 +65,10 @@ async fn a_malformed_event_is_a_lambda_error_that_names_the_field() {
     let error = invocation.result.expect_err("an error");
     assert_eq!(error["errorType"], "InvalidEvent", "{error}");
     let message = error["errorMessage"].as_str().unwrap();
-    assert!(message.contains("detail.resource.accessKeyDetails"), "{message}");
+    assert!(
+        message.contains("detail.resource.accessKeyDetails"),
+        "{message}"
+    );
 }
 
 #[tokio::test]
@@ -59,8 +79,17 @@ async fn a_missing_evidence_bucket_stops_the_function_at_start_with_a_clear_erro
         .filter(|(k, _)| *k != "EVIDENCE_BUCKET")
         .collect();
 
-    let invocation = invoke(&binary("contain"), &env, &harness::event("manual-user.json")).await;
+    let invocation = invoke(
+        &binary("contain"),
+        &env,
+        &harness::event("manual-user.json"),
+    )
+    .await;
 
     assert!(invocation.result.is_err());
-    assert!(invocation.logs.contains("EVIDENCE_BUCKET is not set"), "{}", invocation.logs);
+    assert!(
+        invocation.logs.contains("EVIDENCE_BUCKET is not set"),
+        "{}",
+        invocation.logs
+    );
 }

@@ -1,0 +1,195 @@
+//! `make demo`: a leaked access key contained on a local AWS API emulator, from the attacker's
+//! first call to the stored evidence. Starts moto, seeds a compromised user, runs the real
+//! `contain` binary under a local Lambda Runtime API with a GuardDuty finding, and shows
+//! before, after, the report and the evidence.
+
+use harness::lambda::{binary, invoke};
+use harness::{BUCKET, Moto, SeededUser, evidence_body, guardduty_finding, seed_user, user_state};
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+#[tokio::main]
+async fn main() {
+    println!("Tourniquet demo: a leaked IAM access key, contained\n");
+    let moto = Moto::start();
+    println!("AWS API emulator (moto) listening on {}", moto.endpoint);
+    let iam = moto.iam().await;
+    let s3 = moto.s3().await;
+    harness::create_bucket(&s3).await;
+
+    // The responder's own identity, as the deployed function's role would be.
+    iam.create_user()
+        .user_name("tourniquet")
+        .send()
+        .await
+        .expect("responder user");
+    iam.attach_user_policy()
+        .user_name("tourniquet")
+        .policy_arn("arn:aws:iam::aws:policy/AdministratorAccess")
+        .send()
+        .await
+        .expect("responder policy");
+    let responder_key = iam
+        .create_access_key()
+        .user_name("tourniquet")
+        .send()
+        .await
+        .expect("responder key")
+        .access_key
+        .expect("key");
+    let user = seed_user(&iam, "ci-deployer").await;
+    moto.enforce_iam_authorization();
+    println!(
+        "seeded user {} with two active keys; IAM authorization enforced",
+        user.arn
+    );
+    // From here on, the emulator checks every call against IAM policies: read as the responder.
+    let admin = moto
+        .sdk_config_as(
+            &responder_key.access_key_id,
+            &responder_key.secret_access_key,
+        )
+        .await;
+    let iam = aws_sdk_iam::Client::new(&admin);
+    let s3 = harness::s3_client(&admin);
+
+    section("BEFORE");
+    print_user(&iam, &user).await;
+    attacker_calls(&moto, &user).await;
+
+    let event = guardduty_finding(&user.name, &user.keys[0]);
+    section("INVOKE contain");
+    println!(
+        "event: events/guardduty-iam-user.json ({}) naming {} and key {}",
+        event["detail"]["type"].as_str().unwrap_or_default(),
+        user.name,
+        user.keys[0]
+    );
+    let env = vec![
+        ("AWS_ENDPOINT_URL", moto.endpoint.clone()),
+        ("AWS_REGION", "us-east-1".to_string()),
+        ("AWS_ACCESS_KEY_ID", responder_key.access_key_id.clone()),
+        (
+            "AWS_SECRET_ACCESS_KEY",
+            responder_key.secret_access_key.clone(),
+        ),
+        ("EVIDENCE_BUCKET", BUCKET.to_string()),
+    ];
+    let invocation = invoke(&binary("contain"), &env, &event).await;
+    println!("function logs:");
+    for line in invocation.logs.lines() {
+        println!("  | {line}");
+    }
+    let report = match invocation.result {
+        Ok(report) => report,
+        Err(error) => {
+            eprintln!("contain failed: {error}");
+            std::process::exit(1);
+        }
+    };
+
+    section("AFTER");
+    print_user(&iam, &user).await;
+    attacker_calls(&moto, &user).await;
+
+    section("REPORT (the function's response)");
+    println!(
+        "{}",
+        serde_json::to_string_pretty(&report).unwrap_or_default()
+    );
+
+    section("EVIDENCE (read back from s3://tourniquet-evidence, SHA-256 recomputed)");
+    for evidence in report["evidence"].as_array().into_iter().flatten() {
+        let key = evidence["key"].as_str().unwrap_or_default();
+        let actual = hex::encode(Sha256::digest(evidence_body(&s3, key).await));
+        let verdict = if evidence["sha256"] == actual.as_str() {
+            "ok"
+        } else {
+            "MISMATCH"
+        };
+        println!("  {verdict:8} {}  {key}", &actual[..16]);
+    }
+    println!("\nThe emulator stops with the demo; nothing outside this machine was touched.");
+}
+
+fn section(title: &str) {
+    println!("\n== {title} ==");
+}
+
+async fn print_user(iam: &aws_sdk_iam::Client, user: &SeededUser) {
+    let state = user_state(iam, &user.name).await;
+    let rows = |v: &Value| -> Vec<String> {
+        v.as_array()
+            .into_iter()
+            .flatten()
+            .map(|item| match item {
+                Value::Array(pair) => format!(
+                    "{} {}",
+                    pair[0].as_str().unwrap_or_default(),
+                    match &pair[1] {
+                        Value::String(s) => s.clone(),
+                        other => compact(other),
+                    }
+                ),
+                other => other
+                    .as_str()
+                    .map(str::to_owned)
+                    .unwrap_or_else(|| compact(other)),
+            })
+            .collect()
+    };
+    for (label, field) in [
+        ("access keys", "keys"),
+        ("inline policies", "inline"),
+        ("managed policies", "attached"),
+        ("groups", "groups"),
+        ("tags", "tags"),
+    ] {
+        let items = rows(&state[field]);
+        println!(
+            "  {label:17} {}",
+            items.first().map(String::as_str).unwrap_or("(none)")
+        );
+        for item in items.iter().skip(1) {
+            println!("  {:17} {item}", "");
+        }
+    }
+}
+
+fn compact(v: &Value) -> String {
+    let text = v.to_string();
+    if text.len() > 90 {
+        format!("{}...", &text[..87])
+    } else {
+        text
+    }
+}
+
+/// What the holder of the leaked key can do.
+async fn attacker_calls(moto: &Moto, user: &SeededUser) {
+    let stolen = moto.sdk_config_as(&user.keys[0], &user.first_secret).await;
+    let iam = aws_sdk_iam::Client::new(&stolen);
+    let s3 = harness::s3_client(&stolen);
+    let verdict = |status: Option<u16>| match status {
+        None => "allowed".to_string(),
+        Some(403) => "DENIED (403)".to_string(),
+        Some(other) => format!("failed ({other})"),
+    };
+    let iam_status = iam
+        .list_users()
+        .send()
+        .await
+        .err()
+        .map(|e| e.raw_response().map(|r| r.status().as_u16()).unwrap_or(0));
+    let s3_status = s3
+        .list_buckets()
+        .send()
+        .await
+        .err()
+        .map(|e| e.raw_response().map(|r| r.status().as_u16()).unwrap_or(0));
+    println!(
+        "  stolen key        iam:ListUsers {}, s3:ListBuckets {}",
+        verdict(iam_status),
+        verdict(s3_status)
+    );
+}
