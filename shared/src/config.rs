@@ -11,6 +11,8 @@ pub struct Config {
     pub protected: Vec<ProtectedPattern>,
     /// `DRY_RUN`: plan only, write nothing anywhere.
     pub dry_run: bool,
+    /// `ROLE_DENY_ALL`: `contain` also denies everything to a role, not only its older sessions.
+    pub role_deny_all: bool,
 }
 
 impl Config {
@@ -24,11 +26,13 @@ impl Config {
         let evidence_bucket = lookup("EVIDENCE_BUCKET")
             .filter(|b| !b.trim().is_empty())
             .ok_or("EVIDENCE_BUCKET is not set: name the S3 bucket that keeps the evidence")?;
-        let dry_run = match lookup("DRY_RUN").as_deref().map(str::trim) {
-            None | Some("") | Some("false") => false,
-            Some("true") => true,
-            Some(other) => return Err(format!("DRY_RUN must be `true` or `false`, not `{other}`")),
+        let flag = |name: &str| match lookup(name).as_deref().map(str::trim) {
+            None | Some("") | Some("false") => Ok(false),
+            Some("true") => Ok(true),
+            Some(other) => Err(format!("{name} must be `true` or `false`, not `{other}`")),
         };
+        let dry_run = flag("DRY_RUN")?;
+        let role_deny_all = flag("ROLE_DENY_ALL")?;
         let protected = lookup("PROTECTED_PRINCIPALS")
             .unwrap_or_default()
             .split(',')
@@ -40,6 +44,7 @@ impl Config {
             evidence_bucket,
             protected,
             dry_run,
+            role_deny_all,
         })
     }
 

@@ -123,6 +123,16 @@ fn manual(request: ManualRequest) -> Result<Intake, InputError> {
         .map_err(|e| InputError::new("principal_arn", e))?;
     if let Some(key) = &request.access_key_id {
         check_access_key_id(key).map_err(|e| InputError::new("access_key_id", e))?;
+        if principal.is_none() && key.starts_with("ASIA") {
+            return Err(InputError::new(
+                "access_key_id",
+                format!(
+                    "{key} is a temporary (STS) key, whose role IAM cannot look up: name the role \
+                     with `principal_arn` (CloudTrail's userIdentity.sessionContext.sessionIssuer \
+                     shows it)"
+                ),
+            ));
+        }
     }
     let id = match request.incident_id {
         Some(id) => check_incident_id(&id).map(|()| id)?,

@@ -9,14 +9,18 @@
 pub mod config;
 pub mod error;
 pub mod evidence;
+pub mod execute;
 pub mod intake;
 pub mod plan;
 pub mod principal;
 pub mod report;
 pub mod responder;
+pub mod runtime;
 pub mod snapshot;
 
 pub use config::Config;
 pub use error::Error;
+pub use plan::Playbook;
 pub use report::Report;
 pub use responder::Responder;
+pub use runtime::serve;

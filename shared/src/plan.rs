@@ -4,18 +4,28 @@
 use crate::config::Config;
 use crate::principal::{Principal, PrincipalKind};
 use crate::report::Outcome;
+use chrono::{DateTime, DurationRound, TimeDelta, Utc};
 use serde::Serialize;
 
-/// The inline deny-all policy Tourniquet puts on a principal. Deterministic, so a replay finds it.
+/// The inline deny-all policy, and the managed one used when the inline one does not fit.
 pub const DENY_POLICY_NAME: &str = "TourniquetDenyAll";
+/// The inline policy that denies sessions issued before the containment.
+pub const REVOKE_POLICY_NAME: &str = "TourniquetRevokeOlderSessions";
+/// The IAM path of Tourniquet's managed policies.
+pub const MANAGED_PATH: &str = "/tourniquet/";
+/// The group a user joins when neither an inline nor a managed deny fits.
+pub const QUARANTINE_GROUP: &str = "TourniquetQuarantine";
 /// Tag key carrying the incident id of the containment.
 pub const INCIDENT_TAG: &str = "tourniquet:incident";
 /// Tag key carrying when the containment was tagged (UTC, RFC 3339).
 pub const CONTAINED_AT_TAG: &str = "tourniquet:contained-at";
 
-/// Whether an inline policy is one of Tourniquet's own, which the snapshot leaves out.
-pub fn is_responder_policy(name: &str) -> bool {
-    name.starts_with("Tourniquet")
+/// Whether an inline policy, managed policy ARN or group is one of Tourniquet's own, which the
+/// snapshot leaves out.
+pub fn is_responder_own(name_or_arn: &str) -> bool {
+    name_or_arn.starts_with("Tourniquet")
+        || name_or_arn.contains(&format!(":policy{MANAGED_PATH}"))
+        || name_or_arn.contains(":group/TourniquetQuarantine")
 }
 
 /// The deny-all document: `Deny *` on `*`.
@@ -32,12 +42,104 @@ pub fn deny_all_document() -> String {
     .to_string()
 }
 
+/// The session cutoff for a containment started at `started`: rounded up to the next whole second
+/// (UTC), so that a session issued in the same second as the containment is denied too.
+pub fn session_cutoff(started: DateTime<Utc>) -> String {
+    let floor = started
+        .duration_trunc(TimeDelta::seconds(1))
+        .unwrap_or(started);
+    let cutoff = if floor == started {
+        floor
+    } else {
+        floor + TimeDelta::seconds(1)
+    };
+    cutoff.format("%Y-%m-%dT%H:%M:%SZ").to_string()
+}
+
+/// The revoke-older-sessions document, as the IAM console's "Revoke active sessions" writes it:
+/// deny everything to sessions whose token was issued before `cutoff`.
+pub fn revoke_sessions_document(cutoff: &str) -> String {
+    serde_json::json!({
+        "Version": "2012-10-17",
+        "Statement": [{
+            "Sid": "TourniquetRevokeOlderSessions",
+            "Effect": "Deny",
+            "Action": "*",
+            "Resource": "*",
+            "Condition": {"DateLessThan": {"aws:TokenIssueTime": cutoff}}
+        }]
+    })
+    .to_string()
+}
+
+/// The cutoff a revoke-sessions document carries, if it is one.
+pub fn cutoff_of(document: &serde_json::Value) -> Option<String> {
+    let statements = match &document["Statement"] {
+        serde_json::Value::Array(list) => list.clone(),
+        single => vec![single.clone()],
+    };
+    statements.iter().find_map(|s| {
+        s["Condition"]["DateLessThan"]["aws:TokenIssueTime"]
+            .as_str()
+            .map(str::to_owned)
+    })
+}
+
+/// The per-principal managed policy that carries the session cutoff when the inline one does not fit.
+pub fn managed_revoke_policy_name(principal: &Principal) -> String {
+    let kind = match principal.kind {
+        PrincipalKind::Role => "role",
+        _ => "user",
+    };
+    format!("TourniquetRevokeOlderSessions-{kind}-{}", principal.name)
+}
+
+/// Which functions run which steps.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Playbook {
+    /// `contain`: every step.
+    Contain,
+    /// `snapshot`: the forensic snapshot only; no IAM write.
+    Snapshot,
+    /// `deactivate-access-keys`: every active access key of a user.
+    DeactivateAccessKeys,
+    /// `attach-deny-all`: the deny-all, on a user or a role.
+    AttachDenyAll,
+    /// `revoke-sessions`: deny sessions issued before now.
+    RevokeSessions,
+}
+
+impl Playbook {
+    /// The function's name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Playbook::Contain => "contain",
+            Playbook::Snapshot => "snapshot",
+            Playbook::DeactivateAccessKeys => "deactivate-access-keys",
+            Playbook::AttachDenyAll => "attach-deny-all",
+            Playbook::RevokeSessions => "revoke-sessions",
+        }
+    }
+
+    fn runs(self, action: Action) -> bool {
+        match (self, action) {
+            (Playbook::Snapshot, _) => false,
+            (Playbook::Contain, _) | (_, Action::TagPrincipal) => true,
+            (Playbook::DeactivateAccessKeys, a) => a == Action::DeactivateAccessKey,
+            (Playbook::AttachDenyAll, a) => a == Action::AttachDenyAll,
+            (Playbook::RevokeSessions, a) => a == Action::RevokeSessions,
+        }
+    }
+}
+
 /// What a step does.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Action {
-    /// Put the inline deny-all policy on the principal.
+    /// Deny everything to the principal (inline; managed or quarantine group when it does not fit).
     AttachDenyAll,
+    /// Deny sessions issued before the containment (`aws:TokenIssueTime`).
+    RevokeSessions,
     /// Set an access key to Inactive (never delete it: it is evidence).
     DeactivateAccessKey,
     /// Tag the principal with the incident id.
@@ -49,6 +151,7 @@ impl Action {
     pub fn as_str(self) -> &'static str {
         match self {
             Action::AttachDenyAll => "attach_deny_all",
+            Action::RevokeSessions => "revoke_sessions",
             Action::DeactivateAccessKey => "deactivate_access_key",
             Action::TagPrincipal => "tag_principal",
         }
@@ -64,7 +167,7 @@ pub struct Step {
     pub target: String,
     /// Containment-critical: goes out in the first wave, before anything is read.
     pub critical: bool,
-    /// Set when the step cannot be attempted (what it needs could not be read): the reason.
+    /// Set when the step is not attempted: why (e.g. what it needs could not be read).
     pub blocked: Option<String>,
 }
 
@@ -88,20 +191,26 @@ pub struct KeyState {
     pub active: bool,
 }
 
-/// What the planner needs to know of a user, as read before any change of this run.
+/// What the planner needs to know of a principal, as read in the first wave.
 /// Each part is `Err` with the reason when IAM would not tell.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub struct UserState {
-    /// The user's access keys.
+pub struct PrincipalState {
+    /// Access keys (a role has none).
     pub access_keys: Result<Vec<KeyState>, String>,
-    /// Names of the user's inline policies, Tourniquet's own included.
+    /// Names of inline policies, Tourniquet's own included.
     pub inline_policy_names: Result<Vec<String>, String>,
-    /// The user's tags.
+    /// ARNs of attached managed policies, Tourniquet's own included.
+    pub attached_policy_arns: Result<Vec<String>, String>,
+    /// Names of the user's groups (a role has none).
+    pub group_names: Result<Vec<String>, String>,
+    /// Tags.
     pub tags: Result<Vec<(String, String)>, String>,
+    /// The cutoff of Tourniquet's inline revoke-sessions policy, if the principal has one.
+    pub session_cutoff: Result<Option<String>, String>,
 }
 
-impl UserState {
-    /// The incident id a previous containment tagged the user with, if any.
+impl PrincipalState {
+    /// The incident id a previous containment tagged the principal with, if any.
     pub fn incident_tag(&self) -> Option<&str> {
         self.tags
             .as_ref()
@@ -109,10 +218,29 @@ impl UserState {
             .iter()
             .find_map(|(k, v)| (k == INCIDENT_TAG).then_some(v.as_str()))
     }
+
+    fn has_managed(&self, name: &str) -> bool {
+        self.attached_policy_arns.as_ref().is_ok_and(|arns| {
+            arns.iter()
+                .any(|a| a.ends_with(&format!("{MANAGED_PATH}{name}")))
+        })
+    }
+}
+
+/// Options from the configuration that change the plan.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Options {
+    /// `ROLE_DENY_ALL`: also deny everything to a role (stops the workload, not just old sessions).
+    pub role_deny_all: bool,
 }
 
 /// Why a principal must not be contained, and what a human must do instead.
-pub fn refusal(principal: &Principal, responder: &Principal, config: &Config) -> Option<String> {
+pub fn refusal(
+    principal: &Principal,
+    responder: &Principal,
+    config: &Config,
+    playbook: Playbook,
+) -> Option<String> {
     let name = principal.name.as_str();
     if principal.kind == PrincipalKind::Root {
         return Some(
@@ -144,20 +272,24 @@ pub fn refusal(principal: &Principal, responder: &Principal, config: &Config) ->
                 .is_some_and(|p| p.starts_with("/aws-service-role/"))
         {
             return Some(format!(
-                "{principal} is a service-linked role: IAM cannot restrict or revoke its sessions. \
-                 Disable the service that owns it, or open an AWS Support case."
+                "{principal} is a service-linked role: IAM cannot restrict it or revoke its \
+                 sessions. Disable or reconfigure the service that owns it, and open an AWS \
+                 Support case if its credentials were stolen."
             ));
         }
         if name.starts_with("AWSReservedSSO_") {
             return Some(format!(
-                "{principal} is an IAM Identity Center role, which IAM cannot edit. Revoke the \
-                 user's sessions and permission set assignment in IAM Identity Center."
+                "{principal} is an IAM Identity Center role, which IAM cannot edit. In IAM \
+                 Identity Center, disable the user, remove the permission set assignment and \
+                 revoke the user's active sessions."
             ));
         }
-        return Some(format!(
-            "{principal} is a role: this version contains IAM users only. Revoke its sessions in \
-             the IAM console (Roles > {name} > Revoke active sessions)."
-        ));
+        if playbook == Playbook::DeactivateAccessKeys {
+            return Some(format!(
+                "{principal} is a role: it has no access keys. Use revoke-sessions to deny its \
+                 stolen sessions."
+            ));
+        }
     }
     if principal.account_id != responder.account_id {
         return Some(format!(
@@ -169,19 +301,46 @@ pub fn refusal(principal: &Principal, responder: &Principal, config: &Config) ->
     None
 }
 
-/// The containment-critical steps, which need no prior read: the deny, and the keys the event names.
-pub fn critical_steps(named_keys: &[String]) -> Vec<Step> {
-    std::iter::once(Step::new(Action::AttachDenyAll, DENY_POLICY_NAME, true))
-        .chain(
-            named_keys
-                .iter()
-                .map(|k| Step::new(Action::DeactivateAccessKey, k.as_str(), true)),
-        )
-        .collect()
+/// Whether a key id is temporary (`ASIA…`, from STS), which IAM cannot deactivate.
+pub fn is_temporary_key(id: &str) -> bool {
+    id.starts_with("ASIA")
+}
+
+/// The containment-critical steps, which need no prior read: the deny, the session revocation,
+/// and the long-term keys the event names.
+pub fn critical_steps(
+    principal: &Principal,
+    named_keys: &[String],
+    playbook: Playbook,
+    options: Options,
+) -> Vec<Step> {
+    let mut steps = Vec::new();
+    let user = principal.kind == PrincipalKind::User;
+    if user || options.role_deny_all || playbook == Playbook::AttachDenyAll {
+        steps.push(Step::new(Action::AttachDenyAll, DENY_POLICY_NAME, true));
+    }
+    steps.push(Step::new(Action::RevokeSessions, REVOKE_POLICY_NAME, true));
+    for key in named_keys {
+        let mut step = Step::new(Action::DeactivateAccessKey, key.as_str(), true);
+        if is_temporary_key(key) {
+            step.blocked = Some(format!(
+                "{key} is a temporary (STS) credential, which cannot be deactivated; \
+                 revoke_sessions denies it instead"
+            ));
+        }
+        steps.push(step);
+    }
+    steps.retain(|s| playbook.runs(s.action));
+    steps
 }
 
 /// The steps that follow from what was read: every other active key, and the incident tag.
-pub fn remaining_steps(critical: &[Step], state: &UserState, incident_id: &str) -> Vec<Step> {
+pub fn remaining_steps(
+    critical: &[Step],
+    state: &PrincipalState,
+    incident_id: &str,
+    playbook: Playbook,
+) -> Vec<Step> {
     let mut steps = Vec::new();
     match &state.access_keys {
         Ok(keys) => steps.extend(
@@ -190,7 +349,7 @@ pub fn remaining_steps(critical: &[Step], state: &UserState, incident_id: &str) 
                 .map(|k| Step::new(Action::DeactivateAccessKey, k.id.as_str(), false)),
         ),
         Err(why) => steps.push(Step {
-            blocked: Some(format!("the user's access keys could not be listed: {why}")),
+            blocked: Some(format!("the access keys could not be listed: {why}")),
             ..Step::new(Action::DeactivateAccessKey, "(unlisted keys)", false)
         }),
     }
@@ -199,16 +358,28 @@ pub fn remaining_steps(critical: &[Step], state: &UserState, incident_id: &str) 
         format!("{INCIDENT_TAG}={incident_id}"),
         false,
     ));
+    steps.retain(|s| playbook.runs(s.action));
     steps
 }
 
-/// Whether `state` shows the step already done.
-pub fn in_place(step: &Step, state: &UserState) -> bool {
+/// Whether `state` shows the step already done, by whichever route.
+pub fn in_place(step: &Step, principal: &Principal, state: &PrincipalState) -> bool {
     match step.action {
-        Action::AttachDenyAll => state
-            .inline_policy_names
-            .as_ref()
-            .is_ok_and(|names| names.contains(&step.target)),
+        Action::AttachDenyAll => {
+            state
+                .inline_policy_names
+                .as_ref()
+                .is_ok_and(|names| names.contains(&step.target))
+                || state.has_managed(DENY_POLICY_NAME)
+                || state
+                    .group_names
+                    .as_ref()
+                    .is_ok_and(|g| g.iter().any(|g| g == QUARANTINE_GROUP))
+        }
+        Action::RevokeSessions => {
+            state.session_cutoff.as_ref().is_ok_and(Option::is_some)
+                || state.has_managed(&managed_revoke_policy_name(principal))
+        }
         Action::DeactivateAccessKey => state
             .access_keys
             .as_ref()
@@ -223,15 +394,32 @@ pub fn in_place(step: &Step, state: &UserState) -> bool {
 /// The outcome of a critical step, which was written in the same wave as `state` was read.
 ///
 /// The read may already see this run's own write, so "already in place" needs more than the read:
-/// the user must also have carried an incident tag before this run. Tourniquet tags only after its
-/// critical writes, so a tagged user whose deny and key look in place was contained before.
-pub fn critical_outcome(step: &Step, state: &UserState, write: &Result<(), String>) -> Outcome {
-    match write {
-        Err(_) => Outcome::Failed,
-        Ok(()) if in_place(step, state) && state.incident_tag().is_some() => {
-            Outcome::AlreadyInPlace
-        }
-        Ok(()) => Outcome::Applied,
+/// the principal must also have carried an incident tag before this run. Tourniquet tags only after
+/// its critical writes, so a tagged principal whose deny and keys look in place was contained before.
+pub fn critical_outcome(
+    step: &Step,
+    principal: &Principal,
+    state: &PrincipalState,
+    written: bool,
+) -> Outcome {
+    if !written {
+        Outcome::Failed
+    } else if in_place(step, principal, state) && state.incident_tag().is_some() {
+        Outcome::AlreadyInPlace
+    } else {
+        Outcome::Applied
+    }
+}
+
+/// The earlier cutoff to put back after this run's first-wave revoke-sessions write, if any.
+///
+/// The first wave writes the revoke-sessions policy with this run's cutoff before it can read the
+/// one in place. A cutoff read in that wave which differs from ours was written by an earlier
+/// containment (ours is unique to this run): a replay must not move it, so it is restored.
+pub fn cutoff_to_restore(state: &PrincipalState, ours: &str) -> Option<String> {
+    match &state.session_cutoff {
+        Ok(Some(existing)) if existing != ours => Some(existing.clone()),
+        _ => None,
     }
 }
 
@@ -239,8 +427,16 @@ pub fn critical_outcome(step: &Step, state: &UserState, write: &Result<(), Strin
 mod tests {
     use super::*;
 
-    fn state(keys: &[(&str, bool)], policies: &[&str], tag: Option<&str>) -> UserState {
-        UserState {
+    fn alice() -> Principal {
+        Principal::user("111122223333", "alice").unwrap()
+    }
+
+    fn app() -> Principal {
+        Principal::role("111122223333", "app-worker").unwrap()
+    }
+
+    fn state(keys: &[(&str, bool)], policies: &[&str], tag: Option<&str>) -> PrincipalState {
+        PrincipalState {
             access_keys: Ok(keys
                 .iter()
                 .map(|(id, active)| KeyState {
@@ -249,9 +445,12 @@ mod tests {
                 })
                 .collect()),
             inline_policy_names: Ok(policies.iter().map(|p| p.to_string()).collect()),
+            attached_policy_arns: Ok(vec![]),
+            group_names: Ok(vec![]),
             tags: Ok(tag
                 .map(|t| vec![(INCIDENT_TAG.to_string(), t.to_string())])
                 .unwrap_or_default()),
+            session_cutoff: Ok(None),
         }
     }
 
@@ -264,24 +463,104 @@ mod tests {
         .unwrap()
     }
 
+    fn actions(steps: &[Step]) -> Vec<(Action, &str)> {
+        steps
+            .iter()
+            .map(|s| (s.action, s.target.as_str()))
+            .collect()
+    }
+
     #[test]
-    fn the_deny_and_the_named_key_are_critical_and_first() {
-        let steps = critical_steps(&["AKIAEXAMPLECOMPROM01".into()]);
+    fn for_a_user_the_deny_sessions_and_named_key_are_critical() {
+        let steps = critical_steps(
+            &alice(),
+            &["AKIAEXAMPLECOMPROM01".into()],
+            Playbook::Contain,
+            Options::default(),
+        );
         assert_eq!(
-            steps
-                .iter()
-                .map(|s| (s.action, s.target.as_str(), s.critical))
-                .collect::<Vec<_>>(),
+            actions(&steps),
             [
-                (Action::AttachDenyAll, DENY_POLICY_NAME, true),
-                (Action::DeactivateAccessKey, "AKIAEXAMPLECOMPROM01", true)
+                (Action::AttachDenyAll, DENY_POLICY_NAME),
+                (Action::RevokeSessions, REVOKE_POLICY_NAME),
+                (Action::DeactivateAccessKey, "AKIAEXAMPLECOMPROM01")
             ]
         );
+        assert!(steps.iter().all(|s| s.critical && s.blocked.is_none()));
+    }
+
+    #[test]
+    fn a_role_gets_its_sessions_revoked_and_the_deny_only_when_configured() {
+        let keys = ["ASIAEXAMPLETEMPKEY01".to_string()];
+        let steps = critical_steps(&app(), &keys, Playbook::Contain, Options::default());
+        assert_eq!(
+            actions(&steps),
+            [
+                (Action::RevokeSessions, REVOKE_POLICY_NAME),
+                (Action::DeactivateAccessKey, "ASIAEXAMPLETEMPKEY01")
+            ]
+        );
+        assert!(steps[1].blocked.as_deref().unwrap().contains("temporary"));
+        let opted_in = Options {
+            role_deny_all: true,
+        };
+        let steps = critical_steps(&app(), &[], Playbook::Contain, opted_in);
+        assert_eq!(steps[0].action, Action::AttachDenyAll);
+    }
+
+    #[test]
+    fn one_step_functions_run_their_step_and_the_tag_only() {
+        let keys = ["AKIA1111111111111111".to_string()];
+        let st = state(
+            &[
+                ("AKIA1111111111111111", true),
+                ("AKIA2222222222222222", true),
+            ],
+            &[],
+            None,
+        );
+        let plan = |playbook| {
+            let critical = critical_steps(&alice(), &keys, playbook, Options::default());
+            let rest = remaining_steps(&critical, &st, "IR-1", playbook);
+            critical
+                .into_iter()
+                .chain(rest)
+                .map(|s| s.action)
+                .collect::<Vec<_>>()
+        };
+        use Action::*;
+        assert_eq!(plan(Playbook::Snapshot), []);
+        assert_eq!(plan(Playbook::AttachDenyAll), [AttachDenyAll, TagPrincipal]);
+        assert_eq!(
+            plan(Playbook::RevokeSessions),
+            [RevokeSessions, TagPrincipal]
+        );
+        assert_eq!(
+            plan(Playbook::DeactivateAccessKeys),
+            [DeactivateAccessKey, DeactivateAccessKey, TagPrincipal]
+        );
+        assert_eq!(
+            plan(Playbook::Contain),
+            [
+                AttachDenyAll,
+                RevokeSessions,
+                DeactivateAccessKey,
+                DeactivateAccessKey,
+                TagPrincipal
+            ]
+        );
+        let role_deny = critical_steps(&app(), &[], Playbook::AttachDenyAll, Options::default());
+        assert_eq!(role_deny[0].action, AttachDenyAll, "asked for explicitly");
     }
 
     #[test]
     fn every_other_key_is_deactivated_and_the_user_tagged() {
-        let critical = critical_steps(&["AKIA1111111111111111".into()]);
+        let critical = critical_steps(
+            &alice(),
+            &["AKIA1111111111111111".into()],
+            Playbook::Contain,
+            Options::default(),
+        );
         let st = state(
             &[
                 ("AKIA1111111111111111", true),
@@ -291,72 +570,123 @@ mod tests {
             &[],
             None,
         );
-        let rest = remaining_steps(&critical, &st, "IR-1");
-        let targets: Vec<_> = rest.iter().map(|s| (s.action, s.target.as_str())).collect();
+        let rest = remaining_steps(&critical, &st, "IR-1", Playbook::Contain);
         assert_eq!(
-            targets,
+            actions(&rest),
             [
                 (Action::DeactivateAccessKey, "AKIA2222222222222222"),
                 (Action::DeactivateAccessKey, "AKIA3333333333333333"),
                 (Action::TagPrincipal, "tourniquet:incident=IR-1"),
             ]
         );
-        assert!(in_place(&rest[0], &st), "an inactive key needs no write");
-        assert!(!in_place(&rest[1], &st));
+        assert!(
+            in_place(&rest[0], &alice(), &st),
+            "an inactive key needs no write"
+        );
+        assert!(!in_place(&rest[1], &alice(), &st));
     }
 
     #[test]
     fn unlisted_keys_block_the_step_instead_of_skipping_silently() {
-        let st = UserState {
+        let st = PrincipalState {
             access_keys: Err("AccessDenied".into()),
             ..state(&[], &[], None)
         };
-        let rest = remaining_steps(&critical_steps(&[]), &st, "IR-1");
+        let rest = remaining_steps(&[], &st, "IR-1", Playbook::Contain);
         assert!(rest[0].blocked.as_deref().unwrap().contains("AccessDenied"));
     }
 
     #[test]
     fn a_first_run_reports_applied_even_if_its_own_write_raced_the_read() {
-        let step = &critical_steps(&[])[0];
+        let step = &critical_steps(&alice(), &[], Playbook::Contain, Options::default())[0];
         let seen_after_write = state(&[], &[DENY_POLICY_NAME], None);
         assert_eq!(
-            critical_outcome(step, &seen_after_write, &Ok(())),
+            critical_outcome(step, &alice(), &seen_after_write, true),
             Outcome::Applied
         );
     }
 
     #[test]
-    fn a_replay_reports_already_in_place() {
-        let steps = critical_steps(&["AKIA1111111111111111".into()]);
-        let contained = state(
+    fn a_replay_reports_already_in_place_by_any_route() {
+        let steps = critical_steps(
+            &alice(),
+            &["AKIA1111111111111111".into()],
+            Playbook::Contain,
+            Options::default(),
+        );
+        let mut contained = state(
             &[("AKIA1111111111111111", false)],
             &[DENY_POLICY_NAME],
             Some("IR-1"),
         );
+        contained.session_cutoff = Ok(Some("2026-11-23T17:00:00Z".into()));
         for step in &steps {
             assert_eq!(
-                critical_outcome(step, &contained, &Ok(())),
+                critical_outcome(step, &alice(), &contained, true),
                 Outcome::AlreadyInPlace
             );
         }
-        assert!(in_place(
-            &remaining_steps(&steps, &contained, "IR-1")[0],
-            &contained
-        ));
+        let by_group = PrincipalState {
+            inline_policy_names: Ok(vec![]),
+            group_names: Ok(vec![QUARANTINE_GROUP.into()]),
+            ..contained.clone()
+        };
+        assert!(in_place(&steps[0], &alice(), &by_group));
+        let by_managed = PrincipalState {
+            inline_policy_names: Ok(vec![]),
+            attached_policy_arns: Ok(vec![format!(
+                "arn:aws:iam::111122223333:policy{MANAGED_PATH}{DENY_POLICY_NAME}"
+            )]),
+            ..contained
+        };
+        assert!(in_place(&steps[0], &alice(), &by_managed));
     }
 
     #[test]
     fn a_failed_write_is_failed_whatever_was_read() {
-        let step = &critical_steps(&[])[0];
+        let step = &critical_steps(&alice(), &[], Playbook::Contain, Options::default())[0];
         let contained = state(&[], &[DENY_POLICY_NAME], Some("IR-1"));
         assert_eq!(
-            critical_outcome(step, &contained, &Err("Throttling".into())),
+            critical_outcome(step, &alice(), &contained, false),
             Outcome::Failed
         );
     }
 
     #[test]
-    fn root_responder_protected_and_service_roles_are_refused_with_advice() {
+    fn the_cutoff_rounds_up_to_the_next_second_in_utc() {
+        let at = |s: &str| DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc);
+        assert_eq!(
+            session_cutoff(at("2026-11-23T17:47:39.555Z")),
+            "2026-11-23T17:47:40Z"
+        );
+        assert_eq!(
+            session_cutoff(at("2026-11-23T18:47:39+01:00")),
+            "2026-11-23T17:47:39Z"
+        );
+        let doc: serde_json::Value =
+            serde_json::from_str(&revoke_sessions_document("2026-11-23T17:47:40Z")).unwrap();
+        assert_eq!(cutoff_of(&doc).as_deref(), Some("2026-11-23T17:47:40Z"));
+    }
+
+    #[test]
+    fn a_replay_restores_the_earlier_cutoff_and_a_first_run_keeps_its_own() {
+        let mut st = state(&[], &[], None);
+        assert_eq!(cutoff_to_restore(&st, "2026-11-23T18:00:00Z"), None);
+        st.session_cutoff = Ok(Some("2026-11-23T18:00:00Z".into()));
+        assert_eq!(
+            cutoff_to_restore(&st, "2026-11-23T18:00:00Z"),
+            None,
+            "our own write, read back"
+        );
+        st.session_cutoff = Ok(Some("2026-11-23T17:00:00Z".into()));
+        assert_eq!(
+            cutoff_to_restore(&st, "2026-11-23T18:00:00Z").as_deref(),
+            Some("2026-11-23T17:00:00Z")
+        );
+    }
+
+    #[test]
+    fn root_responder_protected_and_uncontainable_roles_are_refused_with_advice() {
         let me =
             Principal::parse_arn("arn:aws:sts::111122223333:assumed-role/tourniquet-contain/x")
                 .unwrap();
@@ -372,11 +702,11 @@ mod tests {
                 "protected pattern",
             ),
             (
-                "arn:aws:iam::111122223333:role/aws-service-role/AWSServiceRoleForSupport",
+                "arn:aws:iam::111122223333:role/aws-service-role/support.amazonaws.com/AWSServiceRoleForSupport",
                 "service-linked",
             ),
             (
-                "arn:aws:iam::111122223333:role/AWSReservedSSO_Admin_0123456789abcdef",
+                "arn:aws:iam::111122223333:role/aws-reserved/sso.amazonaws.com/AWSReservedSSO_Admin_0123456789abcdef",
                 "Identity Center",
             ),
             (
@@ -386,10 +716,12 @@ mod tests {
         ];
         for (arn, says) in cases {
             let p = Principal::parse_arn(arn).unwrap();
-            let why = refusal(&p, &me, &c).unwrap_or_default();
+            let why = refusal(&p, &me, &c, Playbook::Contain).unwrap_or_default();
             assert!(why.contains(says), "{arn}: {why}");
         }
-        let alice = Principal::parse_arn("arn:aws:iam::111122223333:user/alice").unwrap();
-        assert_eq!(refusal(&alice, &me, &c), None);
+        assert_eq!(refusal(&alice(), &me, &c, Playbook::Contain), None);
+        assert_eq!(refusal(&app(), &me, &c, Playbook::Contain), None);
+        let no_keys = refusal(&app(), &me, &c, Playbook::DeactivateAccessKeys).unwrap();
+        assert!(no_keys.contains("no access keys"), "{no_keys}");
     }
 }

@@ -16,6 +16,8 @@ pub enum Status {
     Refused,
     /// The event is not one to act on.
     Ignored,
+    /// `snapshot` only: the evidence was captured; nothing was contained.
+    Captured,
 }
 
 /// How one step ended.
@@ -45,6 +47,10 @@ pub struct StepReport {
     pub outcome: Outcome,
     /// Why, in words; AWS's error for a failure.
     pub detail: String,
+    /// For policy steps: how the policy was put in place (`inline`, `managed`,
+    /// `quarantine_group`), which a release needs to undo it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub route: Option<String>,
 }
 
 /// One principal of the incident.
@@ -119,6 +125,8 @@ impl Report {
             Status::Partial
         } else if targets.iter().all(|t| t.status == Status::Refused) {
             Status::Refused
+        } else if targets.iter().any(|t| t.status == Status::Captured) {
+            Status::Captured
         } else if dry_run {
             Status::Planned
         } else {

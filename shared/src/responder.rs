@@ -4,13 +4,13 @@
 use crate::config::Config;
 use crate::error::{Error, describe};
 use crate::evidence::{self, EvidenceObject};
+use crate::execute::{Route, WriteError, Writer, Written};
 use crate::intake::{self, Incident, Intake, Target};
-use crate::plan::{self, Action, Step, UserState};
+use crate::plan::{self, Action, Options, Playbook, PrincipalState, Step};
 use crate::principal::{Principal, PrincipalKind};
 use crate::report::{Outcome, Report, Status, StepReport, TargetReport};
-use crate::snapshot::{self, UserSnapshot};
+use crate::snapshot::{self, Snapshot};
 use aws_config::{BehaviorVersion, SdkConfig};
-use aws_sdk_iam::types::{StatusType, Tag};
 use chrono::{SecondsFormat, Utc};
 use futures::StreamExt;
 use serde_json::Value;
@@ -26,20 +26,21 @@ pub struct Responder {
     s3: aws_sdk_s3::Client,
     sts: aws_sdk_sts::Client,
     config: Config,
+    playbook: Playbook,
     identity: OnceCell<Principal>,
 }
 
 /// What one target's containment produced.
 struct TargetRun {
     report: TargetReport,
-    snapshot: Option<(Principal, UserSnapshot)>,
+    snapshot: Option<(Principal, Snapshot)>,
     waves: u32,
 }
 
 impl Responder {
     /// Builds the responder from the environment: the SDK's own variables (`AWS_REGION`,
     /// `AWS_ENDPOINT_URL`, credentials) and the contract's (`EVIDENCE_BUCKET`, ...).
-    pub async fn from_env() -> Result<Self, Error> {
+    pub async fn from_env(playbook: Playbook) -> Result<Self, Error> {
         let config = Config::from_env().map_err(Error::Configuration)?;
         let sdk = aws_config::load_defaults(BehaviorVersion::latest()).await;
         if sdk.region().is_none() {
@@ -47,7 +48,7 @@ impl Responder {
                 "AWS_REGION is not set: the SDK needs a region".into(),
             ));
         }
-        Ok(Self::new(&sdk, config))
+        Ok(Self::new(&sdk, config).playing(playbook))
     }
 
     /// Builds the clients from one SDK configuration. Against an emulator (`AWS_ENDPOINT_URL`),
@@ -76,8 +77,14 @@ impl Responder {
             s3,
             sts,
             config,
+            playbook: Playbook::Contain,
             identity: OnceCell::new(),
         }
+    }
+
+    /// The same responder running another function's playbook (the default is `contain`).
+    pub fn playing(self, playbook: Playbook) -> Self {
+        Self { playbook, ..self }
     }
 
     /// The configuration in force.
@@ -85,7 +92,7 @@ impl Responder {
         &self.config
     }
 
-    /// Handles one invocation: the whole containment playbook for every principal the event names.
+    /// Handles one invocation: the function's playbook for every principal the event names.
     ///
     /// Malformed input is an error before any AWS call. A containment that could not finish is an
     /// error too (after every independent step was tried and the report stored), so that Lambda's
@@ -118,7 +125,7 @@ impl Responder {
         };
         let dry_run = self.config.dry_run || incident.dry_run;
         let now = started.to_rfc3339_opts(SecondsFormat::Millis, true);
-        info!(incident = %incident.id, source = ?incident.source, dry_run, "incident received");
+        info!(incident = %incident.id, source = ?incident.source, dry_run, function = self.playbook.name(), "incident received");
 
         let mut waves = 0;
         let me = match self.identity.get() {
@@ -145,7 +152,10 @@ impl Responder {
         let targets: Vec<TargetReport> = runs.iter().map(|r| r.report.clone()).collect();
         let mut report = Report {
             incident_id: incident.id.clone(),
-            status: Report::status_from_targets(&targets, dry_run),
+            status: Report::status_from_targets(
+                &targets,
+                dry_run && self.playbook != Playbook::Snapshot,
+            ),
             dry_run,
             source: serde_json::to_value(incident.source)
                 .ok()
@@ -196,67 +206,53 @@ impl Responder {
         now: &str,
     ) -> TargetRun {
         let mut waves = 0;
+        let unfinished = |principal_arn: String, account_id: &str, why: String, waves| TargetRun {
+            report: TargetReport {
+                principal_arn,
+                account_id: account_id.to_owned(),
+                status: Status::Partial,
+                message: Some(why),
+                steps: Vec::new(),
+            },
+            snapshot: None,
+            waves,
+        };
         let principal = match &target.principal {
             Some(p) => p.clone(),
             None => {
                 waves += 1;
-                match self.owner_of_key(&target.access_key_ids[0], me).await {
+                let key = &target.access_key_ids[0];
+                match self.owner_of_key(key, me).await {
                     Ok(p) => p,
                     Err(why) => {
-                        let failed = TargetReport {
-                            principal_arn: format!("(owner of {})", target.access_key_ids[0]),
-                            account_id: me.account_id.clone(),
-                            status: Status::Partial,
-                            message: Some(why),
-                            steps: Vec::new(),
-                        };
-                        return TargetRun {
-                            report: failed,
-                            snapshot: None,
-                            waves,
-                        };
+                        return unfinished(format!("(owner of {key})"), &me.account_id, why, waves);
                     }
                 }
             }
         };
         // A protected pattern with a path can only be decided once IAM has told the path.
-        let principal = if principal.kind == PrincipalKind::User
-            && self
-                .config
-                .protected
-                .iter()
-                .any(|p| p.needs_path(&principal))
+        let principal = if self
+            .config
+            .protected
+            .iter()
+            .any(|p| p.needs_path(&principal))
         {
             waves += 1;
-            match self.iam.get_user().user_name(&principal.name).send().await {
-                Ok(out) => out
-                    .user
-                    .and_then(|u| Principal::parse_arn(&u.arn).ok())
-                    .unwrap_or(principal),
+            match self.principal_with_path(&principal).await {
+                Ok(p) => p,
                 Err(e) => {
-                    let report = TargetReport {
-                        principal_arn: principal.arn(),
-                        account_id: principal.account_id.clone(),
-                        status: Status::Partial,
-                        message: Some(format!(
-                            "could not read the user's path, which a protected pattern needs; \
-                             nothing was changed: {}",
-                            describe(&e)
-                        )),
-                        steps: Vec::new(),
-                    };
-                    return TargetRun {
-                        report,
-                        snapshot: None,
-                        waves,
-                    };
+                    let why = format!(
+                        "could not read the principal's path, which a protected pattern needs; \
+                         nothing was changed: {e}"
+                    );
+                    return unfinished(principal.arn(), &principal.account_id, why, waves);
                 }
             }
         } else {
             principal
         };
-        if let Some(why) = plan::refusal(&principal, me, &self.config) {
-            warn!(principal = %principal, reason = %why, "containment refused");
+        if let Some(why) = plan::refusal(&principal, me, &self.config, self.playbook) {
+            warn!(principal = %principal, reason = %why, "refused");
             let report = TargetReport {
                 principal_arn: principal.arn(),
                 account_id: principal.account_id.clone(),
@@ -270,14 +266,40 @@ impl Responder {
                 waves,
             };
         }
-        let (report, snapshot, user_waves) = self
-            .contain_user(&principal, &target.access_key_ids, incident, dry_run, now)
+        let (report, snapshot, principal_waves) = self
+            .contain_principal(&principal, &target.access_key_ids, incident, dry_run, now)
             .await;
         TargetRun {
             report,
             snapshot: Some((principal, snapshot)),
-            waves: waves + user_waves,
+            waves: waves + principal_waves,
         }
+    }
+
+    /// The principal as IAM knows it, path included.
+    async fn principal_with_path(&self, principal: &Principal) -> Result<Principal, String> {
+        let arn = match principal.kind {
+            PrincipalKind::Role => self
+                .iam
+                .get_role()
+                .role_name(&principal.name)
+                .send()
+                .await
+                .map_err(|e| describe(&e))?
+                .role
+                .map(|r| r.arn),
+            _ => self
+                .iam
+                .get_user()
+                .user_name(&principal.name)
+                .send()
+                .await
+                .map_err(|e| describe(&e))?
+                .user
+                .map(|u| u.arn),
+        };
+        arn.and_then(|arn| Principal::parse_arn(&arn).ok())
+            .ok_or_else(|| format!("IAM returned no ARN for {principal}"))
     }
 
     /// Finds the user that owns an access key, in this account.
@@ -300,155 +322,124 @@ impl Responder {
             .map_err(|e| format!("IAM named the owner of {key} as {e}"))
     }
 
-    /// Contains one IAM user: wave 1 writes the critical steps while the snapshot's lists are
-    /// read; wave 2 reads the details and writes what the lists showed is still needed.
-    async fn contain_user(
+    /// Contains one principal: wave 1 writes the critical steps while the snapshot's lists are
+    /// read; wave 2 reads the details, writes what the lists showed is still needed, puts back an
+    /// earlier session cutoff, and takes the fallback route for a policy that did not fit.
+    async fn contain_principal(
         &self,
         principal: &Principal,
         named_keys: &[String],
         incident: &Incident,
         dry_run: bool,
         now: &str,
-    ) -> (TargetReport, UserSnapshot, u32) {
-        let user = principal.name.as_str();
-        let critical = plan::critical_steps(named_keys);
-        let (first, critical_writes) = if dry_run {
-            (snapshot::read_user(&self.iam, user, now.into()).await, None)
-        } else {
-            let writes = futures::future::join_all(
-                critical
-                    .iter()
-                    .map(|s| self.apply(user, s, &incident.id, now)),
-            );
-            let (first, writes) =
-                tokio::join!(snapshot::read_user(&self.iam, user, now.into()), writes);
-            (first, Some(writes))
+    ) -> (TargetReport, Snapshot, u32) {
+        let options = Options {
+            role_deny_all: self.config.role_deny_all,
         };
+        let critical = plan::critical_steps(principal, named_keys, self.playbook, options);
+        let cutoff = plan::session_cutoff(
+            chrono::DateTime::parse_from_rfc3339(now)
+                .map(|t| t.with_timezone(&Utc))
+                .unwrap_or_else(|_| Utc::now()),
+        );
+        let writer = Writer {
+            iam: &self.iam,
+            principal,
+            incident_id: &incident.id,
+            now,
+            cutoff: &cutoff,
+        };
+        let writes_allowed = !dry_run && self.playbook != Playbook::Snapshot;
+        let first_wave = critical.iter().map(|s| async {
+            match &s.blocked {
+                Some(_) => None,
+                None if writes_allowed => Some(writer.apply(s).await),
+                None => None,
+            }
+        });
+        let (first, written) = tokio::join!(
+            snapshot::read(&self.iam, principal, now.into()),
+            futures::future::join_all(first_wave)
+        );
         let state = first.state();
-        let rest = plan::remaining_steps(&critical, &state, &incident.id);
-        let concurrent: Vec<String> = if dry_run {
-            Vec::new()
-        } else {
-            critical.iter().map(|s| s.target.clone()).collect()
-        };
+        let rest = plan::remaining_steps(&critical, &state, &incident.id, self.playbook);
         let arn = first
             .arn()
             .map(str::to_owned)
             .unwrap_or_else(|| principal.arn());
+        let concurrent: Vec<String> = critical
+            .iter()
+            .zip(&written)
+            .filter(|(_, w)| w.is_some())
+            .map(|(s, _)| s.target.clone())
+            .collect();
 
-        let mut steps: Vec<StepReport> = match &critical_writes {
-            Some(writes) => critical
-                .iter()
-                .zip(writes)
-                .map(|(s, w)| step_report(s, plan::critical_outcome(s, &state, w), w))
-                .collect(),
-            None => critical.iter().map(|s| planned(s, &state)).collect(),
-        };
-        let (snapshot, rest_reports) = if dry_run {
-            let snapshot = snapshot::complete(&self.iam, first, concurrent).await;
-            (snapshot, rest.iter().map(|s| planned(s, &state)).collect())
-        } else {
-            tokio::join!(
-                snapshot::complete(&self.iam, first, concurrent),
-                futures::future::join_all(rest.iter().map(|s| self.apply_if_needed(
-                    user,
-                    s,
-                    &state,
-                    &incident.id,
-                    now
-                )))
-            )
-        };
-        steps.extend(rest_reports);
+        let settle_critical = critical.iter().zip(written).map(|(step, first_try)| {
+            let (writer, state, cutoff) = (&writer, &state, cutoff.as_str());
+            async move {
+                match first_try {
+                    None => (planned(step, principal, state, writes_allowed), 0),
+                    Some(result) => settle(writer, step, principal, state, cutoff, result).await,
+                }
+            }
+        });
+        let rest_steps = rest.iter().map(|step| {
+            let (writer, state) = (&writer, &state);
+            async move {
+                if !writes_allowed {
+                    return (planned(step, principal, state, false), 0);
+                }
+                if let Some(why) = &step.blocked {
+                    return (report_step(step, Outcome::Failed, why.clone(), None), 0);
+                }
+                if plan::in_place(step, principal, state) {
+                    return (
+                        report_step(step, Outcome::AlreadyInPlace, String::new(), None),
+                        0,
+                    );
+                }
+                match writer.apply(step).await {
+                    Ok(w) => (
+                        report_step(step, Outcome::Applied, String::new(), w.route),
+                        w.calls,
+                    ),
+                    Err(e) => (report_step(step, Outcome::Failed, e.message, None), e.calls),
+                }
+            }
+        });
+        let (snapshot, settled, rest_reports) = tokio::join!(
+            snapshot::complete(&self.iam, first, concurrent),
+            futures::future::join_all(settle_critical),
+            futures::future::join_all(rest_steps)
+        );
+        let second_wave = settled
+            .iter()
+            .chain(&rest_reports)
+            .map(|(_, calls)| *calls)
+            .max()
+            .unwrap_or(0)
+            .max(1);
+        let steps: Vec<StepReport> = settled
+            .into_iter()
+            .chain(rest_reports)
+            .map(|(s, _)| s)
+            .collect();
         for s in &steps {
-            info!(principal = %arn, action = %s.action, target = %s.target, outcome = ?s.outcome, "{}", s.detail);
+            info!(principal = %arn, action = %s.action, target = %s.target, outcome = ?s.outcome, route = s.route.as_deref().unwrap_or("-"), "{}", s.detail);
         }
+        let status = if self.playbook == Playbook::Snapshot {
+            Status::Captured
+        } else {
+            TargetReport::status_from_steps(&steps)
+        };
         let report = TargetReport {
             principal_arn: arn,
             account_id: principal.account_id.clone(),
-            status: TargetReport::status_from_steps(&steps),
+            status,
             message: None,
             steps,
         };
-        (report, snapshot, 2)
-    }
-
-    /// A later-wave step: read, compare, then write only if needed.
-    async fn apply_if_needed(
-        &self,
-        user: &str,
-        step: &Step,
-        state: &UserState,
-        incident_id: &str,
-        now: &str,
-    ) -> StepReport {
-        if let Some(why) = &step.blocked {
-            return step_report(step, Outcome::Failed, &Err(why.clone()));
-        }
-        if plan::in_place(step, state) {
-            return step_report(step, Outcome::AlreadyInPlace, &Ok(()));
-        }
-        let result = self.apply(user, step, incident_id, now).await;
-        let outcome = if result.is_ok() {
-            Outcome::Applied
-        } else {
-            Outcome::Failed
-        };
-        step_report(step, outcome, &result)
-    }
-
-    /// Writes one step to IAM. Never deletes anything.
-    async fn apply(
-        &self,
-        user: &str,
-        step: &Step,
-        incident_id: &str,
-        now: &str,
-    ) -> Result<(), String> {
-        let result = match step.action {
-            Action::AttachDenyAll => self
-                .iam
-                .put_user_policy()
-                .user_name(user)
-                .policy_name(&step.target)
-                .policy_document(plan::deny_all_document())
-                .send()
-                .await
-                .map(drop)
-                .map_err(|e| describe(&e)),
-            Action::DeactivateAccessKey => self
-                .iam
-                .update_access_key()
-                .user_name(user)
-                .access_key_id(&step.target)
-                .status(StatusType::Inactive)
-                .send()
-                .await
-                .map(drop)
-                .map_err(|e| describe(&e)),
-            Action::TagPrincipal => {
-                let tags = [
-                    (plan::INCIDENT_TAG, incident_id),
-                    (plan::CONTAINED_AT_TAG, now),
-                ]
-                .into_iter()
-                .map(|(k, v)| Tag::builder().key(k).value(v).build())
-                .collect::<Result<Vec<_>, _>>()
-                .map_err(|e| e.to_string())?;
-                self.iam
-                    .tag_user()
-                    .user_name(user)
-                    .set_tags(Some(tags))
-                    .send()
-                    .await
-                    .map(drop)
-                    .map_err(|e| describe(&e))
-            }
-        };
-        if let Err(err) = &result {
-            warn!(user, action = step.action.as_str(), target = %step.target, error = %err, "step failed");
-        }
-        result
+        (report, snapshot, 1 + second_wave)
     }
 
     /// Writes the event, each snapshot and the report in one wave; the report lists the others'
@@ -499,40 +490,119 @@ impl Responder {
     }
 }
 
-fn planned(step: &Step, state: &UserState) -> StepReport {
-    if let Some(why) = &step.blocked {
-        return step_report(step, Outcome::Skipped, &Err(why.clone()));
+/// Settles a critical step after its first-wave write: judges the outcome, puts back an earlier
+/// session cutoff, or takes the fallback route when the inline policy did not fit.
+async fn settle(
+    writer: &Writer<'_>,
+    step: &Step,
+    principal: &Principal,
+    state: &PrincipalState,
+    cutoff: &str,
+    first_try: Result<Written, WriteError>,
+) -> (StepReport, u32) {
+    match first_try {
+        Ok(written) => {
+            if step.action == Action::RevokeSessions
+                && let Some(earlier) = plan::cutoff_to_restore(state, cutoff)
+            {
+                return match writer.restore_cutoff(&earlier).await {
+                    Ok(w) => {
+                        let detail = format!(
+                            "sessions issued before {earlier} stay denied (the earlier containment's cutoff is kept)"
+                        );
+                        (
+                            report_step(step, Outcome::AlreadyInPlace, detail, w.route),
+                            w.calls,
+                        )
+                    }
+                    Err(e) => {
+                        let detail = format!(
+                            "the earlier cutoff {earlier} could not be put back: {}",
+                            e.message
+                        );
+                        (report_step(step, Outcome::Failed, detail, None), e.calls)
+                    }
+                };
+            }
+            let outcome = plan::critical_outcome(step, principal, state, true);
+            let detail = if step.action == Action::RevokeSessions {
+                format!("sessions issued before {cutoff} are denied")
+            } else {
+                String::new()
+            };
+            (report_step(step, outcome, detail, written.route), 0)
+        }
+        Err(e) if e.limit_exceeded => match writer.fallback(step).await {
+            Ok(w) => {
+                let outcome = plan::critical_outcome(step, principal, state, true);
+                let detail = format!(
+                    "the inline policy did not fit ({}); took the {} route",
+                    e.message,
+                    w.route.map(Route::as_str).unwrap_or("fallback")
+                );
+                (report_step(step, outcome, detail, w.route), w.calls)
+            }
+            Err(fallback) => {
+                let detail = format!(
+                    "the inline policy did not fit ({}), nor did the fallback: {}",
+                    e.message, fallback.message
+                );
+                (
+                    report_step(step, Outcome::Failed, detail, None),
+                    fallback.calls,
+                )
+            }
+        },
+        Err(e) => (report_step(step, Outcome::Failed, e.message, None), 0),
     }
-    let outcome = if plan::in_place(step, state) {
+}
+
+/// A step not written in this run: planned, already in place, or skipped (why).
+fn planned(
+    step: &Step,
+    principal: &Principal,
+    state: &PrincipalState,
+    writes_allowed: bool,
+) -> StepReport {
+    if let Some(why) = &step.blocked {
+        return report_step(step, Outcome::Skipped, why.clone(), None);
+    }
+    let outcome = if plan::in_place(step, principal, state) {
         Outcome::AlreadyInPlace
+    } else if writes_allowed {
+        Outcome::Skipped
     } else {
         Outcome::Planned
     };
-    step_report(step, outcome, &Ok(()))
+    report_step(step, outcome, String::new(), None)
 }
 
-/// The step's line in the report: what was (or would be) done, or AWS's error.
-fn step_report(step: &Step, outcome: Outcome, result: &Result<(), String>) -> StepReport {
+/// The step's line in the report: what was (or would be) done and how, or AWS's error.
+fn report_step(step: &Step, outcome: Outcome, note: String, route: Option<Route>) -> StepReport {
     let what = match step.action {
-        Action::AttachDenyAll => format!("inline policy {} (Deny * on *) on the user", step.target),
+        Action::AttachDenyAll => format!("{} (Deny * on *)", step.target),
+        Action::RevokeSessions => format!(
+            "{} (Deny * to sessions issued before the cutoff)",
+            step.target
+        ),
         Action::DeactivateAccessKey if step.critical => {
             "access key named in the event set to Inactive (never deleted)".into()
         }
         Action::DeactivateAccessKey => "access key set to Inactive (never deleted)".into(),
-        Action::TagPrincipal => {
-            format!("user tagged {} and {}", step.target, plan::CONTAINED_AT_TAG)
-        }
+        Action::TagPrincipal => format!("tagged {} and {}", step.target, plan::CONTAINED_AT_TAG),
     };
-    let detail = match (outcome, result) {
-        (_, Err(err)) => err.clone(),
-        (Outcome::AlreadyInPlace, _) => format!("already in place: {what}"),
-        (Outcome::Planned, _) => format!("would be applied: {what}"),
-        _ => what,
+    let detail = match outcome {
+        Outcome::Failed | Outcome::Skipped if !note.is_empty() => note,
+        Outcome::AlreadyInPlace if note.is_empty() => format!("already in place: {what}"),
+        Outcome::Planned => format!("would be applied: {what}"),
+        _ if note.is_empty() => what,
+        _ => format!("{what}; {note}"),
     };
     StepReport {
         action: step.action.as_str().into(),
         target: step.target.clone(),
         outcome,
         detail,
+        route: route.map(|r| r.as_str().to_owned()),
     }
 }

@@ -2,8 +2,10 @@
 //! waves of concurrent reads (lists first, then the details each list names).
 
 use crate::error::describe;
-use crate::plan::{self, KeyState, UserState};
+use crate::plan::{self, KeyState, PrincipalState};
+use crate::principal::{Principal, PrincipalKind};
 use aws_sdk_iam::Client;
+use aws_sdk_iam::error::ProvideErrorMetadata;
 use aws_sdk_iam::error::SdkError;
 use aws_sdk_iam::operation::get_login_profile::GetLoginProfileError;
 use aws_smithy_types::DateTime;
@@ -140,15 +142,69 @@ pub struct TagRecord {
     pub value: String,
 }
 
-/// A user's IAM configuration, as evidence.
+/// A role's record.
+#[derive(Clone, Debug, Serialize)]
+pub struct RoleRecord {
+    /// The ARN, with its path.
+    pub arn: String,
+    /// The path.
+    pub path: String,
+    /// The stable unique id (`AROA…`).
+    pub role_id: String,
+    /// When the role was created.
+    pub create_date: Option<String>,
+    /// Its description.
+    pub description: Option<String>,
+    /// Who may assume it, decoded.
+    pub trust_policy: Option<serde_json::Value>,
+    /// Longest session, in seconds.
+    pub max_session_duration: Option<i32>,
+    /// The permissions boundary's policy ARN.
+    pub permissions_boundary: Option<String>,
+    /// When and where the role was last used.
+    pub last_used: Option<LastUsed>,
+}
+
+/// An instance profile the role is in.
+#[derive(Clone, Debug, Serialize)]
+pub struct InstanceProfileRecord {
+    /// Its name.
+    pub name: String,
+    /// Its ARN.
+    pub arn: String,
+}
+
+/// A principal's IAM configuration, as evidence.
+#[derive(Clone, Debug, Serialize)]
+#[serde(untagged)]
+pub enum Snapshot {
+    /// An IAM user.
+    User(UserSnapshot),
+    /// An IAM role.
+    Role(RoleSnapshot),
+}
+
+impl Snapshot {
+    /// The principal's ARN with its path, once IAM answered.
+    pub fn arn(&self) -> Option<&str> {
+        match self {
+            Snapshot::User(s) => s.user.as_result().ok().map(|u| u.arn.as_str()),
+            Snapshot::Role(s) => s.role.as_result().ok().map(|r| r.arn.as_str()),
+        }
+    }
+}
+
+/// A user's IAM configuration.
 #[derive(Clone, Debug, Serialize)]
 pub struct UserSnapshot {
+    /// `user`.
+    pub kind: &'static str,
     /// When the first read went out (UTC, RFC 3339).
     pub taken_at: String,
     /// The user's name.
     pub user_name: String,
-    /// Changes of this run that were written in the same wave as these reads, so that their state
-    /// as read may already include them (the deny policy itself is always left out).
+    /// Changes of this run written in the same wave as these reads, so that their state as read
+    /// may already include them (Tourniquet's own policies are always left out).
     pub concurrent_writes: Vec<String>,
     /// The user.
     pub user: Part<UserRecord>,
@@ -156,9 +212,9 @@ pub struct UserSnapshot {
     pub access_keys: Part<Vec<AccessKeyRecord>>,
     /// Inline policies with documents (Tourniquet's own left out).
     pub inline_policies: Part<Vec<InlinePolicyRecord>>,
-    /// Attached managed policies.
+    /// Attached managed policies (Tourniquet's own left out).
     pub attached_policies: Part<Vec<AttachedPolicyRecord>>,
-    /// Groups.
+    /// Groups (Tourniquet's quarantine group left out).
     pub groups: Part<Vec<GroupRecord>>,
     /// Console password (`null`: none).
     pub login_profile: Part<Option<LoginProfileRecord>>,
@@ -168,45 +224,115 @@ pub struct UserSnapshot {
     pub tags: Part<Vec<TagRecord>>,
 }
 
-impl UserSnapshot {
-    /// The user's ARN with its path, once GetUser answered.
-    pub fn arn(&self) -> Option<&str> {
-        self.user.as_result().ok().map(|u| u.arn.as_str())
-    }
+/// A role's IAM configuration.
+#[derive(Clone, Debug, Serialize)]
+pub struct RoleSnapshot {
+    /// `role`.
+    pub kind: &'static str,
+    /// When the first read went out (UTC, RFC 3339).
+    pub taken_at: String,
+    /// The role's name.
+    pub role_name: String,
+    /// As for users.
+    pub concurrent_writes: Vec<String>,
+    /// The role, its trust policy, boundary and last use.
+    pub role: Part<RoleRecord>,
+    /// Inline policies with documents (Tourniquet's own left out).
+    pub inline_policies: Part<Vec<InlinePolicyRecord>>,
+    /// Attached managed policies (Tourniquet's own left out).
+    pub attached_policies: Part<Vec<AttachedPolicyRecord>>,
+    /// Instance profiles that hand the role to EC2 instances.
+    pub instance_profiles: Part<Vec<InstanceProfileRecord>>,
+    /// Tags (Tourniquet's own left out).
+    pub tags: Part<Vec<TagRecord>>,
 }
 
 /// The first wave of reads: the lists. Enough for the planner.
 pub struct FirstRead {
     taken_at: String,
-    user_name: String,
-    user: Part<UserRecord>,
+    principal: Principal,
+    record: Part<Record>,
     access_keys: Part<Vec<(String, String, Option<String>)>>,
     inline_policy_names: Part<Vec<String>>,
     attached_policies: Part<Vec<AttachedPolicyRecord>>,
     groups: Part<Vec<GroupRecord>>,
     login_profile: Part<Option<LoginProfileRecord>>,
     mfa_devices: Part<Vec<MfaDeviceRecord>>,
+    instance_profiles: Part<Vec<InstanceProfileRecord>>,
     tags: Part<Vec<TagRecord>>,
+    session_cutoff: Part<Option<String>>,
+}
+
+enum Record {
+    User(UserRecord),
+    Role(RoleRecord),
 }
 
 fn date(d: Option<&DateTime>) -> Option<String> {
     d.and_then(|d| d.fmt(Format::DateTime).ok())
 }
 
-/// Reads the user's lists, all at once: one wave.
-pub async fn read_user(iam: &Client, user_name: &str, now: String) -> FirstRead {
+/// `Ok(None)` for IAM's NoSuchEntity: the thing is simply not there.
+fn absent_is_none<T, E, R>(result: Result<T, SdkError<E, R>>) -> Result<Option<T>, String>
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug,
+{
+    match result {
+        Ok(value) => Ok(Some(value)),
+        Err(SdkError::ServiceError(e)) if e.err().code() == Some("NoSuchEntity") => Ok(None),
+        Err(e) => Err(describe(&e)),
+    }
+}
+
+/// Paginated items into a vector, or the first error described.
+fn collect<T, E, R>(items: Vec<Result<T, SdkError<E, R>>>) -> Result<Vec<T>, String>
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug,
+{
+    items
+        .into_iter()
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| describe(&e))
+}
+
+fn cutoff(document: Result<Option<String>, String>) -> Part<Option<String>> {
+    let cutoff = document.and_then(|doc| match doc {
+        None => Ok(None),
+        Some(doc) => decode_policy(&doc).map(|d| plan::cutoff_of(&d)),
+    });
+    Part::from_result(cutoff, String::clone)
+}
+
+/// Reads the principal's lists, all at once: one wave.
+pub async fn read(iam: &Client, principal: &Principal, now: String) -> FirstRead {
+    match principal.kind {
+        PrincipalKind::Role => read_role(iam, principal, now).await,
+        _ => read_user(iam, principal, now).await,
+    }
+}
+
+async fn read_user(iam: &Client, principal: &Principal, now: String) -> FirstRead {
+    let user_name = principal.name.as_str();
     let user = async {
-        let out = iam.get_user().user_name(user_name).send().await?;
-        Ok(out.user.map(|u| UserRecord {
-            arn: u.arn,
-            path: u.path,
-            user_id: u.user_id,
-            create_date: date(Some(&u.create_date)),
-            password_last_used: date(u.password_last_used.as_ref()),
-            permissions_boundary: u
-                .permissions_boundary
-                .and_then(|b| b.permissions_boundary_arn),
-        }))
+        let out = iam.get_user().user_name(user_name).send().await;
+        match out {
+            Ok(out) => out
+                .user
+                .map(|u| UserRecord {
+                    arn: u.arn,
+                    path: u.path,
+                    user_id: u.user_id,
+                    create_date: date(Some(&u.create_date)),
+                    password_last_used: date(u.password_last_used.as_ref()),
+                    permissions_boundary: u
+                        .permissions_boundary
+                        .and_then(|b| b.permissions_boundary_arn),
+                })
+                .ok_or_else(|| "GetUser returned no user".to_string()),
+            Err(e) => Err(describe(&e)),
+        }
     };
     let keys = iam
         .list_access_keys()
@@ -264,22 +390,23 @@ pub async fn read_user(iam: &Client, user_name: &str, now: String) -> FirstRead 
         .items()
         .send()
         .collect::<Vec<_>>();
-    let (user, keys, inline, attached, groups, login, mfa, tags) =
-        tokio::join!(user, keys, inline, attached, groups, login, mfa, tags);
+    let revoke = async {
+        let out = iam
+            .get_user_policy()
+            .user_name(user_name)
+            .policy_name(plan::REVOKE_POLICY_NAME)
+            .send()
+            .await;
+        absent_is_none(out).map(|o| o.map(|o| o.policy_document))
+    };
+    let (user, keys, inline, attached, groups, login, mfa, tags, revoke) = tokio::join!(
+        user, keys, inline, attached, groups, login, mfa, tags, revoke
+    );
 
-    let user: Result<Option<UserRecord>, SdkError<_, _>> = user;
     FirstRead {
         taken_at: now,
-        user_name: user_name.into(),
-        user: match user {
-            Ok(Some(u)) => Part::Read(u),
-            Ok(None) => Part::Unavailable {
-                unavailable: "GetUser returned no user".into(),
-            },
-            Err(e) => Part::Unavailable {
-                unavailable: describe(&e),
-            },
-        },
+        principal: principal.clone(),
+        record: Part::from_result(user.map(Record::User), String::clone),
         access_keys: Part::from_result(collect(keys), String::clone).map(|keys| {
             keys.into_iter()
                 .filter_map(|k| {
@@ -289,14 +416,8 @@ pub async fn read_user(iam: &Client, user_name: &str, now: String) -> FirstRead 
                 .collect()
         }),
         inline_policy_names: Part::from_result(collect(inline), String::clone),
-        attached_policies: Part::from_result(collect(attached), String::clone).map(|ps| {
-            ps.into_iter()
-                .map(|p| AttachedPolicyRecord {
-                    name: p.policy_name.unwrap_or_default(),
-                    arn: p.policy_arn.unwrap_or_default(),
-                })
-                .collect()
-        }),
+        attached_policies: Part::from_result(collect(attached), String::clone)
+            .map(attached_records),
         groups: Part::from_result(collect(groups), String::clone).map(|gs| {
             gs.into_iter()
                 .map(|g| GroupRecord {
@@ -314,27 +435,123 @@ pub async fn read_user(iam: &Client, user_name: &str, now: String) -> FirstRead 
                 })
                 .collect()
         }),
-        tags: Part::from_result(collect(tags), String::clone).map(|ts| {
-            ts.into_iter()
-                .map(|t| TagRecord {
-                    key: t.key,
-                    value: t.value,
-                })
-                .collect()
-        }),
+        instance_profiles: Part::Read(Vec::new()),
+        tags: Part::from_result(collect(tags), String::clone).map(tag_records),
+        session_cutoff: cutoff(revoke),
     }
 }
 
-/// Paginated items into a vector, or the first error described.
-fn collect<T, E, R>(items: Vec<Result<T, SdkError<E, R>>>) -> Result<Vec<T>, String>
-where
-    E: aws_smithy_types::error::metadata::ProvideErrorMetadata + std::error::Error + 'static,
-    R: std::fmt::Debug,
-{
-    items
+async fn read_role(iam: &Client, principal: &Principal, now: String) -> FirstRead {
+    let role_name = principal.name.as_str();
+    let role = async {
+        match iam.get_role().role_name(role_name).send().await {
+            Ok(out) => out
+                .role
+                .map(|r| RoleRecord {
+                    arn: r.arn,
+                    path: r.path,
+                    role_id: r.role_id,
+                    create_date: date(Some(&r.create_date)),
+                    description: r.description,
+                    trust_policy: r
+                        .assume_role_policy_document
+                        .and_then(|d| decode_policy(&d).ok()),
+                    max_session_duration: r.max_session_duration,
+                    permissions_boundary: r
+                        .permissions_boundary
+                        .and_then(|b| b.permissions_boundary_arn),
+                    last_used: r.role_last_used.map(|u| LastUsed {
+                        date: date(u.last_used_date.as_ref()),
+                        service_name: None,
+                        region: u.region,
+                    }),
+                })
+                .ok_or_else(|| "GetRole returned no role".to_string()),
+            Err(e) => Err(describe(&e)),
+        }
+    };
+    let inline = iam
+        .list_role_policies()
+        .role_name(role_name)
+        .into_paginator()
+        .items()
+        .send()
+        .collect::<Vec<_>>();
+    let attached = iam
+        .list_attached_role_policies()
+        .role_name(role_name)
+        .into_paginator()
+        .items()
+        .send()
+        .collect::<Vec<_>>();
+    let profiles = iam
+        .list_instance_profiles_for_role()
+        .role_name(role_name)
+        .into_paginator()
+        .items()
+        .send()
+        .collect::<Vec<_>>();
+    let tags = iam
+        .list_role_tags()
+        .role_name(role_name)
+        .into_paginator()
+        .items()
+        .send()
+        .collect::<Vec<_>>();
+    let revoke = async {
+        let out = iam
+            .get_role_policy()
+            .role_name(role_name)
+            .policy_name(plan::REVOKE_POLICY_NAME)
+            .send()
+            .await;
+        absent_is_none(out).map(|o| o.map(|o| o.policy_document))
+    };
+    let (role, inline, attached, profiles, tags, revoke) =
+        tokio::join!(role, inline, attached, profiles, tags, revoke);
+    FirstRead {
+        taken_at: now,
+        principal: principal.clone(),
+        record: Part::from_result(role.map(Record::Role), String::clone),
+        access_keys: Part::Read(Vec::new()),
+        inline_policy_names: Part::from_result(collect(inline), String::clone),
+        attached_policies: Part::from_result(collect(attached), String::clone)
+            .map(attached_records),
+        groups: Part::Read(Vec::new()),
+        login_profile: Part::Read(None),
+        mfa_devices: Part::Read(Vec::new()),
+        instance_profiles: Part::from_result(collect(profiles), String::clone).map(|ps| {
+            ps.into_iter()
+                .map(|p| InstanceProfileRecord {
+                    name: p.instance_profile_name,
+                    arn: p.arn,
+                })
+                .collect()
+        }),
+        tags: Part::from_result(collect(tags), String::clone).map(tag_records),
+        session_cutoff: cutoff(revoke),
+    }
+}
+
+fn attached_records(
+    policies: Vec<aws_sdk_iam::types::AttachedPolicy>,
+) -> Vec<AttachedPolicyRecord> {
+    policies
         .into_iter()
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| describe(&e))
+        .map(|p| AttachedPolicyRecord {
+            name: p.policy_name.unwrap_or_default(),
+            arn: p.policy_arn.unwrap_or_default(),
+        })
+        .collect()
+}
+
+fn tag_records(tags: Vec<aws_sdk_iam::types::Tag>) -> Vec<TagRecord> {
+    tags.into_iter()
+        .map(|t| TagRecord {
+            key: t.key,
+            value: t.value,
+        })
+        .collect()
 }
 
 impl<T> Part<T> {
@@ -348,8 +565,8 @@ impl<T> Part<T> {
 
 impl FirstRead {
     /// What the planner needs, as read.
-    pub fn state(&self) -> UserState {
-        UserState {
+    pub fn state(&self) -> PrincipalState {
+        PrincipalState {
             access_keys: self.access_keys.as_result().map(|keys| {
                 keys.iter()
                     .map(|(id, status, _)| KeyState {
@@ -359,53 +576,67 @@ impl FirstRead {
                     .collect()
             }),
             inline_policy_names: self.inline_policy_names.as_result().cloned(),
+            attached_policy_arns: self
+                .attached_policies
+                .as_result()
+                .map(|ps| ps.iter().map(|p| p.arn.clone()).collect()),
+            group_names: self
+                .groups
+                .as_result()
+                .map(|gs| gs.iter().map(|g| g.name.clone()).collect()),
             tags: self.tags.as_result().map(|ts| {
                 ts.iter()
                     .map(|t| (t.key.clone(), t.value.clone()))
                     .collect()
             }),
+            session_cutoff: self.session_cutoff.as_result().cloned(),
         }
     }
 
-    /// The user's ARN with its path, when GetUser answered.
+    /// The principal's ARN with its path, when IAM answered.
     pub fn arn(&self) -> Option<&str> {
-        self.user.as_result().ok().map(|u| u.arn.as_str())
-    }
-
-    /// Whether IAM says the user does not exist.
-    pub fn no_such_user(&self) -> bool {
-        matches!(&self.user, Part::Unavailable { unavailable } if unavailable.starts_with("NoSuchEntity"))
+        match self.record.as_result().ok()? {
+            Record::User(u) => Some(&u.arn),
+            Record::Role(r) => Some(&r.arn),
+        }
     }
 }
 
 /// Reads what the lists name (policy documents, keys' last use), at most [`READ_CONCURRENCY`] at
 /// once: the second wave. `concurrent_writes` are the changes written alongside the first wave.
-pub async fn complete(
-    iam: &Client,
-    first: FirstRead,
-    concurrent_writes: Vec<String>,
-) -> UserSnapshot {
-    let user_name = first.user_name.as_str();
+pub async fn complete(iam: &Client, first: FirstRead, concurrent_writes: Vec<String>) -> Snapshot {
+    let principal = &first.principal;
+    let name = principal.name.as_str();
     let own_names: Vec<String> = match first.inline_policy_names.as_result() {
         Ok(names) => names
             .iter()
-            .filter(|n| !plan::is_responder_policy(n))
+            .filter(|n| !plan::is_responder_own(n))
             .cloned()
             .collect(),
         Err(_) => Vec::new(),
     };
-    let documents = futures::stream::iter(own_names.into_iter().map(|name| async move {
-        let document = iam
-            .get_user_policy()
-            .user_name(user_name)
-            .policy_name(&name)
-            .send()
-            .await
-            .map_err(|e| describe(&e))
-            .and_then(|out| decode_policy(&out.policy_document));
+    let documents = futures::stream::iter(own_names.into_iter().map(|policy| async move {
+        let document = match principal.kind {
+            PrincipalKind::Role => iam
+                .get_role_policy()
+                .role_name(name)
+                .policy_name(&policy)
+                .send()
+                .await
+                .map(|o| o.policy_document)
+                .map_err(|e| describe(&e)),
+            _ => iam
+                .get_user_policy()
+                .user_name(name)
+                .policy_name(&policy)
+                .send()
+                .await
+                .map(|o| o.policy_document)
+                .map_err(|e| describe(&e)),
+        };
         InlinePolicyRecord {
-            name,
-            document: Part::from_result(document, String::clone),
+            name: policy,
+            document: Part::from_result(document.and_then(|d| decode_policy(&d)), String::clone),
         }
     }))
     .buffered(READ_CONCURRENCY)
@@ -438,21 +669,58 @@ pub async fn complete(
     .collect::<Vec<_>>();
     let (documents, keys) = tokio::join!(documents, last_used);
 
-    UserSnapshot {
-        taken_at: first.taken_at,
-        user_name: first.user_name.clone(),
-        concurrent_writes,
-        user: first.user,
-        access_keys: first.access_keys.map(|_| keys),
-        inline_policies: first.inline_policy_names.map(|_| documents),
-        attached_policies: first.attached_policies,
-        groups: first.groups,
-        login_profile: first.login_profile,
-        mfa_devices: first.mfa_devices,
-        tags: first.tags.map(|ts| {
-            ts.into_iter()
-                .filter(|t| !t.key.starts_with("tourniquet:"))
-                .collect()
+    let attached = first.attached_policies.map(|ps| {
+        ps.into_iter()
+            .filter(|p| !plan::is_responder_own(&p.arn))
+            .collect()
+    });
+    let inline = first.inline_policy_names.map(|_| documents);
+    let tags = first.tags.map(|ts| {
+        ts.into_iter()
+            .filter(|t| !t.key.starts_with("tourniquet:"))
+            .collect()
+    });
+    match principal.kind {
+        PrincipalKind::Role => Snapshot::Role(RoleSnapshot {
+            kind: "role",
+            taken_at: first.taken_at,
+            role_name: name.to_owned(),
+            concurrent_writes,
+            role: match first.record {
+                Part::Read(Record::Role(r)) => Part::Read(r),
+                Part::Read(Record::User(_)) => Part::Unavailable {
+                    unavailable: "not a role".into(),
+                },
+                Part::Unavailable { unavailable } => Part::Unavailable { unavailable },
+            },
+            inline_policies: inline,
+            attached_policies: attached,
+            instance_profiles: first.instance_profiles,
+            tags,
+        }),
+        _ => Snapshot::User(UserSnapshot {
+            kind: "user",
+            taken_at: first.taken_at,
+            user_name: name.to_owned(),
+            concurrent_writes,
+            user: match first.record {
+                Part::Read(Record::User(u)) => Part::Read(u),
+                Part::Read(Record::Role(_)) => Part::Unavailable {
+                    unavailable: "not a user".into(),
+                },
+                Part::Unavailable { unavailable } => Part::Unavailable { unavailable },
+            },
+            access_keys: first.access_keys.map(|_| keys),
+            inline_policies: inline,
+            attached_policies: attached,
+            groups: first.groups.map(|gs| {
+                gs.into_iter()
+                    .filter(|g| g.name != plan::QUARANTINE_GROUP)
+                    .collect()
+            }),
+            login_profile: first.login_profile,
+            mfa_devices: first.mfa_devices,
+            tags,
         }),
     }
 }

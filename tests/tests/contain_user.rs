@@ -6,7 +6,7 @@ use harness::{
     BUCKET, Moto, evidence_body, evidence_keys, guardduty_finding, key_statuses, seed_user,
     user_state,
 };
-use playbook::plan::{DENY_POLICY_NAME, INCIDENT_TAG};
+use playbook::plan::{DENY_POLICY_NAME, INCIDENT_TAG, REVOKE_POLICY_NAME};
 use playbook::report::{Outcome, Status};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
@@ -44,6 +44,20 @@ async fn guardduty_finding_contains_the_user_and_stores_hashed_evidence() {
     assert_eq!(document["Statement"][0]["Effect"], "Deny");
     assert_eq!(document["Statement"][0]["Action"], "*");
     assert_eq!(document["Statement"][0]["Resource"], "*");
+    // AND sessions issued before the containment (GetSessionToken) are denied, cutoff in UTC
+    let revoke = iam
+        .get_user_policy()
+        .user_name(&user.name)
+        .policy_name(REVOKE_POLICY_NAME)
+        .send()
+        .await
+        .expect("revoke-sessions policy present");
+    let revoke = playbook::snapshot::decode_policy(&revoke.policy_document).unwrap();
+    let cutoff = revoke["Statement"][0]["Condition"]["DateLessThan"]["aws:TokenIssueTime"]
+        .as_str()
+        .expect("a TokenIssueTime cutoff");
+    assert!(cutoff.ends_with('Z') && cutoff.len() == 20, "{cutoff}");
+    assert_eq!(revoke["Statement"][0]["Effect"], "Deny");
     let state = user_state(&iam, &user.name).await;
     let incident = "guardduty-5ac6e0f1b2c34d5e6f708192a3b4c5d6";
     assert!(
@@ -57,7 +71,7 @@ async fn guardduty_finding_contains_the_user_and_stores_hashed_evidence() {
         "the login profile is never deleted"
     );
 
-    // AND the report has every step, the critical ones in the first wave, in three waves in all
+    // AND the report has every step, the critical ones first
     assert_eq!(report.incident_id, incident);
     assert_eq!(
         report.targets[0].principal_arn, user.arn,
@@ -72,6 +86,7 @@ async fn guardduty_finding_contains_the_user_and_stores_hashed_evidence() {
         steps,
         [
             ("attach_deny_all", DENY_POLICY_NAME, Outcome::Applied),
+            ("revoke_sessions", REVOKE_POLICY_NAME, Outcome::Applied),
             (
                 "deactivate_access_key",
                 user.keys[0].as_str(),
@@ -149,7 +164,7 @@ async fn guardduty_finding_contains_the_user_and_stores_hashed_evidence() {
     assert_eq!(
         snapshot["inline_policies"].as_array().unwrap().len(),
         1,
-        "the deny is left out"
+        "Tourniquet's own policies are left out"
     );
     assert_eq!(
         snapshot["attached_policies"][0]["arn"],
@@ -218,6 +233,7 @@ async fn a_dry_run_reports_the_real_plan_and_writes_nothing_anywhere() {
             outcomes,
             [
                 ("attach_deny_all", Outcome::Planned),
+                ("revoke_sessions", Outcome::Planned),
                 ("deactivate_access_key", Outcome::Planned),
                 ("deactivate_access_key", Outcome::Planned),
                 ("tag_principal", Outcome::Planned),

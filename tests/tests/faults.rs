@@ -4,9 +4,16 @@
 use aws_sdk_iam::Client;
 use aws_sdk_iam::config::retry::RetryConfig;
 use aws_sdk_iam::error::ErrorMetadata;
+use aws_sdk_iam::operation::add_user_to_group::AddUserToGroupError;
+use aws_sdk_iam::operation::add_user_to_group::AddUserToGroupOutput;
+use aws_sdk_iam::operation::attach_group_policy::AttachGroupPolicyOutput;
+use aws_sdk_iam::operation::attach_user_policy::{AttachUserPolicyError, AttachUserPolicyOutput};
+use aws_sdk_iam::operation::create_group::CreateGroupOutput;
+use aws_sdk_iam::operation::create_policy::CreatePolicyOutput;
 use aws_sdk_iam::operation::get_access_key_last_used::GetAccessKeyLastUsedOutput;
 use aws_sdk_iam::operation::get_login_profile::GetLoginProfileError;
 use aws_sdk_iam::operation::get_user::GetUserOutput;
+use aws_sdk_iam::operation::get_user_policy::GetUserPolicyError;
 use aws_sdk_iam::operation::list_access_keys::ListAccessKeysOutput;
 use aws_sdk_iam::operation::list_attached_user_policies::ListAttachedUserPoliciesOutput;
 use aws_sdk_iam::operation::list_groups_for_user::ListGroupsForUserOutput;
@@ -18,7 +25,7 @@ use aws_sdk_iam::operation::tag_user::TagUserOutput;
 use aws_sdk_iam::operation::update_access_key::{UpdateAccessKeyError, UpdateAccessKeyOutput};
 use aws_sdk_iam::primitives::DateTime;
 use aws_sdk_iam::types::error::{LimitExceededException, NoSuchEntityException};
-use aws_sdk_iam::types::{AccessKeyMetadata, StatusType, User};
+use aws_sdk_iam::types::{AccessKeyMetadata, Group, StatusType, User};
 use aws_smithy_mocks::{Rule, RuleMode, mock, mock_client};
 use harness::Moto;
 use playbook::report::{Outcome, Report, Status};
@@ -87,11 +94,23 @@ fn iam(faults: &[&Rule], writes: &Writes) -> Client {
         }),
         mock!(Client::get_access_key_last_used)
             .then_output(|| GetAccessKeyLastUsedOutput::builder().build()),
+        mock!(Client::get_user_policy).then_error(|| {
+            GetUserPolicyError::NoSuchEntityException(NoSuchEntityException::builder().build())
+        }),
     ];
     let rules: Vec<&Rule> = faults
         .iter()
         .copied()
-        .chain([&writes.deny, &writes.deactivate, &writes.tag])
+        .chain([
+            &writes.put_policy,
+            &writes.deactivate,
+            &writes.tag,
+            &writes.create_policy,
+            &writes.attach,
+            &writes.create_group,
+            &writes.attach_group,
+            &writes.add_to_group,
+        ])
         .chain(reads.iter())
         .collect();
     mock_client!(aws_sdk_iam, RuleMode::MatchAny, rules, |b| b.retry_config(
@@ -101,23 +120,69 @@ fn iam(faults: &[&Rule], writes: &Writes) -> Client {
     ))
 }
 
-/// The write operations that succeed, counted.
+/// The write operations, succeeding and counted.
 struct Writes {
-    deny: Rule,
+    put_policy: Rule,
     deactivate: Rule,
     tag: Rule,
+    create_policy: Rule,
+    attach: Rule,
+    create_group: Rule,
+    attach_group: Rule,
+    add_to_group: Rule,
 }
 
 impl Writes {
     fn new() -> Self {
         Self {
-            deny: mock!(Client::put_user_policy)
+            put_policy: mock!(Client::put_user_policy)
                 .then_output(|| PutUserPolicyOutput::builder().build()),
             deactivate: mock!(Client::update_access_key)
                 .then_output(|| UpdateAccessKeyOutput::builder().build()),
             tag: mock!(Client::tag_user).then_output(|| TagUserOutput::builder().build()),
+            create_policy: mock!(Client::create_policy)
+                .match_requests(|r| r.path() == Some("/tourniquet/"))
+                .then_output(|| CreatePolicyOutput::builder().build()),
+            attach: mock!(Client::attach_user_policy)
+                .then_output(|| AttachUserPolicyOutput::builder().build()),
+            create_group: mock!(Client::create_group)
+                .match_requests(|r| r.group_name() == Some("TourniquetQuarantine"))
+                .then_output(|| {
+                    let group = Group::builder()
+                        .path("/tourniquet/")
+                        .group_name("TourniquetQuarantine")
+                        .group_id("AGPAEXAMPLEQUARANTINE")
+                        .arn("arn:aws:iam::111122223333:group/tourniquet/TourniquetQuarantine")
+                        .create_date(DateTime::from_secs(1_700_000_000))
+                        .build()
+                        .unwrap();
+                    CreateGroupOutput::builder().group(group).build()
+                }),
+            attach_group: mock!(Client::attach_group_policy)
+                .then_output(|| AttachGroupPolicyOutput::builder().build()),
+            add_to_group: mock!(Client::add_user_to_group)
+                .then_output(|| AddUserToGroupOutput::builder().build()),
         }
     }
+}
+
+/// IAM's `LimitExceeded` for an operation's error type.
+macro_rules! limit {
+    ($error:ident, $message:expr $(,)?) => {
+        || {
+            // As IAM's response deserializes: the code in the metadata, the message in both.
+            let meta = ErrorMetadata::builder()
+                .code("LimitExceeded")
+                .message($message)
+                .build();
+            $error::LimitExceededException(
+                LimitExceededException::builder()
+                    .message($message)
+                    .meta(meta)
+                    .build(),
+            )
+        }
+    };
 }
 
 fn throttling() -> ErrorMetadata {
@@ -152,6 +217,7 @@ async fn a_throttled_deny_is_retried_by_the_sdk_and_applied() {
     let moto = Moto::start();
     let writes = Writes::new();
     let throttled_once = mock!(Client::put_user_policy)
+        .match_requests(|r| r.policy_name() == Some("TourniquetDenyAll"))
         .sequence()
         .error(|| PutUserPolicyError::generic(throttling()))
         .output(|| PutUserPolicyOutput::builder().build())
@@ -173,18 +239,110 @@ async fn a_throttled_deny_is_retried_by_the_sdk_and_applied() {
     assert_eq!(writes.deactivate.num_calls(), 2);
 }
 
+fn route_of(report: &Report, action: &str) -> Option<String> {
+    report.targets[0]
+        .steps
+        .iter()
+        .find(|s| s.action == action)
+        .and_then(|s| s.route.clone())
+}
+
 #[tokio::test]
-async fn a_deny_refused_for_a_limit_still_deactivates_every_key_and_fails_the_invocation() {
+async fn a_deny_that_does_not_fit_inline_goes_managed() {
     let moto = Moto::start();
     let writes = Writes::new();
-    let limit = mock!(Client::put_user_policy).then_error(|| {
-        PutUserPolicyError::LimitExceededException(
-            LimitExceededException::builder()
-                .message("Maximum policy size of 2048 bytes exceeded for user ci-deployer")
-                .build(),
-        )
-    });
-    let responder = responder(&moto, iam(&[&limit], &writes)).await;
+    let too_big = mock!(Client::put_user_policy)
+        .match_requests(|r| r.policy_name() == Some("TourniquetDenyAll"))
+        .then_error(limit!(
+            PutUserPolicyError,
+            "Maximum policy size of 2048 bytes exceeded for user ci-deployer",
+        ));
+    let responder = responder(&moto, iam(&[&too_big], &writes)).await;
+
+    let report = responder
+        .handle(harness::guardduty_finding(USER, KEYS[0]))
+        .await
+        .expect("contained by the managed route");
+
+    assert_eq!(report.status, Status::Contained);
+    assert_eq!(
+        route_of(&report, "attach_deny_all").as_deref(),
+        Some("managed")
+    );
+    assert_eq!(
+        route_of(&report, "revoke_sessions").as_deref(),
+        Some("inline")
+    );
+    assert_eq!(too_big.num_calls(), 1, "a limit is not retried");
+    assert_eq!(writes.create_policy.num_calls(), 1);
+    assert_eq!(writes.attach.num_calls(), 1);
+    assert_eq!(writes.add_to_group.num_calls(), 0);
+    assert_eq!(writes.deactivate.num_calls(), 2);
+    let deny = &report.targets[0].steps[0];
+    assert!(
+        deny.detail.contains("2048"),
+        "the report says why: {}",
+        deny.detail
+    );
+}
+
+#[tokio::test]
+async fn a_user_with_no_room_for_another_policy_goes_to_the_quarantine_group() {
+    let moto = Moto::start();
+    let writes = Writes::new();
+    let inline_full = mock!(Client::put_user_policy)
+        .match_requests(|r| r.policy_name() == Some("TourniquetDenyAll"))
+        .then_error(limit!(
+            PutUserPolicyError,
+            "Maximum policy size of 2048 bytes exceeded"
+        ));
+    let managed_full = mock!(Client::attach_user_policy).then_error(limit!(
+        AttachUserPolicyError,
+        "Cannot exceed quota for PoliciesPerUser: 10",
+    ));
+    let responder = responder(&moto, iam(&[&inline_full, &managed_full], &writes)).await;
+
+    let report = responder
+        .handle(harness::guardduty_finding(USER, KEYS[0]))
+        .await
+        .expect("contained by the quarantine group");
+
+    assert_eq!(
+        route_of(&report, "attach_deny_all").as_deref(),
+        Some("quarantine_group")
+    );
+    assert_eq!(managed_full.num_calls(), 1);
+    assert_eq!(writes.create_group.num_calls(), 1);
+    assert_eq!(writes.attach_group.num_calls(), 1);
+    assert_eq!(writes.add_to_group.num_calls(), 1);
+    // inline attempt, create policy, attach (full), create group, attach to group, add user
+    assert_eq!(
+        report.waves,
+        1 + 1 + 5 + 1,
+        "identity, wave 1, the fallback chain, evidence"
+    );
+}
+
+#[tokio::test]
+async fn a_deny_with_no_route_left_still_deactivates_every_key_and_fails_the_invocation() {
+    let moto = Moto::start();
+    let writes = Writes::new();
+    let inline_full = mock!(Client::put_user_policy)
+        .match_requests(|r| r.policy_name() == Some("TourniquetDenyAll"))
+        .then_error(limit!(
+            PutUserPolicyError,
+            "Maximum policy size of 2048 bytes exceeded"
+        ));
+    let managed_full = mock!(Client::attach_user_policy).then_error(limit!(
+        AttachUserPolicyError,
+        "Cannot exceed quota for PoliciesPerUser: 10"
+    ));
+    let groups_full = mock!(Client::add_user_to_group).then_error(limit!(
+        AddUserToGroupError,
+        "Cannot exceed quota for GroupsPerUser: 10"
+    ));
+    let faults = [&inline_full, &managed_full, &groups_full];
+    let responder = responder(&moto, iam(&faults, &writes)).await;
 
     let err = responder
         .handle(harness::guardduty_finding(USER, KEYS[0]))
@@ -196,7 +354,7 @@ async fn a_deny_refused_for_a_limit_still_deactivates_every_key_and_fails_the_in
     };
     assert_eq!(err.error_type(), "PartialContainment");
     assert!(
-        summary.contains("attach_deny_all") && summary.contains("LimitExceeded"),
+        summary.contains("attach_deny_all") && summary.contains("GroupsPerUser"),
         "{summary}"
     );
     assert_eq!(report.status, Status::Partial);
@@ -206,7 +364,6 @@ async fn a_deny_refused_for_a_limit_still_deactivates_every_key_and_fails_the_in
         steps[1..].iter().all(|s| s.2 == Outcome::Applied),
         "{steps:?}"
     );
-    assert_eq!(limit.num_calls(), 1, "a limit is not retried");
     assert_eq!(
         writes.deactivate.num_calls(),
         2,
@@ -254,12 +411,13 @@ async fn a_key_throttled_past_every_retry_fails_alone() {
     );
     let steps = outcomes(&report);
     assert_eq!(steps[0].2, Outcome::Applied, "the deny");
+    assert_eq!(steps[1].2, Outcome::Applied, "the session revocation");
     assert_eq!(
-        (steps[1].1.as_str(), steps[1].2),
+        (steps[2].1.as_str(), steps[2].2),
         (KEYS[0], Outcome::Applied)
     );
     assert_eq!(
-        (steps[2].1.as_str(), steps[2].2),
+        (steps[3].1.as_str(), steps[3].2),
         (KEYS[1], Outcome::Failed)
     );
     assert!(
