@@ -82,10 +82,6 @@ pub struct Writer<'a> {
     pub iam: &'a Client,
     /// Whose steps.
     pub principal: &'a Principal,
-    /// The incident, for the tag.
-    pub incident_id: &'a str,
-    /// When the run started (UTC, RFC 3339), for the tag.
-    pub now: &'a str,
     /// The session cutoff of this run.
     pub cutoff: &'a str,
 }
@@ -120,7 +116,7 @@ impl Writer<'_> {
                 .await
                 .map(|_| done(None))
                 .map_err(|e| failed(e, 1)),
-            Action::TagPrincipal => self.tag().await.map(|()| done(None)),
+            Action::TagPrincipal => self.tag(&step.tags).await.map(|()| done(None)),
         }
     }
 
@@ -161,19 +157,16 @@ impl Writer<'_> {
         }
     }
 
-    async fn tag(&self) -> Result<(), WriteError> {
-        let tags = [
-            (plan::INCIDENT_TAG, self.incident_id),
-            (plan::CONTAINED_AT_TAG, self.now),
-        ]
-        .into_iter()
-        .map(|(k, v)| Tag::builder().key(k).value(v).build())
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| WriteError {
-            message: e.to_string(),
-            limit_exceeded: false,
-            calls: 0,
-        })?;
+    async fn tag(&self, tags: &[(String, String)]) -> Result<(), WriteError> {
+        let tags = tags
+            .iter()
+            .map(|(k, v)| Tag::builder().key(k).value(v).build())
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| WriteError {
+                message: e.to_string(),
+                limit_exceeded: false,
+                calls: 0,
+            })?;
         if self.is_role() {
             let out = self
                 .iam

@@ -17,8 +17,10 @@ pub const MANAGED_PATH: &str = "/tourniquet/";
 pub const QUARANTINE_GROUP: &str = "TourniquetQuarantine";
 /// Tag key carrying the incident id of the containment.
 pub const INCIDENT_TAG: &str = "tourniquet:incident";
-/// Tag key carrying when the containment was tagged (UTC, RFC 3339).
+/// Tag key carrying when the incident's first containment ran (UTC, RFC 3339).
 pub const CONTAINED_AT_TAG: &str = "tourniquet:contained-at";
+/// Tag key carrying the incident's session cutoff, so that a replay can keep it.
+pub const SESSION_CUTOFF_TAG: &str = "tourniquet:session-cutoff";
 
 /// Whether an inline policy, managed policy ARN or group is one of Tourniquet's own, which the
 /// snapshot leaves out.
@@ -169,6 +171,8 @@ pub struct Step {
     pub critical: bool,
     /// Set when the step is not attempted: why (e.g. what it needs could not be read).
     pub blocked: Option<String>,
+    /// For `tag_principal`: the tags to write.
+    pub tags: Vec<(String, String)>,
 }
 
 impl Step {
@@ -178,8 +182,20 @@ impl Step {
             target: target.into(),
             critical,
             blocked: None,
+            tags: Vec::new(),
         }
     }
+}
+
+/// What is fixed for one run: the incident, when the run started, and its session cutoff.
+#[derive(Clone, Copy, Debug)]
+pub struct Run<'a> {
+    /// The incident id.
+    pub incident_id: &'a str,
+    /// When the run started (UTC, RFC 3339).
+    pub now: &'a str,
+    /// This run's session cutoff ([`session_cutoff`] of the start).
+    pub cutoff: &'a str,
 }
 
 /// An access key and whether it is active.
@@ -212,11 +228,16 @@ pub struct PrincipalState {
 impl PrincipalState {
     /// The incident id a previous containment tagged the principal with, if any.
     pub fn incident_tag(&self) -> Option<&str> {
+        self.tag(INCIDENT_TAG)
+    }
+
+    /// The value of one tag, if the principal carries it.
+    pub fn tag(&self, key: &str) -> Option<&str> {
         self.tags
             .as_ref()
             .ok()?
             .iter()
-            .find_map(|(k, v)| (k == INCIDENT_TAG).then_some(v.as_str()))
+            .find_map(|(k, v)| (k == key).then_some(v.as_str()))
     }
 
     fn has_managed(&self, name: &str) -> bool {
@@ -334,11 +355,15 @@ pub fn critical_steps(
     steps
 }
 
-/// The steps that follow from what was read: every other active key, and the incident tag.
+/// The steps that follow from what was read: every other active key, and the incident tags.
+///
+/// The tags are written after the critical steps, never in the same wave, so the first wave of a
+/// later run reads them as they were before it: they carry the incident's first containment time
+/// and its session cutoff, which a replay keeps.
 pub fn remaining_steps(
     critical: &[Step],
     state: &PrincipalState,
-    incident_id: &str,
+    run: Run<'_>,
     playbook: Playbook,
 ) -> Vec<Step> {
     let mut steps = Vec::new();
@@ -353,11 +378,22 @@ pub fn remaining_steps(
             ..Step::new(Action::DeactivateAccessKey, "(unlisted keys)", false)
         }),
     }
-    steps.push(Step::new(
+    let same_incident = state.incident_tag() == Some(run.incident_id);
+    let revokes = critical.iter().any(|s| s.action == Action::RevokeSessions);
+    let mut tag = Step::new(
         Action::TagPrincipal,
-        format!("{INCIDENT_TAG}={incident_id}"),
+        format!("{INCIDENT_TAG}={}", run.incident_id),
         false,
-    ));
+    );
+    tag.tags.push((INCIDENT_TAG.into(), run.incident_id.into()));
+    if !same_incident {
+        tag.tags.push((CONTAINED_AT_TAG.into(), run.now.into()));
+    }
+    if revokes && !(same_incident && state.tag(SESSION_CUTOFF_TAG).is_some()) {
+        tag.tags
+            .push((SESSION_CUTOFF_TAG.into(), run.cutoff.into()));
+    }
+    steps.push(tag);
     steps.retain(|s| playbook.runs(s.action));
     steps
 }
@@ -384,10 +420,10 @@ pub fn in_place(step: &Step, principal: &Principal, state: &PrincipalState) -> b
             .access_keys
             .as_ref()
             .is_ok_and(|keys| keys.iter().any(|k| k.id == step.target && !k.active)),
-        Action::TagPrincipal => step
-            .target
-            .split_once('=')
-            .is_some_and(|(_, id)| state.incident_tag() == Some(id)),
+        // Only the incident tag left to write, and it is already there.
+        Action::TagPrincipal => {
+            step.tags.len() == 1 && state.incident_tag() == Some(step.tags[0].1.as_str())
+        }
     }
 }
 
@@ -411,21 +447,31 @@ pub fn critical_outcome(
     }
 }
 
-/// The earlier cutoff to put back after this run's first-wave revoke-sessions write, if any.
+/// The incident's earlier cutoff to put back after this run's first-wave revoke-sessions write.
 ///
-/// The first wave writes the revoke-sessions policy with this run's cutoff before it can read the
-/// one in place. A cutoff read in that wave which differs from ours was written by an earlier
-/// containment (ours is unique to this run): a replay must not move it, so it is restored.
-pub fn cutoff_to_restore(state: &PrincipalState, ours: &str) -> Option<String> {
-    match &state.session_cutoff {
-        Ok(Some(existing)) if existing != ours => Some(existing.clone()),
-        _ => None,
+/// The first wave writes the revoke-sessions policy with this run's cutoff before anything is read,
+/// so the policy itself cannot tell what it held before. The tags can: they are written only after
+/// the first wave, so the first wave reads them as an earlier run of this incident left them. A
+/// replay must not move the cutoff, so the earlier one is put back; a new incident moves it.
+pub fn cutoff_to_restore(state: &PrincipalState, run: Run<'_>) -> Option<String> {
+    if state.incident_tag() != Some(run.incident_id) {
+        return None;
     }
+    state
+        .tag(SESSION_CUTOFF_TAG)
+        .filter(|earlier| *earlier != run.cutoff)
+        .map(str::to_owned)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    const RUN: Run<'static> = Run {
+        incident_id: "IR-1",
+        now: "2026-11-23T18:00:00.000Z",
+        cutoff: "2026-11-23T18:00:00Z",
+    };
 
     fn alice() -> Principal {
         Principal::user("111122223333", "alice").unwrap()
@@ -521,7 +567,7 @@ mod tests {
         );
         let plan = |playbook| {
             let critical = critical_steps(&alice(), &keys, playbook, Options::default());
-            let rest = remaining_steps(&critical, &st, "IR-1", playbook);
+            let rest = remaining_steps(&critical, &st, RUN, playbook);
             critical
                 .into_iter()
                 .chain(rest)
@@ -570,7 +616,7 @@ mod tests {
             &[],
             None,
         );
-        let rest = remaining_steps(&critical, &st, "IR-1", Playbook::Contain);
+        let rest = remaining_steps(&critical, &st, RUN, Playbook::Contain);
         assert_eq!(
             actions(&rest),
             [
@@ -592,7 +638,7 @@ mod tests {
             access_keys: Err("AccessDenied".into()),
             ..state(&[], &[], None)
         };
-        let rest = remaining_steps(&[], &st, "IR-1", Playbook::Contain);
+        let rest = remaining_steps(&[], &st, RUN, Playbook::Contain);
         assert!(rest[0].blocked.as_deref().unwrap().contains("AccessDenied"));
     }
 
@@ -668,21 +714,61 @@ mod tests {
         assert_eq!(cutoff_of(&doc).as_deref(), Some("2026-11-23T17:47:40Z"));
     }
 
+    fn tagged(tags: &[(&str, &str)]) -> PrincipalState {
+        PrincipalState {
+            tags: Ok(tags
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect()),
+            ..state(&[], &[], None)
+        }
+    }
+
     #[test]
-    fn a_replay_restores_the_earlier_cutoff_and_a_first_run_keeps_its_own() {
-        let mut st = state(&[], &[], None);
-        assert_eq!(cutoff_to_restore(&st, "2026-11-23T18:00:00Z"), None);
-        st.session_cutoff = Ok(Some("2026-11-23T18:00:00Z".into()));
+    fn a_replay_restores_the_incidents_cutoff_and_a_new_incident_moves_it() {
+        assert_eq!(cutoff_to_restore(&tagged(&[]), RUN), None, "first run");
+        let replay = tagged(&[
+            (INCIDENT_TAG, "IR-1"),
+            (SESSION_CUTOFF_TAG, "2026-11-23T17:00:00Z"),
+        ]);
         assert_eq!(
-            cutoff_to_restore(&st, "2026-11-23T18:00:00Z"),
-            None,
-            "our own write, read back"
-        );
-        st.session_cutoff = Ok(Some("2026-11-23T17:00:00Z".into()));
-        assert_eq!(
-            cutoff_to_restore(&st, "2026-11-23T18:00:00Z").as_deref(),
+            cutoff_to_restore(&replay, RUN).as_deref(),
             Some("2026-11-23T17:00:00Z")
         );
+        let other = tagged(&[
+            (INCIDENT_TAG, "IR-0"),
+            (SESSION_CUTOFF_TAG, "2026-11-23T17:00:00Z"),
+        ]);
+        assert_eq!(
+            cutoff_to_restore(&other, RUN),
+            None,
+            "a new incident sets its own cutoff"
+        );
+    }
+
+    #[test]
+    fn the_tags_keep_the_first_containment_time_and_cutoff_of_an_incident() {
+        let tags_of = |state: &PrincipalState| {
+            let critical = critical_steps(&alice(), &[], Playbook::Contain, Options::default());
+            let rest = remaining_steps(&critical, state, RUN, Playbook::Contain);
+            let tag = rest.last().unwrap().clone();
+            (in_place(&tag, &alice(), state), tag.tags)
+        };
+        let (done, tags) = tags_of(&tagged(&[]));
+        assert!(!done);
+        assert_eq!(
+            tags.iter().map(|(k, _)| k.as_str()).collect::<Vec<_>>(),
+            [INCIDENT_TAG, CONTAINED_AT_TAG, SESSION_CUTOFF_TAG]
+        );
+        let replay = tagged(&[
+            (INCIDENT_TAG, "IR-1"),
+            (CONTAINED_AT_TAG, "x"),
+            (SESSION_CUTOFF_TAG, "y"),
+        ]);
+        let (done, tags) = tags_of(&replay);
+        assert!(done, "nothing new to write: {tags:?}");
+        let other = tagged(&[(INCIDENT_TAG, "IR-0"), (SESSION_CUTOFF_TAG, "y")]);
+        assert_eq!(tags_of(&other).1.len(), 3, "a new incident writes its own");
     }
 
     #[test]

@@ -345,6 +345,9 @@ impl Responder {
         let writer = Writer {
             iam: &self.iam,
             principal,
+            cutoff: &cutoff,
+        };
+        let run = plan::Run {
             incident_id: &incident.id,
             now,
             cutoff: &cutoff,
@@ -362,7 +365,7 @@ impl Responder {
             futures::future::join_all(first_wave)
         );
         let state = first.state();
-        let rest = plan::remaining_steps(&critical, &state, &incident.id, self.playbook);
+        let rest = plan::remaining_steps(&critical, &state, run, self.playbook);
         let arn = first
             .arn()
             .map(str::to_owned)
@@ -375,11 +378,11 @@ impl Responder {
             .collect();
 
         let settle_critical = critical.iter().zip(written).map(|(step, first_try)| {
-            let (writer, state, cutoff) = (&writer, &state, cutoff.as_str());
+            let (writer, state) = (&writer, &state);
             async move {
                 match first_try {
                     None => (planned(step, principal, state, writes_allowed), 0),
-                    Some(result) => settle(writer, step, principal, state, cutoff, result).await,
+                    Some(result) => settle(writer, step, principal, state, run, result).await,
                 }
             }
         });
@@ -497,13 +500,14 @@ async fn settle(
     step: &Step,
     principal: &Principal,
     state: &PrincipalState,
-    cutoff: &str,
+    run: plan::Run<'_>,
     first_try: Result<Written, WriteError>,
 ) -> (StepReport, u32) {
+    let cutoff = run.cutoff;
     match first_try {
         Ok(written) => {
             if step.action == Action::RevokeSessions
-                && let Some(earlier) = plan::cutoff_to_restore(state, cutoff)
+                && let Some(earlier) = plan::cutoff_to_restore(state, run)
             {
                 return match writer.restore_cutoff(&earlier).await {
                     Ok(w) => {
@@ -589,7 +593,10 @@ fn report_step(step: &Step, outcome: Outcome, note: String, route: Option<Route>
             "access key named in the event set to Inactive (never deleted)".into()
         }
         Action::DeactivateAccessKey => "access key set to Inactive (never deleted)".into(),
-        Action::TagPrincipal => format!("tagged {} and {}", step.target, plan::CONTAINED_AT_TAG),
+        Action::TagPrincipal => {
+            let tags: Vec<String> = step.tags.iter().map(|(k, v)| format!("{k}={v}")).collect();
+            format!("tagged {}", tags.join(", "))
+        }
     };
     let detail = match outcome {
         Outcome::Failed | Outcome::Skipped if !note.is_empty() => note,

@@ -144,3 +144,47 @@ fn a_guardduty_finding_with_bad_fields_names_them() {
     e["detail"]["accountId"] = 111122223333u64.into();
     assert_eq!(parse(&e).unwrap_err().field, "detail.accountId");
 }
+
+#[test]
+fn guardduty_assumed_role_finding_names_the_role_and_its_temporary_key() {
+    let i = incident("guardduty-assumed-role.json");
+    let p = i.targets[0].principal.as_ref().unwrap();
+    assert_eq!(
+        (p.kind, p.name.as_str()),
+        (PrincipalKind::Role, "app-worker")
+    );
+    assert_eq!(i.targets[0].access_key_ids, ["ASIAEXAMPLESTOLEN001"]);
+    assert_eq!(
+        i.reason.as_deref(),
+        Some("UnauthorizedAccess:IAMUser/InstanceCredentialExfiltration.OutsideAWS")
+    );
+}
+
+#[test]
+fn manual_role_requests_keep_the_role_path() {
+    let p = incident("manual-role.json").targets[0]
+        .principal
+        .clone()
+        .unwrap();
+    assert_eq!(
+        (p.kind, p.name.as_str()),
+        (PrincipalKind::Role, "app-worker")
+    );
+    assert_eq!(p.path.as_deref(), Some("/service/"));
+    for name in [
+        "manual-service-linked-role.json",
+        "manual-identity-center-role.json",
+    ] {
+        assert_eq!(
+            incident(name).targets[0].principal.as_ref().unwrap().kind,
+            PrincipalKind::Role
+        );
+    }
+}
+
+#[test]
+fn a_temporary_key_alone_is_rejected_because_iam_cannot_name_its_role() {
+    let err = parse(&json!({"access_key_id": "ASIAEXAMPLESTOLEN001"})).unwrap_err();
+    assert_eq!(err.field, "access_key_id");
+    assert!(err.message.contains("principal_arn"), "{err}");
+}

@@ -412,3 +412,131 @@ pub async fn evidence_body(s3: &aws_sdk_s3::Client, key: &str) -> Vec<u8> {
         .expect("read body")
         .to_vec()
 }
+
+/// A role seeded as an EC2 workload's would look.
+pub struct SeededRole {
+    /// The role name.
+    pub name: String,
+    /// The ARN, with its path.
+    pub arn: String,
+}
+
+/// The trust policy of an EC2 instance role.
+pub const EC2_TRUST: &str = r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Principal":{"Service":"ec2.amazonaws.com"},"Action":"sts:AssumeRole"}]}"#;
+
+/// Seeds an instance role on `path` with an inline and a managed policy, an instance profile and a tag.
+pub async fn seed_role(iam: &aws_sdk_iam::Client, name: &str, path: &str) -> SeededRole {
+    let role = iam
+        .create_role()
+        .role_name(name)
+        .path(path)
+        .assume_role_policy_document(EC2_TRUST)
+        .tags(
+            Tag::builder()
+                .key("service")
+                .value("payments")
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .expect("create role")
+        .role
+        .expect("role");
+    iam.put_role_policy()
+        .role_name(name)
+        .policy_name("read-secrets")
+        .policy_document(
+            r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"secretsmanager:GetSecretValue","Resource":"*"}]}"#,
+        )
+        .send()
+        .await
+        .expect("inline policy");
+    iam.attach_role_policy()
+        .role_name(name)
+        .policy_arn("arn:aws:iam::aws:policy/ReadOnlyAccess")
+        .send()
+        .await
+        .expect("attach managed policy");
+    iam.create_instance_profile()
+        .instance_profile_name(name)
+        .send()
+        .await
+        .expect("instance profile");
+    iam.add_role_to_instance_profile()
+        .instance_profile_name(name)
+        .role_name(name)
+        .send()
+        .await
+        .expect("role in profile");
+    SeededRole {
+        name: name.into(),
+        arn: role.arn,
+    }
+}
+
+/// Everything a role's containment could change, read back by a second client.
+pub async fn role_state(iam: &aws_sdk_iam::Client, role: &str) -> Value {
+    let inline = iam
+        .list_role_policies()
+        .role_name(role)
+        .send()
+        .await
+        .expect("list inline")
+        .policy_names;
+    let mut documents = Vec::new();
+    for name in &inline {
+        let doc = iam
+            .get_role_policy()
+            .role_name(role)
+            .policy_name(name)
+            .send()
+            .await
+            .expect("get inline")
+            .policy_document;
+        documents.push(serde_json::json!([
+            name,
+            playbook::snapshot::decode_policy(&doc).unwrap()
+        ]));
+    }
+    let attached = iam
+        .list_attached_role_policies()
+        .role_name(role)
+        .send()
+        .await
+        .expect("list attached")
+        .attached_policies
+        .unwrap_or_default()
+        .into_iter()
+        .map(|p| p.policy_arn.unwrap_or_default())
+        .collect::<Vec<_>>();
+    let tags = iam
+        .list_role_tags()
+        .role_name(role)
+        .send()
+        .await
+        .expect("tags")
+        .tags
+        .into_iter()
+        .map(|t| (t.key, t.value))
+        .collect::<Vec<_>>();
+    let trust = iam
+        .get_role()
+        .role_name(role)
+        .send()
+        .await
+        .expect("get role")
+        .role
+        .and_then(|r| r.assume_role_policy_document)
+        .unwrap_or_default();
+    serde_json::json!({"inline": documents, "attached": attached, "tags": tags, "trust": trust})
+}
+
+/// The `aws:TokenIssueTime` cutoff of Tourniquet's revoke-sessions policy in `state`, if any.
+pub fn cutoff_in(state: &Value) -> Option<String> {
+    state["inline"].as_array()?.iter().find_map(|pair| {
+        (pair[0] == playbook::plan::REVOKE_POLICY_NAME)
+            .then(|| playbook::plan::cutoff_of(&pair[1]))
+            .flatten()
+    })
+}
