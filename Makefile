@@ -14,12 +14,12 @@ $(MOTO):
 
 ## demo: start moto, seed a compromised user, run `contain` on a GuardDuty finding, show the result
 demo: $(MOTO)
-	cargo build --quiet -p contain -p harness
+	cargo build --quiet --bins
 	cargo run --quiet -p harness --bin demo
 
 ## test: formatting, lints, unit and integration tests (each test starts its own moto)
 test: $(MOTO) lint
-	cargo build --quiet -p contain
+	cargo build --quiet --bins
 	cargo test --workspace
 
 lint:

@@ -425,3 +425,115 @@ async fn a_key_throttled_past_every_retry_fails_alone() {
         "{summary}"
     );
 }
+
+/// A role with nothing but itself, and its session policy too big to fit inline; the managed
+/// fallback's document is captured.
+#[tokio::test]
+async fn a_role_session_policy_that_does_not_fit_inline_goes_managed_with_the_cutoff() {
+    use aws_sdk_iam::operation::attach_role_policy::AttachRolePolicyOutput;
+    use aws_sdk_iam::operation::get_role::GetRoleOutput;
+    use aws_sdk_iam::operation::get_role_policy::GetRolePolicyError;
+    use aws_sdk_iam::operation::list_attached_role_policies::ListAttachedRolePoliciesOutput;
+    use aws_sdk_iam::operation::list_instance_profiles_for_role::ListInstanceProfilesForRoleOutput;
+    use aws_sdk_iam::operation::list_role_policies::ListRolePoliciesOutput;
+    use aws_sdk_iam::operation::list_role_tags::ListRoleTagsOutput;
+    use aws_sdk_iam::operation::put_role_policy::PutRolePolicyError;
+    use aws_sdk_iam::operation::tag_role::TagRoleOutput;
+    use aws_sdk_iam::types::Role;
+    use std::sync::{Arc, Mutex};
+
+    let moto = Moto::start();
+    let documents = Arc::new(Mutex::new(Vec::<(String, String)>::new()));
+    let seen = documents.clone();
+    let rules = [
+        mock!(Client::get_role).then_output(|| {
+            let role = Role::builder()
+                .path("/")
+                .role_name("app-worker")
+                .role_id("AROAEXAMPLEROLEID001")
+                .arn("arn:aws:iam::111122223333:role/app-worker")
+                .create_date(DateTime::from_secs(1_700_000_000))
+                .build()
+                .unwrap();
+            GetRoleOutput::builder().role(role).build()
+        }),
+        mock!(Client::list_role_policies).then_output(|| {
+            ListRolePoliciesOutput::builder()
+                .set_policy_names(Some(vec![]))
+                .build()
+                .unwrap()
+        }),
+        mock!(Client::list_attached_role_policies)
+            .then_output(|| ListAttachedRolePoliciesOutput::builder().build()),
+        mock!(Client::list_instance_profiles_for_role).then_output(|| {
+            ListInstanceProfilesForRoleOutput::builder()
+                .set_instance_profiles(Some(vec![]))
+                .build()
+                .unwrap()
+        }),
+        mock!(Client::list_role_tags).then_output(|| {
+            ListRoleTagsOutput::builder()
+                .set_tags(Some(vec![]))
+                .build()
+                .unwrap()
+        }),
+        mock!(Client::get_role_policy).then_error(|| {
+            GetRolePolicyError::NoSuchEntityException(NoSuchEntityException::builder().build())
+        }),
+        mock!(Client::put_role_policy).then_error(limit!(
+            PutRolePolicyError,
+            "Maximum policy size of 10240 bytes exceeded for role app-worker"
+        )),
+        mock!(Client::create_policy).then_compute_output(move |r| {
+            seen.lock().unwrap().push((
+                r.policy_name().unwrap_or_default().to_owned(),
+                r.policy_document().unwrap_or_default().to_owned(),
+            ));
+            CreatePolicyOutput::builder().build()
+        }),
+        mock!(Client::attach_role_policy)
+            .match_requests(|r| {
+                r.policy_arn()
+                    == Some("arn:aws:iam::111122223333:policy/tourniquet/TourniquetRevokeOlderSessions-role-app-worker")
+            })
+            .then_output(|| AttachRolePolicyOutput::builder().build()),
+        mock!(Client::tag_role).then_output(|| TagRoleOutput::builder().build()),
+    ];
+    let iam = mock_client!(aws_sdk_iam, RuleMode::MatchAny, rules.iter());
+    let responder = responder(&moto, iam).await;
+
+    let report = responder
+        .handle(harness::event("guardduty-assumed-role.json"))
+        .await
+        .expect("contained by the managed route");
+
+    let revoke = &report.targets[0].steps[0];
+    assert_eq!(
+        (
+            revoke.action.as_str(),
+            revoke.outcome,
+            revoke.route.as_deref()
+        ),
+        ("revoke_sessions", Outcome::Applied, Some("managed"))
+    );
+    let created = documents.lock().unwrap().clone();
+    assert_eq!(created.len(), 1);
+    assert_eq!(
+        created[0].0,
+        "TourniquetRevokeOlderSessions-role-app-worker"
+    );
+    let document: serde_json::Value = serde_json::from_str(&created[0].1).unwrap();
+    let cutoff = playbook::plan::cutoff_of(&document).expect("a TokenIssueTime condition");
+    assert!(
+        revoke.detail.contains("2048") || revoke.detail.contains("10240"),
+        "{}",
+        revoke.detail
+    );
+    let tag = &report.targets[0].steps.last().unwrap();
+    assert!(
+        tag.detail
+            .contains(&format!("tourniquet:session-cutoff={cutoff}")),
+        "{}",
+        tag.detail
+    );
+}

@@ -93,3 +93,34 @@ async fn a_missing_evidence_bucket_stops_the_function_at_start_with_a_clear_erro
         invocation.logs
     );
 }
+
+#[tokio::test]
+async fn every_function_answers_a_dry_run_from_the_console() {
+    let moto = Moto::start();
+    let iam = moto.iam().await;
+    let user = seed_user(&iam, "ci-deployer").await;
+    harness::create_bucket(&moto.s3().await).await;
+    let mut request = harness::event("manual-user-dry-run.json");
+    request["principal_arn"] = user.arn.clone().into();
+    request["access_key_id"] = user.keys[0].clone().into();
+
+    for (function, status) in [
+        ("contain", "planned"),
+        ("snapshot", "captured"),
+        ("deactivate-access-keys", "planned"),
+        ("attach-deny-all", "planned"),
+        ("revoke-sessions", "planned"),
+    ] {
+        let invocation = invoke(&binary(function), &environment(&moto), &request).await;
+        let report = invocation
+            .result
+            .unwrap_or_else(|e| panic!("{function}: {e}\n{}", invocation.logs));
+        assert_eq!(report["status"], status, "{function}: {report}");
+    }
+    assert!(
+        key_statuses(&iam, &user.name)
+            .await
+            .iter()
+            .all(|(_, s)| *s == StatusType::Active)
+    );
+}
