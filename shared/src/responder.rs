@@ -410,6 +410,7 @@ impl Responder {
                 }
             }
         });
+        let snapshot_waves = snapshot::detail_waves(&first);
         let (snapshot, settled, rest_reports) = tokio::join!(
             snapshot::complete(&self.iam, first, concurrent),
             futures::future::join_all(settle_critical),
@@ -421,7 +422,7 @@ impl Responder {
             .map(|(_, calls)| *calls)
             .max()
             .unwrap_or(0)
-            .max(1);
+            .max(snapshot_waves);
         let steps: Vec<StepReport> = settled
             .into_iter()
             .chain(rest_reports)

@@ -104,6 +104,18 @@ pub struct AttachedPolicyRecord {
     pub name: String,
     /// Its ARN.
     pub arn: String,
+    /// The default version's id and document: what the policy granted at the time.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub default_version: Option<Part<PolicyVersionRecord>>,
+}
+
+/// A managed policy's default version.
+#[derive(Clone, Debug, Serialize)]
+pub struct PolicyVersionRecord {
+    /// `v1`, `v2`...
+    pub version_id: String,
+    /// The document, decoded.
+    pub document: serde_json::Value,
 }
 
 /// A group the user belongs to.
@@ -541,6 +553,7 @@ fn attached_records(
         .map(|p| AttachedPolicyRecord {
             name: p.policy_name.unwrap_or_default(),
             arn: p.policy_arn.unwrap_or_default(),
+            default_version: None,
         })
         .collect()
 }
@@ -667,13 +680,28 @@ pub async fn complete(iam: &Client, first: FirstRead, concurrent_writes: Vec<Str
     ))
     .buffered(READ_CONCURRENCY)
     .collect::<Vec<_>>();
-    let (documents, keys) = tokio::join!(documents, last_used);
+    let attached_rows: Vec<AttachedPolicyRecord> = first
+        .attached_policies
+        .as_result()
+        .map(|ps| {
+            ps.iter()
+                .filter(|p| !plan::is_responder_own(&p.arn))
+                .cloned()
+                .collect()
+        })
+        .unwrap_or_default();
+    let managed = futures::stream::iter(attached_rows.into_iter().map(|mut policy| async move {
+        policy.default_version = Some(Part::from_result(
+            default_version(iam, &policy.arn).await,
+            String::clone,
+        ));
+        policy
+    }))
+    .buffered(READ_CONCURRENCY)
+    .collect::<Vec<_>>();
+    let (documents, keys, managed) = tokio::join!(documents, last_used, managed);
 
-    let attached = first.attached_policies.map(|ps| {
-        ps.into_iter()
-            .filter(|p| !plan::is_responder_own(&p.arn))
-            .collect()
-    });
+    let attached = first.attached_policies.map(|_| managed);
     let inline = first.inline_policy_names.map(|_| documents);
     let tags = first.tags.map(|ts| {
         ts.into_iter()
@@ -723,6 +751,45 @@ pub async fn complete(iam: &Client, first: FirstRead, concurrent_writes: Vec<Str
             tags,
         }),
     }
+}
+
+/// A managed policy's default version: which one it is, then its document (two calls in sequence).
+async fn default_version(iam: &Client, arn: &str) -> Result<PolicyVersionRecord, String> {
+    let policy = iam
+        .get_policy()
+        .policy_arn(arn)
+        .send()
+        .await
+        .map_err(|e| describe(&e))?;
+    let version_id = policy
+        .policy
+        .and_then(|p| p.default_version_id)
+        .ok_or_else(|| format!("GetPolicy gave no default version for {arn}"))?;
+    let version = iam
+        .get_policy_version()
+        .policy_arn(arn)
+        .version_id(&version_id)
+        .send()
+        .await
+        .map_err(|e| describe(&e))?;
+    let document = version
+        .policy_version
+        .and_then(|v| v.document)
+        .ok_or_else(|| format!("GetPolicyVersion gave no document for {arn} {version_id}"))?;
+    Ok(PolicyVersionRecord {
+        version_id,
+        document: decode_policy(&document)?,
+    })
+}
+
+/// How many sequential waves [`complete`] takes for what `first` lists: one for the details,
+/// two when managed policies need their default version looked up before it is read.
+pub fn detail_waves(first: &FirstRead) -> u32 {
+    let managed = first
+        .attached_policies
+        .as_result()
+        .is_ok_and(|ps| ps.iter().any(|p| !plan::is_responder_own(&p.arn)));
+    if managed { 2 } else { 1 }
 }
 
 /// IAM returns policy documents URL-encoded (RFC 3986); the evidence keeps them as JSON.

@@ -92,6 +92,10 @@ async fn a_stolen_instance_role_session_is_revoked_and_the_workload_keeps_workin
         snapshot["attached_policies"][0]["arn"],
         "arn:aws:iam::aws:policy/ReadOnlyAccess"
     );
+    assert!(
+        snapshot["attached_policies"][0]["default_version"]["document"]["Statement"].is_array(),
+        "the managed policy's document"
+    );
     assert_eq!(snapshot["instance_profiles"][0]["name"], "app-worker");
     assert_eq!(
         snapshot["tags"],

@@ -104,8 +104,9 @@ async fn guardduty_finding_contains_the_user_and_stores_hashed_evidence() {
             ),
         ]
     );
-    // identity lookup, wave 1 (writes + lists), wave 2 (details + other writes), evidence
-    assert_eq!(report.waves, 4);
+    // identity lookup (first call only), wave 1 (critical writes + lists), wave 2 (details, other
+    // writes, GetPolicy), wave 3 (managed policies' default versions), evidence
+    assert_eq!(report.waves, 5);
 
     // AND the evidence objects exist with the SHA-256 the report gives
     let s3 = moto.s3().await;
@@ -169,6 +170,25 @@ async fn guardduty_finding_contains_the_user_and_stores_hashed_evidence() {
     assert_eq!(
         snapshot["attached_policies"][0]["arn"],
         "arn:aws:iam::aws:policy/ReadOnlyAccess"
+    );
+    let managed = iam
+        .get_policy_version()
+        .policy_arn("arn:aws:iam::aws:policy/ReadOnlyAccess")
+        .version_id(
+            snapshot["attached_policies"][0]["default_version"]["version_id"]
+                .as_str()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap()
+        .policy_version
+        .unwrap();
+    assert!(managed.is_default_version);
+    assert_eq!(
+        snapshot["attached_policies"][0]["default_version"]["document"],
+        playbook::snapshot::decode_policy(managed.document.as_deref().unwrap()).unwrap(),
+        "the managed policy's default document, as a second client reads it"
     );
     assert_eq!(snapshot["groups"][0]["name"], "ci-deployer-deployers");
     assert_eq!(snapshot["login_profile"]["password_reset_required"], false);
