@@ -13,6 +13,8 @@ pub struct Config {
     pub dry_run: bool,
     /// `ROLE_DENY_ALL`: `contain` also denies everything to a role, not only its older sessions.
     pub role_deny_all: bool,
+    /// `SEVERITY_THRESHOLD` and the like: what intake needs.
+    pub intake: crate::intake::Options,
 }
 
 impl Config {
@@ -33,6 +35,17 @@ impl Config {
         };
         let dry_run = flag("DRY_RUN")?;
         let role_deny_all = flag("ROLE_DENY_ALL")?;
+        let mut intake = crate::intake::Options::default();
+        if let Some(text) = lookup("SEVERITY_THRESHOLD").filter(|t| !t.trim().is_empty()) {
+            intake.severity_threshold = text
+                .trim()
+                .parse::<f64>()
+                .ok()
+                .filter(|t| (0.0..=10.0).contains(t))
+                .ok_or_else(|| {
+                    format!("SEVERITY_THRESHOLD must be a number from 0 to 10 (GuardDuty's scale), not `{text}`")
+                })?;
+        }
         let protected = lookup("PROTECTED_PRINCIPALS")
             .unwrap_or_default()
             .split(',')
@@ -45,6 +58,7 @@ impl Config {
             protected,
             dry_run,
             role_deny_all,
+            intake,
         })
     }
 
@@ -134,6 +148,19 @@ mod tests {
             config(&[base[0], ("DRY_RUN", "yes")])
                 .unwrap_err()
                 .contains("DRY_RUN")
+        );
+    }
+
+    #[test]
+    fn the_severity_threshold_is_on_guarddutys_scale() {
+        let base = ("EVIDENCE_BUCKET", "b");
+        assert_eq!(config(&[base]).unwrap().intake.severity_threshold, 4.0);
+        let seven = config(&[base, ("SEVERITY_THRESHOLD", "7")]).unwrap();
+        assert_eq!(seven.intake.severity_threshold, 7.0);
+        let err = config(&[base, ("SEVERITY_THRESHOLD", "70")]).unwrap_err();
+        assert!(
+            err.contains("SEVERITY_THRESHOLD") && err.contains("`70`"),
+            "{err}"
         );
     }
 

@@ -5,7 +5,7 @@ use crate::config::Config;
 use crate::error::{Error, describe};
 use crate::evidence::{self, EvidenceObject};
 use crate::execute::{Route, WriteError, Writer, Written};
-use crate::intake::{self, Incident, Intake, Target};
+use crate::intake::{self, Incident, Intake, Source, Target};
 use crate::plan::{self, Action, Options, Playbook, PrincipalState, Step};
 use crate::principal::{Principal, PrincipalKind};
 use crate::report::{Outcome, Report, Status, StepReport, TargetReport};
@@ -99,7 +99,7 @@ impl Responder {
     /// retries and dead-letter queue see it.
     pub async fn handle(&self, event: Value) -> Result<Report, Error> {
         let started = Utc::now();
-        let incident = match intake::parse(&event) {
+        let incident = match intake::parse(&event, &self.config.intake) {
             Err(err) => {
                 warn!(field = %err.field, error = %err.message, "invalid event; nothing was changed");
                 return Err(err.into());
@@ -137,6 +137,30 @@ impl Responder {
                     .await?
             }
         };
+        // Tourniquet's own IAM calls show up in CloudTrail: they must never trigger it again.
+        if incident.source == Source::CloudTrail
+            && incident
+                .targets
+                .iter()
+                .any(|t| t.principal.as_ref().is_some_and(|p| p.same_as(me)))
+        {
+            let reason = format!(
+                "{} was caused by Tourniquet's own identity {me}",
+                incident.id
+            );
+            info!(%reason, "event ignored");
+            return Ok(Report {
+                incident_id: incident.id.clone(),
+                status: Status::Ignored,
+                dry_run,
+                source: Some("cloudtrail".into()),
+                reason: incident.reason.clone(),
+                message: Some(reason),
+                waves,
+                targets: Vec::new(),
+                evidence: Vec::new(),
+            });
+        }
 
         let runs: Vec<TargetRun> = futures::stream::iter(
             incident
@@ -220,8 +244,27 @@ impl Responder {
         let principal = match &target.principal {
             Some(p) => p.clone(),
             None => {
-                waves += 1;
                 let key = &target.access_key_ids[0];
+                let account = target.account_id.as_deref().unwrap_or(&me.account_id);
+                if account != me.account_id {
+                    let report = TargetReport {
+                        principal_arn: format!("(owner of {key})"),
+                        account_id: account.to_owned(),
+                        status: Status::Refused,
+                        message: Some(format!(
+                            "access key {key} belongs to account {account}, but this responder runs \
+                             in account {} and cannot act there. Contain it from that account.",
+                            me.account_id
+                        )),
+                        steps: Vec::new(),
+                    };
+                    return TargetRun {
+                        report,
+                        snapshot: None,
+                        waves,
+                    };
+                }
+                waves += 1;
                 match self.owner_of_key(key, me).await {
                     Ok(p) => p,
                     Err(why) => {
@@ -304,6 +347,13 @@ impl Responder {
 
     /// Finds the user that owns an access key, in this account.
     async fn owner_of_key(&self, key: &str, me: &Principal) -> Result<Principal, String> {
+        if plan::is_temporary_key(key) {
+            return Err(format!(
+                "{key} is a temporary (STS) key: IAM cannot tell which role issued it, so nothing \
+                 was changed. Find the role in CloudTrail (userIdentity.sessionContext.sessionIssuer) \
+                 and run revoke-sessions on it."
+            ));
+        }
         let out = self
             .iam
             .get_access_key_last_used()

@@ -1,8 +1,12 @@
 //! Every sample event in `events/` read by intake: what it names, or why it is ignored or rejected.
 
-use playbook::intake::{Incident, Intake, Source, parse};
+use playbook::intake::{Incident, Intake, Options, Source};
 use playbook::principal::PrincipalKind;
 use serde_json::{Value, json};
+
+fn parse(event: &Value) -> Result<Intake, playbook::error::InputError> {
+    playbook::intake::parse(event, &Options::default())
+}
 
 fn event(name: &str) -> Value {
     let path = format!("{}/../events/{name}", env!("CARGO_MANIFEST_DIR"));
@@ -47,8 +51,16 @@ fn guardduty_iam_user_finding_names_the_user_key_and_account() {
 }
 
 #[test]
-fn guardduty_root_finding_names_root() {
-    let i = incident("guardduty-root.json");
+fn guardduty_root_finding_is_low_severity_and_names_root_when_acted_on() {
+    // GuardDuty rates root credential usage Low (2.0): below the default threshold.
+    assert!(ignored("guardduty-root.json").contains("below the threshold"));
+    let every = Options {
+        severity_threshold: 0.0,
+    };
+    let Ok(Intake::Incident(i)) = playbook::intake::parse(&event("guardduty-root.json"), &every)
+    else {
+        panic!("a root finding is an incident at threshold 0");
+    };
     assert_eq!(
         i.targets[0].principal.as_ref().unwrap().kind,
         PrincipalKind::Root
@@ -187,4 +199,236 @@ fn a_temporary_key_alone_is_rejected_because_iam_cannot_name_its_role() {
     let err = parse(&json!({"access_key_id": "ASIAEXAMPLESTOLEN001"})).unwrap_err();
     assert_eq!(err.field, "access_key_id");
     assert!(err.message.contains("principal_arn"), "{err}");
+}
+
+fn principals(i: &Incident) -> Vec<(PrincipalKind, String, Vec<String>)> {
+    i.targets
+        .iter()
+        .map(|t| {
+            let p = t.principal.as_ref().unwrap();
+            (p.kind, p.name.clone(), t.access_key_ids.clone())
+        })
+        .collect()
+}
+
+#[test]
+fn guardduty_below_the_severity_threshold_is_ignored() {
+    let mut e = event("guardduty-iam-user.json");
+    e["detail"]["severity"] = 2.0.into();
+    match playbook::intake::parse(&e, &Options::default()) {
+        Ok(Intake::Ignored { reason }) => {
+            assert!(reason.contains("SEVERITY_THRESHOLD"), "{reason}")
+        }
+        other => panic!("{other:?}"),
+    }
+    let low = Options {
+        severity_threshold: 1.0,
+    };
+    assert!(matches!(
+        playbook::intake::parse(&e, &low),
+        Ok(Intake::Incident(_))
+    ));
+}
+
+#[test]
+fn guardduty_attack_sequence_names_its_actors() {
+    let i = incident("guardduty-attack-sequence.json");
+    assert_eq!(
+        i.reason.as_deref(),
+        Some("AttackSequence:IAM/CompromisedCredentials")
+    );
+    assert_eq!(
+        principals(&i),
+        [(
+            PrincipalKind::User,
+            "ci-deployer".to_string(),
+            vec!["AKIAEXAMPLECOMPROM01".to_string()]
+        )]
+    );
+}
+
+#[test]
+fn every_health_risk_code_names_its_keys_for_the_responder_to_resolve() {
+    for (name, keys) in [
+        (
+            "health-credentials-exposed.json",
+            vec!["AKIAEXAMPLECOMPROM01"],
+        ),
+        (
+            "health-credentials-compromise-suspected.json",
+            vec!["AKIAEXAMPLECOMPROM01"],
+        ),
+        (
+            "health-iam-quarantine.json",
+            vec!["AKIAEXAMPLECOMPROM01", "AKIAEXAMPLECOMPROM02"],
+        ),
+    ] {
+        let i = incident(name);
+        assert_eq!(i.source, Source::Health);
+        let found: Vec<&str> = i
+            .targets
+            .iter()
+            .map(|t| {
+                assert_eq!(t.principal, None, "{name}: Health names keys, not users");
+                assert_eq!(t.account_id.as_deref(), Some("111122223333"));
+                t.access_key_ids[0].as_str()
+            })
+            .collect();
+        assert_eq!(found, keys, "{name}");
+    }
+    for code in [
+        "AWS_RISK_CREDENTIALS_EXPOSURE_SUSPECTED",
+        "AWS_RISK_CREDENTIALS_COMPROMISED",
+    ] {
+        let mut e = event("health-credentials-exposed.json");
+        e["detail"]["eventTypeCode"] = code.into();
+        assert!(matches!(parse(&e), Ok(Intake::Incident(_))), "{code}");
+    }
+}
+
+#[test]
+fn the_health_backup_copy_is_the_same_incident() {
+    let primary = incident("health-credentials-exposed.json");
+    let backup = incident("health-credentials-exposed-backup-region.json");
+    assert_eq!(primary.id, backup.id);
+    assert_eq!(primary.targets, backup.targets);
+}
+
+#[test]
+fn unrelated_health_events_are_ignored_and_bad_entities_named() {
+    assert!(ignored("health-ec2-maintenance.json").contains("not a credential risk"));
+    let mut e = event("health-credentials-exposed.json");
+    e["detail"]["affectedEntities"][0]["entityValue"] = "i-0f3a9c1e5b7d2a468".into();
+    assert_eq!(
+        parse(&e).unwrap_err().field,
+        "detail.affectedEntities[0].entityValue"
+    );
+    e["detail"]["affectedEntities"] = serde_json::json!([]);
+    assert_eq!(parse(&e).unwrap_err().field, "detail.affectedEntities");
+}
+
+#[test]
+fn a_security_hub_custom_action_names_every_iam_resource_of_every_finding() {
+    let i = incident("securityhub-custom-action.json");
+    assert_eq!(i.source, Source::SecurityHub);
+    assert_eq!(
+        principals(&i),
+        [
+            (
+                PrincipalKind::User,
+                "ci-deployer".to_string(),
+                vec!["AKIAEXAMPLECOMPROM01".to_string()]
+            ),
+            (PrincipalKind::Role, "app-worker".to_string(), vec![]),
+        ]
+    );
+    let role = i.targets[1].principal.as_ref().unwrap();
+    assert_eq!(role.path.as_deref(), Some("/service/"));
+}
+
+#[test]
+fn imported_security_hub_findings_are_acted_on_unless_closed_or_not_iam() {
+    let i = incident("securityhub-imported.json");
+    assert_eq!(
+        principals(&i),
+        [(PrincipalKind::User, "build-bot".to_string(), vec![])]
+    );
+    assert!(ignored("securityhub-imported-ec2.json").contains("no Security Hub finding"));
+    for (field, value) in [("RecordState", "ARCHIVED"), ("Workflow", "RESOLVED")] {
+        let mut e = event("securityhub-imported.json");
+        e["detail"]["findings"][0][field] = if field == "Workflow" {
+            serde_json::json!({"Status": value})
+        } else {
+            value.into()
+        };
+        match parse(&e) {
+            Ok(Intake::Ignored { reason }) => assert!(
+                reason.contains(&value.to_string()) || reason.contains("archived"),
+                "{reason}"
+            ),
+            other => panic!("{field}: {other:?}"),
+        }
+    }
+    // A custom action on the same closed finding is a human's decision: acted on.
+    let mut e = event("securityhub-imported.json");
+    e["detail-type"] = "Security Hub Findings - Custom Action".into();
+    e["detail"]["findings"][0]["RecordState"] = "ARCHIVED".into();
+    assert!(matches!(parse(&e), Ok(Intake::Incident(_))));
+}
+
+#[test]
+fn a_security_hub_resource_with_a_bad_arn_is_named() {
+    let mut e = event("securityhub-imported.json");
+    e["detail"]["findings"][0]["Resources"][0]["Id"] = "build-bot".into();
+    assert_eq!(
+        parse(&e).unwrap_err().field,
+        "detail.findings[0].Resources[0].Id"
+    );
+}
+
+#[test]
+fn cloudtrail_events_name_the_acting_user_or_the_role_behind_a_session() {
+    let user = incident("cloudtrail-api-call-user.json");
+    assert_eq!(user.source, Source::CloudTrail);
+    assert_eq!(
+        principals(&user),
+        [(
+            PrincipalKind::User,
+            "ci-deployer".to_string(),
+            vec!["AKIAEXAMPLECOMPROM01".to_string()]
+        )]
+    );
+    let role = incident("cloudtrail-api-call-assumed-role.json");
+    assert_eq!(
+        principals(&role),
+        [(
+            PrincipalKind::Role,
+            "app-worker".to_string(),
+            vec!["ASIAEXAMPLESTOLEN001".to_string()]
+        )]
+    );
+    assert_eq!(
+        role.targets[0].principal.as_ref().unwrap().path.as_deref(),
+        Some("/service/")
+    );
+    let sign_in = incident("cloudtrail-console-sign-in.json");
+    assert_eq!(
+        principals(&sign_in),
+        [(PrincipalKind::User, "ci-deployer".to_string(), vec![])]
+    );
+    // The responder's own calls parse as incidents; the responder, which knows itself, ignores them.
+    let own = incident("cloudtrail-responder-own-call.json");
+    assert_eq!(
+        own.targets[0].principal.as_ref().unwrap().name,
+        "tourniquet-contain"
+    );
+}
+
+#[test]
+fn a_failed_console_sign_in_is_ignored() {
+    let mut e = event("cloudtrail-console-sign-in.json");
+    e["detail"]["responseElements"]["ConsoleLogin"] = "Failure".into();
+    match parse(&e) {
+        Ok(Intake::Ignored { reason }) => assert!(reason.contains("failed"), "{reason}"),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn every_fixture_is_read_without_error_except_the_malformed_ones() {
+    let dir = format!("{}/../events", env!("CARGO_MANIFEST_DIR"));
+    let mut names: Vec<String> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    names.sort();
+    assert!(names.len() >= 27, "{names:?}");
+    for name in names {
+        let result = parse(&event(&name));
+        assert_eq!(
+            result.is_err(),
+            name.starts_with("malformed-"),
+            "{name}: {result:?}"
+        );
+    }
 }

@@ -1,0 +1,171 @@
+//! GuardDuty findings: every IAM credential finding (`resourceType: AccessKey`) and the extended
+//! threat detection sequence `AttackSequence:IAM/CompromisedCredentials`.
+
+use super::{Incident, Intake, Options, Source, Target, check_incident_id, ignored};
+use crate::error::InputError;
+use crate::principal::{Principal, check_access_key_id};
+use aws_lambda_events::eventbridge::EventBridgeEvent;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// The parts of a finding (EventBridge `detail`) that decide what to contain.
+#[derive(Deserialize, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub(super) struct Finding {
+    id: String,
+    /// The principal's account; the envelope's `account` may be the delegated administrator.
+    account_id: String,
+    #[serde(rename = "type")]
+    finding_type: String,
+    severity: f64,
+    resource: Resource,
+    #[serde(default)]
+    service: Service,
+}
+
+#[derive(Deserialize, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Resource {
+    resource_type: String,
+    access_key_details: Option<AccessKeyDetails>,
+}
+
+#[derive(Deserialize, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct AccessKeyDetails {
+    access_key_id: Option<String>,
+    user_name: String,
+    user_type: String,
+}
+
+#[derive(Default, Deserialize, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Service {
+    #[serde(default)]
+    archived: bool,
+    #[serde(default)]
+    additional_info: Value,
+    #[serde(default)]
+    detection: Option<Detection>,
+}
+
+#[derive(Deserialize, Serialize)]
+struct Detection {
+    sequence: Option<Sequence>,
+}
+
+#[derive(Deserialize, Serialize)]
+struct Sequence {
+    #[serde(default)]
+    actors: Vec<Actor>,
+}
+
+#[derive(Deserialize, Serialize)]
+struct Actor {
+    user: Option<ActorUser>,
+}
+
+#[derive(Deserialize, Serialize)]
+#[serde(rename_all = "camelCase")]
+struct ActorUser {
+    name: String,
+    #[serde(rename = "type")]
+    user_type: String,
+    credential_uid: Option<String>,
+    account: Option<ActorAccount>,
+}
+
+#[derive(Deserialize, Serialize)]
+struct ActorAccount {
+    uid: String,
+}
+
+/// The principal GuardDuty names by `userType` and `userName` (for `AssumedRole`, the role name).
+fn principal(
+    account: &str,
+    user_type: &str,
+    user_name: &str,
+    field: &str,
+) -> Result<Option<Principal>, InputError> {
+    let principal = match user_type {
+        "IAMUser" => Principal::user(account, user_name),
+        "AssumedRole" => Principal::role(account, user_name),
+        "Root" => Principal::root(account),
+        _ => return Ok(None),
+    };
+    principal.map(Some).map_err(|e| InputError::new(field, e))
+}
+
+/// GuardDuty fills in a placeholder (`GeneratedFindingAccessKeyId`) where it has no key id.
+fn key(id: Option<String>) -> Option<String> {
+    id.filter(|k| check_access_key_id(k).is_ok())
+}
+
+pub(super) fn parse(
+    event: EventBridgeEvent<Finding>,
+    options: &Options,
+) -> Result<Intake, InputError> {
+    let finding = event.detail;
+    let id = &finding.id;
+    if finding.service.additional_info.get("sample") == Some(&Value::Bool(true)) {
+        return ignored(format!("GuardDuty finding {id} is a sample finding"));
+    }
+    if finding.service.archived {
+        return ignored(format!("GuardDuty finding {id} is archived"));
+    }
+    if finding.severity < options.severity_threshold {
+        return ignored(format!(
+            "GuardDuty finding {id} has severity {} (below the threshold {}, SEVERITY_THRESHOLD)",
+            finding.severity, options.severity_threshold
+        ));
+    }
+    check_incident_id("detail.id", id)?;
+    let account = finding.account_id.as_str();
+    let targets = if finding.finding_type.starts_with("AttackSequence:IAM/") {
+        let Some(sequence) = finding.service.detection.and_then(|d| d.sequence) else {
+            return Err(InputError::new(
+                "detail.service.detection.sequence",
+                "missing: an attack sequence finding must list its actors",
+            ));
+        };
+        let mut targets = Vec::new();
+        for (i, actor) in sequence.actors.into_iter().enumerate() {
+            let Some(user) = actor.user else { continue };
+            let field = format!("detail.service.detection.sequence.actors[{i}].user.name");
+            let account = user.account.as_ref().map_or(account, |a| a.uid.as_str());
+            if let Some(p) = principal(account, &user.user_type, &user.name, &field)? {
+                targets.push(Target::principal(p, key(user.credential_uid)));
+            }
+        }
+        targets
+    } else if finding.resource.resource_type == "AccessKey" {
+        let Some(details) = finding.resource.access_key_details else {
+            return Err(InputError::new(
+                "detail.resource.accessKeyDetails",
+                "missing: an AccessKey finding must say whose credentials they are",
+            ));
+        };
+        let field = "detail.resource.accessKeyDetails.userName";
+        match principal(account, &details.user_type, &details.user_name, field)? {
+            Some(p) => vec![Target::principal(p, key(details.access_key_id))],
+            None => {
+                return ignored(format!(
+                    "GuardDuty finding {id} is about a `{}` identity, which IAM cannot contain",
+                    details.user_type
+                ));
+            }
+        }
+    } else {
+        return ignored(format!(
+            "GuardDuty finding {id} ({}) is about a {}, not IAM credentials",
+            finding.finding_type, finding.resource.resource_type
+        ));
+    };
+    Ok(Intake::Incident(Incident {
+        id: format!("guardduty-{id}"),
+        source: Source::GuardDuty,
+        reason: Some(finding.finding_type),
+        dry_run: false,
+        targets,
+    }))
+}
