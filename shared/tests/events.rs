@@ -432,3 +432,30 @@ fn every_fixture_is_read_without_error_except_the_malformed_ones() {
         );
     }
 }
+
+#[test]
+fn a_guardduty_finding_through_security_hub_is_the_same_incident() {
+    let direct = incident("guardduty-iam-user.json");
+    let mut e = event("securityhub-custom-action.json");
+    e["detail"]["findings"].as_array_mut().unwrap().truncate(1);
+    assert_eq!(incident_of(&e).id, direct.id);
+    assert!(
+        incident("securityhub-custom-action.json")
+            .id
+            .starts_with("securityhub-"),
+        "two findings"
+    );
+}
+
+#[test]
+fn imported_compliance_findings_about_iam_users_are_not_compromises() {
+    let mut e = event("securityhub-imported.json");
+    e["detail"]["findings"][0]["Types"] =
+        serde_json::json!(["Software and Configuration Checks/AWS Security Best Practices"]);
+    match parse(&e) {
+        Ok(Intake::Ignored { reason }) => {
+            assert!(reason.contains("not a threat detection"), "{reason}")
+        }
+        other => panic!("{other:?}"),
+    }
+}

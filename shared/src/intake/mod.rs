@@ -190,7 +190,7 @@ fn merge_targets(targets: &mut Vec<Target>) {
 fn deserialize<T: DeserializeOwned>(event: &Value) -> Result<T, InputError> {
     serde_path_to_error::deserialize(event).map_err(|err| {
         let path = err.path().to_string();
-        let field = if path == "." {
+        let field = if path.is_empty() || path == "." {
             "(event)".to_string()
         } else {
             path

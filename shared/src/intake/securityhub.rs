@@ -23,7 +23,13 @@ struct Finding {
     record_state: Option<String>,
     workflow: Option<Workflow>,
     severity: Option<Severity>,
+    #[serde(default)]
+    types: Vec<String>,
 }
+
+/// ASFF type namespaces of threat detections; everything else (`Software and Configuration
+/// Checks/...`: an IAM user without MFA, say) is a compliance finding, not a compromise.
+const THREAT_NAMESPACES: [&str; 3] = ["TTPs", "Effects", "Unusual Behaviors"];
 
 #[derive(Deserialize, Serialize)]
 #[serde(rename_all = "PascalCase")]
@@ -83,8 +89,14 @@ pub(super) fn parse(
         acted_on.len(),
         if acted_on.len() == 1 { "" } else { "s" }
     );
+    // GuardDuty's findings reach Security Hub too: the same finding is the same incident.
+    let id = match acted_on[..] {
+        [one] => guardduty_finding_id(one).map(|id| format!("guardduty-{id}")),
+        _ => None,
+    }
+    .unwrap_or_else(|| format!("securityhub-{}", digest(&acted_on.join("\n"))));
     Ok(Intake::Incident(Incident {
-        id: format!("securityhub-{}", digest(&acted_on.join("\n"))),
+        id,
         source: Source::SecurityHub,
         reason: Some(reason),
         dry_run: false,
@@ -92,10 +104,32 @@ pub(super) fn parse(
     }))
 }
 
+/// The GuardDuty finding id in an ASFF finding id that is a GuardDuty finding ARN.
+fn guardduty_finding_id(asff_id: &str) -> Option<&str> {
+    let (prefix, id) = asff_id.rsplit_once("/finding/")?;
+    let valid = prefix.starts_with("arn:")
+        && prefix.contains(":guardduty:")
+        && !id.is_empty()
+        && id.len() <= 100
+        && id.chars().all(|c| c.is_ascii_alphanumeric());
+    valid.then_some(id)
+}
+
 /// Why an imported finding is not acted on: archived, resolved or suppressed, or below the threshold.
 fn not_actionable(finding: &Finding, options: &Options) -> Option<String> {
     if finding.record_state.as_deref() == Some("ARCHIVED") {
         return Some("archived".into());
+    }
+    let threat = finding.types.iter().any(|t| {
+        THREAT_NAMESPACES
+            .iter()
+            .any(|ns| t.starts_with(&format!("{ns}/")))
+    });
+    if !threat {
+        return Some(format!(
+            "not a threat detection (types {:?}); compliance findings are not compromises",
+            finding.types
+        ));
     }
     if let Some(status) = finding.workflow.as_ref().and_then(|w| w.status.as_deref())
         && matches!(status, "RESOLVED" | "SUPPRESSED")
