@@ -460,8 +460,7 @@ impl Responder {
                 }
             }
         });
-        let snapshot_waves = snapshot::detail_waves(&first);
-        let (snapshot, settled, rest_reports) = tokio::join!(
+        let ((snapshot, snapshot_waves), settled, rest_reports) = tokio::join!(
             snapshot::complete(&self.iam, first, concurrent),
             futures::future::join_all(settle_critical),
             futures::future::join_all(rest_steps)

@@ -125,6 +125,49 @@ pub struct GroupRecord {
     pub name: String,
     /// Its ARN.
     pub arn: String,
+    /// The group's inline policies with documents: the user had these permissions too.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub inline_policies: Option<Part<Vec<InlinePolicyRecord>>>,
+    /// The group's managed policies with their default version's document.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub attached_policies: Option<Part<Vec<AttachedPolicyRecord>>>,
+}
+
+/// An X.509 signing certificate of the user (a credential for some older SOAP APIs).
+#[derive(Clone, Debug, Serialize)]
+pub struct SigningCertificateRecord {
+    /// Its id.
+    pub certificate_id: String,
+    /// `Active` or `Inactive`.
+    pub status: String,
+    /// When it was uploaded.
+    pub upload_date: Option<String>,
+}
+
+/// An SSH public key of the user (a CodeCommit credential).
+#[derive(Clone, Debug, Serialize)]
+pub struct SshPublicKeyRecord {
+    /// Its id.
+    pub ssh_public_key_id: String,
+    /// `Active` or `Inactive`.
+    pub status: String,
+    /// When it was uploaded.
+    pub upload_date: Option<String>,
+}
+
+/// A service-specific credential (CodeCommit, Keyspaces, Bedrock...).
+#[derive(Clone, Debug, Serialize)]
+pub struct ServiceCredentialRecord {
+    /// Its id.
+    pub service_specific_credential_id: String,
+    /// The service it is for.
+    pub service_name: String,
+    /// The user name to present to that service.
+    pub service_user_name: Option<String>,
+    /// `Active` or `Inactive`.
+    pub status: String,
+    /// When it was created.
+    pub create_date: Option<String>,
 }
 
 /// The user's console password.
@@ -232,6 +275,12 @@ pub struct UserSnapshot {
     pub login_profile: Part<Option<LoginProfileRecord>>,
     /// MFA devices.
     pub mfa_devices: Part<Vec<MfaDeviceRecord>>,
+    /// X.509 signing certificates.
+    pub signing_certificates: Part<Vec<SigningCertificateRecord>>,
+    /// SSH public keys (CodeCommit).
+    pub ssh_public_keys: Part<Vec<SshPublicKeyRecord>>,
+    /// Service-specific credentials.
+    pub service_specific_credentials: Part<Vec<ServiceCredentialRecord>>,
     /// Tags (Tourniquet's own left out).
     pub tags: Part<Vec<TagRecord>>,
 }
@@ -270,9 +319,27 @@ pub struct FirstRead {
     groups: Part<Vec<GroupRecord>>,
     login_profile: Part<Option<LoginProfileRecord>>,
     mfa_devices: Part<Vec<MfaDeviceRecord>>,
+    credentials: UserCredentials,
     instance_profiles: Part<Vec<InstanceProfileRecord>>,
     tags: Part<Vec<TagRecord>>,
     session_cutoff: Part<Option<String>>,
+}
+
+/// A user's credentials besides access keys and password.
+struct UserCredentials {
+    signing_certificates: Part<Vec<SigningCertificateRecord>>,
+    ssh_public_keys: Part<Vec<SshPublicKeyRecord>>,
+    service_specific_credentials: Part<Vec<ServiceCredentialRecord>>,
+}
+
+impl UserCredentials {
+    fn none() -> Self {
+        Self {
+            signing_certificates: Part::Read(Vec::new()),
+            ssh_public_keys: Part::Read(Vec::new()),
+            service_specific_credentials: Part::Read(Vec::new()),
+        }
+    }
 }
 
 enum Record {
@@ -411,8 +478,17 @@ async fn read_user(iam: &Client, principal: &Principal, now: String) -> FirstRea
             .await;
         absent_is_none(out).map(|o| o.map(|o| o.policy_document))
     };
-    let (user, keys, inline, attached, groups, login, mfa, tags, revoke) = tokio::join!(
-        user, keys, inline, attached, groups, login, mfa, tags, revoke
+    let (user, keys, inline, attached, groups, login, mfa, tags, revoke, credentials) = tokio::join!(
+        user,
+        keys,
+        inline,
+        attached,
+        groups,
+        login,
+        mfa,
+        tags,
+        revoke,
+        read_credentials(iam, user_name)
     );
 
     FirstRead {
@@ -435,6 +511,8 @@ async fn read_user(iam: &Client, principal: &Principal, now: String) -> FirstRea
                 .map(|g| GroupRecord {
                     name: g.group_name,
                     arn: g.arn,
+                    inline_policies: None,
+                    attached_policies: None,
                 })
                 .collect()
         }),
@@ -447,6 +525,7 @@ async fn read_user(iam: &Client, principal: &Principal, now: String) -> FirstRea
                 })
                 .collect()
         }),
+        credentials,
         instance_profiles: Part::Read(Vec::new()),
         tags: Part::from_result(collect(tags), String::clone).map(tag_records),
         session_cutoff: cutoff(revoke),
@@ -532,6 +611,7 @@ async fn read_role(iam: &Client, principal: &Principal, now: String) -> FirstRea
         groups: Part::Read(Vec::new()),
         login_profile: Part::Read(None),
         mfa_devices: Part::Read(Vec::new()),
+        credentials: UserCredentials::none(),
         instance_profiles: Part::from_result(collect(profiles), String::clone).map(|ps| {
             ps.into_iter()
                 .map(|p| InstanceProfileRecord {
@@ -542,6 +622,66 @@ async fn read_role(iam: &Client, principal: &Principal, now: String) -> FirstRea
         }),
         tags: Part::from_result(collect(tags), String::clone).map(tag_records),
         session_cutoff: cutoff(revoke),
+    }
+}
+
+/// Signing certificates, SSH public keys and service-specific credentials, read at once.
+async fn read_credentials(iam: &Client, user_name: &str) -> UserCredentials {
+    let certificates = iam
+        .list_signing_certificates()
+        .user_name(user_name)
+        .into_paginator()
+        .items()
+        .send()
+        .collect::<Vec<_>>();
+    let ssh = iam
+        .list_ssh_public_keys()
+        .user_name(user_name)
+        .into_paginator()
+        .items()
+        .send()
+        .collect::<Vec<_>>();
+    let service = iam
+        .list_service_specific_credentials()
+        .user_name(user_name)
+        .send();
+    let (certificates, ssh, service) = tokio::join!(certificates, ssh, service);
+    UserCredentials {
+        signing_certificates: Part::from_result(collect(certificates), String::clone).map(|cs| {
+            cs.into_iter()
+                .map(|c| SigningCertificateRecord {
+                    certificate_id: c.certificate_id,
+                    status: c.status.as_str().to_owned(),
+                    upload_date: date(c.upload_date.as_ref()),
+                })
+                .collect()
+        }),
+        ssh_public_keys: Part::from_result(collect(ssh), String::clone).map(|ks| {
+            ks.into_iter()
+                .map(|k| SshPublicKeyRecord {
+                    ssh_public_key_id: k.ssh_public_key_id,
+                    status: k.status.as_str().to_owned(),
+                    upload_date: date(Some(&k.upload_date)),
+                })
+                .collect()
+        }),
+        service_specific_credentials: Part::from_result(
+            service.map_err(|e| describe(&e)),
+            String::clone,
+        )
+        .map(|out| {
+            out.service_specific_credentials
+                .unwrap_or_default()
+                .into_iter()
+                .map(|c| ServiceCredentialRecord {
+                    service_specific_credential_id: c.service_specific_credential_id,
+                    service_name: c.service_name,
+                    service_user_name: Some(c.service_user_name).filter(|n| !n.is_empty()),
+                    status: c.status.as_str().to_owned(),
+                    create_date: date(Some(&c.create_date)),
+                })
+                .collect()
+        }),
     }
 }
 
@@ -617,7 +757,15 @@ impl FirstRead {
 
 /// Reads what the lists name (policy documents, keys' last use), at most [`READ_CONCURRENCY`] at
 /// once: the second wave. `concurrent_writes` are the changes written alongside the first wave.
-pub async fn complete(iam: &Client, first: FirstRead, concurrent_writes: Vec<String>) -> Snapshot {
+///
+/// Returns the snapshot and how many sequential waves of calls it took: one for the details, two
+/// where a managed policy's default version had to be looked up before it was read, three for a
+/// group's managed policies (listed, looked up, read).
+pub async fn complete(
+    iam: &Client,
+    first: FirstRead,
+    concurrent_writes: Vec<String>,
+) -> (Snapshot, u32) {
     let principal = &first.principal;
     let name = principal.name.as_str();
     let own_names: Vec<String> = match first.inline_policy_names.as_result() {
@@ -699,7 +847,28 @@ pub async fn complete(iam: &Client, first: FirstRead, concurrent_writes: Vec<Str
     }))
     .buffered(READ_CONCURRENCY)
     .collect::<Vec<_>>();
-    let (documents, keys, managed) = tokio::join!(documents, last_used, managed);
+    let group_rows: Vec<GroupRecord> = first
+        .groups
+        .as_result()
+        .map(|gs| {
+            gs.iter()
+                .filter(|g| g.name != plan::QUARANTINE_GROUP)
+                .cloned()
+                .collect()
+        })
+        .unwrap_or_default();
+    let groups = futures::stream::iter(group_rows.into_iter().map(|g| group_details(iam, g)))
+        .buffered(READ_CONCURRENCY)
+        .collect::<Vec<_>>();
+    let (documents, keys, managed, groups) = tokio::join!(documents, last_used, managed, groups);
+    let depth = [
+        u32::from(!documents.is_empty() || !keys.is_empty()),
+        if managed.is_empty() { 0 } else { 2 },
+        groups.iter().map(group_depth).max().unwrap_or(0),
+    ]
+    .into_iter()
+    .max()
+    .unwrap_or(0);
 
     let attached = first.attached_policies.map(|_| managed);
     let inline = first.inline_policy_names.map(|_| documents);
@@ -708,7 +877,7 @@ pub async fn complete(iam: &Client, first: FirstRead, concurrent_writes: Vec<Str
             .filter(|t| !t.key.starts_with("tourniquet:"))
             .collect()
     });
-    match principal.kind {
+    let snapshot = match principal.kind {
         PrincipalKind::Role => Snapshot::Role(RoleSnapshot {
             kind: "role",
             taken_at: first.taken_at,
@@ -741,15 +910,91 @@ pub async fn complete(iam: &Client, first: FirstRead, concurrent_writes: Vec<Str
             access_keys: first.access_keys.map(|_| keys),
             inline_policies: inline,
             attached_policies: attached,
-            groups: first.groups.map(|gs| {
-                gs.into_iter()
-                    .filter(|g| g.name != plan::QUARANTINE_GROUP)
-                    .collect()
-            }),
+            groups: first.groups.map(|_| groups),
             login_profile: first.login_profile,
             mfa_devices: first.mfa_devices,
+            signing_certificates: first.credentials.signing_certificates,
+            ssh_public_keys: first.credentials.ssh_public_keys,
+            service_specific_credentials: first.credentials.service_specific_credentials,
             tags,
         }),
+    };
+    (snapshot, depth)
+}
+
+/// A group's inline policies with documents and managed policies with their default version.
+async fn group_details(iam: &Client, mut group: GroupRecord) -> GroupRecord {
+    let name = group.name.clone();
+    let inline = iam
+        .list_group_policies()
+        .group_name(&name)
+        .into_paginator()
+        .items()
+        .send()
+        .collect::<Vec<_>>();
+    let attached = iam
+        .list_attached_group_policies()
+        .group_name(&name)
+        .into_paginator()
+        .items()
+        .send()
+        .collect::<Vec<_>>();
+    let (inline, attached) = tokio::join!(inline, attached);
+    let inline = async {
+        let names = collect(inline)?;
+        let documents = futures::stream::iter(names.into_iter().map(|policy| {
+            let group = name.as_str();
+            async move {
+                let document = iam
+                    .get_group_policy()
+                    .group_name(group)
+                    .policy_name(&policy)
+                    .send()
+                    .await
+                    .map_err(|e| describe(&e))
+                    .and_then(|o| decode_policy(&o.policy_document));
+                InlinePolicyRecord {
+                    name: policy,
+                    document: Part::from_result(document, String::clone),
+                }
+            }
+        }))
+        .buffered(READ_CONCURRENCY)
+        .collect::<Vec<_>>()
+        .await;
+        Ok::<_, String>(documents)
+    };
+    let attached = async {
+        let policies = attached_records(collect(attached)?);
+        let documents = futures::stream::iter(policies.into_iter().map(|mut policy| async move {
+            policy.default_version = Some(Part::from_result(
+                default_version(iam, &policy.arn).await,
+                String::clone,
+            ));
+            policy
+        }))
+        .buffered(READ_CONCURRENCY)
+        .collect::<Vec<_>>()
+        .await;
+        Ok::<_, String>(documents)
+    };
+    let (inline, attached) = tokio::join!(inline, attached);
+    group.inline_policies = Some(Part::from_result(inline, String::clone));
+    group.attached_policies = Some(Part::from_result(attached, String::clone));
+    group
+}
+
+/// Sequential calls a group's details took: the lists, then documents, then managed versions.
+fn group_depth(group: &GroupRecord) -> u32 {
+    fn has<T>(part: &Option<Part<Vec<T>>>) -> bool {
+        matches!(part, Some(Part::Read(items)) if !items.is_empty())
+    }
+    if has(&group.attached_policies) {
+        3
+    } else if has(&group.inline_policies) {
+        2
+    } else {
+        1
     }
 }
 
@@ -780,16 +1025,6 @@ async fn default_version(iam: &Client, arn: &str) -> Result<PolicyVersionRecord,
         version_id,
         document: decode_policy(&document)?,
     })
-}
-
-/// How many sequential waves [`complete`] takes for what `first` lists: one for the details,
-/// two when managed policies need their default version looked up before it is read.
-pub fn detail_waves(first: &FirstRead) -> u32 {
-    let managed = first
-        .attached_policies
-        .as_result()
-        .is_ok_and(|ps| ps.iter().any(|p| !plan::is_responder_own(&p.arn)));
-    if managed { 2 } else { 1 }
 }
 
 /// IAM returns policy documents URL-encoded (RFC 3986); the evidence keeps them as JSON.

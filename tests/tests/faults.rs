@@ -18,6 +18,9 @@ use aws_sdk_iam::operation::list_access_keys::ListAccessKeysOutput;
 use aws_sdk_iam::operation::list_attached_user_policies::ListAttachedUserPoliciesOutput;
 use aws_sdk_iam::operation::list_groups_for_user::ListGroupsForUserOutput;
 use aws_sdk_iam::operation::list_mfa_devices::ListMfaDevicesOutput;
+use aws_sdk_iam::operation::list_service_specific_credentials::ListServiceSpecificCredentialsOutput;
+use aws_sdk_iam::operation::list_signing_certificates::ListSigningCertificatesOutput;
+use aws_sdk_iam::operation::list_ssh_public_keys::ListSshPublicKeysOutput;
 use aws_sdk_iam::operation::list_user_policies::ListUserPoliciesOutput;
 use aws_sdk_iam::operation::list_user_tags::ListUserTagsOutput;
 use aws_sdk_iam::operation::put_user_policy::{PutUserPolicyError, PutUserPolicyOutput};
@@ -97,6 +100,16 @@ fn iam(faults: &[&Rule], writes: &Writes) -> Client {
         mock!(Client::get_user_policy).then_error(|| {
             GetUserPolicyError::NoSuchEntityException(NoSuchEntityException::builder().build())
         }),
+        mock!(Client::list_signing_certificates).then_output(|| {
+            ListSigningCertificatesOutput::builder()
+                .set_certificates(Some(vec![]))
+                .build()
+                .unwrap()
+        }),
+        mock!(Client::list_ssh_public_keys)
+            .then_output(|| ListSshPublicKeysOutput::builder().build()),
+        mock!(Client::list_service_specific_credentials)
+            .then_output(|| ListServiceSpecificCredentialsOutput::builder().build()),
     ];
     let rules: Vec<&Rule> = faults
         .iter()
