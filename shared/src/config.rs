@@ -15,6 +15,9 @@ pub struct Config {
     pub role_deny_all: bool,
     /// `SEVERITY_THRESHOLD` and the like: what intake needs.
     pub intake: crate::intake::Options,
+    /// `EVIDENCE_RETENTION_MODE` and `EVIDENCE_RETENTION_DAYS`: Object Lock on every evidence
+    /// object. Unset: the bucket's default retention, if it has one.
+    pub retention: Option<crate::evidence::Retention>,
 }
 
 impl Config {
@@ -53,7 +56,31 @@ impl Config {
             .filter(|p| !p.is_empty())
             .map(ProtectedPattern::new)
             .collect::<Result<_, _>>()?;
+        let retention = match lookup("EVIDENCE_RETENTION_MODE").as_deref().map(str::trim) {
+            None | Some("") => None,
+            Some(mode) => {
+                let mode = match mode {
+                    "GOVERNANCE" => aws_sdk_s3::types::ObjectLockMode::Governance,
+                    "COMPLIANCE" => aws_sdk_s3::types::ObjectLockMode::Compliance,
+                    other => {
+                        return Err(format!(
+                            "EVIDENCE_RETENTION_MODE must be GOVERNANCE or COMPLIANCE, not `{other}`"
+                        ));
+                    }
+                };
+                let days = match lookup("EVIDENCE_RETENTION_DAYS").as_deref().map(str::trim) {
+                    None | Some("") => 365,
+                    Some(text) => text.parse::<u32>().ok().filter(|d| *d > 0).ok_or_else(|| {
+                        format!(
+                            "EVIDENCE_RETENTION_DAYS must be a whole number of days, not `{text}`"
+                        )
+                    })?,
+                };
+                Some(crate::evidence::Retention { mode, days })
+            }
+        };
         Ok(Self {
+            retention,
             evidence_bucket,
             protected,
             dry_run,

@@ -1,18 +1,26 @@
-//! The evidence store: JSON objects in S3, each hashed with SHA-256, never overwritten.
+//! The evidence store: JSON objects in S3, each hashed with SHA-256, never overwritten, and a
+//! manifest per run that lists them all, so that anyone can check later that nothing was altered.
 //!
-//! Layout: `incidents/<incident id>/<run started, UTC>/event.json`, then
-//! `.../<account>/<user|role>/<name>/snapshot.json` per principal, and `.../report.json`.
-//! A replay is a new run with its own timestamp, so it never touches an earlier run's objects.
+//! Layout of one run of one incident, under `incidents/<incident id>/<run start, UTC>/`:
+//! `event.json`, then per principal `<account>/<user|role>/<name>/snapshot.json` and `plan.json`,
+//! then `report.json` and `manifest.json`. A replay is a new run with its own timestamp, so it
+//! never touches an earlier run's objects; keys sort by incident, then time.
 
 use crate::error::describe;
 use crate::report::Evidence;
+use aws_sdk_s3::types::ObjectLockMode;
 use chrono::{DateTime, Utc};
+use futures::StreamExt;
+use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-/// The key prefix of one run of one incident; sorts by incident, then time.
+/// The key prefix of every incident.
+pub const ROOT: &str = "incidents";
+
+/// The key prefix of one run of one incident.
 pub fn run_prefix(incident_id: &str, started: DateTime<Utc>) -> String {
     format!(
-        "incidents/{incident_id}/{}",
+        "{ROOT}/{incident_id}/{}",
         started.format("%Y%m%dT%H%M%S%.3fZ")
     )
 }
@@ -30,7 +38,7 @@ pub struct EvidenceObject {
 
 impl EvidenceObject {
     /// Serializes `value` and hashes the bytes that will be stored.
-    pub fn json(key: String, value: &impl serde::Serialize) -> Self {
+    pub fn json(key: String, value: &impl Serialize) -> Self {
         // Serializing our own types into a Vec cannot fail.
         let body = serde_json::to_vec_pretty(value).unwrap_or_default();
         let sha256 = hex::encode(Sha256::digest(&body));
@@ -46,23 +54,229 @@ impl EvidenceObject {
     }
 }
 
+/// One object as the manifest lists it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ManifestEntry {
+    /// The object key.
+    pub key: String,
+    /// Lower-case hex SHA-256 of its bytes.
+    pub sha256: String,
+    /// Its size.
+    pub bytes: usize,
+}
+
+/// Every object of one run, with its hash: written last, in the same wave as the others.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Manifest {
+    /// The incident.
+    pub incident_id: String,
+    /// The run's key prefix.
+    pub run: String,
+    /// The objects, the report included.
+    pub objects: Vec<ManifestEntry>,
+}
+
+/// The manifest of `objects`, as an object of its own under `prefix`.
+pub fn manifest(incident_id: &str, prefix: &str, objects: &[EvidenceObject]) -> EvidenceObject {
+    let manifest = Manifest {
+        incident_id: incident_id.to_owned(),
+        run: prefix.to_owned(),
+        objects: objects
+            .iter()
+            .map(|o| ManifestEntry {
+                key: o.key.clone(),
+                sha256: o.sha256.clone(),
+                bytes: o.body.len(),
+            })
+            .collect(),
+    };
+    EvidenceObject::json(format!("{prefix}/manifest.json"), &manifest)
+}
+
+/// Object Lock retention for every evidence object (`EVIDENCE_RETENTION_MODE`, `..._DAYS`).
+#[derive(Clone, Debug, PartialEq)]
+pub struct Retention {
+    /// Governance (privileged users may shorten it) or compliance (nobody may).
+    pub mode: ObjectLockMode,
+    /// How long.
+    pub days: u32,
+}
+
 /// Uploads one object. S3 checks the SHA-256 on arrival; `If-None-Match: *` refuses to replace an
-/// object that already exists, so evidence is never overwritten.
+/// object that already exists, so evidence is never overwritten; with `retention`, S3 Object Lock
+/// keeps anyone from deleting or changing it until the date.
 pub async fn put(
     s3: &aws_sdk_s3::Client,
     bucket: &str,
     object: &EvidenceObject,
+    retention: Option<(&Retention, DateTime<Utc>)>,
 ) -> Result<Evidence, String> {
     let digest = Sha256::digest(&object.body);
-    s3.put_object()
+    let mut request = s3
+        .put_object()
         .bucket(bucket)
         .key(&object.key)
         .content_type("application/json")
+        .checksum_algorithm(aws_sdk_s3::types::ChecksumAlgorithm::Sha256)
         .checksum_sha256(aws_smithy_types::base64::encode(digest))
         .if_none_match("*")
-        .body(object.body.clone().into())
+        .body(object.body.clone().into());
+    if let Some((retention, started)) = retention {
+        let until = started + chrono::TimeDelta::days(i64::from(retention.days));
+        request = request
+            .object_lock_mode(retention.mode.clone())
+            .object_lock_retain_until_date(aws_smithy_types::DateTime::from_secs(
+                until.timestamp(),
+            ));
+    }
+    request
         .send()
         .await
         .map_err(|e| format!("s3://{bucket}/{}: {}", object.key, describe(&e)))?;
     Ok(object.evidence())
+}
+
+/// What checking one object found.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case", tag = "result")]
+pub enum Check {
+    /// Its bytes hash to what the manifest says.
+    Verified {
+        /// The object.
+        key: String,
+    },
+    /// Its bytes do not: it was altered.
+    Mismatch {
+        /// The object.
+        key: String,
+        /// What the manifest says.
+        expected: String,
+        /// What its bytes hash to now.
+        actual: String,
+    },
+    /// The manifest lists it, the bucket does not have it.
+    Missing {
+        /// The object.
+        key: String,
+        /// S3's answer.
+        error: String,
+    },
+    /// The bucket has it under the run, the manifest does not list it.
+    Unlisted {
+        /// The object.
+        key: String,
+    },
+}
+
+impl Check {
+    /// Whether the object is as it was written.
+    pub fn is_verified(&self) -> bool {
+        matches!(self, Check::Verified { .. })
+    }
+}
+
+/// Recomputes the hash of every object of every run of an incident and compares it with the run's
+/// manifest. An error means the incident's objects could not be listed at all.
+pub async fn verify(
+    s3: &aws_sdk_s3::Client,
+    bucket: &str,
+    incident_id: &str,
+) -> Result<Vec<Check>, String> {
+    let prefix = format!("{ROOT}/{incident_id}/");
+    let keys: Vec<String> = s3
+        .list_objects_v2()
+        .bucket(bucket)
+        .prefix(&prefix)
+        .into_paginator()
+        .send()
+        .collect::<Vec<_>>()
+        .await
+        .into_iter()
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| format!("cannot list s3://{bucket}/{prefix}: {}", describe(&e)))?
+        .into_iter()
+        .flat_map(|page| page.contents.unwrap_or_default())
+        .filter_map(|o| o.key)
+        .collect();
+    if keys.is_empty() {
+        return Err(format!("no evidence under s3://{bucket}/{prefix}"));
+    }
+    let mut checks = Vec::new();
+    let manifests: Vec<&String> = keys
+        .iter()
+        .filter(|k| k.ends_with("/manifest.json"))
+        .collect();
+    for manifest_key in &manifests {
+        let run = manifest_key.trim_end_matches("manifest.json");
+        let manifest: Manifest = match read(s3, bucket, manifest_key).await {
+            Ok(bytes) => serde_json::from_slice(&bytes)
+                .map_err(|e| format!("{manifest_key} is not a manifest: {e}"))?,
+            Err(error) => {
+                checks.push(Check::Missing {
+                    key: manifest_key.to_string(),
+                    error,
+                });
+                continue;
+            }
+        };
+        let results = futures::stream::iter(manifest.objects.iter().map(|entry| async move {
+            match read(s3, bucket, &entry.key).await {
+                Ok(bytes) => {
+                    let actual = hex::encode(Sha256::digest(&bytes));
+                    if actual == entry.sha256 {
+                        Check::Verified {
+                            key: entry.key.clone(),
+                        }
+                    } else {
+                        Check::Mismatch {
+                            key: entry.key.clone(),
+                            expected: entry.sha256.clone(),
+                            actual,
+                        }
+                    }
+                }
+                Err(error) => Check::Missing {
+                    key: entry.key.clone(),
+                    error,
+                },
+            }
+        }))
+        .buffered(8)
+        .collect::<Vec<_>>()
+        .await;
+        checks.extend(results);
+        checks.extend(
+            keys.iter()
+                .filter(|k| k.starts_with(run) && k != manifest_key)
+                .filter(|k| !manifest.objects.iter().any(|e| &e.key == *k))
+                .map(|k| Check::Unlisted { key: k.clone() }),
+        );
+    }
+    // A run without a manifest (its upload failed) has nothing to check against.
+    checks.extend(
+        keys.iter()
+            .filter(|k| {
+                !manifests
+                    .iter()
+                    .any(|m| k.starts_with(m.trim_end_matches("manifest.json")))
+            })
+            .map(|k| Check::Unlisted { key: k.clone() }),
+    );
+    Ok(checks)
+}
+
+async fn read(s3: &aws_sdk_s3::Client, bucket: &str, key: &str) -> Result<Vec<u8>, String> {
+    let object = s3
+        .get_object()
+        .bucket(bucket)
+        .key(key)
+        .send()
+        .await
+        .map_err(|e| describe(&e))?;
+    object
+        .body
+        .collect()
+        .await
+        .map(|b| b.to_vec())
+        .map_err(|e| e.to_string())
 }

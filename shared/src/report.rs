@@ -162,18 +162,24 @@ impl Report {
             .collect();
         let stored = self
             .evidence
-            .last()
+            .iter()
+            .find(|e| e.key.ends_with("/report.json"))
             .map(|e| format!("; report stored at {}", e.key))
             .unwrap_or_default();
         let status = serde_json::to_value(self.status)
             .ok()
             .and_then(|v| v.as_str().map(str::to_owned))
             .unwrap_or_default();
+        let note = self
+            .message
+            .as_deref()
+            .map(|m| format!(": {m}"))
+            .unwrap_or_default();
         if failed.is_empty() {
-            format!("incident {}: {status}{stored}", self.incident_id)
+            format!("incident {}: {status}{note}{stored}", self.incident_id)
         } else {
             format!(
-                "incident {}: {status}: {} step(s) failed: {}{stored}",
+                "incident {}: {status}: {} step(s) failed: {}{note}{stored}",
                 self.incident_id,
                 failed.len(),
                 failed.join("; ")

@@ -33,8 +33,15 @@ pub struct Responder {
 /// What one target's containment produced.
 struct TargetRun {
     report: TargetReport,
-    snapshot: Option<(Principal, Snapshot)>,
+    captured: Option<Captured>,
     waves: u32,
+}
+
+/// What a target's evidence holds besides the report: the snapshot and the plan.
+struct Captured {
+    principal: Principal,
+    snapshot: Snapshot,
+    plan: Vec<Step>,
 }
 
 impl Responder {
@@ -238,7 +245,7 @@ impl Responder {
                 message: Some(why),
                 steps: Vec::new(),
             },
-            snapshot: None,
+            captured: None,
             waves,
         };
         let principal = match &target.principal {
@@ -260,7 +267,7 @@ impl Responder {
                     };
                     return TargetRun {
                         report,
-                        snapshot: None,
+                        captured: None,
                         waves,
                     };
                 }
@@ -305,16 +312,20 @@ impl Responder {
             };
             return TargetRun {
                 report,
-                snapshot: None,
+                captured: None,
                 waves,
             };
         }
-        let (report, snapshot, principal_waves) = self
+        let (report, snapshot, plan, principal_waves) = self
             .contain_principal(&principal, &target.access_key_ids, incident, dry_run, now)
             .await;
         TargetRun {
             report,
-            snapshot: Some((principal, snapshot)),
+            captured: Some(Captured {
+                principal,
+                snapshot,
+                plan,
+            }),
             waves: waves + principal_waves,
         }
     }
@@ -382,7 +393,7 @@ impl Responder {
         incident: &Incident,
         dry_run: bool,
         now: &str,
-    ) -> (TargetReport, Snapshot, u32) {
+    ) -> (TargetReport, Snapshot, Vec<Step>, u32) {
         let options = Options {
             role_deny_all: self.config.role_deny_all,
         };
@@ -492,11 +503,13 @@ impl Responder {
             message: None,
             steps,
         };
-        (report, snapshot, 1 + second_wave)
+        let plan = critical.into_iter().chain(rest).collect();
+        (report, snapshot, plan, 1 + second_wave)
     }
 
-    /// Writes the event, each snapshot and the report in one wave; the report lists the others'
-    /// hashes (computed before upload), and the returned report adds the report object itself.
+    /// Writes the event, each principal's snapshot and plan, the report and the manifest in one
+    /// wave: every hash is computed before upload, so the report can list the others and the
+    /// manifest all of them. The returned report lists every object stored.
     async fn store_evidence(
         &self,
         report: &mut Report,
@@ -507,28 +520,41 @@ impl Responder {
     ) {
         let prefix = evidence::run_prefix(&incident.id, started);
         let mut objects = vec![EvidenceObject::json(format!("{prefix}/event.json"), event)];
-        for (principal, snapshot) in runs.iter().filter_map(|r| r.snapshot.as_ref()) {
+        for captured in runs.iter().filter_map(|r| r.captured.as_ref()) {
+            let principal = &captured.principal;
             let kind = match principal.kind {
                 PrincipalKind::User => "user",
                 PrincipalKind::Role => "role",
                 PrincipalKind::Root => "root",
             };
+            let folder = format!(
+                "{prefix}/{}/{kind}/{}",
+                principal.account_id, principal.name
+            );
             objects.push(EvidenceObject::json(
-                format!(
-                    "{prefix}/{}/{kind}/{}/snapshot.json",
-                    principal.account_id, principal.name
-                ),
-                snapshot,
+                format!("{folder}/snapshot.json"),
+                &captured.snapshot,
+            ));
+            objects.push(EvidenceObject::json(
+                format!("{folder}/plan.json"),
+                &captured.plan,
             ));
         }
-        report.evidence = objects.iter().map(EvidenceObject::evidence).collect();
         report.waves += 1;
-        let stored = EvidenceObject::json(format!("{prefix}/report.json"), &*report);
-        objects.push(stored);
+        report.evidence = objects.iter().map(EvidenceObject::evidence).collect();
+        objects.push(EvidenceObject::json(
+            format!("{prefix}/report.json"),
+            &*report,
+        ));
+        objects.push(evidence::manifest(&incident.id, &prefix, &objects));
         let bucket = self.config.evidence_bucket.as_str();
-        let results =
-            futures::future::join_all(objects.iter().map(|o| evidence::put(&self.s3, bucket, o)))
-                .await;
+        let retention = self.config.retention.as_ref().map(|r| (r, started));
+        let results = futures::future::join_all(
+            objects
+                .iter()
+                .map(|o| evidence::put(&self.s3, bucket, o, retention)),
+        )
+        .await;
         report.evidence.clear();
         for result in results {
             match result {

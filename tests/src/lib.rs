@@ -540,3 +540,42 @@ pub fn cutoff_in(state: &Value) -> Option<String> {
             .flatten()
     })
 }
+
+/// Seeds a user with every kind of IAM configuration a snapshot should capture: two keys (IAM's
+/// limit), a group with an inline and a managed policy, a signing certificate and an SSH key, besides what
+/// [`seed_user`] gives.
+pub async fn seed_rich_user(iam: &aws_sdk_iam::Client, name: &str) -> SeededUser {
+    let user = seed_user(iam, name).await;
+    let group = format!("{name}-deployers");
+    iam.put_group_policy()
+        .group_name(&group)
+        .policy_name("deploy-lambda")
+        .policy_document(
+            r#"{"Version":"2012-10-17","Statement":[{"Effect":"Allow","Action":"lambda:*","Resource":"*"}]}"#,
+        )
+        .send()
+        .await
+        .expect("group inline policy");
+    iam.attach_group_policy()
+        .group_name(&group)
+        .policy_arn("arn:aws:iam::aws:policy/AWSLambda_FullAccess")
+        .send()
+        .await
+        .expect("group managed policy");
+    let fixtures = root().join("tests/fixtures");
+    let certificate = std::fs::read_to_string(fixtures.join("signing-certificate.pem")).unwrap();
+    iam.upload_signing_certificate()
+        .user_name(name)
+        .certificate_body(certificate)
+        .send()
+        .await
+        .expect("signing certificate");
+    let ssh = std::fs::read_to_string(fixtures.join("ssh-public-key.pub")).unwrap();
+    iam.upload_ssh_public_key()
+        .user_name(name)
+        .ssh_public_key_body(ssh)
+        .send()
+        .await
+        .expect("SSH public key");
+    user
+}

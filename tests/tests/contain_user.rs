@@ -111,7 +111,11 @@ async fn guardduty_finding_contains_the_user_and_stores_hashed_evidence() {
     // AND the evidence objects exist with the SHA-256 the report gives
     let s3 = moto.s3().await;
     let stored = evidence_keys(&s3).await;
-    assert_eq!(report.evidence.len(), 3, "event, snapshot, report");
+    assert_eq!(
+        report.evidence.len(),
+        5,
+        "event, snapshot, plan, report, manifest"
+    );
     for evidence in &report.evidence {
         assert!(
             stored.contains(&evidence.key),
@@ -304,7 +308,7 @@ async fn a_replayed_finding_changes_nothing_and_reports_already_in_place() {
     let all = evidence_keys(&s3).await;
     assert_eq!(
         all.len(),
-        6,
+        10,
         "the replay's evidence is added beside the first run's: {all:?}"
     );
 }
@@ -470,24 +474,4 @@ async fn malformed_and_ignored_events_change_nothing() {
 
     assert_eq!(user_state(&iam, &user.name).await, before);
     assert!(evidence_keys(&s3).await.is_empty());
-}
-
-#[tokio::test]
-async fn an_evidence_object_is_never_overwritten() {
-    let moto = Moto::start();
-    let s3 = moto.s3().await;
-    harness::create_bucket(&s3).await;
-    let key = "incidents/IR-1/20261123T000000.000Z/event.json".to_string();
-    let first = playbook::evidence::EvidenceObject::json(key.clone(), &json!({"first": true}));
-    let second = playbook::evidence::EvidenceObject::json(key.clone(), &json!({"second": true}));
-
-    playbook::evidence::put(&s3, BUCKET, &first)
-        .await
-        .expect("first write");
-    let err = playbook::evidence::put(&s3, BUCKET, &second)
-        .await
-        .expect_err("a second write to the same key must be refused");
-
-    assert!(err.contains(&key), "{err}");
-    assert_eq!(evidence_body(&s3, &key).await, first.body);
 }

@@ -550,3 +550,70 @@ async fn a_role_session_policy_that_does_not_fit_inline_goes_managed_with_the_cu
         tag.detail
     );
 }
+
+/// Parts the emulator does not implement: a permissions boundary and service-specific credentials.
+#[tokio::test]
+async fn the_snapshot_keeps_the_boundary_and_service_credentials_moto_cannot_hold() {
+    use aws_sdk_iam::types::{
+        AttachedPermissionsBoundary, PermissionsBoundaryAttachmentType,
+        ServiceSpecificCredentialMetadata, StatusType,
+    };
+    let moto = Moto::start();
+    let writes = Writes::new();
+    let bounded = mock!(Client::get_user).then_output(|| {
+        let boundary = AttachedPermissionsBoundary::builder()
+            .permissions_boundary_type(PermissionsBoundaryAttachmentType::Policy)
+            .permissions_boundary_arn("arn:aws:iam::111122223333:policy/ci-boundary")
+            .build();
+        let user = User::builder()
+            .path("/")
+            .user_name(USER)
+            .user_id("AIDAEXAMPLEPRINCIPAL1")
+            .arn(format!("arn:aws:iam::111122223333:user/{USER}"))
+            .create_date(DateTime::from_secs(1_700_000_000))
+            .permissions_boundary(boundary)
+            .build()
+            .unwrap();
+        GetUserOutput::builder().user(user).build()
+    });
+    let codecommit = mock!(Client::list_service_specific_credentials).then_output(|| {
+        let credential = ServiceSpecificCredentialMetadata::builder()
+            .user_name(USER)
+            .status(StatusType::Active)
+            .service_user_name("ci-deployer-at-111122223333")
+            .create_date(DateTime::from_secs(1_700_000_000))
+            .service_specific_credential_id("ACCAEXAMPLECREDENTIAL1")
+            .service_name("codecommit.amazonaws.com")
+            .build()
+            .unwrap();
+        ListServiceSpecificCredentialsOutput::builder()
+            .service_specific_credentials(credential)
+            .build()
+    });
+    let responder = responder(&moto, iam(&[&bounded, &codecommit], &writes)).await;
+
+    let report = responder
+        .handle(harness::guardduty_finding(USER, KEYS[0]))
+        .await
+        .expect("contained");
+
+    let key = &report
+        .evidence
+        .iter()
+        .find(|e| e.key.ends_with("snapshot.json"))
+        .unwrap()
+        .key;
+    let snapshot: serde_json::Value =
+        serde_json::from_slice(&harness::evidence_body(&moto.s3().await, key).await).unwrap();
+    assert_eq!(
+        snapshot["user"]["permissions_boundary"],
+        "arn:aws:iam::111122223333:policy/ci-boundary"
+    );
+    let credential = &snapshot["service_specific_credentials"][0];
+    assert_eq!(
+        credential["service_specific_credential_id"],
+        "ACCAEXAMPLECREDENTIAL1"
+    );
+    assert_eq!(credential["service_name"], "codecommit.amazonaws.com");
+    assert_eq!(credential["status"], "Active");
+}
