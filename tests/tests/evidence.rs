@@ -252,3 +252,50 @@ async fn evidence_objects_carry_the_configured_object_lock_retention() {
         );
     }
 }
+
+#[tokio::test]
+async fn the_verify_command_reports_an_altered_object_and_fails() {
+    let moto = Moto::start();
+    let iam = moto.iam().await;
+    let s3 = moto.s3().await;
+    let user = harness::seed_user(&iam, "ci-deployer").await;
+    let responder = moto.responder(&[]).await;
+    let report = responder
+        .handle(guardduty_finding(&user.name, &user.keys[0]))
+        .await
+        .expect("contained");
+    let run = |moto: &Moto| {
+        std::process::Command::new(harness::lambda::binary("verify-evidence"))
+            .args([BUCKET, &report.incident_id])
+            .env("AWS_ENDPOINT_URL", &moto.endpoint)
+            .env("AWS_REGION", "us-east-1")
+            .env("AWS_ACCESS_KEY_ID", "AKIAIOSFODNN7EXAMPLE")
+            .env("AWS_SECRET_ACCESS_KEY", "secret")
+            .output()
+            .expect("verify-evidence runs")
+    };
+
+    let clean = run(&moto);
+    let stdout = String::from_utf8_lossy(&clean.stdout);
+    assert!(clean.status.success(), "{stdout}");
+    assert!(
+        stdout.contains("4 of 4 objects verify; 0 do not"),
+        "{stdout}"
+    );
+
+    let event_key = &report.evidence[0].key;
+    s3.put_object()
+        .bucket(BUCKET)
+        .key(event_key)
+        .body(b"{}".to_vec().into())
+        .send()
+        .await
+        .unwrap();
+    let tampered = run(&moto);
+    let stdout = String::from_utf8_lossy(&tampered.stdout);
+    assert_eq!(tampered.status.code(), Some(1), "{stdout}");
+    assert!(
+        stdout.contains(&format!("ALTERED   {event_key}")),
+        "{stdout}"
+    );
+}

@@ -4,9 +4,8 @@
 //! before, after, the report and the evidence.
 
 use harness::lambda::{binary, invoke};
-use harness::{BUCKET, Moto, SeededUser, evidence_body, guardduty_finding, seed_user, user_state};
+use harness::{BUCKET, Moto, SeededUser, guardduty_finding, seed_user, user_state};
 use serde_json::Value;
-use sha2::{Digest, Sha256};
 
 #[tokio::main]
 async fn main() {
@@ -98,17 +97,22 @@ async fn main() {
         serde_json::to_string_pretty(&report).unwrap_or_default()
     );
 
-    section("EVIDENCE (read back from s3://tourniquet-evidence, SHA-256 recomputed)");
-    for evidence in report["evidence"].as_array().into_iter().flatten() {
-        let key = evidence["key"].as_str().unwrap_or_default();
-        let actual = hex::encode(Sha256::digest(evidence_body(&s3, key).await));
-        let verdict = if evidence["sha256"] == actual.as_str() {
-            "ok"
-        } else {
-            "MISMATCH"
-        };
-        println!("  {verdict:8} {}  {key}", &actual[..16]);
+    section("EVIDENCE (s3://tourniquet-evidence, every SHA-256 recomputed against the manifest)");
+    let incident = report["incident_id"].as_str().unwrap_or_default();
+    match playbook::evidence::verify(&s3, BUCKET, incident).await {
+        Ok(checks) => {
+            for check in checks {
+                let line = serde_json::to_value(&check).unwrap_or_default();
+                println!(
+                    "  {:9} {}",
+                    line["result"].as_str().unwrap_or_default(),
+                    line["key"].as_str().unwrap_or_default()
+                );
+            }
+        }
+        Err(err) => println!("  cannot verify: {err}"),
     }
+    println!("  (the same check: cargo run -p verify-evidence -- BUCKET {incident})");
     println!("\nThe emulator stops with the demo; nothing outside this machine was touched.");
 }
 
