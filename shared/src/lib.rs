@@ -13,6 +13,7 @@ pub mod execute;
 pub mod intake;
 pub mod plan;
 pub mod principal;
+pub mod release;
 pub mod report;
 pub mod responder;
 pub mod runtime;

@@ -21,6 +21,10 @@ pub const INCIDENT_TAG: &str = "tourniquet:incident";
 pub const CONTAINED_AT_TAG: &str = "tourniquet:contained-at";
 /// Tag key carrying the incident's session cutoff, so that a replay can keep it.
 pub const SESSION_CUTOFF_TAG: &str = "tourniquet:session-cutoff";
+/// Tag key a release leaves: which incident was released.
+pub const RELEASED_TAG: &str = "tourniquet:released-incident";
+/// Tag key a release leaves: when (UTC, RFC 3339).
+pub const RELEASED_AT_TAG: &str = "tourniquet:released-at";
 
 /// Whether an inline policy, managed policy ARN or group is one of Tourniquet's own, which the
 /// snapshot leaves out.
@@ -109,6 +113,8 @@ pub enum Playbook {
     AttachDenyAll,
     /// `revoke-sessions`: deny sessions issued before now.
     RevokeSessions,
+    /// `release`: undo a containment from its ledger (see [`crate::release`]).
+    Release,
 }
 
 impl Playbook {
@@ -120,12 +126,13 @@ impl Playbook {
             Playbook::DeactivateAccessKeys => "deactivate-access-keys",
             Playbook::AttachDenyAll => "attach-deny-all",
             Playbook::RevokeSessions => "revoke-sessions",
+            Playbook::Release => "release",
         }
     }
 
     fn runs(self, action: Action) -> bool {
         match (self, action) {
-            (Playbook::Snapshot, _) => false,
+            (Playbook::Snapshot | Playbook::Release, _) => false,
             (Playbook::Contain, _) | (_, Action::TagPrincipal) => true,
             (Playbook::DeactivateAccessKeys, a) => a == Action::DeactivateAccessKey,
             (Playbook::AttachDenyAll, a) => a == Action::AttachDenyAll,
@@ -146,6 +153,18 @@ pub enum Action {
     DeactivateAccessKey,
     /// Tag the principal with the incident id.
     TagPrincipal,
+}
+
+/// Whether a report's action is one a containment applies (and a release may undo).
+pub fn is_containment_action(action: &str) -> bool {
+    [
+        Action::AttachDenyAll,
+        Action::RevokeSessions,
+        Action::DeactivateAccessKey,
+        Action::TagPrincipal,
+    ]
+    .iter()
+    .any(|a| a.as_str() == action)
 }
 
 impl Action {

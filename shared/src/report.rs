@@ -18,6 +18,8 @@ pub enum Status {
     Ignored,
     /// `snapshot` only: the evidence was captured; nothing was contained.
     Captured,
+    /// `release` only: the containment is undone, but for the documented residue.
+    Released,
 }
 
 /// How one step ended.
@@ -127,6 +129,8 @@ impl Report {
             Status::Refused
         } else if targets.iter().any(|t| t.status == Status::Captured) {
             Status::Captured
+        } else if targets.iter().any(|t| t.status == Status::Released) {
+            Status::Released
         } else if dry_run {
             Status::Planned
         } else {

@@ -110,7 +110,13 @@ async fn every_function_answers_a_dry_run_from_the_console() {
         ("deactivate-access-keys", "planned"),
         ("attach-deny-all", "planned"),
         ("revoke-sessions", "planned"),
+        ("release", "refused"),
     ] {
+        let request = if function == "release" {
+            serde_json::json!({"principal_arn": user.arn, "incident_id": "IR-2026-0042", "dry_run": true})
+        } else {
+            request.clone()
+        };
         let invocation = invoke(&binary(function), &environment(&moto), &request).await;
         let report = invocation
             .result

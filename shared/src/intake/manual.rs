@@ -69,3 +69,72 @@ pub(super) fn parse(event: &Value) -> Result<Intake, InputError> {
         targets: vec![target],
     }))
 }
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ReleaseBody {
+    principal_arn: Option<String>,
+    incident_id: Option<String>,
+    #[serde(default)]
+    reactivate_access_keys: Vec<String>,
+    #[serde(default)]
+    force: bool,
+    #[serde(default)]
+    dry_run: bool,
+    reason: Option<String>,
+}
+
+/// What `release` is asked to undo.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ReleaseRequest {
+    /// The principal to release.
+    pub principal: Principal,
+    /// The containment to undo.
+    pub incident_id: String,
+    /// Keys named as compromised to set Active again (by default they stay inactive).
+    pub reactivate_access_keys: Vec<String>,
+    /// Release despite drift, undoing only what still matches the ledger.
+    pub force: bool,
+    /// Plan only.
+    pub dry_run: bool,
+    /// Why, for the report.
+    pub reason: Option<String>,
+}
+
+/// Reads a release request:
+/// `{"principal_arn": ..., "incident_id": ..., "reactivate_access_keys": [...], "force": false, "dry_run": true}`.
+pub fn parse_release(event: &Value) -> Result<ReleaseRequest, InputError> {
+    if !event.is_object() {
+        return Err(InputError::new(
+            "(event)",
+            "expected a JSON object: a release request",
+        ));
+    }
+    let body: ReleaseBody = super::deserialize(event)?;
+    let Some(arn) = body.principal_arn else {
+        return Err(InputError::new(
+            "principal_arn",
+            "missing: name the user or role to release",
+        ));
+    };
+    let principal = Principal::parse_arn(&arn).map_err(|e| InputError::new("principal_arn", e))?;
+    let Some(incident_id) = body.incident_id else {
+        return Err(InputError::new(
+            "incident_id",
+            "missing: name the containment to undo (the principal's tourniquet:incident tag)",
+        ));
+    };
+    check_incident_id("incident_id", &incident_id)?;
+    for (i, key) in body.reactivate_access_keys.iter().enumerate() {
+        check_access_key_id(key)
+            .map_err(|e| InputError::new(format!("reactivate_access_keys[{i}]"), e))?;
+    }
+    Ok(ReleaseRequest {
+        principal,
+        incident_id,
+        reactivate_access_keys: body.reactivate_access_keys,
+        force: body.force,
+        dry_run: body.dry_run,
+        reason: body.reason,
+    })
+}

@@ -9,6 +9,8 @@ mod cloudtrail;
 mod guardduty;
 mod health;
 mod manual;
+
+pub use manual::{ReleaseRequest, parse_release};
 mod securityhub;
 
 use crate::error::InputError;

@@ -17,6 +17,8 @@ use serde_json::Value;
 use tokio::sync::OnceCell;
 use tracing::{info, warn};
 
+mod release;
+
 /// Principals of one event contained at once, at most this many.
 pub const TARGET_CONCURRENCY: usize = 4;
 
@@ -41,7 +43,7 @@ struct TargetRun {
 struct Captured {
     principal: Principal,
     snapshot: Snapshot,
-    plan: Vec<Step>,
+    plan: Value,
 }
 
 impl Responder {
@@ -105,6 +107,11 @@ impl Responder {
     /// error too (after every independent step was tried and the report stored), so that Lambda's
     /// retries and dead-letter queue see it.
     pub async fn handle(&self, event: Value) -> Result<Report, Error> {
+        if self.playbook == Playbook::Release {
+            // Boxed: the two playbooks' futures nested in one are too deep for the compiler's
+            // layout computation.
+            return Box::pin(self.release(event)).await;
+        }
         let started = Utc::now();
         let incident = match intake::parse(&event, &self.config.intake) {
             Err(err) => {
@@ -135,15 +142,7 @@ impl Responder {
         info!(incident = %incident.id, source = ?incident.source, dry_run, function = self.playbook.name(), "incident received");
 
         let mut waves = 0;
-        let me = match self.identity.get() {
-            Some(me) => me,
-            None => {
-                waves += 1;
-                self.identity
-                    .get_or_try_init(|| self.own_identity())
-                    .await?
-            }
-        };
+        let me = self.me(&mut waves).await?;
         // Tourniquet's own IAM calls show up in CloudTrail: they must never trigger it again.
         if incident.source == Source::CloudTrail
             && incident
@@ -198,7 +197,7 @@ impl Responder {
             evidence: Vec::new(),
         };
         if !dry_run {
-            self.store_evidence(&mut report, &incident, started, &event, &runs)
+            self.store_evidence(&mut report, &incident.id, started, &event, &runs)
                 .await;
         }
         info!(
@@ -215,6 +214,15 @@ impl Responder {
             });
         }
         Ok(report)
+    }
+
+    /// Who this function runs as (asked once per cold start: one wave the first time).
+    async fn me(&self, waves: &mut u32) -> Result<&Principal, Error> {
+        if let Some(me) = self.identity.get() {
+            return Ok(me);
+        }
+        *waves += 1;
+        self.identity.get_or_try_init(|| self.own_identity()).await
     }
 
     /// Who this function runs as, so that it never contains itself.
@@ -324,7 +332,7 @@ impl Responder {
             captured: Some(Captured {
                 principal,
                 snapshot,
-                plan,
+                plan: serde_json::to_value(&plan).unwrap_or_default(),
             }),
             waves: waves + principal_waves,
         }
@@ -513,12 +521,12 @@ impl Responder {
     async fn store_evidence(
         &self,
         report: &mut Report,
-        incident: &Incident,
+        incident_id: &str,
         started: chrono::DateTime<Utc>,
         event: &Value,
         runs: &[TargetRun],
     ) {
-        let prefix = evidence::run_prefix(&incident.id, started);
+        let prefix = evidence::run_prefix(incident_id, started);
         let mut objects = vec![EvidenceObject::json(format!("{prefix}/event.json"), event)];
         for captured in runs.iter().filter_map(|r| r.captured.as_ref()) {
             let principal = &captured.principal;
@@ -546,7 +554,7 @@ impl Responder {
             format!("{prefix}/report.json"),
             &*report,
         ));
-        objects.push(evidence::manifest(&incident.id, &prefix, &objects));
+        objects.push(evidence::manifest(incident_id, &prefix, &objects));
         let bucket = self.config.evidence_bucket.as_str();
         let retention = self.config.retention.as_ref().map(|r| (r, started));
         let results = futures::future::join_all(
@@ -687,5 +695,22 @@ fn report_step(step: &Step, outcome: Outcome, note: String, route: Option<Route>
         outcome,
         detail,
         route: route.map(|r| r.as_str().to_owned()),
+    }
+}
+
+/// A report line for a step that is not a containment [`Step`] (a release's undo).
+fn report_step_named(
+    action: &str,
+    target: &str,
+    outcome: Outcome,
+    detail: String,
+    route: Option<String>,
+) -> StepReport {
+    StepReport {
+        action: action.into(),
+        target: target.into(),
+        outcome,
+        detail,
+        route,
     }
 }

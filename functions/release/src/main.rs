@@ -1,0 +1,7 @@
+//! `release`: undoes a containment from the ledger its reports keep in the evidence store.
+//! Takes `{"principal_arn", "incident_id", "reactivate_access_keys", "force", "dry_run"}`; see the README.
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_runtime::Error> {
+    playbook::serve(playbook::Playbook::Release).await
+}

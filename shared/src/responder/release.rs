@@ -1,0 +1,301 @@
+//! `release`: undoes a containment from the ledger its reports keep in the evidence store.
+
+use super::{Captured, Responder, TargetRun, report_step_named};
+use crate::error::{Error, describe};
+use crate::evidence::{self, Check};
+use crate::execute::Writer;
+use crate::intake::{self, ReleaseRequest};
+use crate::plan::{self, Playbook};
+use crate::principal::{Principal, PrincipalKind};
+use crate::release::{self, Now, Undo};
+use crate::report::{Outcome, Report, Status, StepReport, TargetReport};
+use crate::snapshot;
+use chrono::{SecondsFormat, Utc};
+use futures::StreamExt;
+use serde_json::Value;
+use tracing::{info, warn};
+
+impl Responder {
+    /// Releases one principal from one incident. Reads the incident's reports (the ledger) and
+    /// the principal's state at once; refuses without a ledger, on a ledger that does not verify,
+    /// or on drift (unless forced); then undoes, concurrently, what the ledger says was applied.
+    pub(super) async fn release(&self, event: Value) -> Result<Report, Error> {
+        let started = Utc::now();
+        let request = intake::parse_release(&event).inspect_err(|err| {
+            warn!(field = %err.field, error = %err.message, "invalid release request; nothing was changed");
+        })?;
+        let dry_run = self.config.dry_run || request.dry_run;
+        let now = started.to_rfc3339_opts(SecondsFormat::Millis, true);
+        let mut waves = 0;
+        let me = self.me(&mut waves).await?;
+        let principal = &request.principal;
+        info!(incident = %request.incident_id, principal = %principal, dry_run, "release requested");
+
+        let mut report = Report {
+            incident_id: request.incident_id.clone(),
+            status: Status::Refused,
+            dry_run,
+            source: Some("release".into()),
+            reason: request.reason.clone(),
+            message: None,
+            waves,
+            targets: Vec::new(),
+            evidence: Vec::new(),
+        };
+        let refuse = |mut report: Report, why: String| {
+            warn!(principal = %principal, reason = %why, "release refused");
+            report.targets.push(TargetReport {
+                principal_arn: principal.arn(),
+                account_id: principal.account_id.clone(),
+                status: Status::Refused,
+                message: Some(why),
+                steps: Vec::new(),
+            });
+            Ok(report)
+        };
+        if let Some(why) = plan::refusal(principal, me, &self.config, Playbook::Release) {
+            return refuse(report, why);
+        }
+
+        // Wave 1 (and 2 for the ledger's objects): the ledger and the principal, at once.
+        let (ledger, first, deny) = tokio::join!(
+            self.read_ledger(&request.incident_id),
+            snapshot::read(&self.iam, principal, now.clone()),
+            self.deny_document(principal)
+        );
+        report.waves += 2;
+        let (reports, checks) = match ledger {
+            Ok(found) => found,
+            Err(why) => return refuse(report, why),
+        };
+        let ledger = release::ledger(&reports, principal);
+        if ledger.is_empty() {
+            return refuse(
+                report,
+                format!(
+                    "no containment of {principal} is recorded under incident {} in s3://{}: \
+                     nothing to release (check the principal's tourniquet:incident tag)",
+                    request.incident_id, self.config.evidence_bucket
+                ),
+            );
+        }
+        let state = first.state();
+        let now_state = Now {
+            state: &state,
+            deny_document: deny,
+        };
+        let wanted = release::Request {
+            reactivate_access_keys: request.reactivate_access_keys.clone(),
+            force: request.force,
+        };
+        let mut release_plan =
+            release::plan_release(&request.incident_id, &ledger, &now_state, &wanted);
+        for check in checks.iter().filter(|c| !c.is_verified()) {
+            release_plan.drift.push(format!(
+                "the ledger does not verify: {}",
+                serde_json::to_string(check).unwrap_or_default()
+            ));
+        }
+        let arn = first
+            .arn()
+            .map(str::to_owned)
+            .unwrap_or_else(|| principal.arn());
+        let blocked = !release_plan.drift.is_empty() && !request.force;
+        let writes_allowed = !dry_run && !blocked;
+
+        let writer = Writer {
+            iam: &self.iam,
+            principal,
+            cutoff: "",
+        };
+        let run = release_run(&request, &now);
+        let undos = release_plan.undos.iter().map(|undo| {
+            let (writer, run) = (&writer, &run);
+            async move { undo_step(writer, undo, run, writes_allowed).await }
+        });
+        let ((snapshot, _), steps) = tokio::join!(
+            snapshot::complete(&self.iam, first, Vec::new()),
+            futures::future::join_all(undos)
+        );
+        report.waves += 1;
+        for s in &steps {
+            info!(principal = %arn, action = %s.action, target = %s.target, outcome = ?s.outcome, "{}", s.detail);
+        }
+        let status = if blocked {
+            Status::Refused
+        } else if steps.iter().any(|s| s.outcome == Outcome::Failed) {
+            Status::Partial
+        } else if dry_run {
+            Status::Planned
+        } else {
+            Status::Released
+        };
+        let message = (!release_plan.drift.is_empty()).then(|| {
+            let verdict = if request.force {
+                "released anyway (force), undoing only what still matches the ledger"
+            } else {
+                "nothing was changed; set \"force\": true to undo what still matches the ledger"
+            };
+            format!(
+                "drift since the containment: {}; {verdict}",
+                release_plan.drift.join("; ")
+            )
+        });
+        let target = TargetReport {
+            principal_arn: arn,
+            account_id: principal.account_id.clone(),
+            status,
+            message,
+            steps,
+        };
+        report.status = target.status;
+        let runs = [TargetRun {
+            report: target.clone(),
+            captured: Some(Captured {
+                principal: principal.clone(),
+                snapshot,
+                plan: serde_json::to_value(&release_plan).unwrap_or_default(),
+            }),
+            waves: 0,
+        }];
+        report.targets.push(target);
+        if !dry_run {
+            self.store_evidence(&mut report, &request.incident_id, started, &event, &runs)
+                .await;
+        }
+        info!(incident = %report.incident_id, status = ?report.status, "{}", report.summary());
+        if report.status == Status::Partial {
+            return Err(Error::Partial {
+                summary: report.summary(),
+                report: Box::new(report),
+            });
+        }
+        Ok(report)
+    }
+
+    /// Every report of the incident, oldest first, and the verification of its objects.
+    async fn read_ledger(&self, incident_id: &str) -> Result<(Vec<Report>, Vec<Check>), String> {
+        let bucket = self.config.evidence_bucket.as_str();
+        let checks = evidence::verify(&self.s3, bucket, incident_id)
+            .await
+            .map_err(|e| format!("no ledger to release from: {e}"))?;
+        let mut keys: Vec<&str> = checks
+            .iter()
+            .filter_map(|c| match c {
+                Check::Verified { key } | Check::Mismatch { key, .. } | Check::Unlisted { key } => {
+                    Some(key.as_str())
+                }
+                Check::Missing { .. } => None,
+            })
+            .filter(|k| k.ends_with("/report.json"))
+            .collect();
+        keys.sort();
+        let reports = futures::stream::iter(keys.into_iter().map(|key| async move {
+            let object = self
+                .s3
+                .get_object()
+                .bucket(bucket)
+                .key(key)
+                .send()
+                .await
+                .map_err(|e| format!("{key}: {}", describe(&e)))?;
+            let bytes = object
+                .body
+                .collect()
+                .await
+                .map_err(|e| e.to_string())?
+                .to_vec();
+            serde_json::from_slice::<Report>(&bytes)
+                .map_err(|e| format!("{key} is not a report: {e}"))
+        }))
+        .buffered(8)
+        .collect::<Vec<_>>()
+        .await;
+        let reports = reports.into_iter().collect::<Result<Vec<_>, _>>()?;
+        Ok((reports, checks))
+    }
+
+    /// The inline deny's document now, decoded; `None` when there is none.
+    async fn deny_document(&self, principal: &Principal) -> Option<Value> {
+        let name = plan::DENY_POLICY_NAME;
+        let document = match principal.kind {
+            PrincipalKind::Role => self
+                .iam
+                .get_role_policy()
+                .role_name(&principal.name)
+                .policy_name(name)
+                .send()
+                .await
+                .ok()
+                .map(|o| o.policy_document),
+            _ => self
+                .iam
+                .get_user_policy()
+                .user_name(&principal.name)
+                .policy_name(name)
+                .send()
+                .await
+                .ok()
+                .map(|o| o.policy_document),
+        }?;
+        snapshot::decode_policy(&document).ok()
+    }
+}
+
+/// What a release writes besides undos: the released tags.
+struct ReleaseRun {
+    tags: Vec<(String, String)>,
+}
+
+fn release_run(request: &ReleaseRequest, now: &str) -> ReleaseRun {
+    ReleaseRun {
+        tags: vec![
+            (plan::RELEASED_TAG.into(), request.incident_id.clone()),
+            (plan::RELEASED_AT_TAG.into(), now.into()),
+        ],
+    }
+}
+
+async fn undo_step(
+    writer: &Writer<'_>,
+    undo: &Undo,
+    run: &ReleaseRun,
+    writes_allowed: bool,
+) -> StepReport {
+    let report = |outcome, detail: String| {
+        report_step_named(
+            undo.action,
+            &undo.target,
+            outcome,
+            detail,
+            undo.route.clone(),
+        )
+    };
+    if undo.keep || undo.done {
+        return report(Outcome::AlreadyInPlace, undo.why.clone());
+    }
+    if !writes_allowed {
+        return report(Outcome::Planned, format!("would be done: {}", undo.why));
+    }
+    let result = match undo.action {
+        "remove_deny_all" => {
+            writer
+                .remove_deny(&undo.target, undo.route.as_deref().unwrap_or("inline"))
+                .await
+        }
+        "reactivate_access_key" => writer.reactivate_key(&undo.target).await,
+        "untag_principal" => {
+            writer
+                .untag(&[plan::INCIDENT_TAG, plan::CONTAINED_AT_TAG])
+                .await
+        }
+        "tag_released" => writer.add_tags(&run.tags).await,
+        other => {
+            return report(Outcome::Failed, format!("no undo for {other}"));
+        }
+    };
+    match result {
+        Ok(()) => report(Outcome::Applied, undo.why.clone()),
+        Err(e) => report(Outcome::Failed, e.message),
+    }
+}
