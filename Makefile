@@ -4,13 +4,21 @@
 PYTHON ?= python3
 VENV   := .venv
 MOTO   := $(VENV)/bin/moto_server
+# SAM pins an older boto3 than moto: the template tools get a virtualenv of their own.
+SAMENV := .venv-sam
+SAM    := $(SAMENV)/bin/sam
 
-.PHONY: demo test lint unit build clean
+.PHONY: demo test lint template unit build package clean
 
 # The AWS API emulator the tests and the demo run on loopback, pinned.
 $(MOTO):
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet --disable-pip-version-check "moto[server]==5.2.5"
+
+$(SAM):
+	$(PYTHON) -m venv $(SAMENV)
+	$(SAMENV)/bin/pip install --quiet --disable-pip-version-check \
+		"aws-sam-cli==1.170.0" "cfn-lint==1.58.0" "checkov==3.2.459" "cargo-lambda==1.9.2"
 
 ## demo: start moto, seed a compromised user, run `contain` on a GuardDuty finding, show the result
 demo: $(MOTO)
@@ -18,9 +26,15 @@ demo: $(MOTO)
 	cargo run --quiet -p harness --bin demo
 
 ## test: formatting, lints, unit and integration tests (each test starts its own moto)
-test: $(MOTO) lint
+test: $(MOTO) lint template
 	cargo build --quiet --bins
 	cargo test --workspace
+
+## template: the SAM template linted, validated and security-scanned (suppressions carry reasons)
+template: $(SAM)
+	$(SAMENV)/bin/cfn-lint template.yaml
+	SAM_CLI_TELEMETRY=0 $(SAM) validate --lint --region us-east-1 --template-file template.yaml
+	$(SAMENV)/bin/checkov --file template.yaml --compact --quiet
 
 lint:
 	cargo fmt --all -- --check
@@ -30,9 +44,14 @@ lint:
 unit:
 	cargo test -p playbook
 
-## build: the Lambda binaries for arm64, as SAM deploys them (needs cargo-lambda)
-build:
-	cargo lambda build --release --arm64
+## build: the Lambda binaries for arm64, as SAM deploys them
+build: $(SAM)
+	PATH="$(CURDIR)/$(SAMENV)/bin:$$PATH" cargo lambda build --release --arm64
+
+## package: `sam build` (cargo-lambda, arm64, offline) and each function's zipped size
+package: $(SAM)
+	PATH="$(CURDIR)/$(SAMENV)/bin:$$PATH" SAM_CLI_TELEMETRY=0 $(SAM) build --beta-features
+	@$(PYTHON) tools/zipsizes.py .aws-sam/build
 
 clean:
-	rm -rf $(VENV) target
+	rm -rf $(VENV) $(SAMENV) .aws-sam target

@@ -118,6 +118,16 @@ pub enum Playbook {
 }
 
 impl Playbook {
+    /// Every function, in the order of the README's table.
+    pub const ALL: [Playbook; 6] = [
+        Playbook::Contain,
+        Playbook::Snapshot,
+        Playbook::DeactivateAccessKeys,
+        Playbook::AttachDenyAll,
+        Playbook::RevokeSessions,
+        Playbook::Release,
+    ];
+
     /// The function's name.
     pub fn name(self) -> &'static str {
         match self {
@@ -130,7 +140,8 @@ impl Playbook {
         }
     }
 
-    fn runs(self, action: Action) -> bool {
+    /// Whether this function carries out `action`.
+    pub fn runs(self, action: Action) -> bool {
         match (self, action) {
             (Playbook::Snapshot | Playbook::Release, _) => false,
             (Playbook::Contain, _) | (_, Action::TagPrincipal) => true,
@@ -157,17 +168,18 @@ pub enum Action {
 
 /// Whether a report's action is one a containment applies (and a release may undo).
 pub fn is_containment_action(action: &str) -> bool {
-    [
+    Action::ALL.iter().any(|a| a.as_str() == action)
+}
+
+impl Action {
+    /// Every containment action.
+    pub const ALL: [Action; 4] = [
         Action::AttachDenyAll,
         Action::RevokeSessions,
         Action::DeactivateAccessKey,
         Action::TagPrincipal,
-    ]
-    .iter()
-    .any(|a| a.as_str() == action)
-}
+    ];
 
-impl Action {
     /// The name used in reports and logs.
     pub fn as_str(self) -> &'static str {
         match self {

@@ -1,0 +1,242 @@
+//! `template.yaml` against the source: the functions it deploys are the workspace's binaries, and
+//! each function's role allows exactly the IAM actions its code can call, no more, no less.
+//!
+//! The code side is read off the source: every `iam.<operation>(` call in the files a function
+//! runs. Reads are `snapshot.rs` and `responder/`; writes are grouped by kind in `execute/`, and a
+//! function runs the kinds its `Playbook::runs` says. The template side is read with cfn-lint's
+//! own parser from the virtualenv `make test` creates.
+
+use playbook::Playbook;
+use playbook::plan::Action;
+use serde_json::Value;
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+fn root() -> PathBuf {
+    harness::root()
+}
+
+/// The template as JSON, intrinsic functions as `{"Ref": ...}`, `{"Fn::Sub": ...}` objects.
+fn template() -> Value {
+    let python = std::env::var_os("TEMPLATE_PYTHON")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| root().join(".venv-sam/bin/python"));
+    assert!(
+        python.exists(),
+        "{} not found: run `make test`, which creates the virtualenv with cfn-lint",
+        python.display()
+    );
+    let script = "import json, sys\nfrom cfnlint.decode import decode\n\
+                  template, errors = decode(sys.argv[1])\n\
+                  assert not errors, errors\nprint(json.dumps(template, default=str))";
+    let out = std::process::Command::new(python)
+        .args(["-c", script])
+        .arg(root().join("template.yaml"))
+        .output()
+        .expect("python runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("template as JSON")
+}
+
+/// `iam:PutUserPolicy` and `put_user_policy` both become `putuserpolicy` (IAM actions are
+/// case-insensitive).
+fn normalize(action: &str) -> String {
+    action
+        .trim_start_matches("iam:")
+        .replace('_', "")
+        .to_lowercase()
+}
+
+/// Every IAM operation a source file calls.
+fn iam_calls(file: &Path) -> BTreeSet<String> {
+    let text: String = std::fs::read_to_string(file)
+        .unwrap_or_else(|e| panic!("{}: {e}", file.display()))
+        .chars()
+        .filter(|c| !c.is_whitespace())
+        .collect();
+    text.match_indices("iam.")
+        .filter_map(|(i, _)| {
+            let rest = &text[i + 4..];
+            let name: String = rest
+                .chars()
+                .take_while(|c| c.is_ascii_lowercase() || *c == '_')
+                .collect();
+            rest[name.len()..]
+                .starts_with('(')
+                .then(|| normalize(&name))
+        })
+        .filter(|name| !name.is_empty())
+        .collect()
+}
+
+fn source(path: &str) -> PathBuf {
+    root().join("shared/src").join(path)
+}
+
+/// The files of the writes each containment action takes (the fallback routes included).
+fn write_files(action: Action) -> &'static [&'static str] {
+    match action {
+        Action::AttachDenyAll => &[
+            "execute/inline.rs",
+            "execute/managed.rs",
+            "execute/quarantine.rs",
+        ],
+        Action::RevokeSessions => &["execute/inline.rs", "execute/managed.rs"],
+        Action::DeactivateAccessKey => &["execute/keys.rs"],
+        Action::TagPrincipal => &["execute/tags.rs"],
+    }
+}
+
+/// What each function's code can call.
+fn code_side(playbook: Playbook) -> BTreeSet<String> {
+    let mut files = vec!["snapshot.rs", "responder/mod.rs"];
+    if playbook == Playbook::Release {
+        files.extend([
+            "responder/release.rs",
+            "execute/undo.rs",
+            "execute/keys.rs",
+            "execute/tags.rs",
+        ]);
+    }
+    for action in Action::ALL.into_iter().filter(|a| playbook.runs(*a)) {
+        files.extend(write_files(action));
+    }
+    files.iter().flat_map(|f| iam_calls(&source(f))).collect()
+}
+
+/// The IAM actions a policy document allows.
+fn allowed(document: &Value) -> BTreeSet<String> {
+    let statements = match &document["Statement"] {
+        Value::Array(list) => list.clone(),
+        other => vec![other.clone()],
+    };
+    statements
+        .iter()
+        // An `!If` statement is a deny on protected principals: allows nothing.
+        .filter(|s| s["Effect"] == "Allow")
+        .flat_map(|s| match &s["Action"] {
+            Value::Array(list) => list
+                .iter()
+                .filter_map(Value::as_str)
+                .map(str::to_owned)
+                .collect(),
+            Value::String(one) => vec![one.clone()],
+            _ => vec![],
+        })
+        .filter(|a| a.starts_with("iam:"))
+        .map(|a| normalize(&a))
+        .collect()
+}
+
+/// Each deployed function's binary and the IAM actions its role allows.
+fn template_side(template: &Value) -> BTreeMap<String, BTreeSet<String>> {
+    let resources = template["Resources"].as_object().unwrap();
+    resources
+        .values()
+        .filter(|r| r["Type"] == "AWS::Serverless::Function")
+        .map(|function| {
+            let binary = function["Metadata"]["BuildProperties"]["Binary"]
+                .as_str()
+                .expect("every function names its binary")
+                .to_owned();
+            let mut actions = BTreeSet::new();
+            for policy in function["Properties"]["Policies"]
+                .as_array()
+                .into_iter()
+                .flatten()
+            {
+                let document = match policy["Ref"].as_str() {
+                    Some(name) => resources[name]["Properties"]["PolicyDocument"].clone(),
+                    None => policy.clone(),
+                };
+                actions.extend(allowed(&document));
+            }
+            (binary, actions)
+        })
+        .collect()
+}
+
+#[test]
+fn the_template_deploys_exactly_the_workspaces_function_binaries() {
+    let deployed: BTreeSet<String> = template_side(&template()).into_keys().collect();
+    let crates: BTreeSet<String> = std::fs::read_dir(root().join("functions"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    let playbooks: BTreeSet<String> = Playbook::ALL.iter().map(|p| p.name().to_owned()).collect();
+    assert_eq!(deployed, crates, "template functions vs functions/*");
+    assert_eq!(crates, playbooks, "functions/* vs the playbook's functions");
+}
+
+#[test]
+fn each_functions_role_allows_exactly_the_iam_actions_its_code_calls() {
+    let template = template_side(&template());
+    let mut problems = Vec::new();
+    for playbook in Playbook::ALL {
+        let code = code_side(playbook);
+        assert!(
+            !code.is_empty(),
+            "{}: found no IAM call in the source",
+            playbook.name()
+        );
+        let granted = &template[playbook.name()];
+        for missing in code.difference(granted) {
+            problems.push(format!(
+                "{}: the code calls iam:{missing}, the template does not allow it",
+                playbook.name()
+            ));
+        }
+        for extra in granted.difference(&code) {
+            problems.push(format!(
+                "{}: the template allows iam:{extra}, the code never calls it",
+                playbook.name()
+            ));
+        }
+    }
+    assert!(problems.is_empty(), "\n{}", problems.join("\n"));
+}
+
+#[test]
+fn no_role_may_escalate_or_delete_anything_but_its_own_policies() {
+    let forbidden = [
+        "*",
+        "passrole",
+        "createpolicyversion",
+        "updateassumerolepolicy",
+        "createaccesskey",
+        "createloginprofile",
+        "updateloginprofile",
+        "deleteloginprofile",
+        "deleteaccesskey",
+        "deletepolicy",
+        "deleteuser",
+        "deleterole",
+        "putuserpermissionsboundary",
+    ];
+    for (function, actions) in template_side(&template()) {
+        for action in &actions {
+            assert!(
+                !forbidden.contains(&action.as_str()) && !action.contains('*'),
+                "{function} may {action}"
+            );
+            if action.starts_with("delete") {
+                assert_eq!(
+                    function, "release",
+                    "only release removes Tourniquet's own inline policies"
+                );
+            }
+        }
+        if function == "snapshot" {
+            assert!(
+                actions
+                    .iter()
+                    .all(|a| a.starts_with("get") || a.starts_with("list")),
+                "snapshot must be read-only: {actions:?}"
+            );
+        }
+    }
+}
