@@ -18,6 +18,11 @@ pub struct Config {
     /// `EVIDENCE_RETENTION_MODE` and `EVIDENCE_RETENTION_DAYS`: Object Lock on every evidence
     /// object. Unset: the bucket's default retention, if it has one.
     pub retention: Option<crate::evidence::Retention>,
+    /// `MEMBER_ROLE_NAME`: the role to assume in a principal's account when it is not the
+    /// function's own. Unset: single account; principals elsewhere are refused.
+    pub member_role_name: Option<String>,
+    /// `MEMBER_EXTERNAL_ID`: the external id the member role's trust policy asks for, if any.
+    pub member_external_id: Option<String>,
 }
 
 impl Config {
@@ -79,7 +84,26 @@ impl Config {
                 Some(crate::evidence::Retention { mode, days })
             }
         };
+        let member_role_name = lookup("MEMBER_ROLE_NAME")
+            .map(|n| n.trim().to_owned())
+            .filter(|n| !n.is_empty());
+        if let Some(name) = &member_role_name {
+            let valid = name.len() <= 64
+                && name
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "+=,.@_-".contains(c));
+            if !valid {
+                return Err(format!(
+                    "MEMBER_ROLE_NAME must be a role name (1-64 of letters, digits, +=,.@_-), not `{name}`"
+                ));
+            }
+        }
+        let member_external_id = lookup("MEMBER_EXTERNAL_ID")
+            .map(|n| n.trim().to_owned())
+            .filter(|n| !n.is_empty());
         Ok(Self {
+            member_role_name,
+            member_external_id,
             retention,
             evidence_bucket,
             protected,

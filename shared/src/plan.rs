@@ -343,14 +343,19 @@ pub fn refusal(
             ));
         }
     }
-    if principal.account_id != responder.account_id {
-        return Some(format!(
-            "{principal} is in account {}, but this responder runs in account {} and cannot act \
-             there. Contain it from that account.",
-            principal.account_id, responder.account_id
-        ));
+    if principal.account_id != responder.account_id && config.member_role_name.is_none() {
+        return Some(other_account(&principal.account_id, &responder.account_id));
     }
     None
+}
+
+/// Why a principal of another account cannot be contained without `MEMBER_ROLE_NAME`.
+pub fn other_account(account: &str, own: &str) -> String {
+    format!(
+        "the principal is in account {account}, but this responder runs in account {own} and has \
+         no MEMBER_ROLE_NAME to assume there. Deploy member-role.yaml in {account} and set \
+         MEMBER_ROLE_NAME, or contain it from that account."
+    )
 }
 
 /// Whether a key id is temporary (`ASIA…`, from STS), which IAM cannot deactivate.

@@ -17,6 +17,11 @@ use std::time::{Duration, Instant};
 
 /// The account every emulated principal lives in (the sample events' account).
 pub const ACCOUNT: &str = "111122223333";
+/// The default account of a multi-account emulator: the responder's own.
+pub const OWN_ACCOUNT: &str = "123456789012";
+/// The member role the multi-account tests assume.
+pub const MEMBER_ROLE: &str = "TourniquetMember";
+
 /// The evidence bucket the tests and the demo create.
 pub const BUCKET: &str = "tourniquet-evidence";
 
@@ -52,8 +57,19 @@ pub struct Moto {
 }
 
 impl Moto {
-    /// Starts moto from the virtualenv `make test` creates (or `MOTO_SERVER`) and waits until it answers.
+    /// Starts moto from the virtualenv `make test` creates (or `MOTO_SERVER`) and waits until it
+    /// answers. Every request runs in [`ACCOUNT`], the sample events' account.
     pub fn start() -> Self {
+        Self::launch(Some(ACCOUNT))
+    }
+
+    /// Starts moto with several accounts: requests run in the default account [`OWN_ACCOUNT`]
+    /// unless made with credentials from `sts:AssumeRole` into another, which then run there.
+    pub fn start_multi_account() -> Self {
+        Self::launch(None)
+    }
+
+    fn launch(account: Option<&str>) -> Self {
         let server = std::env::var_os("MOTO_SERVER")
             .map(PathBuf::from)
             .unwrap_or_else(|| root().join(".venv/bin/moto_server"));
@@ -66,10 +82,15 @@ impl Moto {
             .and_then(|l| l.local_addr())
             .expect("a free loopback port")
             .port();
-        let child = Command::new(&server)
+        let mut command = Command::new(&server);
+        command
             .args(["-H", "127.0.0.1", "-p", &port.to_string()])
             .env("MOTO_IAM_LOAD_MANAGED_POLICIES", "true")
-            .env("MOTO_ACCOUNT_ID", ACCOUNT)
+            .env_remove("MOTO_ACCOUNT_ID");
+        if let Some(account) = account {
+            command.env("MOTO_ACCOUNT_ID", account);
+        }
+        let child = command
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -138,6 +159,30 @@ impl Moto {
     /// A second IAM client, for reading state back independently of the responder.
     pub async fn iam(&self) -> aws_sdk_iam::Client {
         aws_sdk_iam::Client::new(&self.sdk_config().await)
+    }
+
+    /// An IAM client inside another account of a multi-account emulator, through the member role.
+    pub async fn iam_in(&self, account: &str) -> aws_sdk_iam::Client {
+        let sdk = self.sdk_config().await;
+        let credentials = aws_sdk_sts::Client::new(&sdk)
+            .assume_role()
+            .role_arn(format!("arn:aws:iam::{account}:role/{MEMBER_ROLE}"))
+            .role_session_name("test-setup")
+            .send()
+            .await
+            .expect("assume the member role")
+            .credentials
+            .expect("credentials");
+        let config = aws_sdk_iam::config::Builder::from(&sdk)
+            .credentials_provider(Credentials::new(
+                credentials.access_key_id,
+                credentials.secret_access_key,
+                Some(credentials.session_token),
+                None,
+                "member",
+            ))
+            .build();
+        aws_sdk_iam::Client::from_conf(config)
     }
 
     /// An S3 client (path-style, as loopback needs).

@@ -17,7 +17,10 @@ use serde_json::Value;
 use tokio::sync::OnceCell;
 use tracing::{info, warn};
 
+mod accounts;
 mod release;
+
+use accounts::{Accounts, Blocked};
 
 /// Principals of one event contained at once, at most this many.
 pub const TARGET_CONCURRENCY: usize = 4;
@@ -168,15 +171,17 @@ impl Responder {
             });
         }
 
-        let runs: Vec<TargetRun> = futures::stream::iter(
-            incident
-                .targets
-                .iter()
-                .map(|target| self.contain_target(target, me, &incident, dry_run, &now)),
-        )
-        .buffered(TARGET_CONCURRENCY)
-        .collect()
-        .await;
+        let accounts = incident.targets.iter().map(|t| account_of(t, me)).collect();
+        let (accounts, entering) = self.enter(me, accounts, &incident.id).await;
+        waves += entering;
+
+        let runs: Vec<TargetRun> =
+            futures::stream::iter(incident.targets.iter().map(|target| {
+                self.contain_target(target, me, &accounts, &incident, dry_run, &now)
+            }))
+            .buffered(TARGET_CONCURRENCY)
+            .collect()
+            .await;
         waves += runs.iter().map(|r| r.waves).max().unwrap_or(0);
 
         let targets: Vec<TargetReport> = runs.iter().map(|r| r.report.clone()).collect();
@@ -240,6 +245,7 @@ impl Responder {
         &self,
         target: &Target,
         me: &Principal,
+        accounts: &Accounts,
         incident: &Incident,
         dry_run: bool,
         now: &str,
@@ -256,34 +262,40 @@ impl Responder {
             captured: None,
             waves,
         };
+        let account = account_of(target, me);
+        let named = |principal: &Option<Principal>| match principal {
+            Some(p) => p.arn(),
+            None => format!("(owner of {})", target.access_key_ids[0]),
+        };
+        let iam = match accounts.iam(&self.iam, &account) {
+            Ok(iam) => iam,
+            Err(Blocked::Failed(why)) => {
+                return unfinished(named(&target.principal), &account, why, waves);
+            }
+            Err(Blocked::NotConfigured(why)) => {
+                let report = TargetReport {
+                    principal_arn: named(&target.principal),
+                    account_id: account,
+                    status: Status::Refused,
+                    message: Some(why),
+                    steps: Vec::new(),
+                };
+                return TargetRun {
+                    report,
+                    captured: None,
+                    waves,
+                };
+            }
+        };
         let principal = match &target.principal {
             Some(p) => p.clone(),
             None => {
                 let key = &target.access_key_ids[0];
-                let account = target.account_id.as_deref().unwrap_or(&me.account_id);
-                if account != me.account_id {
-                    let report = TargetReport {
-                        principal_arn: format!("(owner of {key})"),
-                        account_id: account.to_owned(),
-                        status: Status::Refused,
-                        message: Some(format!(
-                            "access key {key} belongs to account {account}, but this responder runs \
-                             in account {} and cannot act there. Contain it from that account.",
-                            me.account_id
-                        )),
-                        steps: Vec::new(),
-                    };
-                    return TargetRun {
-                        report,
-                        captured: None,
-                        waves,
-                    };
-                }
                 waves += 1;
-                match self.owner_of_key(key, me).await {
+                match owner_of_key(iam, key, &account).await {
                     Ok(p) => p,
                     Err(why) => {
-                        return unfinished(format!("(owner of {key})"), &me.account_id, why, waves);
+                        return unfinished(named(&None), &account, why, waves);
                     }
                 }
             }
@@ -296,7 +308,7 @@ impl Responder {
             .any(|p| p.needs_path(&principal))
         {
             waves += 1;
-            match self.principal_with_path(&principal).await {
+            match principal_with_path(iam, &principal).await {
                 Ok(p) => p,
                 Err(e) => {
                     let why = format!(
@@ -325,7 +337,14 @@ impl Responder {
             };
         }
         let (report, snapshot, plan, principal_waves) = self
-            .contain_principal(&principal, &target.access_key_ids, incident, dry_run, now)
+            .contain_principal(
+                iam,
+                &principal,
+                &target.access_key_ids,
+                incident,
+                dry_run,
+                now,
+            )
             .await;
         TargetRun {
             report,
@@ -338,64 +357,12 @@ impl Responder {
         }
     }
 
-    /// The principal as IAM knows it, path included.
-    async fn principal_with_path(&self, principal: &Principal) -> Result<Principal, String> {
-        let arn = match principal.kind {
-            PrincipalKind::Role => self
-                .iam
-                .get_role()
-                .role_name(&principal.name)
-                .send()
-                .await
-                .map_err(|e| describe(&e))?
-                .role
-                .map(|r| r.arn),
-            _ => self
-                .iam
-                .get_user()
-                .user_name(&principal.name)
-                .send()
-                .await
-                .map_err(|e| describe(&e))?
-                .user
-                .map(|u| u.arn),
-        };
-        arn.and_then(|arn| Principal::parse_arn(&arn).ok())
-            .ok_or_else(|| format!("IAM returned no ARN for {principal}"))
-    }
-
-    /// Finds the user that owns an access key, in this account.
-    async fn owner_of_key(&self, key: &str, me: &Principal) -> Result<Principal, String> {
-        if plan::is_temporary_key(key) {
-            return Err(format!(
-                "{key} is a temporary (STS) key: IAM cannot tell which role issued it, so nothing \
-                 was changed. Find the role in CloudTrail (userIdentity.sessionContext.sessionIssuer) \
-                 and run revoke-sessions on it."
-            ));
-        }
-        let out = self
-            .iam
-            .get_access_key_last_used()
-            .access_key_id(key)
-            .send()
-            .await
-            .map_err(|e| {
-                format!(
-                    "could not find the owner of access key {key} in account {}: {}; nothing was changed",
-                    me.account_id,
-                    describe(&e)
-                )
-            })?;
-        let name = out.user_name.unwrap_or_default();
-        Principal::user(&me.account_id, &name)
-            .map_err(|e| format!("IAM named the owner of {key} as {e}"))
-    }
-
     /// Contains one principal: wave 1 writes the critical steps while the snapshot's lists are
     /// read; wave 2 reads the details, writes what the lists showed is still needed, puts back an
     /// earlier session cutoff, and takes the fallback route for a policy that did not fit.
     async fn contain_principal(
         &self,
+        iam: &aws_sdk_iam::Client,
         principal: &Principal,
         named_keys: &[String],
         incident: &Incident,
@@ -412,7 +379,7 @@ impl Responder {
                 .unwrap_or_else(|_| Utc::now()),
         );
         let writer = Writer {
-            iam: &self.iam,
+            iam,
             principal,
             cutoff: &cutoff,
         };
@@ -430,7 +397,7 @@ impl Responder {
             }
         });
         let (first, written) = tokio::join!(
-            snapshot::read(&self.iam, principal, now.into()),
+            snapshot::read(iam, principal, now.into()),
             futures::future::join_all(first_wave)
         );
         let state = first.state();
@@ -480,7 +447,7 @@ impl Responder {
             }
         });
         let ((snapshot, snapshot_waves), settled, rest_reports) = tokio::join!(
-            snapshot::complete(&self.iam, first, concurrent),
+            snapshot::complete(iam, first, concurrent),
             futures::future::join_all(settle_critical),
             futures::future::join_all(rest_steps)
         );
@@ -713,4 +680,69 @@ fn report_step_named(
         detail,
         route,
     }
+}
+
+/// The account a target lives in: its principal's, the event's for a lone key, or our own.
+fn account_of(target: &Target, me: &Principal) -> String {
+    target
+        .principal
+        .as_ref()
+        .map(|p| p.account_id.clone())
+        .or_else(|| target.account_id.clone())
+        .unwrap_or_else(|| me.account_id.clone())
+}
+
+/// The principal as IAM knows it, path included.
+async fn principal_with_path(
+    iam: &aws_sdk_iam::Client,
+    principal: &Principal,
+) -> Result<Principal, String> {
+    let arn = match principal.kind {
+        PrincipalKind::Role => iam
+            .get_role()
+            .role_name(&principal.name)
+            .send()
+            .await
+            .map_err(|e| describe(&e))?
+            .role
+            .map(|r| r.arn),
+        _ => iam
+            .get_user()
+            .user_name(&principal.name)
+            .send()
+            .await
+            .map_err(|e| describe(&e))?
+            .user
+            .map(|u| u.arn),
+    };
+    arn.and_then(|arn| Principal::parse_arn(&arn).ok())
+        .ok_or_else(|| format!("IAM returned no ARN for {principal}"))
+}
+
+/// Finds the user that owns an access key in `account`.
+async fn owner_of_key(
+    iam: &aws_sdk_iam::Client,
+    key: &str,
+    account: &str,
+) -> Result<Principal, String> {
+    if plan::is_temporary_key(key) {
+        return Err(format!(
+            "{key} is a temporary (STS) key: IAM cannot tell which role issued it, so nothing \
+             was changed. Find the role in CloudTrail (userIdentity.sessionContext.sessionIssuer) \
+             and run revoke-sessions on it."
+        ));
+    }
+    let out = iam
+        .get_access_key_last_used()
+        .access_key_id(key)
+        .send()
+        .await
+        .map_err(|e| {
+            format!(
+                "could not find the owner of access key {key} in account {account}: {}; nothing was changed",
+                describe(&e)
+            )
+        })?;
+    let name = out.user_name.unwrap_or_default();
+    Principal::user(account, &name).map_err(|e| format!("IAM named the owner of {key} as {e}"))
 }

@@ -1,6 +1,6 @@
 //! `release`: undoes a containment from the ledger its reports keep in the evidence store.
 
-use super::{Captured, Responder, TargetRun, report_step_named};
+use super::{Blocked, Captured, Responder, TargetRun, report_step_named};
 use crate::error::{Error, describe};
 use crate::evidence::{self, Check};
 use crate::execute::Writer;
@@ -56,12 +56,19 @@ impl Responder {
         if let Some(why) = plan::refusal(principal, me, &self.config, Playbook::Release) {
             return refuse(report, why);
         }
+        let accounts = [principal.account_id.clone()].into_iter().collect();
+        let (accounts, entering) = self.enter(me, accounts, &request.incident_id).await;
+        report.waves += entering;
+        let iam = match accounts.iam(&self.iam, &principal.account_id) {
+            Ok(iam) => iam,
+            Err(Blocked::NotConfigured(why) | Blocked::Failed(why)) => return refuse(report, why),
+        };
 
         // Wave 1 (and 2 for the ledger's objects): the ledger and the principal, at once.
         let (ledger, first, deny) = tokio::join!(
             self.read_ledger(&request.incident_id),
-            snapshot::read(&self.iam, principal, now.clone()),
-            self.deny_document(principal)
+            snapshot::read(iam, principal, now.clone()),
+            deny_document(iam, principal)
         );
         report.waves += 2;
         let (reports, checks) = match ledger {
@@ -104,7 +111,7 @@ impl Responder {
         let writes_allowed = !dry_run && !blocked;
 
         let writer = Writer {
-            iam: &self.iam,
+            iam,
             principal,
             cutoff: "",
         };
@@ -114,7 +121,7 @@ impl Responder {
             async move { undo_step(writer, undo, run, writes_allowed).await }
         });
         let ((snapshot, _), steps) = tokio::join!(
-            snapshot::complete(&self.iam, first, Vec::new()),
+            snapshot::complete(iam, first, Vec::new()),
             futures::future::join_all(undos)
         );
         report.waves += 1;
@@ -214,32 +221,6 @@ impl Responder {
         let reports = reports.into_iter().collect::<Result<Vec<_>, _>>()?;
         Ok((reports, checks))
     }
-
-    /// The inline deny's document now, decoded; `None` when there is none.
-    async fn deny_document(&self, principal: &Principal) -> Option<Value> {
-        let name = plan::DENY_POLICY_NAME;
-        let document = match principal.kind {
-            PrincipalKind::Role => self
-                .iam
-                .get_role_policy()
-                .role_name(&principal.name)
-                .policy_name(name)
-                .send()
-                .await
-                .ok()
-                .map(|o| o.policy_document),
-            _ => self
-                .iam
-                .get_user_policy()
-                .user_name(&principal.name)
-                .policy_name(name)
-                .send()
-                .await
-                .ok()
-                .map(|o| o.policy_document),
-        }?;
-        snapshot::decode_policy(&document).ok()
-    }
 }
 
 /// What a release writes besides undos: the released tags.
@@ -298,4 +279,28 @@ async fn undo_step(
         Ok(()) => report(Outcome::Applied, undo.why.clone()),
         Err(e) => report(Outcome::Failed, e.message),
     }
+}
+
+/// The inline deny's document now, decoded; `None` when there is none.
+async fn deny_document(iam: &aws_sdk_iam::Client, principal: &Principal) -> Option<Value> {
+    let name = plan::DENY_POLICY_NAME;
+    let document = match principal.kind {
+        PrincipalKind::Role => iam
+            .get_role_policy()
+            .role_name(&principal.name)
+            .policy_name(name)
+            .send()
+            .await
+            .ok()
+            .map(|o| o.policy_document),
+        _ => iam
+            .get_user_policy()
+            .user_name(&principal.name)
+            .policy_name(name)
+            .send()
+            .await
+            .ok()
+            .map(|o| o.policy_document),
+    }?;
+    snapshot::decode_policy(&document).ok()
 }
