@@ -72,6 +72,22 @@ pub struct TargetReport {
 }
 
 impl TargetReport {
+    /// A target nothing was done to: refused, or failed before its first step; `message` says why.
+    pub fn stopped(
+        principal_arn: String,
+        account_id: &str,
+        status: Status,
+        message: String,
+    ) -> Self {
+        Self {
+            principal_arn,
+            account_id: account_id.to_owned(),
+            status,
+            message: Some(message),
+            steps: Vec::new(),
+        }
+    }
+
     /// The target's status from its steps' outcomes.
     pub fn status_from_steps(steps: &[StepReport]) -> Status {
         if steps.iter().any(|s| s.outcome == Outcome::Failed) {

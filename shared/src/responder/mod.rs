@@ -251,17 +251,13 @@ impl Responder {
         now: &str,
     ) -> TargetRun {
         let mut waves = 0;
-        let unfinished = |principal_arn: String, account_id: &str, why: String, waves| TargetRun {
-            report: TargetReport {
-                principal_arn,
-                account_id: account_id.to_owned(),
-                status: Status::Partial,
-                message: Some(why),
-                steps: Vec::new(),
-            },
-            captured: None,
-            waves,
-        };
+        // A target stopped before its first step: refused, or failed (partial), with why.
+        let stop =
+            |status, principal_arn: String, account_id: &str, why: String, waves| TargetRun {
+                report: TargetReport::stopped(principal_arn, account_id, status, why),
+                captured: None,
+                waves,
+            };
         let account = account_of(target, me);
         let named = |principal: &Option<Principal>| match principal {
             Some(p) => p.arn(),
@@ -270,21 +266,12 @@ impl Responder {
         let iam = match accounts.iam(&self.iam, &account) {
             Ok(iam) => iam,
             Err(Blocked::Failed(why)) => {
-                return unfinished(named(&target.principal), &account, why, waves);
+                let arn = named(&target.principal);
+                return stop(Status::Partial, arn, &account, why, waves);
             }
             Err(Blocked::NotConfigured(why)) => {
-                let report = TargetReport {
-                    principal_arn: named(&target.principal),
-                    account_id: account,
-                    status: Status::Refused,
-                    message: Some(why),
-                    steps: Vec::new(),
-                };
-                return TargetRun {
-                    report,
-                    captured: None,
-                    waves,
-                };
+                let arn = named(&target.principal);
+                return stop(Status::Refused, arn, &account, why, waves);
             }
         };
         let principal = match &target.principal {
@@ -294,9 +281,7 @@ impl Responder {
                 waves += 1;
                 match owner_of_key(iam, key, &account).await {
                     Ok(p) => p,
-                    Err(why) => {
-                        return unfinished(named(&None), &account, why, waves);
-                    }
+                    Err(why) => return stop(Status::Partial, named(&None), &account, why, waves),
                 }
             }
         };
@@ -315,7 +300,13 @@ impl Responder {
                         "could not read the principal's path, which a protected pattern needs; \
                          nothing was changed: {e}"
                     );
-                    return unfinished(principal.arn(), &principal.account_id, why, waves);
+                    return stop(
+                        Status::Partial,
+                        principal.arn(),
+                        &principal.account_id,
+                        why,
+                        waves,
+                    );
                 }
             }
         } else {
@@ -323,18 +314,13 @@ impl Responder {
         };
         if let Some(why) = plan::refusal(&principal, me, &self.config, self.playbook) {
             warn!(principal = %principal, reason = %why, "refused");
-            let report = TargetReport {
-                principal_arn: principal.arn(),
-                account_id: principal.account_id.clone(),
-                status: Status::Refused,
-                message: Some(why),
-                steps: Vec::new(),
-            };
-            return TargetRun {
-                report,
-                captured: None,
+            return stop(
+                Status::Refused,
+                principal.arn(),
+                &principal.account_id,
+                why,
                 waves,
-            };
+            );
         }
         let (report, snapshot, plan, principal_waves) = self
             .contain_principal(

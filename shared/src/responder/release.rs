@@ -44,13 +44,12 @@ impl Responder {
         };
         let refuse = |mut report: Report, why: String| {
             warn!(principal = %principal, reason = %why, "release refused");
-            report.targets.push(TargetReport {
-                principal_arn: principal.arn(),
-                account_id: principal.account_id.clone(),
-                status: Status::Refused,
-                message: Some(why),
-                steps: Vec::new(),
-            });
+            report.targets.push(TargetReport::stopped(
+                principal.arn(),
+                &principal.account_id,
+                Status::Refused,
+                why,
+            ));
             Ok(report)
         };
         if let Some(why) = plan::refusal(principal, me, &self.config, Playbook::Release) {
