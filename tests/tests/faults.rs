@@ -617,3 +617,102 @@ async fn the_snapshot_keeps_the_boundary_and_service_credentials_moto_cannot_hol
     assert_eq!(credential["service_name"], "codecommit.amazonaws.com");
     assert_eq!(credential["status"], "Active");
 }
+
+/// A deny that went the managed route is detached on release, not deleted; the ledger is the
+/// containment's own, stored in the emulator's bucket.
+#[tokio::test]
+async fn a_release_detaches_a_managed_deny_and_deletes_nothing() {
+    use aws_sdk_iam::operation::detach_user_policy::DetachUserPolicyOutput;
+    use aws_sdk_iam::operation::untag_user::UntagUserOutput;
+    use aws_sdk_iam::types::{AttachedPolicy, Tag};
+
+    let moto = Moto::start();
+    let too_big = mock!(Client::put_user_policy)
+        .match_requests(|r| r.policy_name() == Some("TourniquetDenyAll"))
+        .then_error(limit!(
+            PutUserPolicyError,
+            "Maximum policy size of 2048 bytes exceeded"
+        ));
+    let contained = responder(&moto, iam(&[&too_big], &Writes::new()))
+        .await
+        .handle(harness::guardduty_finding(USER, KEYS[0]))
+        .await
+        .expect("contained by the managed route");
+    assert_eq!(
+        route_of(&contained, "attach_deny_all").as_deref(),
+        Some("managed")
+    );
+
+    // The user as the containment left it: keys inactive, the managed deny attached, tagged.
+    let deny_arn = "arn:aws:iam::111122223333:policy/tourniquet/TourniquetDenyAll";
+    let keys_inactive = mock!(Client::list_access_keys).then_output(|| {
+        let keys = KEYS.iter().map(|k| {
+            AccessKeyMetadata::builder()
+                .user_name(USER)
+                .access_key_id(*k)
+                .status(StatusType::Inactive)
+                .build()
+        });
+        ListAccessKeysOutput::builder()
+            .set_access_key_metadata(Some(keys.collect()))
+            .build()
+            .unwrap()
+    });
+    let attached = mock!(Client::list_attached_user_policies).then_output(move || {
+        let policy = AttachedPolicy::builder()
+            .policy_name("TourniquetDenyAll")
+            .policy_arn(deny_arn)
+            .build();
+        ListAttachedUserPoliciesOutput::builder()
+            .attached_policies(policy)
+            .build()
+    });
+    let incident = contained.incident_id.clone();
+    let tagged = mock!(Client::list_user_tags).then_output(move || {
+        let tag = Tag::builder()
+            .key("tourniquet:incident")
+            .value(&incident)
+            .build()
+            .unwrap();
+        ListUserTagsOutput::builder().tags(tag).build().unwrap()
+    });
+    let detach = mock!(Client::detach_user_policy)
+        .match_requests(move |r| r.policy_arn() == Some(deny_arn) && r.user_name() == Some(USER))
+        .then_output(|| DetachUserPolicyOutput::builder().build());
+    let untag = mock!(Client::untag_user).then_output(|| UntagUserOutput::builder().build());
+    let writes = Writes::new();
+    let state = [&keys_inactive, &attached, &tagged, &detach, &untag];
+    let release = responder(&moto, iam(&state, &writes))
+        .await
+        .playing(playbook::Playbook::Release);
+
+    let report = release
+        .handle(serde_json::json!({
+            "principal_arn": format!("arn:aws:iam::111122223333:user/{USER}"),
+            "incident_id": contained.incident_id,
+        }))
+        .await
+        .expect("released");
+
+    assert_eq!(report.status, Status::Released, "{report:?}");
+    let deny = report.targets[0]
+        .steps
+        .iter()
+        .find(|s| s.action == "remove_deny_all")
+        .unwrap();
+    assert_eq!(
+        (deny.outcome, deny.route.as_deref()),
+        (Outcome::Applied, Some("managed"))
+    );
+    assert_eq!(
+        detach.num_calls(),
+        1,
+        "the managed deny is detached from the user"
+    );
+    assert_eq!(
+        writes.deactivate.num_calls(),
+        1,
+        "only the key that was active before comes back"
+    );
+    assert_eq!(untag.num_calls(), 1);
+}
