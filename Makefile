@@ -8,7 +8,7 @@ MOTO   := $(VENV)/bin/moto_server
 SAMENV := .venv-sam
 SAM    := $(SAMENV)/bin/sam
 
-.PHONY: demo test lint template unit build package clean
+.PHONY: demo test lint template unit build package clean bench
 
 # The AWS API emulator the tests and the demo run on loopback, pinned.
 $(MOTO):
@@ -53,6 +53,14 @@ build: $(SAM)
 package: $(SAM)
 	PATH="$(CURDIR)/$(SAMENV)/bin:$$PATH" SAM_CLI_TELEMETRY=0 $(SAM) build --beta-features
 	@$(PYTHON) tools/zipsizes.py .aws-sam/build
+
+## bench: Tourniquet against a boto3 responder and Cloud Custodian, on moto behind a latency and
+## throttling proxy; bench/run.py builds (cargo build --release --bins, then the arm64 packages with
+## cargo-lambda), times the builds, measures, and rewrites BENCHMARKS.md
+bench: $(MOTO)
+	test -x bench/.venv-bench/bin/python || $(PYTHON) -m venv bench/.venv-bench
+	bench/.venv-bench/bin/pip install --quiet --disable-pip-version-check -r bench/requirements.txt
+	bench/.venv-bench/bin/python bench/run.py
 
 clean:
 	rm -rf $(VENV) $(SAMENV) .aws-sam target
