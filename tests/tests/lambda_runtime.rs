@@ -14,6 +14,8 @@ fn environment(moto: &Moto) -> Vec<(&'static str, String)> {
             "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY".into(),
         ),
         ("EVIDENCE_BUCKET", BUCKET.into()),
+        // moto answers ListServiceSpecificCredentials with HTTP 500: two attempts, not six.
+        ("AWS_MAX_ATTEMPTS", "2".into()),
     ]
 }
 

@@ -25,6 +25,9 @@ use accounts::{Accounts, Blocked};
 /// Principals of one event contained at once, at most this many.
 pub const TARGET_CONCURRENCY: usize = 4;
 
+/// Attempts per AWS call, the first included, in the SDK's adaptive retry mode.
+pub const RETRY_ATTEMPTS: u32 = 6;
+
 /// The SDK clients and configuration, built once per cold start and shared by every invocation.
 pub struct Responder {
     iam: aws_sdk_iam::Client,
@@ -54,7 +57,19 @@ impl Responder {
     /// `AWS_ENDPOINT_URL`, credentials) and the contract's (`EVIDENCE_BUCKET`, ...).
     pub async fn from_env(playbook: Playbook) -> Result<Self, Error> {
         let config = Config::from_env().map_err(Error::Configuration)?;
-        let sdk = aws_config::load_defaults(BehaviorVersion::latest()).await;
+        // IAM's request rate is per account and cannot be raised: under a storm of findings the
+        // SDK's adaptive mode paces every client to the rate IAM allows, and retries a throttled
+        // call more than the standard three times (BENCHMARKS.md, 100 principals throttled).
+        // The SDK's own AWS_RETRY_MODE and AWS_MAX_ATTEMPTS, when set, win.
+        let mut loader = aws_config::defaults(BehaviorVersion::latest());
+        if std::env::var_os("AWS_RETRY_MODE").is_none()
+            && std::env::var_os("AWS_MAX_ATTEMPTS").is_none()
+        {
+            let retry =
+                aws_config::retry::RetryConfig::adaptive().with_max_attempts(RETRY_ATTEMPTS);
+            loader = loader.retry_config(retry);
+        }
+        let sdk = loader.load().await;
         if sdk.region().is_none() {
             return Err(Error::Configuration(
                 "AWS_REGION is not set: the SDK needs a region".into(),
