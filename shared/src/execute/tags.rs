@@ -4,7 +4,8 @@ use super::{WriteError, Writer, failed};
 use aws_sdk_iam::types::Tag;
 
 impl Writer<'_> {
-    pub(super) async fn tag(&self, tags: &[(String, String)]) -> Result<(), WriteError> {
+    /// Writes tags on the principal (the incident's, or a release's record).
+    pub async fn tag(&self, tags: &[(String, String)]) -> Result<(), WriteError> {
         let tags = tags
             .iter()
             .map(|(k, v)| Tag::builder().key(k).value(v).build())
@@ -33,10 +34,5 @@ impl Writer<'_> {
                 .await;
             out.map(drop).map_err(|e| failed(e, 1))
         }
-    }
-
-    /// Writes tags.
-    pub async fn add_tags(&self, tags: &[(String, String)]) -> Result<(), WriteError> {
-        self.tag(tags).await
     }
 }

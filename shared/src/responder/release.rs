@@ -269,7 +269,7 @@ async fn undo_step(
                 .untag(&[plan::INCIDENT_TAG, plan::CONTAINED_AT_TAG])
                 .await
         }
-        "tag_released" => writer.add_tags(&run.tags).await,
+        "tag_released" => writer.tag(&run.tags).await,
         other => {
             return report(Outcome::Failed, format!("no undo for {other}"));
         }
