@@ -23,6 +23,8 @@ pub struct Config {
     pub member_role_name: Option<String>,
     /// `MEMBER_EXTERNAL_ID`: the external id the member role's trust policy asks for, if any.
     pub member_external_id: Option<String>,
+    /// `STACK_NAME`: the SAM stack Tourniquet runs in; its own roles (`<stack>-*`) are protected.
+    pub stack_name: Option<String>,
 }
 
 impl Config {
@@ -53,6 +55,37 @@ impl Config {
                 .ok_or_else(|| {
                     format!("SEVERITY_THRESHOLD must be a number from 0 to 10 (GuardDuty's scale), not `{text}`")
                 })?;
+        }
+        if let Some(text) = lookup("MAX_PRINCIPALS_PER_EVENT").filter(|t| !t.trim().is_empty()) {
+            intake.max_principals_per_event = text
+                .trim()
+                .parse::<usize>()
+                .ok()
+                .filter(|n| *n > 0)
+                .ok_or_else(|| {
+                    format!(
+                        "MAX_PRINCIPALS_PER_EVENT must be a whole number, 1 or more, not `{text}`"
+                    )
+                })?;
+        }
+        if let Some(text) = lookup("SECURITYHUB_PRODUCTS").filter(|t| !t.trim().is_empty()) {
+            intake.securityhub_products = text
+                .split(',')
+                .map(str::trim)
+                .filter(|p| !p.is_empty())
+                .map(|p| {
+                    let valid = p
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || "-_".contains(c));
+                    valid.then(|| p.to_ascii_lowercase()).ok_or_else(|| {
+                        format!(
+                            "SECURITYHUB_PRODUCTS: `{p}` is not the name of an AWS product \
+                             (the last part of arn:aws:securityhub:REGION::product/aws/NAME, \
+                             like guardduty)"
+                        )
+                    })
+                })
+                .collect::<Result<_, _>>()?;
         }
         let protected = lookup("PROTECTED_PRINCIPALS")
             .unwrap_or_default()
@@ -101,7 +134,18 @@ impl Config {
         let member_external_id = lookup("MEMBER_EXTERNAL_ID")
             .map(|n| n.trim().to_owned())
             .filter(|n| !n.is_empty());
+        let stack_name = lookup("STACK_NAME")
+            .map(|n| n.trim().to_owned())
+            .filter(|n| !n.is_empty());
+        if let Some(name) = &stack_name
+            && !(name.len() <= 128 && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-'))
+        {
+            return Err(format!(
+                "STACK_NAME must be a CloudFormation stack name (letters, digits, -), not `{name}`"
+            ));
+        }
         Ok(Self {
+            stack_name,
             member_role_name,
             member_external_id,
             retention,
@@ -113,11 +157,86 @@ impl Config {
         })
     }
 
-    /// The first protected pattern that matches `principal`, if any.
-    pub fn protecting(&self, principal: &Principal) -> Option<&ProtectedPattern> {
-        self.protected.iter().find(|p| p.matches(principal))
+    /// The rule that protects `principal`, if any, in words for the report: a built-in
+    /// protection first (they hold whatever the configuration says), then `PROTECTED_PRINCIPALS`.
+    /// Names are compared case-insensitively, as IAM compares them.
+    pub fn protecting(&self, principal: &Principal) -> Option<String> {
+        if let Some(rule) = self.built_in_protection(principal) {
+            return Some(format!("built-in protection: {rule}"));
+        }
+        self.protected
+            .iter()
+            .find(|p| p.matches(principal))
+            .map(|p| {
+                format!(
+                    "the protected pattern `{}` (PROTECTED_PRINCIPALS)",
+                    p.as_str()
+                )
+            })
+    }
+
+    /// The built-in protections, which no configuration can lift: the roles that run
+    /// Tourniquet, the roles through which an organization administers its accounts, and
+    /// AWS-reserved paths.
+    fn built_in_protection(&self, principal: &Principal) -> Option<String> {
+        if principal.kind != PrincipalKind::Role {
+            return None;
+        }
+        let name = principal.name.to_ascii_lowercase();
+        if let Some(stack) = &self.stack_name
+            && name.starts_with(&format!("{}-", stack.to_ascii_lowercase()))
+        {
+            return Some(format!(
+                "a role of Tourniquet's own stack `{stack}` (STACK_NAME)"
+            ));
+        }
+        if let Some(member) = &self.member_role_name
+            && name == member.to_ascii_lowercase()
+        {
+            return Some(format!(
+                "`{member}`, the role Tourniquet enters member accounts with (MEMBER_ROLE_NAME)"
+            ));
+        }
+        if let Some(access) = ORGANIZATION_ACCESS_ROLES
+            .iter()
+            .find(|r| glob_matches(&r.to_ascii_lowercase(), &name))
+        {
+            return Some(format!(
+                "`{access}`, a role through which the organization administers its accounts"
+            ));
+        }
+        let path = principal.path.as_deref().unwrap_or("/");
+        if let Some(reserved) = AWS_RESERVED_PATHS.iter().find(|p| path.starts_with(**p)) {
+            return Some(format!(
+                "the AWS-reserved path `{reserved}`, which only AWS may edit"
+            ));
+        }
+        None
     }
 }
+
+/// Roles an organization's administrators (and its deployment tooling) enter accounts through:
+/// containing them would cut the responders off from the accounts they must work in.
+pub const ORGANIZATION_ACCESS_ROLES: [&str; 3] = [
+    "OrganizationAccountAccessRole",
+    "AWSControlTowerExecution",
+    "stacksets-exec-*",
+];
+
+/// IAM paths that only AWS creates roles on; such roles are never edited in IAM.
+pub const AWS_RESERVED_PATHS: [&str; 2] = ["/aws-reserved/", "/aws-service-role/"];
+
+fn glob_matches(pattern: &str, text: &str) -> bool {
+    glob::Pattern::new(pattern).is_ok_and(|p| p.matches_with(text, CASE_INSENSITIVE))
+}
+
+/// IAM names are unique case-insensitively, so protection matches them that way; `*` also
+/// matches `/`, so one pattern covers every path.
+const CASE_INSENSITIVE: glob::MatchOptions = glob::MatchOptions {
+    case_sensitive: false,
+    require_literal_separator: false,
+    require_literal_leading_dot: false,
+};
 
 /// An ARN glob from `PROTECTED_PRINCIPALS` (`*` also matches `/`).
 ///
@@ -164,12 +283,13 @@ impl ProtectedPattern {
 
     /// Whether `principal` is protected by this pattern (see the type's documentation on paths).
     pub fn matches(&self, principal: &Principal) -> bool {
-        if self.has_path {
+        let arn = if self.has_path {
             // The responder reads the path first when the event lacks it (see `needs_path`).
-            self.glob.matches(&principal.arn())
+            principal.arn()
         } else {
-            self.glob.matches(&principal.arn_without_path())
-        }
+            principal.arn_without_path()
+        };
+        self.glob.matches_with(&arn, CASE_INSENSITIVE)
     }
 }
 
@@ -216,6 +336,30 @@ mod tests {
     }
 
     #[test]
+    fn the_cap_and_the_product_allowlist_are_checked() {
+        let base = ("EVIDENCE_BUCKET", "b");
+        let defaults = config(&[base]).unwrap().intake;
+        assert_eq!(defaults.max_principals_per_event, 25);
+        assert_eq!(defaults.securityhub_products, ["guardduty"]);
+        let set = config(&[
+            base,
+            ("MAX_PRINCIPALS_PER_EVENT", "3"),
+            ("SECURITYHUB_PRODUCTS", "GuardDuty, inspector"),
+        ])
+        .unwrap()
+        .intake;
+        assert_eq!(set.max_principals_per_event, 3);
+        assert_eq!(set.securityhub_products, ["guardduty", "inspector"]);
+        let err = config(&[base, ("MAX_PRINCIPALS_PER_EVENT", "0")]).unwrap_err();
+        assert!(
+            err.contains("MAX_PRINCIPALS_PER_EVENT") && err.contains("`0`"),
+            "{err}"
+        );
+        let err = config(&[base, ("SECURITYHUB_PRODUCTS", "product/aws/guardduty")]).unwrap_err();
+        assert!(err.contains("`product/aws/guardduty`"), "{err}");
+    }
+
+    #[test]
     fn a_pattern_without_path_protects_the_name_on_any_path() {
         let c = config(&[
             ("EVIDENCE_BUCKET", "b"),
@@ -234,6 +378,59 @@ mod tests {
         assert!(c.protecting(&by_name).is_some());
         assert!(c.protecting(&admin).is_some());
         assert!(c.protecting(&other).is_none());
+    }
+
+    #[test]
+    fn protection_cannot_be_dodged_by_case() {
+        let c = config(&[
+            ("EVIDENCE_BUCKET", "b"),
+            ("PROTECTED_PRINCIPALS", "arn:*:iam::*:role/BreakGlass*"),
+        ])
+        .unwrap();
+        for name in ["breakglass", "BREAKGLASSADMIN", "bReAkGlAsS-1"] {
+            let role = Principal::role("111122223333", name).unwrap();
+            let rule = c.protecting(&role).expect(name);
+            assert!(rule.contains("PROTECTED_PRINCIPALS"), "{rule}");
+        }
+        let cn = Principal::parse_arn("arn:aws-cn:iam::111122223333:role/BreakGlass").unwrap();
+        assert!(c.protecting(&cn).is_some(), "every partition");
+    }
+
+    #[test]
+    fn built_in_protection_holds_whatever_the_configuration() {
+        let c = config(&[
+            ("EVIDENCE_BUCKET", "b"),
+            ("STACK_NAME", "tourniquet"),
+            ("MEMBER_ROLE_NAME", "TourniquetMember"),
+        ])
+        .unwrap();
+        for (name, says) in [
+            ("Tourniquet-ContainFunctionRole-AB12", "own stack"),
+            ("tourniquetmember", "MEMBER_ROLE_NAME"),
+            ("organizationaccountaccessrole", "administers"),
+            ("AWSControlTowerExecution", "administers"),
+            ("stacksets-exec-0123456789abcdef", "administers"),
+        ] {
+            let role = Principal::role("111122223333", name).unwrap();
+            let rule = c
+                .protecting(&role)
+                .unwrap_or_else(|| panic!("{name} unprotected"));
+            assert!(
+                rule.contains("built-in") && rule.contains(says),
+                "{name}: {rule}"
+            );
+        }
+        let reserved = Principal::parse_arn(
+            "arn:aws:iam::111122223333:role/aws-reserved/sso.amazonaws.com/Anything",
+        )
+        .unwrap();
+        assert!(c.protecting(&reserved).unwrap().contains("/aws-reserved/"));
+        for other in [
+            Principal::role("111122223333", "tourniquetish").unwrap(),
+            Principal::user("111122223333", "OrganizationAccountAccessRole").unwrap(),
+        ] {
+            assert_eq!(c.protecting(&other), None, "{other}");
+        }
     }
 
     #[test]

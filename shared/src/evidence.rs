@@ -7,6 +7,7 @@
 //! never touches an earlier run's objects; keys sort by incident, then time.
 
 use crate::error::describe;
+use crate::principal::{Principal, PrincipalKind};
 use crate::report::Evidence;
 use aws_sdk_s3::types::ObjectLockMode;
 use chrono::{DateTime, Utc};
@@ -23,6 +24,87 @@ pub fn run_prefix(incident_id: &str, started: DateTime<Utc>) -> String {
         "{ROOT}/{incident_id}/{}",
         started.format("%Y%m%dT%H%M%S%.3fZ")
     )
+}
+
+/// The folder of one principal within a run: `<run>/<account>/<user|role|root>/<name>`.
+pub fn principal_folder(run_prefix: &str, principal: &Principal) -> String {
+    let kind = match principal.kind {
+        PrincipalKind::User => "user",
+        PrincipalKind::Role => "role",
+        PrincipalKind::Root => "root",
+    };
+    format!(
+        "{run_prefix}/{}/{kind}/{}",
+        principal.account_id, principal.name
+    )
+}
+
+/// The object a release leaves in its run's principal folder, which says the principal was
+/// released from the incident (listed in the run's manifest like every other object).
+pub const RELEASED_OBJECT: &str = "released.json";
+
+/// A release of one principal from one incident, as `release` recorded it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Release {
+    /// The incident the principal was released from.
+    pub incident_id: String,
+    /// The principal.
+    pub principal_arn: String,
+    /// When (UTC).
+    pub released_at: DateTime<Utc>,
+    /// Why, in the release request's words.
+    pub reason: Option<String>,
+}
+
+/// The keys of every release recorded under an incident, oldest first. An error means the
+/// incident's objects could not be listed.
+pub async fn releases(
+    s3: &aws_sdk_s3::Client,
+    bucket: &str,
+    incident_id: &str,
+) -> Result<Vec<String>, String> {
+    let prefix = format!("{ROOT}/{incident_id}/");
+    let mut keys: Vec<String> = s3
+        .list_objects_v2()
+        .bucket(bucket)
+        .prefix(&prefix)
+        .into_paginator()
+        .send()
+        .collect::<Vec<_>>()
+        .await
+        .into_iter()
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| format!("cannot list s3://{bucket}/{prefix}: {}", describe(&e)))?
+        .into_iter()
+        .flat_map(|page| page.contents.unwrap_or_default())
+        .filter_map(|o| o.key)
+        .filter(|k| k.ends_with(&format!("/{RELEASED_OBJECT}")))
+        .collect();
+    keys.sort();
+    Ok(keys)
+}
+
+/// The latest of `keys` (from [`releases`]) that releases `principal`, read back.
+pub async fn latest_release(
+    s3: &aws_sdk_s3::Client,
+    bucket: &str,
+    keys: &[String],
+    principal: &Principal,
+) -> Result<Option<Release>, String> {
+    // Names are unique case-insensitively: a release of `Alice` is a release of `alice`.
+    let folder = principal_folder("", principal).to_ascii_lowercase();
+    let suffix = format!("{folder}/{RELEASED_OBJECT}");
+    let Some(key) = keys
+        .iter()
+        .rev()
+        .find(|k| k.to_ascii_lowercase().ends_with(&suffix))
+    else {
+        return Ok(None);
+    };
+    let bytes = read(s3, bucket, key).await?;
+    serde_json::from_slice(&bytes)
+        .map(Some)
+        .map_err(|e| format!("{key} is not a release record: {e}"))
 }
 
 /// An object ready to upload: its key, its bytes and their SHA-256.

@@ -309,13 +309,6 @@ pub fn refusal(
              Contain it from another administrator if it is really compromised."
         ));
     }
-    if let Some(pattern) = config.protecting(principal) {
-        return Some(format!(
-            "{principal} matches the protected pattern `{}` (PROTECTED_PRINCIPALS). \
-             If it is compromised, a human must contain it by hand.",
-            pattern.as_str()
-        ));
-    }
     if principal.kind == PrincipalKind::Role {
         if name.starts_with("AWSServiceRoleFor")
             || principal
@@ -336,12 +329,18 @@ pub fn refusal(
                  revoke the user's active sessions."
             ));
         }
-        if playbook == Playbook::DeactivateAccessKeys {
-            return Some(format!(
-                "{principal} is a role: it has no access keys. Use revoke-sessions to deny its \
-                 stolen sessions."
-            ));
-        }
+    }
+    if let Some(rule) = config.protecting(principal) {
+        return Some(format!(
+            "{principal} is protected by {rule}. If it is compromised, a human must contain it \
+             by hand."
+        ));
+    }
+    if principal.kind == PrincipalKind::Role && playbook == Playbook::DeactivateAccessKeys {
+        return Some(format!(
+            "{principal} is a role: it has no access keys. Use revoke-sessions to deny its \
+             stolen sessions."
+        ));
     }
     if principal.account_id != responder.account_id && config.member_role_name.is_none() {
         return Some(other_account(&principal.account_id, &responder.account_id));

@@ -169,8 +169,13 @@ impl Principal {
     }
 
     /// Whether two values name the same principal (same account, kind and name; paths aside).
+    ///
+    /// IAM user and role names are unique case-insensitively: `Alice` and `alice` are one user,
+    /// so an event's spelling can never make one principal look like another.
     pub fn same_as(&self, other: &Principal) -> bool {
-        self.account_id == other.account_id && self.kind == other.kind && self.name == other.name
+        self.account_id == other.account_id
+            && self.kind == other.kind
+            && self.name.eq_ignore_ascii_case(&other.name)
     }
 }
 
@@ -269,6 +274,14 @@ mod tests {
             let err = Principal::parse_arn(arn).unwrap_err();
             assert!(err.contains(says), "{arn}: {err}");
         }
+    }
+
+    #[test]
+    fn names_that_differ_only_in_case_are_the_same_principal() {
+        let a = Principal::role("111122223333", "BreakGlass").unwrap();
+        let b = Principal::parse_arn("arn:aws:iam::111122223333:role/ops/breakglass").unwrap();
+        assert!(a.same_as(&b));
+        assert!(!a.same_as(&Principal::user("111122223333", "BreakGlass").unwrap()));
     }
 
     #[test]

@@ -133,13 +133,33 @@ pub struct Report {
     pub targets: Vec<TargetReport>,
     /// What was written to the evidence store.
     pub evidence: Vec<Evidence>,
+    /// Malformed entities of an otherwise valid event, left out (each field named): the rest was
+    /// contained, and the run is `partial` so that a human sees them.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub skipped: Vec<Skipped>,
+}
+
+/// A malformed entity of an event, not contained.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Skipped {
+    /// Its JSON path in the event.
+    pub field: String,
+    /// What is wrong with it.
+    pub error: String,
 }
 
 impl Report {
-    /// The overall status: partial if any target is; refused if every target was refused;
-    /// otherwise planned for a dry run, or contained.
+    /// The overall status: partial if any target is; ignored if every target was (released
+    /// before); refused if every other target was refused; otherwise planned for a dry run, or
+    /// contained.
     pub fn status_from_targets(targets: &[TargetReport], dry_run: bool) -> Status {
-        if targets.iter().any(|t| t.status == Status::Partial) {
+        let targets: Vec<&TargetReport> = targets
+            .iter()
+            .filter(|t| t.status != Status::Ignored)
+            .collect();
+        if targets.is_empty() {
+            Status::Ignored
+        } else if targets.iter().any(|t| t.status == Status::Partial) {
             Status::Partial
         } else if targets.iter().all(|t| t.status == Status::Refused) {
             Status::Refused
@@ -156,6 +176,10 @@ impl Report {
 
     /// One line for the logs and for a Lambda error: the status and every step that failed.
     pub fn summary(&self) -> String {
+        let skipped = self
+            .skipped
+            .iter()
+            .map(|s| format!("`{}` skipped: {}", s.field, s.error));
         let failed: Vec<String> = self
             .targets
             .iter()
@@ -179,6 +203,7 @@ impl Report {
                         }),
                     )
             })
+            .chain(skipped)
             .collect();
         let stored = self
             .evidence
@@ -199,7 +224,7 @@ impl Report {
             format!("incident {}: {status}{note}{stored}", self.incident_id)
         } else {
             format!(
-                "incident {}: {status}: {} step(s) failed: {}{note}{stored}",
+                "incident {}: {status}: {} to look at: {}{note}{stored}",
                 self.incident_id,
                 failed.len(),
                 failed.join("; ")

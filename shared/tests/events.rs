@@ -1,6 +1,6 @@
 //! Every sample event in `events/` read by intake: what it names, or why it is ignored or rejected.
 
-use playbook::intake::{Incident, Intake, Options, Source};
+use playbook::intake::{Incident, Intake, Options, Source, Trigger};
 use playbook::principal::PrincipalKind;
 use serde_json::{Value, json};
 
@@ -25,9 +25,13 @@ fn incident(name: &str) -> Incident {
 }
 
 fn ignored(name: &str) -> String {
-    match parse(&event(name)) {
+    ignored_of(&event(name))
+}
+
+fn ignored_of(event: &Value) -> String {
+    match parse(event) {
         Ok(Intake::Ignored { reason }) => reason,
-        other => panic!("{name}: expected to be ignored, got {other:?}"),
+        other => panic!("{event}: expected to be ignored, got {other:?}"),
     }
 }
 
@@ -56,6 +60,7 @@ fn guardduty_root_finding_is_low_severity_and_names_root_when_acted_on() {
     assert!(ignored("guardduty-root.json").contains("below the threshold"));
     let every = Options {
         severity_threshold: 0.0,
+        ..Options::default()
     };
     let Ok(Intake::Incident(i)) = playbook::intake::parse(&event("guardduty-root.json"), &every)
     else {
@@ -223,6 +228,7 @@ fn guardduty_below_the_severity_threshold_is_ignored() {
     }
     let low = Options {
         severity_threshold: 1.0,
+        ..Options::default()
     };
     assert!(matches!(
         playbook::intake::parse(&e, &low),
@@ -328,14 +334,21 @@ fn a_security_hub_custom_action_names_every_iam_resource_of_every_finding() {
 
 #[test]
 fn imported_security_hub_findings_are_acted_on_unless_closed_or_not_iam() {
-    let i = incident("securityhub-imported.json");
+    let i = incident("securityhub-imported-guardduty.json");
     assert_eq!(
         principals(&i),
-        [(PrincipalKind::User, "build-bot".to_string(), vec![])]
+        [(
+            PrincipalKind::User,
+            "ci-deployer".to_string(),
+            vec!["AKIAEXAMPLECOMPROM01".to_string()]
+        )]
     );
+    assert_eq!(i.trigger, Trigger::Automatic);
+    // The same GuardDuty finding on both routes is one incident.
+    assert_eq!(i.id, incident("guardduty-iam-user.json").id);
     assert!(ignored("securityhub-imported-ec2.json").contains("no Security Hub finding"));
     for (field, value) in [("RecordState", "ARCHIVED"), ("Workflow", "RESOLVED")] {
-        let mut e = event("securityhub-imported.json");
+        let mut e = event("securityhub-imported-guardduty.json");
         e["detail"]["findings"][0][field] = if field == "Workflow" {
             serde_json::json!({"Status": value})
         } else {
@@ -350,20 +363,93 @@ fn imported_security_hub_findings_are_acted_on_unless_closed_or_not_iam() {
         }
     }
     // A custom action on the same closed finding is a human's decision: acted on.
-    let mut e = event("securityhub-imported.json");
+    let mut e = event("securityhub-imported-guardduty.json");
     e["detail-type"] = "Security Hub Findings - Custom Action".into();
     e["detail"]["findings"][0]["RecordState"] = "ARCHIVED".into();
-    assert!(matches!(parse(&e), Ok(Intake::Incident(_))));
+    assert_eq!(incident_of(&e).trigger, Trigger::Human);
+}
+
+#[test]
+fn a_finding_imported_into_the_accounts_own_product_is_ignored() {
+    // Anyone allowed securityhub:BatchImportFindings can import this into the default product.
+    let reason = ignored("securityhub-imported.json");
+    assert!(
+        reason.contains("not an AWS-owned product")
+            && reason.contains("product/111122223333/default"),
+        "{reason}"
+    );
+    // An AWS product that is not on the allowlist is not acted on either, until it is listed.
+    let mut e = event("securityhub-imported-guardduty.json");
+    e["detail"]["findings"][0]["ProductArn"] =
+        "arn:aws:securityhub:us-east-1::product/aws/inspector".into();
+    assert!(ignored_of(&e).contains("SECURITYHUB_PRODUCTS"));
+    let with_inspector = Options {
+        securityhub_products: vec!["guardduty".into(), "inspector".into()],
+        ..Options::default()
+    };
+    assert!(matches!(
+        playbook::intake::parse(&e, &with_inspector),
+        Ok(Intake::Incident(_))
+    ));
+    // A look-alike with an account in the ARN is not AWS's.
+    e["detail"]["findings"][0]["ProductArn"] =
+        "arn:aws:securityhub:us-east-1:111122223333:product/aws/guardduty".into();
+    assert!(ignored_of(&e).contains("not an AWS-owned product"));
+    // A human choosing the same finding in the console may act on any product.
+    let mut chosen = event("securityhub-imported.json");
+    chosen["detail-type"] = "Security Hub Findings - Custom Action".into();
+    assert_eq!(incident_of(&chosen).targets.len(), 1);
+}
+
+#[test]
+fn a_finding_naming_a_principal_of_another_account_is_not_acted_on() {
+    let reason = ignored("securityhub-imported-cross-account.json");
+    assert!(
+        reason.contains("444455556666") && reason.contains("AwsAccountId"),
+        "{reason}"
+    );
+    // Not through a custom action either: the account rule holds for humans' choices too.
+    let mut e = event("securityhub-imported-cross-account.json");
+    e["detail-type"] = "Security Hub Findings - Custom Action".into();
+    let err = parse(&e).unwrap_err();
+    assert_eq!(err.field, "detail.findings[0].Resources");
+    assert!(err.message.contains("444455556666"), "{err}");
+    // A key whose details name another account is caught the same way.
+    let mut key = event("securityhub-imported-guardduty.json");
+    key["detail"]["findings"][0]["Resources"][0]["Details"]["AwsIamAccessKey"]["AccountId"] =
+        "444455556666".into();
+    assert!(ignored_of(&key).contains("444455556666"));
+}
+
+#[test]
+fn an_imported_finding_without_severity_is_not_acted_on() {
+    assert!(ignored("securityhub-imported-no-severity.json").contains("no severity"));
+    // The label alone is a severity.
+    let mut e = event("securityhub-imported-no-severity.json");
+    e["detail"]["findings"][0]["Severity"] = json!({"Label": "HIGH"});
+    assert_eq!(incident_of(&e).targets.len(), 1);
+    e["detail"]["findings"][0]["Severity"] = json!({"Label": "LOW"});
+    assert!(ignored_of(&e).contains("below the threshold"));
 }
 
 #[test]
 fn a_security_hub_resource_with_a_bad_arn_is_named() {
-    let mut e = event("securityhub-imported.json");
-    e["detail"]["findings"][0]["Resources"][0]["Id"] = "build-bot".into();
+    let mut e = event("securityhub-imported-guardduty.json");
+    e["detail"]["findings"][0]["Resources"][0] = json!({"Type": "AwsIamUser", "Id": "build-bot"});
     assert_eq!(
         parse(&e).unwrap_err().field,
         "detail.findings[0].Resources[0].Id"
     );
+    // Beside a good resource, the bad one is skipped and named; the good one is contained.
+    let mut e = event("securityhub-imported-guardduty.json");
+    e["detail"]["findings"][0]["Resources"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"Type": "AwsIamUser", "Id": "build-bot"}));
+    let i = incident_of(&e);
+    assert_eq!(i.targets.len(), 1);
+    assert_eq!(i.skipped.len(), 1);
+    assert_eq!(i.skipped[0].field, "detail.findings[0].Resources[1].Id");
 }
 
 #[test]
@@ -449,7 +535,7 @@ fn a_guardduty_finding_through_security_hub_is_the_same_incident() {
 
 #[test]
 fn imported_compliance_findings_about_iam_users_are_not_compromises() {
-    let mut e = event("securityhub-imported.json");
+    let mut e = event("securityhub-imported-guardduty.json");
     e["detail"]["findings"][0]["Types"] =
         serde_json::json!(["Software and Configuration Checks/AWS Security Best Practices"]);
     match parse(&e) {
@@ -458,4 +544,112 @@ fn imported_compliance_findings_about_iam_users_are_not_compromises() {
         }
         other => panic!("{other:?}"),
     }
+}
+
+#[test]
+fn an_event_claiming_an_aws_type_under_another_source_is_ignored_as_spoofed() {
+    for name in [
+        "cloudtrail-spoofed-source.json",
+        "guardduty-spoofed-source.json",
+    ] {
+        let reason = ignored(name);
+        assert!(
+            reason.contains("events:PutEvents") && reason.contains("its source is"),
+            "{name}: {reason}"
+        );
+    }
+    for (source, detail_type) in [
+        ("aws.guardduty.fake", "GuardDuty Finding"),
+        ("aws.securityhub", "AWS Health Event"),
+        ("aws.", "AWS API Call via CloudTrail"),
+        ("myapp", "AWS Console Sign In via CloudTrail"),
+        ("AWS.IAM", "AWS API Call via CloudTrail"),
+    ] {
+        let mut e = event("cloudtrail-api-call-user.json");
+        e["source"] = source.into();
+        e["detail-type"] = detail_type.into();
+        assert!(
+            ignored_of(&e).contains("no AWS signal"),
+            "{source} / {detail_type}"
+        );
+    }
+}
+
+#[test]
+fn samples_are_samples_in_every_shape() {
+    let reason = ignored("guardduty-iam-user-sample-string-info.json");
+    assert!(reason.contains("sample finding"), "{reason}");
+    let reason = ignored("guardduty-sample-generated-names.json");
+    assert!(reason.contains("GeneratedFinding"), "{reason}");
+    // A placeholder in an attack sequence's actors counts too.
+    let mut e = event("guardduty-attack-sequence.json");
+    e["detail"]["service"]["detection"]["sequence"]["actors"][0]["user"]["name"] =
+        "GeneratedFindingUserName".into();
+    assert!(ignored_of(&e).contains("GeneratedFinding"));
+}
+
+#[test]
+fn a_health_event_with_one_malformed_entity_names_the_good_keys_and_the_bad_field() {
+    let i = incident("health-credentials-exposed-mixed-entities.json");
+    assert_eq!(i.targets.len(), 1);
+    assert_eq!(i.targets[0].access_key_ids, ["AKIAEXAMPLECOMPROM01"]);
+    assert_eq!(i.skipped.len(), 1);
+    assert_eq!(i.skipped[0].field, "detail.affectedEntities[1].entityValue");
+}
+
+#[test]
+fn a_guardduty_finding_carries_when_it_last_saw_the_activity() {
+    let i = incident("guardduty-iam-user.json");
+    assert_eq!(
+        i.last_seen.map(|t| t.to_rfc3339()),
+        Some("2026-11-20T03:04:51+00:00".to_string())
+    );
+    assert_eq!(i.trigger, Trigger::Automatic);
+    assert_eq!(incident("manual-user.json").trigger, Trigger::Human);
+}
+
+/// An imported GuardDuty finding naming `n` users of its account.
+fn imported_naming(n: usize) -> Value {
+    let mut e = event("securityhub-imported-guardduty.json");
+    let resources: Vec<Value> = (0..n)
+        .map(
+            |i| json!({"Type": "AwsIamUser", "Id": format!("arn:aws:iam::111122223333:user/u{i}")}),
+        )
+        .collect();
+    e["detail"]["findings"][0]["Resources"] = Value::Array(resources);
+    e
+}
+
+#[test]
+fn an_automatic_event_naming_more_principals_than_the_cap_needs_a_human() {
+    let options = Options::default();
+    let at_cap = incident_of(&imported_naming(25));
+    assert_eq!(at_cap.over_cap(&options), None);
+    let over = incident_of(&imported_naming(26));
+    let why = over.over_cap(&options).expect("26 > 25");
+    assert!(
+        why.contains("26 principals")
+            && why.contains("MAX_PRINCIPALS_PER_EVENT")
+            && why.contains("\"max_principals\": 26"),
+        "{why}"
+    );
+    // A human's max_principals on the payload lifts it, for that invocation only.
+    let mut lifted = imported_naming(26);
+    lifted["max_principals"] = 30.into();
+    assert_eq!(incident_of(&lifted).over_cap(&options), None);
+    lifted["max_principals"] = "all".into();
+    assert_eq!(parse(&lifted).unwrap_err().field, "max_principals");
+    // A custom action (a human chose the findings) is not capped; AWS Health's list is not either.
+    let mut chosen = imported_naming(26);
+    chosen["detail-type"] = "Security Hub Findings - Custom Action".into();
+    assert_eq!(incident_of(&chosen).over_cap(&options), None);
+    let mut health = event("health-credentials-exposed.json");
+    health["detail"]["affectedEntities"] = (0..30)
+        .map(|i| json!({"entityValue": format!("AKIAEXAMPLEKEY{i:06}")}))
+        .collect();
+    assert_eq!(incident_of(&health).over_cap(&options), None);
+    // A manual request may set its own cap.
+    let mut manual = event("manual-user.json");
+    manual["max_principals"] = 1.into();
+    assert_eq!(incident_of(&manual).max_principals, Some(1));
 }

@@ -162,10 +162,18 @@ fn check(event: &Value) -> Result<(), TestCaseError> {
     for threshold in [0.0, 4.0] {
         let options = Options {
             severity_threshold: threshold,
+            ..Options::default()
         };
         match parse(event, &options) {
             Ok(Intake::Incident(incident)) => {
                 prop_assert!(!incident.id.is_empty());
+                // Only AWS can send `aws.*` events: nothing else is ever aimed like one of them.
+                if let Some(source) = event.get("source") {
+                    prop_assert!(
+                        source.as_str().is_some_and(|s| s.starts_with("aws.")),
+                        "an incident from source {source}"
+                    );
+                }
                 prop_assert!(!incident.targets.is_empty(), "an incident names someone");
             }
             Ok(Intake::Ignored { reason }) => prop_assert!(!reason.is_empty()),
@@ -193,6 +201,17 @@ proptest! {
         detail in json(),
     ) {
         let event = serde_json::json!({"source": source, "detail-type": detail_type, "detail": detail});
+        check(&event)?;
+    }
+
+    #[test]
+    fn no_fixture_under_a_source_that_is_not_aws_names_anyone(
+        which in any::<prop::sample::Index>(),
+        source in "[a-zA-Z0-9.]{0,20}",
+    ) {
+        let mut event = which.get(&fixtures()).clone();
+        prop_assume!(event.get("source").is_some() && !source.starts_with("aws."));
+        event["source"] = source.into();
         check(&event)?;
     }
 

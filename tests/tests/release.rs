@@ -101,6 +101,7 @@ async fn contain_then_release_returns_the_user_to_its_snapshot_but_the_residue()
         stored,
         [
             "event.json",
+            "released.json",
             "snapshot.json",
             "plan.json",
             "report.json",

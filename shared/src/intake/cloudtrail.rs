@@ -1,7 +1,7 @@
 //! CloudTrail events through EventBridge (API calls and console sign-ins): the acting principal
 //! from `userIdentity` is the target; for an assumed role, the role from its session issuer.
 
-use super::{Incident, Intake, Source, Target, check_incident_id, ignored, principal_at};
+use super::{Incident, Intake, Source, Target, Trigger, check_incident_id, ignored, principal_at};
 use crate::error::InputError;
 use crate::principal::{Principal, check_access_key_id};
 use aws_lambda_events::eventbridge::EventBridgeEvent;
@@ -91,10 +91,12 @@ pub(super) fn parse(event: EventBridgeEvent<Record>) -> Result<Intake, InputErro
         .filter(|k| check_access_key_id(k).is_ok());
     check_incident_id("detail.eventID", &record.event_id)?;
     Ok(Intake::Incident(Incident {
-        id: format!("cloudtrail-{}", record.event_id),
-        source: Source::CloudTrail,
         reason: Some(what),
-        dry_run: false,
-        targets: vec![Target::principal(principal, key)],
+        ..Incident::new(
+            format!("cloudtrail-{}", record.event_id),
+            Source::CloudTrail,
+            Trigger::Automatic,
+            vec![Target::principal(principal, key)],
+        )
     }))
 }

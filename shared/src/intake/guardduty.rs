@@ -1,7 +1,9 @@
 //! GuardDuty findings: every IAM credential finding (`resourceType: AccessKey`) and the extended
 //! threat detection sequence `AttackSequence:IAM/CompromisedCredentials`.
 
-use super::{Incident, Intake, Options, Source, Target, check_incident_id, ignored};
+use super::{
+    Incident, Intake, Options, Source, Target, Trigger, check_incident_id, ignored, timestamp,
+};
 use crate::error::InputError;
 use crate::principal::{Principal, check_access_key_id};
 use aws_lambda_events::eventbridge::EventBridgeEvent;
@@ -34,6 +36,7 @@ struct Resource {
 #[serde(rename_all = "camelCase")]
 struct AccessKeyDetails {
     access_key_id: Option<String>,
+    principal_id: Option<String>,
     user_name: String,
     user_type: String,
 }
@@ -47,6 +50,7 @@ struct Service {
     additional_info: Value,
     #[serde(default)]
     detection: Option<Detection>,
+    event_last_seen: Option<String>,
 }
 
 #[derive(Deserialize, Serialize)]
@@ -101,14 +105,67 @@ fn key(id: Option<String>) -> Option<String> {
     id.filter(|k| check_access_key_id(k).is_ok())
 }
 
+/// The prefix of every placeholder GuardDuty puts in a sample finding
+/// (`GeneratedFindingUserName`, `GeneratedFindingAccessKeyId`, `GeneratedFindingPrincipalId`).
+const SAMPLE_PLACEHOLDER: &str = "GeneratedFinding";
+
+/// Why a finding is one of GuardDuty's samples: the `sample` flag, which `additionalInfo` carries
+/// either as an object or as `{"value": "<JSON text>", "type": "default"}`, or a placeholder where
+/// the principal or its key should be (a sample with its flag stripped is still a sample).
+fn sample(finding: &Finding) -> Option<String> {
+    let info = &finding.service.additional_info;
+    let unwrapped = info
+        .get("value")
+        .and_then(Value::as_str)
+        .and_then(|text| serde_json::from_str::<Value>(text).ok());
+    let flagged = [Some(info), unwrapped.as_ref()]
+        .into_iter()
+        .flatten()
+        .any(|info| {
+            matches!(info.get("sample"), Some(Value::Bool(true)))
+                || info.get("sample").and_then(Value::as_str) == Some("true")
+        });
+    if flagged {
+        return Some("is a sample finding (service.additionalInfo.sample)".into());
+    }
+    let details = finding.resource.access_key_details.as_ref();
+    let placeholders = details
+        .into_iter()
+        .flat_map(|d| {
+            [
+                Some(&d.user_name),
+                d.access_key_id.as_ref(),
+                d.principal_id.as_ref(),
+            ]
+        })
+        .flatten()
+        .chain(finding.service.detection.iter().flat_map(|d| {
+            d.sequence.iter().flat_map(|s| {
+                s.actors
+                    .iter()
+                    .filter_map(|a| a.user.as_ref())
+                    .flat_map(|u| [Some(&u.name), u.credential_uid.as_ref()])
+                    .flatten()
+            })
+        }));
+    for value in placeholders {
+        if value.starts_with(SAMPLE_PLACEHOLDER) {
+            return Some(format!(
+                "names `{value}`, a placeholder of GuardDuty's sample findings"
+            ));
+        }
+    }
+    None
+}
+
 pub(super) fn parse(
     event: EventBridgeEvent<Finding>,
     options: &Options,
 ) -> Result<Intake, InputError> {
     let finding = event.detail;
     let id = &finding.id;
-    if finding.service.additional_info.get("sample") == Some(&Value::Bool(true)) {
-        return ignored(format!("GuardDuty finding {id} is a sample finding"));
+    if let Some(why) = sample(&finding) {
+        return ignored(format!("GuardDuty finding {id} {why}"));
     }
     if finding.service.archived {
         return ignored(format!("GuardDuty finding {id} is archived"));
@@ -121,6 +178,8 @@ pub(super) fn parse(
     }
     check_incident_id("detail.id", id)?;
     let account = finding.account_id.as_str();
+    let last_seen = timestamp(finding.service.event_last_seen.as_deref());
+    let mut skipped = Vec::new();
     let targets = if finding.finding_type.starts_with("AttackSequence:IAM/") {
         let Some(sequence) = finding.service.detection.and_then(|d| d.sequence) else {
             return Err(InputError::new(
@@ -133,9 +192,17 @@ pub(super) fn parse(
             let Some(user) = actor.user else { continue };
             let field = format!("detail.service.detection.sequence.actors[{i}].user.name");
             let account = user.account.as_ref().map_or(account, |a| a.uid.as_str());
-            if let Some(p) = principal(account, &user.user_type, &user.name, &field)? {
-                targets.push(Target::principal(p, key(user.credential_uid)));
+            // One malformed actor must not keep the others from being contained.
+            match principal(account, &user.user_type, &user.name, &field) {
+                Ok(Some(p)) => targets.push(Target::principal(p, key(user.credential_uid))),
+                Ok(None) => {}
+                Err(err) => skipped.push(err),
             }
+        }
+        if targets.is_empty()
+            && let Some(first) = skipped.first()
+        {
+            return Err(first.clone());
         }
         targets
     } else if finding.resource.resource_type == "AccessKey" {
@@ -162,10 +229,14 @@ pub(super) fn parse(
         ));
     };
     Ok(Intake::Incident(Incident {
-        id: format!("guardduty-{id}"),
-        source: Source::GuardDuty,
         reason: Some(finding.finding_type),
-        dry_run: false,
-        targets,
+        last_seen,
+        skipped,
+        ..Incident::new(
+            format!("guardduty-{id}"),
+            Source::GuardDuty,
+            Trigger::Automatic,
+            targets,
+        )
     }))
 }

@@ -1,7 +1,7 @@
 //! AWS Health risk events: exposed, suspected or compromised credentials, and AWS's own quarantine.
 //! Every affected entity is an access key id without its user, which the responder looks up.
 
-use super::{Incident, Intake, Source, Target, check_incident_id, digest, ignored};
+use super::{Incident, Intake, Source, Target, Trigger, check_incident_id, digest, ignored};
 use crate::error::InputError;
 use crate::principal::check_access_key_id;
 use aws_lambda_events::eventbridge::EventBridgeEvent;
@@ -46,10 +46,19 @@ pub(super) fn parse(event: EventBridgeEvent<HealthEvent>) -> Result<Intake, Inpu
     }
     let account = detail.affected_account.or(event.account);
     let mut targets = Vec::new();
+    let mut skipped = Vec::new();
     for (i, entity) in detail.affected_entities.into_iter().enumerate() {
         let field = format!("detail.affectedEntities[{i}].entityValue");
-        check_access_key_id(&entity.entity_value).map_err(|e| InputError::new(&field, e))?;
-        targets.push(Target::key(entity.entity_value, account.clone()));
+        // One malformed entity must not keep the other leaked keys from being contained.
+        match check_access_key_id(&entity.entity_value) {
+            Ok(()) => targets.push(Target::key(entity.entity_value, account.clone())),
+            Err(e) => skipped.push(InputError::new(&field, e)),
+        }
+    }
+    if targets.is_empty()
+        && let Some(first) = skipped.first()
+    {
+        return Err(first.clone());
     }
     // The backup copy from the second region carries the same event ARN: the same incident.
     let tail = detail.event_arn.rsplit('/').next().unwrap_or_default();
@@ -59,10 +68,8 @@ pub(super) fn parse(event: EventBridgeEvent<HealthEvent>) -> Result<Intake, Inpu
         format!("health-{}", digest(&detail.event_arn))
     };
     Ok(Intake::Incident(Incident {
-        id,
-        source: Source::Health,
         reason: Some(detail.event_type_code),
-        dry_run: false,
-        targets,
+        skipped,
+        ..Incident::new(id, Source::Health, Trigger::Automatic, targets)
     }))
 }

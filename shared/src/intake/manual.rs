@@ -1,6 +1,6 @@
 //! The manual request of the public contract, as a responder types it into the console.
 
-use super::{Incident, Intake, Source, Target, check_incident_id, digest};
+use super::{Incident, Intake, Source, Target, Trigger, check_incident_id, digest};
 use crate::error::InputError;
 use crate::principal::{Principal, check_access_key_id};
 use serde::Deserialize;
@@ -15,6 +15,9 @@ struct ManualRequest {
     reason: Option<String>,
     #[serde(default)]
     dry_run: bool,
+    /// Read by [`super::parse`] for every payload; accepted here so it is not an unknown field.
+    #[serde(default, rename = "max_principals")]
+    _max_principals: Option<Value>,
 }
 
 pub(super) fn parse(event: &Value) -> Result<Intake, InputError> {
@@ -62,11 +65,9 @@ pub(super) fn parse(event: &Value) -> Result<Intake, InputError> {
         None => Target::key(request.access_key_id.unwrap_or_default(), None),
     };
     Ok(Intake::Incident(Incident {
-        id,
-        source: Source::Manual,
         reason: request.reason,
         dry_run: request.dry_run,
-        targets: vec![target],
+        ..Incident::new(id, Source::Manual, Trigger::Human, vec![target])
     }))
 }
 

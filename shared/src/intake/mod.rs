@@ -16,6 +16,7 @@ mod securityhub;
 use crate::error::InputError;
 use crate::principal::Principal;
 use aws_lambda_events::eventbridge::EventBridgeEvent;
+use chrono::{DateTime, Utc};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
@@ -70,6 +71,16 @@ impl Target {
     }
 }
 
+/// Who chose the principals an incident names.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Trigger {
+    /// An AWS detection, delivered by an EventBridge rule with nobody in the loop.
+    Automatic,
+    /// A human: a Security Hub custom action on findings they selected, or a manual request.
+    Human,
+}
+
 /// A compromise to respond to.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Incident {
@@ -83,6 +94,56 @@ pub struct Incident {
     pub dry_run: bool,
     /// The principals to contain, each once.
     pub targets: Vec<Target>,
+    /// Whether a detection or a human chose the targets.
+    pub trigger: Trigger,
+    /// When the signal last saw the activity (GuardDuty's `eventLastSeen`, Security Hub's
+    /// `LastObservedAt`): later than a release of the same incident, it is new activity.
+    pub last_seen: Option<DateTime<Utc>>,
+    /// Malformed entities of an otherwise valid event, left out of `targets` (field named).
+    pub skipped: Vec<InputError>,
+    /// A human's cap for this invocation (`max_principals` in the payload), replacing
+    /// `MAX_PRINCIPALS_PER_EVENT`.
+    pub max_principals: Option<usize>,
+}
+
+impl Incident {
+    /// An incident with the defaults a parser fills in only where it knows better.
+    fn new(id: String, source: Source, trigger: Trigger, targets: Vec<Target>) -> Self {
+        Self {
+            id,
+            source,
+            reason: None,
+            dry_run: false,
+            targets,
+            trigger,
+            last_seen: None,
+            skipped: Vec::new(),
+            max_principals: None,
+        }
+    }
+
+    /// Why this incident must not be contained automatically: it names more principals than an
+    /// event whose content a third party shapes (an imported Security Hub finding, a CloudTrail
+    /// event) may aim at without a human. AWS Health's own list of leaked keys, GuardDuty, custom
+    /// actions and manual requests are not capped; a payload's `max_principals` sets the cap.
+    pub fn over_cap(&self, options: &Options) -> Option<String> {
+        let capped = self.trigger == Trigger::Automatic
+            && matches!(self.source, Source::SecurityHub | Source::CloudTrail);
+        let cap = match self.max_principals {
+            Some(cap) => cap,
+            None if capped => options.max_principals_per_event,
+            None => return None,
+        };
+        let named = self.targets.len();
+        (named > cap).then(|| {
+            format!(
+                "the event names {named} principals, more than the {cap} that may be contained \
+                 without a human (MAX_PRINCIPALS_PER_EVENT); nothing was changed. This needs a \
+                 human: check the event is genuine, then invoke contain with the same event and \
+                 \"max_principals\": {named} added at its top level"
+            )
+        })
+    }
 }
 
 /// What an event amounts to.
@@ -104,20 +165,40 @@ fn ignored(reason: impl Into<String>) -> Result<Intake, InputError> {
 }
 
 /// What intake needs from the configuration.
-#[derive(Clone, Copy, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct Options {
     /// Findings below this severity (GuardDuty's 0-10 scale; Security Hub's normalized 0-100 is
     /// divided by 10) are ignored. `SEVERITY_THRESHOLD`, default 4.0: Medium and above.
     pub severity_threshold: f64,
+    /// `MAX_PRINCIPALS_PER_EVENT`, default 25: an automatic event whose content a third party
+    /// shapes and that names more principals than this contains none (see [`Incident::over_cap`]).
+    pub max_principals_per_event: usize,
+    /// `SECURITYHUB_PRODUCTS`, default `guardduty`: the AWS-owned Security Hub products
+    /// (`product/aws/<name>`) whose imported findings are acted on.
+    pub securityhub_products: Vec<String>,
 }
 
 impl Default for Options {
     fn default() -> Self {
         Self {
             severity_threshold: 4.0,
+            max_principals_per_event: 25,
+            securityhub_products: vec!["guardduty".into()],
         }
     }
 }
+
+/// The `source` that each AWS event type arrives with. Customers cannot put events whose source
+/// begins with `aws.`, but `detail-type` is free text: an event that claims an AWS type under
+/// another source is somebody's forgery.
+const AWS_EVENT_TYPES: [(&str, &str); 6] = [
+    ("GuardDuty Finding", "aws.guardduty"),
+    ("AWS Health Event", "aws.health"),
+    ("Security Hub Findings - Custom Action", "aws.securityhub"),
+    ("Security Hub Findings - Imported", "aws.securityhub"),
+    ("AWS API Call via CloudTrail", "aws.*"),
+    ("AWS Console Sign In via CloudTrail", "aws.*"),
+];
 
 /// Reads an invocation payload.
 ///
@@ -130,11 +211,16 @@ pub fn parse(event: &Value, options: &Options) -> Result<Intake, InputError> {
             "expected a JSON object: an EventBridge event or a manual request",
         ));
     };
+    let max_principals = max_principals(event)?;
     if !(object.contains_key("detail-type") || object.contains_key("source")) {
-        return manual::parse(event);
+        return manual::parse(event).map(|intake| with_cap(intake, max_principals));
     }
     let envelope: EventBridgeEvent<Value> = deserialize(event)?;
-    let intake = match (envelope.source.as_str(), envelope.detail_type.as_str()) {
+    let (source, detail_type) = (envelope.source.as_str(), envelope.detail_type.as_str());
+    if let Some(why) = spoofed(source, detail_type) {
+        return ignored(why);
+    }
+    let intake = match (source, detail_type) {
         ("aws.guardduty", "GuardDuty Finding") => guardduty::parse(deserialize(event)?, options),
         ("aws.health", "AWS Health Event") => health::parse(deserialize(event)?),
         (
@@ -148,7 +234,7 @@ pub fn parse(event: &Value, options: &Options) -> Result<Intake, InputError> {
             "`{source}` events of type `{detail_type}` are not compromise signals Tourniquet acts on"
         )),
     }?;
-    Ok(match intake {
+    Ok(match with_cap(intake, max_principals) {
         Intake::Incident(mut incident) => {
             merge_targets(&mut incident.targets);
             if incident.targets.is_empty() {
@@ -161,6 +247,52 @@ pub fn parse(event: &Value, options: &Options) -> Result<Intake, InputError> {
         }
         ignored => ignored,
     })
+}
+
+/// Why an event that claims an AWS event type cannot be AWS's: its `source` is not the one AWS
+/// sends that type with. `None` for events of other types, and for genuine sources.
+pub fn spoofed(source: &str, detail_type: &str) -> Option<String> {
+    let (_, expected) = AWS_EVENT_TYPES.iter().find(|(t, _)| *t == detail_type)?;
+    let genuine = match expected.strip_suffix('*') {
+        Some(prefix) => source.starts_with(prefix) && source.len() > prefix.len(),
+        None => source == *expected,
+    };
+    (!genuine).then(|| {
+        format!(
+            "the event claims to be `{detail_type}`, which AWS sends only with source \
+             `{expected}`, but its source is `{source}`: anyone allowed events:PutEvents can send \
+             that, so it is no AWS signal and nothing was done"
+        )
+    })
+}
+
+/// The payload's own `max_principals`: EventBridge never adds fields to an event, so only a human
+/// invoking the function can set it.
+fn max_principals(event: &Value) -> Result<Option<usize>, InputError> {
+    match event.get("max_principals") {
+        None | Some(Value::Null) => Ok(None),
+        Some(value) => value
+            .as_u64()
+            .filter(|n| *n > 0)
+            .and_then(|n| usize::try_from(n).ok())
+            .map(Some)
+            .ok_or_else(|| {
+                InputError::new(
+                    "max_principals",
+                    format!("`{value}` must be a whole number of principals, 1 or more"),
+                )
+            }),
+    }
+}
+
+fn with_cap(intake: Intake, max_principals: Option<usize>) -> Intake {
+    match intake {
+        Intake::Incident(incident) => Intake::Incident(Incident {
+            max_principals: max_principals.or(incident.max_principals),
+            ..incident
+        }),
+        ignored => ignored,
+    }
 }
 
 /// One target per principal (and per lone key), keys merged, in first-seen order.
@@ -220,6 +352,13 @@ fn check_incident_id(field: &str, id: &str) -> Result<(), InputError> {
 /// A short, stable id from text that may hold any character (ARNs, several finding ids).
 fn digest(text: &str) -> String {
     hex::encode(Sha256::digest(text))[..16].to_string()
+}
+
+/// A timestamp of an AWS event (RFC 3339), if it is one.
+fn timestamp(text: Option<&str>) -> Option<DateTime<Utc>> {
+    DateTime::parse_from_rfc3339(text?)
+        .ok()
+        .map(|t| t.with_timezone(&Utc))
 }
 
 /// The principal an ARN names, or an error about `field`.

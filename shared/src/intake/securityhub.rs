@@ -1,7 +1,13 @@
 //! Security Hub findings (ASFF), from a custom action a human chose or imported automatically:
 //! every finding whose resources are an IAM access key, user or role.
+//!
+//! Anyone allowed `securityhub:BatchImportFindings` can import a finding into the account's own
+//! product naming any principal, so an imported finding is acted on only when an AWS-owned product
+//! on the allowlist raised it, and a finding of either kind only for principals of its own account.
 
-use super::{Incident, Intake, Options, Source, Target, digest, ignored, principal_at};
+use super::{
+    Incident, Intake, Options, Source, Target, Trigger, digest, ignored, principal_at, timestamp,
+};
 use crate::error::InputError;
 use crate::principal::{Principal, check_access_key_id};
 use aws_lambda_events::eventbridge::EventBridgeEvent;
@@ -18,6 +24,8 @@ pub(super) struct Findings {
 struct Finding {
     id: String,
     aws_account_id: String,
+    product_arn: Option<String>,
+    last_observed_at: Option<String>,
     #[serde(default)]
     resources: Vec<Resource>,
     record_state: Option<String>,
@@ -41,6 +49,24 @@ struct Workflow {
 #[serde(rename_all = "PascalCase")]
 struct Severity {
     normalized: Option<f64>,
+    label: Option<String>,
+}
+
+impl Severity {
+    /// On GuardDuty's 0-10 scale: `Normalized` / 10, or the lower bound of `Label`'s range.
+    fn score(&self) -> Option<f64> {
+        if let Some(normalized) = self.normalized {
+            return Some(normalized / 10.0);
+        }
+        match self.label.as_deref()? {
+            "INFORMATIONAL" => Some(0.0),
+            "LOW" => Some(0.1),
+            "MEDIUM" => Some(4.0),
+            "HIGH" => Some(7.0),
+            "CRITICAL" => Some(9.0),
+            _ => None,
+        }
+    }
 }
 
 #[derive(Deserialize, Serialize)]
@@ -57,30 +83,65 @@ pub(super) fn parse(
     event: EventBridgeEvent<Findings>,
     options: &Options,
 ) -> Result<Intake, InputError> {
-    // A custom action is a human's choice: it is acted on whatever the finding's state.
+    // A custom action is a human's choice: it is acted on whatever the finding's state or product.
     let chosen = event.detail_type.ends_with("Custom Action");
     let mut targets = Vec::new();
     let mut acted_on = Vec::new();
+    let mut not_acted_on = Vec::new();
     let mut skipped = Vec::new();
+    let mut last_seen = None;
     for (i, finding) in event.detail.findings.iter().enumerate() {
         if !chosen && let Some(why) = not_actionable(finding, options) {
-            skipped.push(format!("{}: {why}", finding.id));
+            not_acted_on.push(format!("{}: {why}", finding.id));
             continue;
         }
-        let before = targets.len();
+        let mut found = Vec::new();
+        let mut malformed = Vec::new();
         for (j, resource) in finding.resources.iter().enumerate() {
             let field = format!("detail.findings[{i}].Resources[{j}]");
-            targets.extend(target(resource, &finding.aws_account_id, &field)?);
+            match target(resource, &finding.aws_account_id, &field) {
+                Ok(target) => found.extend(target),
+                Err(err) => malformed.push(err),
+            }
         }
-        if targets.len() > before {
+        // A finding may name principals of its own account only: one that names another account's
+        // is not what Security Hub's product raised about this account, and is not acted on at all.
+        if let Some(foreign) = found
+            .iter()
+            .find_map(|t| foreign_account(t, &finding.aws_account_id))
+        {
+            let why = format!(
+                "names a principal of account {foreign}, but the finding is about account {} \
+                 (AwsAccountId): not acted on",
+                finding.aws_account_id
+            );
+            if chosen {
+                skipped.push(InputError::new(
+                    format!("detail.findings[{i}].Resources"),
+                    why,
+                ));
+            } else {
+                not_acted_on.push(format!("{}: {why}", finding.id));
+            }
+            continue;
+        }
+        skipped.extend(malformed);
+        if !found.is_empty() {
+            targets.extend(found);
             acted_on.push(finding.id.as_str());
+            last_seen = last_seen.max(timestamp(finding.last_observed_at.as_deref()));
         }
     }
     if acted_on.is_empty() {
-        return ignored(if skipped.is_empty() {
+        if let Some(first) = skipped.first().filter(|_| not_acted_on.is_empty()) {
+            return Err(first.clone());
+        }
+        let mut reasons = not_acted_on;
+        reasons.extend(skipped.iter().map(InputError::to_string));
+        return ignored(if reasons.is_empty() {
             "no Security Hub finding names an IAM access key, user or role".to_string()
         } else {
-            format!("no Security Hub finding to act on ({})", skipped.join("; "))
+            format!("no Security Hub finding to act on ({})", reasons.join("; "))
         });
     }
     let reason = format!(
@@ -95,13 +156,38 @@ pub(super) fn parse(
         _ => None,
     }
     .unwrap_or_else(|| format!("securityhub-{}", digest(&acted_on.join("\n"))));
+    let trigger = if chosen {
+        Trigger::Human
+    } else {
+        Trigger::Automatic
+    };
     Ok(Intake::Incident(Incident {
-        id,
-        source: Source::SecurityHub,
         reason: Some(reason),
-        dry_run: false,
-        targets,
+        last_seen,
+        skipped,
+        ..Incident::new(id, Source::SecurityHub, trigger, targets)
     }))
+}
+
+/// The account of a target's principal when it is not `account`.
+fn foreign_account(target: &Target, account: &str) -> Option<String> {
+    let theirs = target
+        .principal
+        .as_ref()
+        .map(|p| p.account_id.as_str())
+        .or(target.account_id.as_deref())?;
+    (theirs != account).then(|| theirs.to_owned())
+}
+
+/// The AWS-owned product an ASFF `ProductArn` names (`arn:<partition>:securityhub:<region>::
+/// product/aws/<name>`, with no account): `None` for a product of a customer or a partner.
+fn aws_product(product_arn: &str) -> Option<&str> {
+    let parts: Vec<&str> = product_arn.splitn(6, ':').collect();
+    let ["arn", _partition, "securityhub", _region, "", resource] = parts[..] else {
+        return None;
+    };
+    let name = resource.strip_prefix("product/aws/")?;
+    (!name.is_empty() && !name.contains('/')).then_some(name)
 }
 
 /// The GuardDuty finding id in an ASFF finding id that is a GuardDuty finding ARN.
@@ -115,8 +201,30 @@ fn guardduty_finding_id(asff_id: &str) -> Option<&str> {
     valid.then_some(id)
 }
 
-/// Why an imported finding is not acted on: archived, resolved or suppressed, or below the threshold.
+/// Why an imported finding is not acted on: not from an AWS-owned product on the allowlist,
+/// archived, resolved or suppressed, not a threat, or without a severity over the threshold.
 fn not_actionable(finding: &Finding, options: &Options) -> Option<String> {
+    let product_arn = finding.product_arn.as_deref().unwrap_or_default();
+    match aws_product(product_arn) {
+        None => {
+            return Some(format!(
+                "product `{product_arn}` is not an AWS-owned product (product/aws/...): anyone \
+                 allowed securityhub:BatchImportFindings can import such findings"
+            ));
+        }
+        Some(name)
+            if !options
+                .securityhub_products
+                .iter()
+                .any(|p| p.eq_ignore_ascii_case(name)) =>
+        {
+            return Some(format!(
+                "product `{name}` is not on the allowlist ({}; SECURITYHUB_PRODUCTS)",
+                options.securityhub_products.join(", ")
+            ));
+        }
+        Some(_) => {}
+    }
     if finding.record_state.as_deref() == Some("ARCHIVED") {
         return Some("archived".into());
     }
@@ -136,7 +244,9 @@ fn not_actionable(finding: &Finding, options: &Options) -> Option<String> {
     {
         return Some(format!("workflow status {status}"));
     }
-    let severity = finding.severity.as_ref().and_then(|s| s.normalized)? / 10.0;
+    let Some(severity) = finding.severity.as_ref().and_then(Severity::score) else {
+        return Some("no severity (Severity.Normalized or Severity.Label): not acted on".into());
+    };
     (severity < options.severity_threshold).then(|| {
         format!(
             "severity {severity} below the threshold {} (SEVERITY_THRESHOLD)",

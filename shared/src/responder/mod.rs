@@ -5,10 +5,10 @@ use crate::config::Config;
 use crate::error::{Error, describe};
 use crate::evidence::{self, EvidenceObject};
 use crate::execute::{Route, WriteError, Writer, Written};
-use crate::intake::{self, Incident, Intake, Source, Target};
+use crate::intake::{self, Incident, Intake, Source, Target, Trigger};
 use crate::plan::{self, Action, Options, Playbook, PrincipalState, Step};
 use crate::principal::{Principal, PrincipalKind};
-use crate::report::{Outcome, Report, Status, StepReport, TargetReport};
+use crate::report::{Outcome, Report, Skipped, Status, StepReport, TargetReport};
 use crate::snapshot::{self, Snapshot};
 use aws_config::{BehaviorVersion, SdkConfig};
 use chrono::{SecondsFormat, Utc};
@@ -36,6 +36,18 @@ pub struct Responder {
     config: Config,
     playbook: Playbook,
     identity: OnceCell<Principal>,
+}
+
+/// What every target of one invocation shares.
+#[derive(Clone, Copy)]
+struct Invocation<'a> {
+    me: &'a Principal,
+    accounts: &'a Accounts,
+    incident: &'a Incident,
+    /// The incident's release records, for an automatic detection (see `Responder::released`).
+    releases: &'a Option<Result<Vec<String>, String>>,
+    dry_run: bool,
+    now: &'a str,
 }
 
 /// What one target's containment produced.
@@ -151,6 +163,7 @@ impl Responder {
                     waves: 0,
                     targets: Vec::new(),
                     evidence: Vec::new(),
+                    skipped: Vec::new(),
                 });
             }
             Ok(Intake::Incident(incident)) => incident,
@@ -159,8 +172,25 @@ impl Responder {
         let now = started.to_rfc3339_opts(SecondsFormat::Millis, true);
         info!(incident = %incident.id, source = ?incident.source, dry_run, function = self.playbook.name(), "incident received");
 
+        if let Some(why) = incident.over_cap(&self.config.intake) {
+            return Ok(self
+                .needs_a_human(&incident, dry_run, why, started, &event)
+                .await);
+        }
+
+        // A detection re-delivered after a release must not undo the humans' decision: the
+        // incident's releases are listed alongside the first wave (one S3 read).
         let mut waves = 0;
-        let me = self.me(&mut waves).await?;
+        let (me, releases) = tokio::join!(self.me(&mut waves), async {
+            match incident.trigger {
+                Trigger::Automatic => {
+                    let bucket = &self.config.evidence_bucket;
+                    Some(evidence::releases(&self.s3, bucket, &incident.id).await)
+                }
+                Trigger::Human => None,
+            }
+        });
+        let me = me?;
         // Tourniquet's own IAM calls show up in CloudTrail: they must never trigger it again.
         if incident.source == Source::CloudTrail
             && incident
@@ -183,6 +213,7 @@ impl Responder {
                 waves,
                 targets: Vec::new(),
                 evidence: Vec::new(),
+                skipped: Vec::new(),
             });
         }
 
@@ -190,22 +221,47 @@ impl Responder {
         let (accounts, entering) = self.enter(me, accounts, &incident.id).await;
         waves += entering;
 
-        let runs: Vec<TargetRun> =
-            futures::stream::iter(incident.targets.iter().map(|target| {
-                self.contain_target(target, me, &accounts, &incident, dry_run, &now)
-            }))
-            .buffered(TARGET_CONCURRENCY)
-            .collect()
-            .await;
+        let invocation = Invocation {
+            me,
+            accounts: &accounts,
+            incident: &incident,
+            releases: &releases,
+            dry_run,
+            now: &now,
+        };
+        let runs: Vec<TargetRun> = futures::stream::iter(
+            incident
+                .targets
+                .iter()
+                .map(|target| self.contain_target(target, &invocation)),
+        )
+        .buffered(TARGET_CONCURRENCY)
+        .collect()
+        .await;
         waves += runs.iter().map(|r| r.waves).max().unwrap_or(0);
 
         let targets: Vec<TargetReport> = runs.iter().map(|r| r.report.clone()).collect();
+        let skipped: Vec<Skipped> = incident
+            .skipped
+            .iter()
+            .map(|e| Skipped {
+                field: e.field.clone(),
+                error: e.message.clone(),
+            })
+            .collect();
+        for s in &skipped {
+            warn!(field = %s.field, error = %s.error, "malformed entity skipped; the rest of the event is contained");
+        }
+        let mut status =
+            Report::status_from_targets(&targets, dry_run && self.playbook != Playbook::Snapshot);
+        if !skipped.is_empty() && !dry_run {
+            // The skipped part needs a human: the error puts it in front of the alarm and the
+            // dead-letter queue, and a retry finds the rest already in place.
+            status = Status::Partial;
+        }
         let mut report = Report {
             incident_id: incident.id.clone(),
-            status: Report::status_from_targets(
-                &targets,
-                dry_run && self.playbook != Playbook::Snapshot,
-            ),
+            status,
             dry_run,
             source: serde_json::to_value(incident.source)
                 .ok()
@@ -215,10 +271,18 @@ impl Responder {
             waves,
             targets,
             evidence: Vec::new(),
+            skipped,
         };
         if !dry_run {
-            self.store_evidence(&mut report, &incident.id, started, &event, &runs)
-                .await;
+            self.store_evidence(
+                &mut report,
+                &incident.id,
+                started,
+                &event,
+                &runs,
+                Vec::new(),
+            )
+            .await;
         }
         info!(
             incident = %report.incident_id,
@@ -234,6 +298,54 @@ impl Responder {
             });
         }
         Ok(report)
+    }
+
+    /// The report of an incident that names more principals than may be contained without a
+    /// human: every principal it names, refused, and nothing written to IAM. The event and the
+    /// report are stored as evidence (unless a dry run), so the humans can see what was asked.
+    async fn needs_a_human(
+        &self,
+        incident: &Incident,
+        dry_run: bool,
+        why: String,
+        started: chrono::DateTime<Utc>,
+        event: &Value,
+    ) -> Report {
+        warn!(incident = %incident.id, reason = %why, "refused: needs a human");
+        let targets = incident
+            .targets
+            .iter()
+            .map(|t| {
+                let (arn, account) = match &t.principal {
+                    Some(p) => (p.arn(), p.account_id.clone()),
+                    None => (
+                        format!("(owner of {})", t.access_key_ids[0]),
+                        t.account_id.clone().unwrap_or_default(),
+                    ),
+                };
+                TargetReport::stopped(arn, &account, Status::Refused, "needs a human".into())
+            })
+            .collect();
+        let mut report = Report {
+            incident_id: incident.id.clone(),
+            status: Status::Refused,
+            dry_run,
+            source: serde_json::to_value(incident.source)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_owned)),
+            reason: incident.reason.clone(),
+            message: Some(why),
+            waves: 0,
+            targets,
+            evidence: Vec::new(),
+            skipped: Vec::new(),
+        };
+        if !dry_run {
+            self.store_evidence(&mut report, &incident.id, started, event, &[], Vec::new())
+                .await;
+        }
+        info!(incident = %report.incident_id, status = ?report.status, "{}", report.summary());
+        report
     }
 
     /// Who this function runs as (asked once per cold start: one wave the first time).
@@ -256,15 +368,15 @@ impl Responder {
             .map_err(|e| Error::Aws(format!("sts:GetCallerIdentity returned {e}")))
     }
 
-    async fn contain_target(
-        &self,
-        target: &Target,
-        me: &Principal,
-        accounts: &Accounts,
-        incident: &Incident,
-        dry_run: bool,
-        now: &str,
-    ) -> TargetRun {
+    async fn contain_target(&self, target: &Target, run: &Invocation<'_>) -> TargetRun {
+        let Invocation {
+            me,
+            accounts,
+            incident,
+            releases,
+            dry_run,
+            now,
+        } = *run;
         let mut waves = 0;
         // A target stopped before its first step: refused, or failed (partial), with why.
         let stop =
@@ -337,7 +449,26 @@ impl Responder {
                 waves,
             );
         }
-        let (report, snapshot, plan, principal_waves) = self
+        let mut note = None;
+        match self.released(&principal, incident, releases).await {
+            Released::No => {}
+            Released::Yes(why) => {
+                info!(principal = %principal, reason = %why, "released before: not contained again");
+                return stop(
+                    Status::Ignored,
+                    principal.arn(),
+                    &principal.account_id,
+                    why,
+                    waves + 1,
+                );
+            }
+            Released::NewActivity(why) | Released::Unknown(why) => {
+                warn!(principal = %principal, reason = %why, "contained");
+                waves += 1;
+                note = Some(why);
+            }
+        }
+        let (mut report, snapshot, plan, principal_waves) = self
             .contain_principal(
                 iam,
                 &principal,
@@ -347,6 +478,7 @@ impl Responder {
                 now,
             )
             .await;
+        report.message = note;
         TargetRun {
             report,
             captured: Some(Captured {
@@ -355,6 +487,64 @@ impl Responder {
                 plan: serde_json::to_value(&plan).unwrap_or_default(),
             }),
             waves: waves + principal_waves,
+        }
+    }
+
+    /// Whether `principal` was released from this incident since, and what that means for a
+    /// detection re-delivered now. Only a release record in the evidence store counts, never a tag
+    /// on the principal (which a compromised principal may write).
+    async fn released(
+        &self,
+        principal: &Principal,
+        incident: &Incident,
+        releases: &Option<Result<Vec<String>, String>>,
+    ) -> Released {
+        let keys = match releases {
+            None => return Released::No,
+            Some(Ok(keys)) if keys.is_empty() => return Released::No,
+            Some(Ok(keys)) => keys,
+            Some(Err(e)) => {
+                return Released::Unknown(format!(
+                    "contained although it could not be read whether {} released this \
+                     principal ({e}): containing is the safe side",
+                    incident.id
+                ));
+            }
+        };
+        let bucket = &self.config.evidence_bucket;
+        let release = match evidence::latest_release(&self.s3, bucket, keys, principal).await {
+            Ok(Some(release)) => release,
+            Ok(None) => return Released::No,
+            Err(e) => {
+                return Released::Unknown(format!(
+                    "contained although the release record of {} could not be read ({e}): \
+                     containing is the safe side",
+                    incident.id
+                ));
+            }
+        };
+        let at = release
+            .released_at
+            .to_rfc3339_opts(SecondsFormat::Millis, true);
+        let why = release
+            .reason
+            .as_deref()
+            .map(|r| format!(" (\"{r}\")"))
+            .unwrap_or_default();
+        match incident.last_seen {
+            Some(seen) if seen > release.released_at => Released::NewActivity(format!(
+                "contained again: released from {} at {at}{why}, but the signal saw new activity \
+                 at {}, after the release; the session cutoff is new",
+                incident.id,
+                seen.to_rfc3339_opts(SecondsFormat::Secs, true)
+            )),
+            seen => Released::Yes(format!(
+                "released from {} at {at}{why}; this re-delivered signal shows no activity since \
+                 (last seen {}), so the release stands. Invoke contain by hand to contain it again",
+                incident.id,
+                seen.map_or("not given".into(), |s| s
+                    .to_rfc3339_opts(SecondsFormat::Secs, true))
+            )),
         }
     }
 
@@ -493,20 +683,16 @@ impl Responder {
         started: chrono::DateTime<Utc>,
         event: &Value,
         runs: &[TargetRun],
+        records: Vec<(Principal, &'static str, Value)>,
     ) {
         let prefix = evidence::run_prefix(incident_id, started);
         let mut objects = vec![EvidenceObject::json(format!("{prefix}/event.json"), event)];
+        for (principal, name, record) in &records {
+            let folder = evidence::principal_folder(&prefix, principal);
+            objects.push(EvidenceObject::json(format!("{folder}/{name}"), record));
+        }
         for captured in runs.iter().filter_map(|r| r.captured.as_ref()) {
-            let principal = &captured.principal;
-            let kind = match principal.kind {
-                PrincipalKind::User => "user",
-                PrincipalKind::Role => "role",
-                PrincipalKind::Root => "root",
-            };
-            let folder = format!(
-                "{prefix}/{}/{kind}/{}",
-                principal.account_id, principal.name
-            );
+            let folder = evidence::principal_folder(&prefix, &captured.principal);
             objects.push(EvidenceObject::json(
                 format!("{folder}/snapshot.json"),
                 &captured.snapshot,
@@ -543,6 +729,18 @@ impl Responder {
             }
         }
     }
+}
+
+/// What a release of the incident means for one principal of a re-delivered detection.
+enum Released {
+    /// Not released (or not an automatic detection): contain.
+    No,
+    /// Released, and the detection shows nothing newer: leave it released (why).
+    Yes(String),
+    /// Released, but the detection saw activity after the release: contain again (why).
+    NewActivity(String),
+    /// The release records could not be read: contain, and say so.
+    Unknown(String),
 }
 
 /// Settles a critical step after its first-wave write: judges the outcome, puts back an earlier

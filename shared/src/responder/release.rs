@@ -41,6 +41,7 @@ impl Responder {
             waves,
             targets: Vec::new(),
             evidence: Vec::new(),
+            skipped: Vec::new(),
         };
         let refuse = |mut report: Report, why: String| {
             warn!(principal = %principal, reason = %why, "release refused");
@@ -166,8 +167,30 @@ impl Responder {
         }];
         report.targets.push(target);
         if !dry_run {
-            self.store_evidence(&mut report, &request.incident_id, started, &event, &runs)
-                .await;
+            // The record a re-delivered detection of this incident reads before it would
+            // contain the principal again (never a tag, which the principal could write).
+            let records = (report.status == Status::Released)
+                .then(|| {
+                    let release = evidence::Release {
+                        incident_id: request.incident_id.clone(),
+                        principal_arn: principal.arn(),
+                        released_at: started,
+                        reason: request.reason.clone(),
+                    };
+                    let record = serde_json::to_value(&release).unwrap_or_default();
+                    (principal.clone(), evidence::RELEASED_OBJECT, record)
+                })
+                .into_iter()
+                .collect();
+            self.store_evidence(
+                &mut report,
+                &request.incident_id,
+                started,
+                &event,
+                &runs,
+                records,
+            )
+            .await;
         }
         info!(incident = %report.incident_id, status = ?report.status, "{}", report.summary());
         if report.status == Status::Partial {
