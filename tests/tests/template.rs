@@ -240,3 +240,79 @@ fn no_role_may_escalate_or_delete_anything_but_its_own_policies() {
         }
     }
 }
+
+/// Every EventBridge pattern that reaches a function: the SAM functions' `EventBridgeRule` events
+/// and the stand-alone `AWS::Events::Rule`s, by name.
+fn event_patterns(template: &Value) -> Vec<(String, Value)> {
+    let mut patterns = Vec::new();
+    for (name, resource) in template["Resources"].as_object().unwrap() {
+        match resource["Type"].as_str() {
+            Some("AWS::Serverless::Function") => {
+                for (event, spec) in resource["Properties"]["Events"]
+                    .as_object()
+                    .into_iter()
+                    .flatten()
+                {
+                    if spec["Type"] == "EventBridgeRule" {
+                        patterns.push((event.clone(), spec["Properties"]["Pattern"].clone()));
+                    }
+                }
+            }
+            Some("AWS::Events::Rule") => {
+                patterns.push((name.clone(), resource["Properties"]["EventPattern"].clone()))
+            }
+            _ => {}
+        }
+    }
+    patterns
+}
+
+#[test]
+fn every_rule_pins_an_aws_source_that_customers_cannot_put() {
+    let template = template();
+    let patterns = event_patterns(&template);
+    assert!(patterns.len() >= 5, "{patterns:?}");
+    for (name, pattern) in &patterns {
+        let sources = pattern["source"]
+            .as_array()
+            .unwrap_or_else(|| panic!("{name} has no source: anyone can aim it"));
+        assert!(!sources.is_empty(), "{name}");
+        for source in sources {
+            let pinned = source.as_str().is_some_and(|s| s.starts_with("aws."))
+                || source["prefix"].as_str() == Some("aws.");
+            assert!(pinned, "{name}: source {source} is not an aws.* source");
+        }
+    }
+    // Imported Security Hub findings: AWS-owned products only, never the account's own.
+    let (_, imported) = patterns
+        .iter()
+        .find(|(_, p)| p["detail-type"][0] == "Security Hub Findings - Imported")
+        .expect("the imported findings rule");
+    assert_eq!(
+        imported["detail"]["findings"]["ProductArn"],
+        serde_json::json!([{"wildcard": "arn:*:securityhub:*::product/aws/*"}])
+    );
+}
+
+#[test]
+fn the_functions_know_their_stack_cap_and_trusted_products() {
+    let template = template();
+    let variables = &template["Globals"]["Function"]["Environment"]["Variables"];
+    assert_eq!(
+        variables["STACK_NAME"],
+        serde_json::json!({"Ref": "AWS::StackName"})
+    );
+    assert_eq!(
+        variables["MAX_PRINCIPALS_PER_EVENT"],
+        serde_json::json!({"Ref": "MaxPrincipalsPerEvent"})
+    );
+    assert_eq!(
+        variables["SECURITYHUB_PRODUCTS"],
+        serde_json::json!({"Ref": "SecurityHubProducts"})
+    );
+    // The default protection works in every partition.
+    let default = template["Parameters"]["ProtectedPrincipals"]["Default"]
+        .as_str()
+        .unwrap();
+    assert!(default.starts_with("arn:*:"), "{default}");
+}
