@@ -5,7 +5,8 @@ use crate::config::Config;
 use crate::principal::{Principal, PrincipalKind};
 use crate::report::Outcome;
 use chrono::{DateTime, DurationRound, TimeDelta, Utc};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
+use std::fmt;
 
 /// The inline deny-all policy, and the managed one used when the inline one does not fit.
 pub const DENY_POLICY_NAME: &str = "TourniquetDenyAll";
@@ -143,7 +144,9 @@ impl Playbook {
     /// Whether this function carries out `action`.
     pub fn runs(self, action: Action) -> bool {
         match (self, action) {
-            (Playbook::Snapshot | Playbook::Release, _) => false,
+            (Playbook::Snapshot, _) => false,
+            (Playbook::Release, a) => !a.is_containment(),
+            (_, a) if !a.is_containment() => false,
             (Playbook::Contain, _) | (_, Action::TagPrincipal) => true,
             (Playbook::DeactivateAccessKeys, a) => a == Action::DeactivateAccessKey,
             (Playbook::AttachDenyAll, a) => a == Action::AttachDenyAll,
@@ -152,8 +155,9 @@ impl Playbook {
     }
 }
 
-/// What a step does.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+/// What a step does: the four a containment takes, and the undos (and deliberate keeps) of a
+/// release. Serialized in snake_case, as the report and the ledger name them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Action {
     /// Deny everything to the principal (inline; managed or quarantine group when it does not fit).
@@ -164,21 +168,37 @@ pub enum Action {
     DeactivateAccessKey,
     /// Tag the principal with the incident id.
     TagPrincipal,
-}
-
-/// Whether a report's action is one a containment applies (and a release may undo).
-pub fn is_containment_action(action: &str) -> bool {
-    Action::ALL.iter().any(|a| a.as_str() == action)
+    /// Release: take Tourniquet's deny off by the route it went on.
+    RemoveDenyAll,
+    /// Release: leave a deny that was changed by hand since the containment.
+    KeepDenyAll,
+    /// Release: set a key this incident deactivated, and the request lists, Active again.
+    ReactivateAccessKey,
+    /// Release: leave a key inactive (not listed, or not this incident's to reactivate).
+    KeepAccessKeyInactive,
+    /// Release: remove the incident tags.
+    UntagPrincipal,
+    /// Release: tag the principal with the release.
+    TagReleased,
+    /// Release: leave the session cutoff, so stolen sessions never work again.
+    KeepSessionCutoff,
+    /// Release: leave the quarantine policy AWS attached itself.
+    KeepAwsQuarantine,
 }
 
 impl Action {
-    /// Every containment action.
-    pub const ALL: [Action; 4] = [
+    /// Every action a containment takes (and a release may undo).
+    pub const CONTAINMENT: [Action; 4] = [
         Action::AttachDenyAll,
         Action::RevokeSessions,
         Action::DeactivateAccessKey,
         Action::TagPrincipal,
     ];
+
+    /// Whether a containment takes this action (the others are a release's).
+    pub fn is_containment(self) -> bool {
+        Self::CONTAINMENT.contains(&self)
+    }
 
     /// The name used in reports and logs.
     pub fn as_str(self) -> &'static str {
@@ -187,8 +207,53 @@ impl Action {
             Action::RevokeSessions => "revoke_sessions",
             Action::DeactivateAccessKey => "deactivate_access_key",
             Action::TagPrincipal => "tag_principal",
+            Action::RemoveDenyAll => "remove_deny_all",
+            Action::KeepDenyAll => "keep_deny_all",
+            Action::ReactivateAccessKey => "reactivate_access_key",
+            Action::KeepAccessKeyInactive => "keep_access_key_inactive",
+            Action::UntagPrincipal => "untag_principal",
+            Action::TagReleased => "tag_released",
+            Action::KeepSessionCutoff => "keep_session_cutoff",
+            Action::KeepAwsQuarantine => "keep_aws_quarantine",
         }
     }
+}
+
+impl fmt::Display for Action {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// How a policy step was carried out (kept in the ledger, so that a release can undo it).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Route {
+    /// An inline policy on the principal.
+    Inline,
+    /// A managed policy under `/tourniquet/`, attached to the principal.
+    Managed,
+    /// The user was added to the quarantine group, which carries the managed deny.
+    QuarantineGroup,
+}
+
+impl Route {
+    /// The name used in reports and logs.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Route::Inline => "inline",
+            Route::Managed => "managed",
+            Route::QuarantineGroup => "quarantine_group",
+        }
+    }
+}
+
+/// The ARN of one of Tourniquet's managed policies in the principal's account.
+pub fn managed_policy_arn(principal: &Principal, name: &str) -> String {
+    format!(
+        "arn:{}:iam::{}:policy{MANAGED_PATH}{name}",
+        principal.partition, principal.account_id
+    )
 }
 
 /// One change to make.
@@ -459,6 +524,8 @@ pub fn in_place(step: &Step, principal: &Principal, state: &PrincipalState) -> b
         Action::TagPrincipal => {
             step.tags.len() == 1 && state.incident_tag() == Some(step.tags[0].1.as_str())
         }
+        // A release's steps are judged by the release planner.
+        _ => false,
     }
 }
 

@@ -1,23 +1,44 @@
 //! Release: the pure half of undoing a containment. From the incident's ledger (the reports it
 //! stored) and the principal's state now, decide what to undo, what is already undone, what must
 //! stay, and what changed by hand since (drift), which stops the release unless forced.
+//!
+//! The ledger is read by its typed fields only (action, route, policy, group, named key), never
+//! from a step's `detail`. A release removes only what Tourniquet itself creates, by its exact
+//! names: a ledger entry naming anything else is not Tourniquet's record, and the release refuses.
 
-use crate::plan::{self, PrincipalState};
+use crate::plan::{self, Action, PrincipalState, Route};
 use crate::principal::Principal;
-use crate::report::{Outcome, Report};
+use crate::report::{Outcome, Report, StepReport};
 use serde::Serialize;
 
-/// A containment step this incident applied to the principal, as its reports record it.
+/// A containment step this incident applied to the principal, as its ledger records it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Applied {
     /// `attach_deny_all`, `revoke_sessions`, `deactivate_access_key`, `tag_principal`.
-    pub action: String,
+    pub action: Action,
     /// The policy, key or tag.
     pub target: String,
     /// For policies: `inline`, `managed`, `quarantine_group`.
-    pub route: Option<String>,
-    /// Whether the key was named in the event as compromised (it stays inactive by default).
+    pub route: Option<Route>,
+    /// For policies: the inline policy's name or the managed policy's ARN.
+    pub policy: Option<String>,
+    /// For the quarantine route: the group.
+    pub group: Option<String>,
+    /// Whether the event named the key as compromised.
     pub named_in_event: bool,
+}
+
+impl Applied {
+    fn from_step(step: &StepReport) -> Self {
+        Self {
+            action: step.action,
+            target: step.target.clone(),
+            route: step.route,
+            policy: step.policy.clone(),
+            group: step.group.clone(),
+            named_in_event: step.named_in_event,
+        }
+    }
 }
 
 /// What the incident's reports say was done to `principal`, oldest run first.
@@ -33,15 +54,10 @@ pub fn ledger(reports: &[Report], principal: &Principal) -> Vec<Applied> {
             for step in target
                 .steps
                 .iter()
-                .filter(|s| s.outcome == Outcome::Applied)
+                .filter(|s| s.outcome == Outcome::Applied && s.action.is_containment())
             {
-                let entry = Applied {
-                    action: step.action.clone(),
-                    target: step.target.clone(),
-                    route: step.route.clone(),
-                    named_in_event: step.detail.contains("named in the event"),
-                };
-                if plan::is_containment_action(&entry.action) && !applied.contains(&entry) {
+                let entry = Applied::from_step(step);
+                if !applied.contains(&entry) {
                     applied.push(entry);
                 }
             }
@@ -50,10 +66,46 @@ pub fn ledger(reports: &[Report], principal: &Principal) -> Vec<Applied> {
     applied
 }
 
+/// Why a ledger entry is not a record Tourniquet could have written: it names a policy or group
+/// that is not one Tourniquet creates. `None` for a genuine entry.
+pub fn not_ours(applied: &Applied, principal: &Principal) -> Option<String> {
+    let deny = plan::DENY_POLICY_NAME;
+    let arn = plan::managed_policy_arn(principal, deny);
+    let (what, ours) = match (applied.action, applied.route) {
+        (Action::AttachDenyAll, None | Some(Route::Inline)) => (
+            applied.policy.as_deref().unwrap_or(&applied.target),
+            applied.target == deny && applied.policy.as_deref().is_none_or(|p| p == deny),
+        ),
+        (Action::AttachDenyAll, Some(Route::Managed)) => {
+            let policy = applied.policy.as_deref().unwrap_or(&arn);
+            (policy, applied.target == deny && policy == arn)
+        }
+        (Action::AttachDenyAll, Some(Route::QuarantineGroup)) => {
+            let group = applied.group.as_deref().unwrap_or(plan::QUARANTINE_GROUP);
+            (
+                group,
+                applied.target == deny && group == plan::QUARANTINE_GROUP,
+            )
+        }
+        _ => return None,
+    };
+    (!ours).then(|| {
+        format!(
+            "the ledger says this incident put `{what}` on the principal by the {} route, but \
+             Tourniquet creates only {deny} (inline or under {}) and the group {}: the ledger is \
+             not Tourniquet's record, so nothing is released",
+            applied.route.unwrap_or(Route::Inline).as_str(),
+            plan::MANAGED_PATH,
+            plan::QUARANTINE_GROUP
+        )
+    })
+}
+
 /// What the release request asks.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Request {
-    /// Keys named as compromised that the responder wants back (rotated, or a false positive).
+    /// Keys this incident deactivated that the responder wants back (rotated, or a false
+    /// positive). Every other key stays inactive.
     pub reactivate_access_keys: Vec<String>,
     /// Release despite drift, undoing only what still matches the ledger.
     pub force: bool,
@@ -62,42 +114,48 @@ pub struct Request {
 /// One undo, or one thing that stays, with why.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct Undo {
-    /// `remove_deny_all`, `reactivate_access_key`, `untag_principal`, `keep_session_cutoff`,
-    /// `keep_access_key_inactive`, `keep_aws_quarantine`.
-    pub action: &'static str,
+    /// `remove_deny_all`, `reactivate_access_key`, `untag_principal`, `tag_released`, or one of
+    /// the keeps (`keep_session_cutoff`, `keep_access_key_inactive`, `keep_aws_quarantine`,
+    /// `keep_deny_all`).
+    pub action: Action,
     /// The policy, key, group or tags.
     pub target: String,
     /// How the deny was put in place, for `remove_deny_all`.
-    pub route: Option<String>,
+    pub route: Option<Route>,
     /// Already as the release wants it: nothing to write.
     pub done: bool,
     /// Nothing to write by design (the residue), with why in `why`.
     pub keep: bool,
+    /// A read the undo depends on failed: it is not attempted, and the release is `partial`.
+    pub unreadable: Option<String>,
     /// Why, in words.
     pub why: String,
 }
 
 impl Undo {
-    fn new(
-        action: &'static str,
-        target: impl Into<String>,
-        done: bool,
-        why: impl Into<String>,
-    ) -> Self {
+    fn new(action: Action, target: impl Into<String>, done: bool, why: impl Into<String>) -> Self {
         Self {
             action,
             target: target.into(),
             route: None,
             done,
             keep: false,
+            unreadable: None,
             why: why.into(),
         }
     }
 
-    fn keep(action: &'static str, target: impl Into<String>, why: impl Into<String>) -> Self {
+    fn keep(action: Action, target: impl Into<String>, why: impl Into<String>) -> Self {
         Self {
             keep: true,
             ..Self::new(action, target, true, why)
+        }
+    }
+
+    fn unreadable(action: Action, target: impl Into<String>, why: String) -> Self {
+        Self {
+            unreadable: Some(why),
+            ..Self::new(action, target, false, "")
         }
     }
 }
@@ -109,6 +167,8 @@ pub struct ReleasePlan {
     pub undos: Vec<Undo>,
     /// What changed by hand since the containment, each in words.
     pub drift: Vec<String>,
+    /// Ledger entries Tourniquet could not have written: the release refuses, even when forced.
+    pub untrusted: Vec<String>,
 }
 
 /// What IAM says now, beyond [`PrincipalState`]: the deny's document where it is inline.
@@ -116,19 +176,27 @@ pub struct ReleasePlan {
 pub struct Now<'a> {
     /// The lists.
     pub state: &'a PrincipalState,
-    /// The inline deny's document as IAM returns it, decoded; `None` when there is none.
-    pub deny_document: Option<serde_json::Value>,
+    /// The inline deny's document as IAM returns it, decoded; `Ok(None)` when there is none,
+    /// `Err` when IAM would not say.
+    pub deny_document: Result<Option<serde_json::Value>, String>,
 }
 
 /// Decides the release of `incident_id` from its ledger and the principal's state now.
 pub fn plan_release(
     incident_id: &str,
+    principal: &Principal,
     ledger: &[Applied],
     now: &Now<'_>,
     request: &Request,
 ) -> ReleasePlan {
     let state = now.state;
-    let mut plan = ReleasePlan::default();
+    let mut plan = ReleasePlan {
+        untrusted: ledger
+            .iter()
+            .filter_map(|a| not_ours(a, principal))
+            .collect(),
+        ..ReleasePlan::default()
+    };
     if let Some(other) = state.incident_tag().filter(|t| *t != incident_id) {
         plan.drift.push(format!(
             "the principal is now under incident {other}: releasing {incident_id} would lift that \
@@ -136,37 +204,18 @@ pub fn plan_release(
         ));
     }
     for applied in ledger.iter().rev() {
-        match applied.action.as_str() {
-            "tag_principal" => {
-                let tagged = state.incident_tag() == Some(incident_id);
-                let why = if tagged {
-                    "the incident tags come off; tourniquet:released-* tags record the release"
-                } else {
-                    "the incident tags are already off"
-                };
-                plan.undos.push(Undo::new(
-                    "untag_principal",
-                    format!("{},{}", plan::INCIDENT_TAG, plan::CONTAINED_AT_TAG),
-                    !tagged,
-                    why,
-                ));
-            }
-            "deactivate_access_key" => {
+        match applied.action {
+            Action::TagPrincipal => plan.undos.push(undo_tags(incident_id, state)),
+            Action::DeactivateAccessKey => {
                 plan.undos
                     .push(undo_key(applied, state, request, &mut plan.drift))
             }
-            "attach_deny_all" => plan.undos.push(undo_deny(applied, now, &mut plan.drift)),
-            "revoke_sessions" => plan.undos.push(Undo::keep(
-                "keep_session_cutoff",
+            Action::AttachDenyAll => plan.undos.push(undo_deny(applied, now, &mut plan.drift)),
+            Action::RevokeSessions => plan.undos.push(Undo::keep(
+                Action::KeepSessionCutoff,
                 applied.target.clone(),
-                format!(
-                    "sessions issued before the containment stay denied ({}): stolen session \
-                     credentials must never work again",
-                    state
-                        .tag(plan::SESSION_CUTOFF_TAG)
-                        .map(|c| format!("cutoff {c}"))
-                        .unwrap_or_else(|| "the policy stays".into())
-                ),
+                "sessions issued before the containment stay denied: stolen session credentials \
+                 must never work again",
             )),
             _ => {}
         }
@@ -174,10 +223,10 @@ pub fn plan_release(
     for key in &request.reactivate_access_keys {
         if !ledger
             .iter()
-            .any(|a| a.action == "deactivate_access_key" && &a.target == key)
+            .any(|a| a.action == Action::DeactivateAccessKey && &a.target == key)
         {
             plan.undos.push(Undo::keep(
-                "keep_access_key_inactive",
+                Action::KeepAccessKeyInactive,
                 key.clone(),
                 "this incident did not deactivate it, so the release does not touch it",
             ));
@@ -185,7 +234,7 @@ pub fn plan_release(
     }
     let released = state.tag(plan::RELEASED_TAG) == Some(incident_id);
     plan.undos.push(Undo::new(
-        "tag_released",
+        Action::TagReleased,
         format!("{}={incident_id}", plan::RELEASED_TAG),
         released,
         "records the release on the principal",
@@ -196,13 +245,31 @@ pub fn plan_release(
             .filter(|a| a.contains(":policy/AWSCompromisedKeyQuarantine"))
         {
             plan.undos.push(Undo::keep(
-                "keep_aws_quarantine",
+                Action::KeepAwsQuarantine,
                 arn.clone(),
                 "AWS attached this quarantine policy itself; detach it by hand once the key is rotated",
             ));
         }
     }
     plan
+}
+
+fn undo_tags(incident_id: &str, state: &PrincipalState) -> Undo {
+    let target = format!("{},{}", plan::INCIDENT_TAG, plan::CONTAINED_AT_TAG);
+    if let Err(e) = &state.tags {
+        return Undo::unreadable(
+            Action::UntagPrincipal,
+            target,
+            format!("could not read the tags: {e}"),
+        );
+    }
+    let tagged = state.incident_tag() == Some(incident_id);
+    let why = if tagged {
+        "the incident tags come off; tourniquet:released-* tags record the release"
+    } else {
+        "the incident tags are already off"
+    };
+    Undo::new(Action::UntagPrincipal, target, !tagged, why)
 }
 
 fn undo_key(
@@ -212,79 +279,109 @@ fn undo_key(
     drift: &mut Vec<String>,
 ) -> Undo {
     let key = applied.target.as_str();
-    let now = state
-        .access_keys
-        .as_ref()
-        .ok()
-        .and_then(|keys| keys.iter().find(|k| k.id == key));
-    let Some(now) = now else {
+    let keys = match &state.access_keys {
+        Ok(keys) => keys,
+        Err(e) => {
+            return Undo::unreadable(
+                Action::ReactivateAccessKey,
+                key,
+                format!("could not read the access keys: {e}"),
+            );
+        }
+    };
+    let Some(now) = keys.iter().find(|k| k.id == key) else {
         drift.push(format!(
             "access key {key} no longer exists (deleted since the containment)"
         ));
-        return Undo::keep("keep_access_key_inactive", key, "the key no longer exists");
-    };
-    if applied.named_in_event && !request.reactivate_access_keys.iter().any(|k| k == key) {
         return Undo::keep(
-            "keep_access_key_inactive",
+            Action::KeepAccessKeyInactive,
             key,
-            "named in the event as compromised: it stays inactive unless the release request \
-             lists it in reactivate_access_keys (rotate it instead)",
+            "the key no longer exists",
+        );
+    };
+    if !request.reactivate_access_keys.iter().any(|k| k == key) {
+        let named = if applied.named_in_event {
+            "named in the event as compromised"
+        } else {
+            "deactivated by this incident"
+        };
+        return Undo::keep(
+            Action::KeepAccessKeyInactive,
+            key,
+            format!(
+                "{named}: it stays inactive unless the release request lists it in \
+                 reactivate_access_keys. Rotate it (create a new key, then delete this one once \
+                 nothing uses it) rather than reactivate it"
+            ),
         );
     }
     let why = if now.active {
         "already active"
     } else {
-        "was active before the containment"
+        "listed in reactivate_access_keys"
     };
-    Undo::new("reactivate_access_key", key, now.active, why)
+    Undo::new(Action::ReactivateAccessKey, key, now.active, why)
 }
 
 fn undo_deny(applied: &Applied, now: &Now<'_>, drift: &mut Vec<String>) -> Undo {
     let state = now.state;
-    let route = applied.route.clone().unwrap_or_else(|| "inline".into());
-    let (present, what) = match route.as_str() {
-        "managed" => (
-            state.attached_policy_arns.as_ref().is_ok_and(|arns| {
+    let route = applied.route.unwrap_or(Route::Inline);
+    let target = applied.target.clone();
+    let (present, what) = match route {
+        Route::Managed => match &state.attached_policy_arns {
+            Ok(arns) => (
                 arns.iter().any(|a| {
                     a.ends_with(&format!("{}{}", plan::MANAGED_PATH, plan::DENY_POLICY_NAME))
-                })
-            }),
-            format!(
-                "managed policy {}{}",
-                plan::MANAGED_PATH,
-                plan::DENY_POLICY_NAME
+                }),
+                format!(
+                    "managed policy {}{}",
+                    plan::MANAGED_PATH,
+                    plan::DENY_POLICY_NAME
+                ),
             ),
-        ),
-        "quarantine_group" => (
-            state
-                .group_names
-                .as_ref()
-                .is_ok_and(|g| g.iter().any(|g| g == plan::QUARANTINE_GROUP)),
-            format!("membership of group {}", plan::QUARANTINE_GROUP),
-        ),
-        _ => {
-            let present = now.deny_document.is_some();
+            Err(e) => {
+                let why = format!("could not read the attached policies: {e}");
+                return Undo::unreadable(Action::RemoveDenyAll, target, why);
+            }
+        },
+        Route::QuarantineGroup => match &state.group_names {
+            Ok(groups) => (
+                groups.iter().any(|g| g == plan::QUARANTINE_GROUP),
+                format!("membership of group {}", plan::QUARANTINE_GROUP),
+            ),
+            Err(e) => {
+                let why = format!("could not read the groups: {e}");
+                return Undo::unreadable(Action::RemoveDenyAll, target, why);
+            }
+        },
+        Route::Inline => {
+            let document = match &now.deny_document {
+                Ok(document) => document,
+                Err(e) => {
+                    let why = format!("could not read the inline policy {target}: {e}");
+                    return Undo::unreadable(Action::RemoveDenyAll, target, why);
+                }
+            };
             let ours: serde_json::Value =
                 serde_json::from_str(&plan::deny_all_document()).unwrap_or_default();
-            if let Some(document) = &now.deny_document
+            if let Some(document) = document
                 && *document != ours
             {
                 drift.push(format!(
-                    "inline policy {} was changed by hand since the containment",
-                    applied.target
+                    "inline policy {target} was changed by hand since the containment"
                 ));
                 return Undo::keep(
-                    "keep_deny_all",
-                    applied.target.clone(),
+                    Action::KeepDenyAll,
+                    target,
                     "changed by hand since the containment: not Tourniquet's to remove",
                 );
             }
-            (present, format!("inline policy {}", applied.target))
+            (document.is_some(), format!("inline policy {target}"))
         }
     };
     let mut undo = Undo::new(
-        "remove_deny_all",
-        applied.target.clone(),
+        Action::RemoveDenyAll,
+        target,
         !present,
         if present {
             format!("{what} comes off")
@@ -294,4 +391,239 @@ fn undo_deny(applied: &Applied, now: &Now<'_>, drift: &mut Vec<String>) -> Undo 
     );
     undo.route = Some(route);
     undo
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::plan::KeyState;
+    use crate::report::{Status, TargetReport};
+
+    fn alice() -> Principal {
+        Principal::user("111122223333", "alice").unwrap()
+    }
+
+    fn step(action: Action, target: &str, route: Option<Route>) -> StepReport {
+        StepReport {
+            route,
+            ..StepReport::new(action, target, Outcome::Applied, String::new())
+        }
+    }
+
+    fn report(steps: Vec<StepReport>) -> Report {
+        Report {
+            ledger_version: crate::report::LEDGER_VERSION,
+            incident_id: "IR-1".into(),
+            status: Status::Contained,
+            dry_run: false,
+            source: None,
+            reason: None,
+            message: None,
+            waves: 1,
+            targets: vec![TargetReport {
+                principal_arn: alice().arn(),
+                account_id: alice().account_id,
+                status: Status::Contained,
+                message: None,
+                steps,
+            }],
+            evidence: Vec::new(),
+            skipped: Vec::new(),
+        }
+    }
+
+    fn state(keys: &[(&str, bool)], tagged: bool) -> PrincipalState {
+        PrincipalState {
+            access_keys: Ok(keys
+                .iter()
+                .map(|(id, active)| KeyState {
+                    id: id.to_string(),
+                    active: *active,
+                })
+                .collect()),
+            inline_policy_names: Ok(vec![plan::DENY_POLICY_NAME.into()]),
+            attached_policy_arns: Ok(Vec::new()),
+            group_names: Ok(Vec::new()),
+            tags: Ok(if tagged {
+                vec![(plan::INCIDENT_TAG.into(), "IR-1".into())]
+            } else {
+                Vec::new()
+            }),
+            session_cutoff: Ok(None),
+        }
+    }
+
+    fn ours() -> Result<Option<serde_json::Value>, String> {
+        Ok(Some(
+            serde_json::from_str(&plan::deny_all_document()).unwrap(),
+        ))
+    }
+
+    fn contained() -> Vec<StepReport> {
+        let mut named = step(Action::DeactivateAccessKey, "AKIANAMED0000000", None);
+        named.named_in_event = true;
+        vec![
+            step(
+                Action::AttachDenyAll,
+                plan::DENY_POLICY_NAME,
+                Some(Route::Inline),
+            ),
+            step(
+                Action::RevokeSessions,
+                plan::REVOKE_POLICY_NAME,
+                Some(Route::Inline),
+            ),
+            named,
+            step(Action::DeactivateAccessKey, "AKIAOTHER0000000", None),
+            step(Action::TagPrincipal, "tourniquet:incident=IR-1", None),
+        ]
+    }
+
+    fn actions(plan: &ReleasePlan) -> Vec<(Action, &str, bool)> {
+        plan.undos
+            .iter()
+            .map(|u| (u.action, u.target.as_str(), u.done || u.keep))
+            .collect()
+    }
+
+    #[test]
+    fn the_ledger_is_read_from_typed_fields_not_from_prose() {
+        let mut steps = contained();
+        // A detail that claims the key was named changes nothing: only the field counts.
+        steps[3].detail = "access key named in the event set to Inactive".into();
+        let ledger = ledger(&[report(steps)], &alice());
+        let named: Vec<bool> = ledger
+            .iter()
+            .filter(|a| a.action == Action::DeactivateAccessKey)
+            .map(|a| a.named_in_event)
+            .collect();
+        assert_eq!(named, [true, false]);
+    }
+
+    #[test]
+    fn no_key_comes_back_unless_the_request_lists_it() {
+        let ledger = ledger(&[report(contained())], &alice());
+        let now = state(
+            &[("AKIANAMED0000000", false), ("AKIAOTHER0000000", false)],
+            true,
+        );
+        let now = Now {
+            state: &now,
+            deny_document: ours(),
+        };
+        let plan = plan_release("IR-1", &alice(), &ledger, &now, &Request::default());
+        let keys: Vec<_> = actions(&plan)
+            .into_iter()
+            .filter(|(_, t, _)| t.starts_with("AKIA"))
+            .collect();
+        assert_eq!(
+            keys,
+            [
+                (Action::KeepAccessKeyInactive, "AKIAOTHER0000000", true),
+                (Action::KeepAccessKeyInactive, "AKIANAMED0000000", true),
+            ]
+        );
+        let listed = Request {
+            reactivate_access_keys: vec!["AKIAOTHER0000000".into(), "AKIANOTOURS00000".into()],
+            force: false,
+        };
+        let plan = plan_release("IR-1", &alice(), &ledger, &now, &listed);
+        let keys: Vec<_> = actions(&plan)
+            .into_iter()
+            .filter(|(_, t, _)| t.starts_with("AKIA"))
+            .collect();
+        assert_eq!(
+            keys,
+            [
+                (Action::ReactivateAccessKey, "AKIAOTHER0000000", false),
+                (Action::KeepAccessKeyInactive, "AKIANAMED0000000", true),
+                (Action::KeepAccessKeyInactive, "AKIANOTOURS00000", true),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_ledger_naming_a_policy_tourniquet_never_creates_is_untrusted() {
+        let mut forged = contained();
+        forged[0].target = "CustomerDenyProduction".into();
+        let mut forged_arn = contained();
+        forged_arn[0].route = Some(Route::Managed);
+        forged_arn[0].policy = Some("arn:aws:iam::111122223333:policy/SecurityBaseline".into());
+        let mut forged_group = contained();
+        forged_group[0].route = Some(Route::QuarantineGroup);
+        forged_group[0].group = Some("Admins".into());
+        for steps in [forged, forged_arn, forged_group] {
+            let ledger = ledger(&[report(steps)], &alice());
+            let now = state(&[], true);
+            let now = Now {
+                state: &now,
+                deny_document: ours(),
+            };
+            let plan = plan_release("IR-1", &alice(), &ledger, &now, &Request::default());
+            assert_eq!(plan.untrusted.len(), 1, "{plan:?}");
+            assert!(plan.untrusted[0].contains("not Tourniquet's record"));
+        }
+        let genuine = ledger(&[report(contained())], &alice());
+        let now = state(&[], true);
+        let now = Now {
+            state: &now,
+            deny_document: ours(),
+        };
+        assert!(
+            plan_release("IR-1", &alice(), &genuine, &now, &Request::default())
+                .untrusted
+                .is_empty()
+        );
+    }
+
+    #[test]
+    fn a_failed_read_is_not_gone() {
+        let ledger = ledger(&[report(contained())], &alice());
+        let mut unreadable = state(&[("AKIAOTHER0000000", false)], true);
+        unreadable.tags = Err("Throttling".into());
+        unreadable.access_keys = Err("Throttling".into());
+        let now = Now {
+            state: &unreadable,
+            deny_document: Err("ServiceFailure".into()),
+        };
+        let plan = plan_release("IR-1", &alice(), &ledger, &now, &Request::default());
+        let unread: Vec<Action> = plan
+            .undos
+            .iter()
+            .filter(|u| u.unreadable.is_some())
+            .map(|u| u.action)
+            .collect();
+        assert_eq!(
+            unread,
+            [
+                Action::UntagPrincipal,
+                Action::ReactivateAccessKey,
+                Action::ReactivateAccessKey,
+                Action::RemoveDenyAll
+            ]
+        );
+        assert!(plan.undos.iter().all(|u| u.unreadable.is_none() || !u.done));
+    }
+
+    #[test]
+    fn the_session_cutoff_and_aws_quarantine_stay() {
+        let ledger = ledger(&[report(contained())], &alice());
+        let mut now = state(&[], true);
+        now.attached_policy_arns = Ok(vec![
+            "arn:aws:iam::aws:policy/AWSCompromisedKeyQuarantineV3".into(),
+        ]);
+        let now = Now {
+            state: &now,
+            deny_document: ours(),
+        };
+        let plan = plan_release("IR-1", &alice(), &ledger, &now, &Request::default());
+        let kept: Vec<Action> = plan
+            .undos
+            .iter()
+            .filter(|u| u.keep)
+            .map(|u| u.action)
+            .collect();
+        assert!(kept.contains(&Action::KeepSessionCutoff));
+        assert!(kept.contains(&Action::KeepAwsQuarantine));
+    }
 }

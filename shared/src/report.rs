@@ -1,6 +1,11 @@
 //! The report: what was found, planned and done, returned to the caller, logged and stored.
 
+use crate::plan::{Action, Route};
 use serde::{Deserialize, Serialize};
+
+/// The version of the ledger's schema (the report's step fields a release reads): 1 is typed
+/// actions and routes, and the undo facts as fields.
+pub const LEDGER_VERSION: u32 = 1;
 
 /// How a run, or one target of it, ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -38,11 +43,12 @@ pub enum Outcome {
     Failed,
 }
 
-/// One step and its outcome.
+/// One step and its outcome: a line of the ledger. A release reads only the typed fields, never
+/// `detail`, which is for humans.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StepReport {
-    /// What the step does (`attach_deny_all`, `deactivate_access_key`, `tag_principal`).
-    pub action: String,
+    /// What the step does (`attach_deny_all`, `deactivate_access_key`, `tag_principal`, ...).
+    pub action: Action,
     /// What it acts on: a key id, a policy name, a tag.
     pub target: String,
     /// How it ended.
@@ -52,7 +58,45 @@ pub struct StepReport {
     /// For policy steps: how the policy was put in place (`inline`, `managed`,
     /// `quarantine_group`), which a release needs to undo it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub route: Option<String>,
+    pub route: Option<Route>,
+    /// For `deactivate_access_key`: whether the event named the key as compromised.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub named_in_event: bool,
+    /// For `deactivate_access_key`: whether the key was Active when this run read it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub was_active: Option<bool>,
+    /// For policy steps: the inline policy's name, or the managed policy's ARN, that carries it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub policy: Option<String>,
+    /// For the `quarantine_group` route: the group the user joined.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group: Option<String>,
+    /// For `revoke_sessions`: the cutoff in force (UTC, RFC 3339).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cutoff: Option<String>,
+}
+
+impl StepReport {
+    /// A step with no undo facts (yet).
+    pub fn new(
+        action: Action,
+        target: impl Into<String>,
+        outcome: Outcome,
+        detail: String,
+    ) -> Self {
+        Self {
+            action,
+            target: target.into(),
+            outcome,
+            detail,
+            route: None,
+            named_in_event: false,
+            was_active: None,
+            policy: None,
+            group: None,
+            cutoff: None,
+        }
+    }
 }
 
 /// One principal of the incident.
@@ -112,6 +156,9 @@ pub struct Evidence {
 /// The whole run.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Report {
+    /// The ledger schema this report's steps follow ([`LEDGER_VERSION`]; 0 before it was typed).
+    #[serde(default)]
+    pub ledger_version: u32,
     /// The incident; stable across replays of the same event.
     pub incident_id: String,
     /// The overall status (see [`Report::status_from_targets`]).

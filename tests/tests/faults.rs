@@ -221,7 +221,7 @@ fn outcomes(report: &Report) -> Vec<(String, String, Outcome)> {
     report.targets[0]
         .steps
         .iter()
-        .map(|s| (s.action.clone(), s.target.clone(), s.outcome))
+        .map(|s| (s.action.as_str().to_owned(), s.target.clone(), s.outcome))
         .collect()
 }
 
@@ -256,8 +256,8 @@ fn route_of(report: &Report, action: &str) -> Option<String> {
     report.targets[0]
         .steps
         .iter()
-        .find(|s| s.action == action)
-        .and_then(|s| s.route.clone())
+        .find(|s| s.action.as_str() == action)
+        .and_then(|s| s.route.map(|r| r.as_str().to_owned()))
 }
 
 #[tokio::test]
@@ -525,7 +525,7 @@ async fn a_role_session_policy_that_does_not_fit_inline_goes_managed_with_the_cu
         (
             revoke.action.as_str(),
             revoke.outcome,
-            revoke.route.as_deref()
+            revoke.route.map(|r| r.as_str())
         ),
         ("revoke_sessions", Outcome::Applied, Some("managed"))
     );
@@ -698,10 +698,10 @@ async fn a_release_detaches_a_managed_deny_and_deletes_nothing() {
     let deny = report.targets[0]
         .steps
         .iter()
-        .find(|s| s.action == "remove_deny_all")
+        .find(|s| s.action.as_str() == "remove_deny_all")
         .unwrap();
     assert_eq!(
-        (deny.outcome, deny.route.as_deref()),
+        (deny.outcome, deny.route.map(|r| r.as_str())),
         (Outcome::Applied, Some("managed"))
     );
     assert_eq!(
@@ -711,8 +711,80 @@ async fn a_release_detaches_a_managed_deny_and_deletes_nothing() {
     );
     assert_eq!(
         writes.deactivate.num_calls(),
-        1,
-        "only the key that was active before comes back"
+        0,
+        "no key comes back: the request lists none"
     );
     assert_eq!(untag.num_calls(), 1);
+}
+
+/// A release that cannot read the deny does not take "could not read" for "already gone": the
+/// deny stays, nothing is deleted, and the release is `partial` (a Lambda error) for a human.
+#[tokio::test]
+async fn a_release_that_cannot_read_the_deny_leaves_it_and_reports_partial() {
+    use aws_sdk_iam::operation::delete_user_policy::DeleteUserPolicyOutput;
+    use aws_sdk_iam::types::Tag;
+
+    let moto = Moto::start();
+    let contained = responder(&moto, iam(&[], &Writes::new()))
+        .await
+        .handle(harness::guardduty_finding(USER, KEYS[0]))
+        .await
+        .expect("contained by the inline route");
+    assert_eq!(
+        route_of(&contained, "attach_deny_all").as_deref(),
+        Some("inline")
+    );
+
+    let has_deny = mock!(Client::list_user_policies).then_output(|| {
+        ListUserPoliciesOutput::builder()
+            .set_policy_names(Some(vec!["TourniquetDenyAll".into()]))
+            .build()
+            .unwrap()
+    });
+    let incident = contained.incident_id.clone();
+    let tagged = mock!(Client::list_user_tags).then_output(move || {
+        let tag = Tag::builder()
+            .key("tourniquet:incident")
+            .value(&incident)
+            .build()
+            .unwrap();
+        ListUserTagsOutput::builder().tags(tag).build().unwrap()
+    });
+    let unreadable = mock!(Client::get_user_policy)
+        .match_requests(|r| r.policy_name() == Some("TourniquetDenyAll"))
+        .then_error(|| GetUserPolicyError::generic(throttling()));
+    let delete =
+        mock!(Client::delete_user_policy).then_output(|| DeleteUserPolicyOutput::builder().build());
+    let writes = Writes::new();
+    let release = responder(
+        &moto,
+        iam(&[&has_deny, &tagged, &unreadable, &delete], &writes),
+    )
+    .await
+    .playing(playbook::Playbook::Release);
+
+    let result = release
+        .handle(serde_json::json!({
+            "principal_arn": format!("arn:aws:iam::111122223333:user/{USER}"),
+            "incident_id": contained.incident_id,
+        }))
+        .await;
+
+    let Err(Error::Partial { report, .. }) = result else {
+        panic!("a release that could not read the deny is partial: {result:?}");
+    };
+    let deny = report.targets[0]
+        .steps
+        .iter()
+        .find(|s| s.action.as_str() == "remove_deny_all")
+        .unwrap();
+    assert_eq!(deny.outcome, Outcome::Failed, "{deny:?}");
+    assert!(deny.detail.contains("could not read"), "{}", deny.detail);
+    assert_eq!(delete.num_calls(), 0, "the deny stays");
+    assert!(unreadable.num_calls() >= 1);
+    assert_eq!(
+        writes.tag.num_calls(),
+        0,
+        "a release that cannot read stops before writing"
+    );
 }

@@ -55,16 +55,17 @@ async fn contain_then_release_returns_the_user_to_its_snapshot_but_the_residue()
 
     assert_eq!(report.status, Status::Released, "{report:?}");
     let after = user_state(&iam, &user.name).await;
-    // The key named as compromised stays inactive; the other is active again.
+    // No key comes back unless the request lists it: both stay inactive, to be rotated.
     let keys = key_statuses(&iam, &user.name).await;
     assert_eq!(
         keys,
         [
             (user.keys[0].clone(), StatusType::Inactive),
-            (user.keys[1].clone(), StatusType::Active)
+            (user.keys[1].clone(), StatusType::Inactive)
         ]
     );
     before["keys"][0][1] = "Inactive".into();
+    before["keys"][1][1] = "Inactive".into();
     assert_eq!(without_residue(after.clone()), before);
     // The residue: the session cutoff stays, and the release is recorded.
     assert!(
@@ -85,7 +86,7 @@ async fn contain_then_release_returns_the_user_to_its_snapshot_but_the_residue()
         actions,
         [
             ("untag_principal", Outcome::Applied),
-            ("reactivate_access_key", Outcome::Applied),
+            ("keep_access_key_inactive", Outcome::AlreadyInPlace),
             ("keep_access_key_inactive", Outcome::AlreadyInPlace),
             ("keep_session_cutoff", Outcome::AlreadyInPlace),
             ("remove_deny_all", Outcome::Applied),
@@ -121,7 +122,10 @@ async fn a_key_listed_in_the_request_is_reactivated_and_a_replayed_release_chang
         .await
         .expect("contained");
     let release = moto.responder(&[]).await.playing(Playbook::Release);
-    let request = release_request(&user.arn, json!({"reactivate_access_keys": [user.keys[0]]}));
+    let request = release_request(
+        &user.arn,
+        json!({"reactivate_access_keys": [user.keys[0], user.keys[1]]}),
+    );
 
     release.handle(request.clone()).await.expect("released");
     let after = user_state(&iam, &user.name).await;
@@ -200,7 +204,77 @@ async fn a_deny_replaced_by_hand_is_drift_that_stops_the_release_unless_forced()
     );
     assert_eq!(
         key_statuses(&iam, &user.name).await[1].1,
-        StatusType::Active
+        StatusType::Inactive,
+        "not listed: stays inactive"
+    );
+}
+
+/// Rewrites the containment's stored report so that its deny step names `policy`, as someone
+/// with write access to the bucket could (the bucket policy in template.yaml denies that).
+async fn forge_ledger(moto: &Moto, policy: &str) {
+    let s3 = moto.s3().await;
+    let key = harness::evidence_keys(&s3)
+        .await
+        .into_iter()
+        .find(|k| k.ends_with("/report.json"))
+        .unwrap();
+    let mut report: Value =
+        serde_json::from_slice(&harness::evidence_body(&s3, &key).await).unwrap();
+    for step in report["targets"][0]["steps"].as_array_mut().unwrap() {
+        if step["action"] == "attach_deny_all" {
+            step["target"] = policy.into();
+            step["policy"] = policy.into();
+            step["detail"] =
+                format!("{policy}, as rewritten by whoever could write the bucket").into();
+        }
+    }
+    // Not through evidence::put: an attacker's plain overwrite, which moto allows.
+    s3.put_object()
+        .bucket(harness::BUCKET)
+        .key(&key)
+        .body(serde_json::to_vec_pretty(&report).unwrap().into())
+        .send()
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn a_forged_ledger_naming_a_customers_policy_is_refused_even_when_forced() {
+    let moto = Moto::start();
+    let iam = moto.iam().await;
+    let user = seed_user(&iam, "ci-deployer").await;
+    // The customer's own guardrail, which a forged ledger would have release delete.
+    iam.put_user_policy()
+        .user_name(&user.name)
+        .policy_name("DenyProductionData")
+        .policy_document(r#"{"Version":"2012-10-17","Statement":[{"Effect":"Deny","Action":"s3:*","Resource":"*"}]}"#)
+        .send()
+        .await
+        .unwrap();
+    moto.responder(&[])
+        .await
+        .handle(guardduty_finding(&user.name, &user.keys[0]))
+        .await
+        .expect("contained");
+    forge_ledger(&moto, "DenyProductionData").await;
+    let before = user_state(&iam, &user.name).await;
+    let release = moto.responder(&[]).await.playing(Playbook::Release);
+
+    let report = release
+        .handle(release_request(&user.arn, json!({"force": true})))
+        .await
+        .expect("a refusal");
+
+    assert_eq!(report.status, Status::Refused, "{report:?}");
+    let message = report.targets[0].message.as_deref().unwrap_or_default();
+    assert!(
+        message.contains("DenyProductionData") && message.contains("not Tourniquet's record"),
+        "{message}"
+    );
+    assert_eq!(
+        user_state(&iam, &user.name).await,
+        before,
+        "nothing written"
     );
 }
 
@@ -262,7 +336,7 @@ async fn aws_quarantine_policies_are_never_detached() {
     let kept = report.targets[0]
         .steps
         .iter()
-        .find(|s| s.action == "keep_aws_quarantine")
+        .find(|s| s.action.as_str() == "keep_aws_quarantine")
         .expect("reported");
     assert_eq!(kept.target, quarantine);
 }
@@ -324,4 +398,34 @@ async fn bad_release_requests_name_the_field() {
             "{request}: {err}"
         );
     }
+}
+
+#[tokio::test]
+async fn a_ledger_altered_since_its_manifest_is_refused_even_when_forced() {
+    let moto = Moto::start();
+    let iam = moto.iam().await;
+    let user = seed_user(&iam, "ci-deployer").await;
+    moto.responder(&[])
+        .await
+        .handle(guardduty_finding(&user.name, &user.keys[0]))
+        .await
+        .expect("contained");
+    // Tourniquet's own policy name, but the bytes no longer match the manifest.
+    forge_ledger(&moto, "TourniquetDenyAll").await;
+    let before = user_state(&iam, &user.name).await;
+    let release = moto.responder(&[]).await.playing(Playbook::Release);
+
+    let report = release
+        .handle(release_request(&user.arn, json!({"force": true})))
+        .await
+        .expect("a refusal");
+
+    assert_eq!(report.status, Status::Refused, "{report:?}");
+    let message = report.targets[0].message.as_deref().unwrap_or_default();
+    assert!(message.contains("does not verify"), "{message}");
+    assert_eq!(
+        user_state(&iam, &user.name).await,
+        before,
+        "nothing written"
+    );
 }

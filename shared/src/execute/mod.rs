@@ -20,27 +20,7 @@ mod quarantine;
 mod tags;
 mod undo;
 
-/// How a policy step was carried out (kept in the report, so that a release can undo it).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Route {
-    /// An inline policy on the principal.
-    Inline,
-    /// A managed policy under `/tourniquet/`, attached to the principal.
-    Managed,
-    /// The user was added to the quarantine group, which carries the managed deny.
-    QuarantineGroup,
-}
-
-impl Route {
-    /// The name used in reports.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Route::Inline => "inline",
-            Route::Managed => "managed",
-            Route::QuarantineGroup => "quarantine_group",
-        }
-    }
-}
+pub use crate::plan::Route;
 
 /// A write that went through: by which route, after how many sequential calls.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -125,6 +105,11 @@ impl Writer<'_> {
                 .await
                 .map(|()| done(None)),
             Action::TagPrincipal => self.tag(&step.tags).await.map(|()| done(None)),
+            other => Err(WriteError {
+                message: format!("{other} is a release's step, not a containment's"),
+                limit_exceeded: false,
+                calls: 0,
+            }),
         }
     }
 

@@ -5,18 +5,16 @@ use super::{WriteError, Writer, failed};
 use crate::plan;
 
 impl Writer<'_> {
-    /// Undoes a deny by the route it was put in place: the inline policy comes off, the managed one
-    /// is detached (not deleted: other principals may carry it), or the user leaves the group.
-    pub async fn remove_deny(&self, name: &str, route: &str) -> Result<(), WriteError> {
-        let arn = format!(
-            "arn:{}:iam::{}:policy{}{name}",
-            self.principal.partition,
-            self.principal.account_id,
-            plan::MANAGED_PATH
-        );
+    /// Undoes a deny by the route it was put in place: the inline `TourniquetDenyAll` comes off,
+    /// the managed `/tourniquet/TourniquetDenyAll` is detached (not deleted: other principals may
+    /// carry it), or the user leaves the quarantine group. The names are Tourniquet's own
+    /// constants, never taken from a ledger, so no record can aim this at anything else.
+    pub async fn remove_deny(&self, route: plan::Route) -> Result<(), WriteError> {
+        let name = plan::DENY_POLICY_NAME;
+        let arn = plan::managed_policy_arn(self.principal, name);
         let user = self.name();
         match (route, self.is_role()) {
-            ("managed", true) => {
+            (plan::Route::Managed, true) => {
                 let out = self
                     .iam
                     .detach_role_policy()
@@ -26,7 +24,7 @@ impl Writer<'_> {
                     .await;
                 out.map(drop).map_err(|e| failed(e, 1))
             }
-            ("managed", false) => {
+            (plan::Route::Managed, false) => {
                 let out = self
                     .iam
                     .detach_user_policy()
@@ -36,7 +34,7 @@ impl Writer<'_> {
                     .await;
                 out.map(drop).map_err(|e| failed(e, 1))
             }
-            ("quarantine_group", _) => {
+            (plan::Route::QuarantineGroup, _) => {
                 let out = self
                     .iam
                     .remove_user_from_group()
@@ -46,7 +44,7 @@ impl Writer<'_> {
                     .await;
                 out.map(drop).map_err(|e| failed(e, 1))
             }
-            (_, true) => {
+            (plan::Route::Inline, true) => {
                 let out = self
                     .iam
                     .delete_role_policy()
@@ -56,7 +54,7 @@ impl Writer<'_> {
                     .await;
                 out.map(drop).map_err(|e| failed(e, 1))
             }
-            (_, false) => {
+            (plan::Route::Inline, false) => {
                 let out = self
                     .iam
                     .delete_user_policy()

@@ -8,7 +8,7 @@ use crate::execute::{Route, WriteError, Writer, Written};
 use crate::intake::{self, Incident, Intake, Source, Target, Trigger};
 use crate::plan::{self, Action, Options, Playbook, PrincipalState, Step};
 use crate::principal::{Principal, PrincipalKind};
-use crate::report::{Outcome, Report, Skipped, Status, StepReport, TargetReport};
+use crate::report::{LEDGER_VERSION, Outcome, Report, Skipped, Status, StepReport, TargetReport};
 use crate::snapshot::{self, Snapshot};
 use aws_config::{BehaviorVersion, SdkConfig};
 use chrono::{SecondsFormat, Utc};
@@ -151,6 +151,7 @@ impl Responder {
             Ok(Intake::Ignored { reason }) => {
                 info!(%reason, "event ignored");
                 return Ok(Report {
+                    ledger_version: LEDGER_VERSION,
                     incident_id: String::new(),
                     status: Status::Ignored,
                     dry_run: self.config.dry_run,
@@ -204,6 +205,7 @@ impl Responder {
             );
             info!(%reason, "event ignored");
             return Ok(Report {
+                ledger_version: LEDGER_VERSION,
                 incident_id: incident.id.clone(),
                 status: Status::Ignored,
                 dry_run,
@@ -260,6 +262,7 @@ impl Responder {
             status = Status::Partial;
         }
         let mut report = Report {
+            ledger_version: LEDGER_VERSION,
             incident_id: incident.id.clone(),
             status,
             dry_run,
@@ -327,6 +330,7 @@ impl Responder {
             })
             .collect();
         let mut report = Report {
+            ledger_version: LEDGER_VERSION,
             incident_id: incident.id.clone(),
             status: Status::Refused,
             dry_run,
@@ -652,10 +656,11 @@ impl Responder {
         let steps: Vec<StepReport> = settled
             .into_iter()
             .chain(rest_reports)
-            .map(|(s, _)| s)
+            .zip(critical.iter().chain(&rest))
+            .map(|((s, _), step)| with_facts(s, step, principal, &state, &cutoff))
             .collect();
         for s in &steps {
-            info!(principal = %arn, action = %s.action, target = %s.target, outcome = ?s.outcome, route = s.route.as_deref().unwrap_or("-"), "{}", s.detail);
+            info!(principal = %arn, action = %s.action, target = %s.target, outcome = ?s.outcome, route = s.route.map_or("-", Route::as_str), "{}", s.detail);
         }
         let status = if self.playbook == Playbook::Snapshot {
             Status::Captured
@@ -764,10 +769,11 @@ async fn settle(
                         let detail = format!(
                             "sessions issued before {earlier} stay denied (the earlier containment's cutoff is kept)"
                         );
-                        (
-                            report_step(step, Outcome::AlreadyInPlace, detail, w.route),
-                            w.calls,
-                        )
+                        let report = StepReport {
+                            cutoff: Some(earlier),
+                            ..report_step(step, Outcome::AlreadyInPlace, detail, w.route)
+                        };
+                        (report, w.calls)
                     }
                     Err(e) => {
                         let detail = format!(
@@ -847,6 +853,7 @@ fn report_step(step: &Step, outcome: Outcome, note: String, route: Option<Route>
             let tags: Vec<String> = step.tags.iter().map(|(k, v)| format!("{k}={v}")).collect();
             format!("tagged {}", tags.join(", "))
         }
+        other => format!("{other} {}", step.target),
     };
     let detail = match outcome {
         Outcome::Failed | Outcome::Skipped if !note.is_empty() => note,
@@ -856,29 +863,54 @@ fn report_step(step: &Step, outcome: Outcome, note: String, route: Option<Route>
         _ => format!("{what}; {note}"),
     };
     StepReport {
-        action: step.action.as_str().into(),
-        target: step.target.clone(),
-        outcome,
-        detail,
-        route: route.map(|r| r.as_str().to_owned()),
+        route,
+        named_in_event: step.action == Action::DeactivateAccessKey && step.critical,
+        ..StepReport::new(step.action, &step.target, outcome, detail)
     }
 }
 
-/// A report line for a step that is not a containment [`Step`] (a release's undo).
-fn report_step_named(
-    action: &str,
-    target: &str,
-    outcome: Outcome,
-    detail: String,
-    route: Option<String>,
+/// The ledger's facts of a step, which a release reads instead of its prose: the policy or group
+/// that carries a policy step, the cutoff in force, whether a key was active before this run.
+fn with_facts(
+    mut report: StepReport,
+    step: &Step,
+    principal: &Principal,
+    state: &PrincipalState,
+    cutoff: &str,
 ) -> StepReport {
-    StepReport {
-        action: action.into(),
-        target: target.into(),
-        outcome,
-        detail,
-        route,
+    let managed = |name: &str| plan::managed_policy_arn(principal, name);
+    match (step.action, report.route) {
+        (Action::AttachDenyAll, Some(Route::Inline)) => {
+            report.policy = Some(plan::DENY_POLICY_NAME.into());
+        }
+        (Action::AttachDenyAll, Some(Route::Managed)) => {
+            report.policy = Some(managed(plan::DENY_POLICY_NAME));
+        }
+        (Action::AttachDenyAll, Some(Route::QuarantineGroup)) => {
+            report.policy = Some(managed(plan::DENY_POLICY_NAME));
+            report.group = Some(plan::QUARANTINE_GROUP.into());
+        }
+        (Action::RevokeSessions, Some(route)) => {
+            report.policy = Some(match route {
+                Route::Managed => managed(&plan::managed_revoke_policy_name(principal)),
+                _ => plan::REVOKE_POLICY_NAME.into(),
+            });
+            if report.cutoff.is_none() && report.outcome == Outcome::Applied {
+                report.cutoff = Some(cutoff.to_owned());
+            }
+        }
+        // The key named in the event was written in the same wave as it was read: the read
+        // may already show this run's own write, so it says nothing of the state before.
+        (Action::DeactivateAccessKey, _) if !step.critical => {
+            report.was_active = state
+                .access_keys
+                .as_ref()
+                .ok()
+                .and_then(|keys| keys.iter().find(|k| k.id == step.target).map(|k| k.active));
+        }
+        _ => {}
     }
+    report
 }
 
 /// The account a target lives in: its principal's, the event's for a lone key, or our own.

@@ -1,14 +1,14 @@
 //! `release`: undoes a containment from the ledger its reports keep in the evidence store.
 
-use super::{Blocked, Captured, Responder, TargetRun, report_step_named};
+use super::{Blocked, Captured, Responder, TargetRun};
 use crate::error::{Error, describe};
 use crate::evidence::{self, Check};
 use crate::execute::Writer;
 use crate::intake::{self, ReleaseRequest};
-use crate::plan::{self, Playbook};
+use crate::plan::{self, Action, Playbook};
 use crate::principal::{Principal, PrincipalKind};
 use crate::release::{self, Now, Undo};
-use crate::report::{Outcome, Report, Status, StepReport, TargetReport};
+use crate::report::{LEDGER_VERSION, Outcome, Report, Status, StepReport, TargetReport};
 use crate::snapshot;
 use chrono::{SecondsFormat, Utc};
 use futures::StreamExt;
@@ -32,6 +32,7 @@ impl Responder {
         info!(incident = %request.incident_id, principal = %principal, dry_run, "release requested");
 
         let mut report = Report {
+            ledger_version: LEDGER_VERSION,
             incident_id: request.incident_id.clone(),
             status: Status::Refused,
             dry_run,
@@ -95,20 +96,39 @@ impl Responder {
             reactivate_access_keys: request.reactivate_access_keys.clone(),
             force: request.force,
         };
-        let mut release_plan =
-            release::plan_release(&request.incident_id, &ledger, &now_state, &wanted);
+        let mut release_plan = release::plan_release(
+            &request.incident_id,
+            principal,
+            &ledger,
+            &now_state,
+            &wanted,
+        );
+
         for check in checks.iter().filter(|c| !c.is_verified()) {
-            release_plan.drift.push(format!(
+            let what = format!(
                 "the ledger does not verify: {}",
                 serde_json::to_string(check).unwrap_or_default()
-            ));
+            );
+            // An object altered or gone since its manifest was written is not Tourniquet's
+            // record: not even `force` releases from it. One no manifest lists (a run that died
+            // before its manifest) is drift a human may override.
+            match check {
+                Check::Unlisted { .. } => release_plan.drift.push(what),
+                _ => release_plan.untrusted.push(what),
+            }
+        }
+        if !release_plan.untrusted.is_empty() {
+            // Not even `force` undoes from a ledger Tourniquet could not have written.
+            return refuse(report, release_plan.untrusted.join("; "));
         }
         let arn = first
             .arn()
             .map(str::to_owned)
             .unwrap_or_else(|| principal.arn());
         let blocked = !release_plan.drift.is_empty() && !request.force;
-        let writes_allowed = !dry_run && !blocked;
+        // A read the release depends on failed: stop before any write, and say so.
+        let unread = release_plan.undos.iter().any(|u| u.unreadable.is_some());
+        let writes_allowed = !dry_run && !blocked && !unread;
 
         let writer = Writer {
             iam,
@@ -118,7 +138,7 @@ impl Responder {
         let run = release_run(&request, &now);
         let undos = release_plan.undos.iter().map(|undo| {
             let (writer, run) = (&writer, &run);
-            async move { undo_step(writer, undo, run, writes_allowed).await }
+            async move { undo_step(writer, undo, run, writes_allowed, unread).await }
         });
         let ((snapshot, _), steps) = tokio::join!(
             snapshot::complete(iam, first, Vec::new()),
@@ -131,6 +151,8 @@ impl Responder {
         let status = if blocked {
             Status::Refused
         } else if steps.iter().any(|s| s.outcome == Outcome::Failed) {
+            // A failed write, or a read the undo depended on: `released` means every undo was
+            // applied or verified in place by a read that succeeded.
             Status::Partial
         } else if dry_run {
             Status::Planned
@@ -264,35 +286,46 @@ async fn undo_step(
     undo: &Undo,
     run: &ReleaseRun,
     writes_allowed: bool,
+    unread: bool,
 ) -> StepReport {
-    let report = |outcome, detail: String| {
-        report_step_named(
-            undo.action,
-            &undo.target,
-            outcome,
-            detail,
-            undo.route.clone(),
-        )
+    let report = |outcome, detail: String| StepReport {
+        route: undo.route,
+        ..StepReport::new(undo.action, &undo.target, outcome, detail)
     };
+    if let Some(why) = &undo.unreadable {
+        return report(
+            Outcome::Failed,
+            format!("{why}; not undone, so the containment stays until a release can read it"),
+        );
+    }
     if undo.keep || undo.done {
         return report(Outcome::AlreadyInPlace, undo.why.clone());
+    }
+    if unread {
+        return report(
+            Outcome::Skipped,
+            format!(
+                "not done: a read this release depends on failed, so it changed nothing; {}",
+                undo.why
+            ),
+        );
     }
     if !writes_allowed {
         return report(Outcome::Planned, format!("would be done: {}", undo.why));
     }
     let result = match undo.action {
-        "remove_deny_all" => {
+        Action::RemoveDenyAll => {
             writer
-                .remove_deny(&undo.target, undo.route.as_deref().unwrap_or("inline"))
+                .remove_deny(undo.route.unwrap_or(plan::Route::Inline))
                 .await
         }
-        "reactivate_access_key" => writer.reactivate_key(&undo.target).await,
-        "untag_principal" => {
+        Action::ReactivateAccessKey => writer.reactivate_key(&undo.target).await,
+        Action::UntagPrincipal => {
             writer
                 .untag(&[plan::INCIDENT_TAG, plan::CONTAINED_AT_TAG])
                 .await
         }
-        "tag_released" => writer.tag(&run.tags).await,
+        Action::TagReleased => writer.tag(&run.tags).await,
         other => {
             return report(Outcome::Failed, format!("no undo for {other}"));
         }
@@ -303,8 +336,13 @@ async fn undo_step(
     }
 }
 
-/// The inline deny's document now, decoded; `None` when there is none.
-async fn deny_document(iam: &aws_sdk_iam::Client, principal: &Principal) -> Option<Value> {
+/// The inline deny's document now, decoded: `Ok(None)` when there is none, `Err` when IAM would
+/// not say (a failed read is never taken for "already gone").
+async fn deny_document(
+    iam: &aws_sdk_iam::Client,
+    principal: &Principal,
+) -> Result<Option<Value>, String> {
+    use aws_sdk_iam::error::ProvideErrorMetadata;
     let name = plan::DENY_POLICY_NAME;
     let document = match principal.kind {
         PrincipalKind::Role => iam
@@ -313,16 +351,22 @@ async fn deny_document(iam: &aws_sdk_iam::Client, principal: &Principal) -> Opti
             .policy_name(name)
             .send()
             .await
-            .ok()
-            .map(|o| o.policy_document),
+            .map(|o| o.policy_document)
+            .map_err(|e| (e.code() == Some("NoSuchEntity"), describe(&e))),
         _ => iam
             .get_user_policy()
             .user_name(&principal.name)
             .policy_name(name)
             .send()
             .await
-            .ok()
-            .map(|o| o.policy_document),
-    }?;
-    snapshot::decode_policy(&document).ok()
+            .map(|o| o.policy_document)
+            .map_err(|e| (e.code() == Some("NoSuchEntity"), describe(&e))),
+    };
+    match document {
+        Ok(document) => snapshot::decode_policy(&document)
+            .map(Some)
+            .map_err(|e| format!("{name} is not a policy document: {e}")),
+        Err((true, _)) => Ok(None),
+        Err((false, e)) => Err(e),
+    }
 }
