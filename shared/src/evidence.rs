@@ -56,9 +56,9 @@ pub struct Release {
     pub reason: Option<String>,
 }
 
-/// The keys of every release recorded under an incident, oldest first. An error means the
-/// incident's objects could not be listed.
-pub async fn releases(
+/// Every object key of an incident, oldest run first (run prefixes sort by time). An error means
+/// the incident's objects could not be listed.
+pub async fn incident_keys(
     s3: &aws_sdk_s3::Client,
     bucket: &str,
     incident_id: &str,
@@ -78,13 +78,98 @@ pub async fn releases(
         .into_iter()
         .flat_map(|page| page.contents.unwrap_or_default())
         .filter_map(|o| o.key)
-        .filter(|k| k.ends_with(&format!("/{RELEASED_OBJECT}")))
         .collect();
     keys.sort();
     Ok(keys)
 }
 
-/// The latest of `keys` (from [`releases`]) that releases `principal`, read back.
+/// The run prefix (`incidents/<id>/<run>`) of an object key, and when the run started.
+fn run_of(key: &str) -> Option<(&str, DateTime<Utc>)> {
+    let mut parts = key.splitn(4, '/');
+    let (root, id, run) = (parts.next()?, parts.next()?, parts.next()?);
+    parts.next()?;
+    let started = chrono::NaiveDateTime::parse_from_str(run, "%Y%m%dT%H%M%S%.3fZ").ok()?;
+    let prefix_len = root.len() + id.len() + run.len() + 2;
+    Some((&key[..prefix_len], started.and_utc()))
+}
+
+/// Whether `key` is the release record of `principal` (names compare case-insensitively).
+fn releases_principal(key: &str, principal: &Principal) -> bool {
+    let folder = principal_folder("", principal).to_ascii_lowercase();
+    key.to_ascii_lowercase()
+        .ends_with(&format!("{folder}/{RELEASED_OBJECT}"))
+}
+
+/// What an incident's own ledger says of a principal's session cutoff.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct PriorCutoff {
+    /// The cutoff in force after the latest containment of this incident since the principal's
+    /// last release, if there was one.
+    pub cutoff: Option<String>,
+    /// When the incident's first run since that release started: no restored cutoff is earlier.
+    pub first_run: Option<DateTime<Utc>>,
+    /// Whether a run of the incident since that release took containment steps on the principal:
+    /// what a first-wave write finds in place was there before only then.
+    pub contained: bool,
+}
+
+/// Reads the cutoff of the latest containment of the incident (whose objects are `keys`, from
+/// [`incident_keys`]) since `principal` was last released, newest report first. The principal's
+/// own tags are never asked: a compromised principal may write them.
+pub async fn prior_cutoff(
+    s3: &aws_sdk_s3::Client,
+    bucket: &str,
+    keys: &[String],
+    principal: &Principal,
+) -> Result<PriorCutoff, String> {
+    let released = keys
+        .iter()
+        .filter(|k| releases_principal(k, principal))
+        .filter_map(|k| run_of(k).map(|(_, at)| at))
+        .max();
+    let runs: Vec<(&str, DateTime<Utc>)> = keys
+        .iter()
+        .filter(|k| k.ends_with("/report.json"))
+        .filter_map(|k| run_of(k))
+        .filter(|(_, at)| released.is_none_or(|r| *at > r))
+        .collect();
+    let mut prior = PriorCutoff {
+        cutoff: None,
+        first_run: runs.iter().map(|(_, at)| *at).min(),
+        contained: false,
+    };
+    for (run, _) in runs.iter().rev() {
+        let key = format!("{run}/report.json");
+        let bytes = read(s3, bucket, &key).await?;
+        let report: crate::report::Report =
+            serde_json::from_slice(&bytes).map_err(|e| format!("{key} is not a report: {e}"))?;
+        let in_force: Vec<&crate::report::StepReport> = report
+            .targets
+            .iter()
+            .filter(|t| Principal::parse_arn(&t.principal_arn).is_ok_and(|p| p.same_as(principal)))
+            .flat_map(|t| &t.steps)
+            .filter(|s| s.action.is_containment())
+            .filter(|s| {
+                matches!(
+                    s.outcome,
+                    crate::report::Outcome::Applied | crate::report::Outcome::AlreadyInPlace
+                )
+            })
+            .collect();
+        prior.contained |= !in_force.is_empty();
+        let cutoff = in_force
+            .iter()
+            .filter(|s| s.action == crate::plan::Action::RevokeSessions)
+            .find_map(|s| s.cutoff.clone());
+        if cutoff.is_some() {
+            prior.cutoff = cutoff;
+            break;
+        }
+    }
+    Ok(prior)
+}
+
+/// The latest of an incident's `keys` that releases `principal`, read back.
 pub async fn latest_release(
     s3: &aws_sdk_s3::Client,
     bucket: &str,
@@ -92,13 +177,7 @@ pub async fn latest_release(
     principal: &Principal,
 ) -> Result<Option<Release>, String> {
     // Names are unique case-insensitively: a release of `Alice` is a release of `alice`.
-    let folder = principal_folder("", principal).to_ascii_lowercase();
-    let suffix = format!("{folder}/{RELEASED_OBJECT}");
-    let Some(key) = keys
-        .iter()
-        .rev()
-        .find(|k| k.to_ascii_lowercase().ends_with(&suffix))
-    else {
+    let Some(key) = keys.iter().rev().find(|k| releases_principal(k, principal)) else {
         return Ok(None);
     };
     let bytes = read(s3, bucket, key).await?;

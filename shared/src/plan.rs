@@ -489,7 +489,9 @@ pub fn remaining_steps(
     if !same_incident {
         tag.tags.push((CONTAINED_AT_TAG.into(), run.now.into()));
     }
-    if revokes && !(same_incident && state.tag(SESSION_CUTOFF_TAG).is_some()) {
+    // `run.cutoff` is the cutoff in force after this run (an earlier one of the incident's, put
+    // back, or this run's). The tag only shows it to humans; a planted value is overwritten.
+    if revokes && !(same_incident && state.tag(SESSION_CUTOFF_TAG) == Some(run.cutoff)) {
         tag.tags
             .push((SESSION_CUTOFF_TAG.into(), run.cutoff.into()));
     }
@@ -532,17 +534,19 @@ pub fn in_place(step: &Step, principal: &Principal, state: &PrincipalState) -> b
 /// The outcome of a critical step, which was written in the same wave as `state` was read.
 ///
 /// The read may already see this run's own write, so "already in place" needs more than the read:
-/// the principal must also have carried an incident tag before this run. Tourniquet tags only after
-/// its critical writes, so a tagged principal whose deny and keys look in place was contained before.
+/// the incident's own ledger must show an earlier run of it that contained the principal
+/// (`contained_before`, from [`crate::evidence::prior_cutoff`]). Tags do not count: a compromised
+/// principal may write them, and a step reported `already_in_place` is one a release leaves alone.
 pub fn critical_outcome(
     step: &Step,
     principal: &Principal,
     state: &PrincipalState,
     written: bool,
+    contained_before: bool,
 ) -> Outcome {
     if !written {
         Outcome::Failed
-    } else if in_place(step, principal, state) && state.incident_tag().is_some() {
+    } else if contained_before && in_place(step, principal, state) {
         Outcome::AlreadyInPlace
     } else {
         Outcome::Applied
@@ -552,17 +556,26 @@ pub fn critical_outcome(
 /// The incident's earlier cutoff to put back after this run's first-wave revoke-sessions write.
 ///
 /// The first wave writes the revoke-sessions policy with this run's cutoff before anything is read,
-/// so the policy itself cannot tell what it held before. The tags can: they are written only after
-/// the first wave, so the first wave reads them as an earlier run of this incident left them. A
-/// replay must not move the cutoff, so the earlier one is put back; a new incident moves it.
-pub fn cutoff_to_restore(state: &PrincipalState, run: Run<'_>) -> Option<String> {
-    if state.incident_tag() != Some(run.incident_id) {
-        return None;
-    }
-    state
-        .tag(SESSION_CUTOFF_TAG)
-        .filter(|earlier| *earlier != run.cutoff)
-        .map(str::to_owned)
+/// so the policy itself cannot tell what it held before. The incident's own ledger can: `earlier` is
+/// the cutoff of its latest containment since the principal's last release
+/// ([`crate::evidence::prior_cutoff`]), never a tag, which a compromised principal may write. A
+/// replay must not move the cutoff, so the earlier one is put back; a new incident, or one whose
+/// principal was released since, sets its own. A cutoff earlier than the incident's first run
+/// (`first_run`) or later than this run's is no cutoff a containment of it set: it is not written.
+pub fn cutoff_to_restore(
+    earlier: Option<&str>,
+    first_run: Option<DateTime<Utc>>,
+    run: Run<'_>,
+) -> Option<String> {
+    let earlier = earlier.filter(|e| *e != run.cutoff)?;
+    let at = DateTime::parse_from_rfc3339(earlier)
+        .ok()?
+        .with_timezone(&Utc);
+    let this = DateTime::parse_from_rfc3339(run.cutoff)
+        .ok()?
+        .with_timezone(&Utc);
+    let first = first_run?.duration_trunc(TimeDelta::seconds(1)).ok()?;
+    (first <= at && at <= this).then(|| earlier.to_owned())
 }
 
 #[cfg(test)]
@@ -749,7 +762,13 @@ mod tests {
         let step = &critical_steps(&alice(), &[], Playbook::Contain, Options::default())[0];
         let seen_after_write = state(&[], &[DENY_POLICY_NAME], None);
         assert_eq!(
-            critical_outcome(step, &alice(), &seen_after_write, true),
+            critical_outcome(step, &alice(), &seen_after_write, true, false),
+            Outcome::Applied
+        );
+        // Tags planted by the principal itself do not make it a replay: only the ledger does.
+        let planted = state(&[], &[DENY_POLICY_NAME], Some("IR-1"));
+        assert_eq!(
+            critical_outcome(step, &alice(), &planted, true, false),
             Outcome::Applied
         );
     }
@@ -770,7 +789,7 @@ mod tests {
         contained.session_cutoff = Ok(Some("2026-11-23T17:00:00Z".into()));
         for step in &steps {
             assert_eq!(
-                critical_outcome(step, &alice(), &contained, true),
+                critical_outcome(step, &alice(), &contained, true, true),
                 Outcome::AlreadyInPlace
             );
         }
@@ -795,7 +814,7 @@ mod tests {
         let step = &critical_steps(&alice(), &[], Playbook::Contain, Options::default())[0];
         let contained = state(&[], &[DENY_POLICY_NAME], Some("IR-1"));
         assert_eq!(
-            critical_outcome(step, &alice(), &contained, false),
+            critical_outcome(step, &alice(), &contained, false, true),
             Outcome::Failed
         );
     }
@@ -827,29 +846,38 @@ mod tests {
     }
 
     #[test]
-    fn a_replay_restores_the_incidents_cutoff_and_a_new_incident_moves_it() {
-        assert_eq!(cutoff_to_restore(&tagged(&[]), RUN), None, "first run");
-        let replay = tagged(&[
-            (INCIDENT_TAG, "IR-1"),
-            (SESSION_CUTOFF_TAG, "2026-11-23T17:00:00Z"),
-        ]);
+    fn a_replay_restores_the_incidents_cutoff_from_its_ledger_within_its_runs() {
+        let first_run = DateTime::parse_from_rfc3339("2026-11-23T16:59:59.400Z")
+            .unwrap()
+            .with_timezone(&Utc);
+        assert_eq!(cutoff_to_restore(None, None, RUN), None, "first run");
         assert_eq!(
-            cutoff_to_restore(&replay, RUN).as_deref(),
+            cutoff_to_restore(Some("2026-11-23T17:00:00Z"), Some(first_run), RUN).as_deref(),
             Some("2026-11-23T17:00:00Z")
         );
-        let other = tagged(&[
-            (INCIDENT_TAG, "IR-0"),
-            (SESSION_CUTOFF_TAG, "2026-11-23T17:00:00Z"),
-        ]);
         assert_eq!(
-            cutoff_to_restore(&other, RUN),
+            cutoff_to_restore(Some(RUN.cutoff), Some(first_run), RUN),
             None,
-            "a new incident sets its own cutoff"
+            "already this run's"
         );
+        // A cutoff from before the incident's first run, or after this run, was never set by a
+        // containment of it: a forged ledger cannot keep older sessions alive.
+        for forged in [
+            "2020-01-01T00:00:00Z",
+            "2026-11-23T16:59:58Z",
+            "2026-11-23T18:00:01Z",
+            "soon",
+        ] {
+            assert_eq!(
+                cutoff_to_restore(Some(forged), Some(first_run), RUN),
+                None,
+                "{forged}"
+            );
+        }
     }
 
     #[test]
-    fn the_tags_keep_the_first_containment_time_and_cutoff_of_an_incident() {
+    fn the_tags_keep_the_first_containment_time_and_show_the_cutoff_in_force() {
         let tags_of = |state: &PrincipalState| {
             let critical = critical_steps(&alice(), &[], Playbook::Contain, Options::default());
             let rest = remaining_steps(&critical, state, RUN, Playbook::Contain);
@@ -865,10 +893,22 @@ mod tests {
         let replay = tagged(&[
             (INCIDENT_TAG, "IR-1"),
             (CONTAINED_AT_TAG, "x"),
-            (SESSION_CUTOFF_TAG, "y"),
+            (SESSION_CUTOFF_TAG, RUN.cutoff),
         ]);
         let (done, tags) = tags_of(&replay);
         assert!(done, "nothing new to write: {tags:?}");
+        // A planted cutoff tag is overwritten with the cutoff in force: tags only inform.
+        let planted = tagged(&[
+            (INCIDENT_TAG, "IR-1"),
+            (CONTAINED_AT_TAG, "x"),
+            (SESSION_CUTOFF_TAG, "2020-01-01T00:00:00Z"),
+        ]);
+        let (done, tags) = tags_of(&planted);
+        assert!(!done);
+        assert_eq!(
+            tags.last().unwrap(),
+            &(SESSION_CUTOFF_TAG.to_string(), RUN.cutoff.to_string())
+        );
         let other = tagged(&[(INCIDENT_TAG, "IR-0"), (SESSION_CUTOFF_TAG, "y")]);
         assert_eq!(tags_of(&other).1.len(), 3, "a new incident writes its own");
     }

@@ -44,8 +44,9 @@ struct Invocation<'a> {
     me: &'a Principal,
     accounts: &'a Accounts,
     incident: &'a Incident,
-    /// The incident's release records, for an automatic detection (see `Responder::released`).
-    releases: &'a Option<Result<Vec<String>, String>>,
+    /// The incident's evidence keys: its ledger and release records (see `Responder::released`
+    /// and `evidence::prior_cutoff`), or why they could not be listed.
+    ledger: &'a Result<Vec<String>, String>,
     dry_run: bool,
     now: &'a str,
 }
@@ -179,18 +180,15 @@ impl Responder {
                 .await);
         }
 
-        // A detection re-delivered after a release must not undo the humans' decision: the
-        // incident's releases are listed alongside the first wave (one S3 read).
+        // The incident's own ledger, listed beside the identity call (one S3 read): a detection
+        // re-delivered after a release must not undo the humans' decision, and a replay keeps the
+        // session cutoff its ledger records.
         let mut waves = 0;
-        let (me, releases) = tokio::join!(self.me(&mut waves), async {
-            match incident.trigger {
-                Trigger::Automatic => {
-                    let bucket = &self.config.evidence_bucket;
-                    Some(evidence::releases(&self.s3, bucket, &incident.id).await)
-                }
-                Trigger::Human => None,
-            }
-        });
+        let bucket = &self.config.evidence_bucket;
+        let (me, ledger) = tokio::join!(
+            self.me(&mut waves),
+            evidence::incident_keys(&self.s3, bucket, &incident.id)
+        );
         let me = me?;
         // Tourniquet's own IAM calls show up in CloudTrail: they must never trigger it again.
         if incident.source == Source::CloudTrail
@@ -227,7 +225,7 @@ impl Responder {
             me,
             accounts: &accounts,
             incident: &incident,
-            releases: &releases,
+            ledger: &ledger,
             dry_run,
             now: &now,
         };
@@ -377,9 +375,9 @@ impl Responder {
             me,
             accounts,
             incident,
-            releases,
-            dry_run,
-            now,
+            ledger,
+            dry_run: _,
+            now: _,
         } = *run;
         let mut waves = 0;
         // A target stopped before its first step: refused, or failed (partial), with why.
@@ -454,7 +452,7 @@ impl Responder {
             );
         }
         let mut note = None;
-        match self.released(&principal, incident, releases).await {
+        match self.released(&principal, incident, ledger).await {
             Released::No => {}
             Released::Yes(why) => {
                 info!(principal = %principal, reason = %why, "released before: not contained again");
@@ -473,14 +471,7 @@ impl Responder {
             }
         }
         let (mut report, snapshot, plan, principal_waves) = self
-            .contain_principal(
-                iam,
-                &principal,
-                &target.access_key_ids,
-                incident,
-                dry_run,
-                now,
-            )
+            .contain_principal(iam, &principal, &target.access_key_ids, run)
             .await;
         report.message = note;
         TargetRun {
@@ -501,13 +492,16 @@ impl Responder {
         &self,
         principal: &Principal,
         incident: &Incident,
-        releases: &Option<Result<Vec<String>, String>>,
+        ledger: &Result<Vec<String>, String>,
     ) -> Released {
-        let keys = match releases {
-            None => return Released::No,
-            Some(Ok(keys)) if keys.is_empty() => return Released::No,
-            Some(Ok(keys)) => keys,
-            Some(Err(e)) => {
+        if incident.trigger == Trigger::Human {
+            // A human's request (manual, or a custom action) contains a released principal again.
+            return Released::No;
+        }
+        let keys = match ledger {
+            Ok(keys) if keys.is_empty() => return Released::No,
+            Ok(keys) => keys,
+            Err(e) => {
                 return Released::Unknown(format!(
                     "contained although it could not be read whether {} released this \
                      principal ({e}): containing is the safe side",
@@ -560,10 +554,15 @@ impl Responder {
         iam: &aws_sdk_iam::Client,
         principal: &Principal,
         named_keys: &[String],
-        incident: &Incident,
-        dry_run: bool,
-        now: &str,
+        invocation: &Invocation<'_>,
     ) -> (TargetReport, Snapshot, Vec<Step>, u32) {
+        let Invocation {
+            incident,
+            dry_run,
+            now,
+            ledger,
+            ..
+        } = *invocation;
         let options = Options {
             role_deny_all: self.config.role_deny_all,
         };
@@ -591,12 +590,29 @@ impl Responder {
                 None => None,
             }
         });
-        let (first, written) = tokio::join!(
+        let bucket = &self.config.evidence_bucket;
+        let prior = async {
+            match ledger {
+                Ok(keys) => evidence::prior_cutoff(&self.s3, bucket, keys, principal).await,
+                Err(e) => Err(e.clone()),
+            }
+        };
+        let (first, written, prior) = tokio::join!(
             snapshot::read(iam, principal, now.into()),
-            futures::future::join_all(first_wave)
+            futures::future::join_all(first_wave),
+            prior
         );
         let state = first.state();
-        let rest = plan::remaining_steps(&critical, &state, run, self.playbook);
+        let in_force = prior
+            .as_ref()
+            .ok()
+            .and_then(|p| plan::cutoff_to_restore(p.cutoff.as_deref(), p.first_run, run))
+            .unwrap_or_else(|| cutoff.clone());
+        let tagged = plan::Run {
+            cutoff: &in_force,
+            ..run
+        };
+        let rest = plan::remaining_steps(&critical, &state, tagged, self.playbook);
         let arn = first
             .arn()
             .map(str::to_owned)
@@ -609,11 +625,13 @@ impl Responder {
             .collect();
 
         let settle_critical = critical.iter().zip(written).map(|(step, first_try)| {
-            let (writer, state) = (&writer, &state);
+            let (writer, state, prior) = (&writer, &state, &prior);
             async move {
                 match first_try {
                     None => (planned(step, principal, state, writes_allowed), 0),
-                    Some(result) => settle(writer, step, principal, state, run, result).await,
+                    Some(result) => {
+                        settle(writer, step, principal, state, run, result, prior).await
+                    }
                 }
             }
         });
@@ -757,12 +775,18 @@ async fn settle(
     state: &PrincipalState,
     run: plan::Run<'_>,
     first_try: Result<Written, WriteError>,
+    prior: &Result<evidence::PriorCutoff, String>,
 ) -> (StepReport, u32) {
     let cutoff = run.cutoff;
+    let contained_before = prior.as_ref().is_ok_and(|p| p.contained);
+    let earlier = prior
+        .as_ref()
+        .ok()
+        .and_then(|p| plan::cutoff_to_restore(p.cutoff.as_deref(), p.first_run, run));
     match first_try {
         Ok(written) => {
             if step.action == Action::RevokeSessions
-                && let Some(earlier) = plan::cutoff_to_restore(state, run)
+                && let Some(earlier) = earlier
             {
                 return match writer.restore_cutoff(&earlier).await {
                     Ok(w) => {
@@ -784,17 +808,25 @@ async fn settle(
                     }
                 };
             }
-            let outcome = plan::critical_outcome(step, principal, state, true);
-            let detail = if step.action == Action::RevokeSessions {
-                format!("sessions issued before {cutoff} are denied")
-            } else {
-                String::new()
+            let outcome = plan::critical_outcome(step, principal, state, true, contained_before);
+            let detail = match (step.action, prior) {
+                (Action::RevokeSessions, Ok(_)) => {
+                    format!("sessions issued before {cutoff} are denied")
+                }
+                // Without the ledger, this run's cutoff stays: later than any earlier one, it
+                // denies at least every session the earlier one did.
+                (Action::RevokeSessions, Err(e)) => format!(
+                    "sessions issued before {cutoff} are denied (the incident's ledger could not \
+                     be read for an earlier cutoff: {e})"
+                ),
+                _ => String::new(),
             };
             (report_step(step, outcome, detail, written.route), 0)
         }
         Err(e) if e.limit_exceeded => match writer.fallback(step).await {
             Ok(w) => {
-                let outcome = plan::critical_outcome(step, principal, state, true);
+                let outcome =
+                    plan::critical_outcome(step, principal, state, true, contained_before);
                 let detail = format!(
                     "the inline policy did not fit ({}); took the {} route",
                     e.message,

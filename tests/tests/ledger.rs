@@ -1,0 +1,77 @@
+//! The ledger is the truth, against moto: the session cutoff comes from the incident's own ledger
+//! in the evidence store, never from what the principal's tags claim.
+
+use harness::{Moto, cutoff_in, role_state, seed_role};
+use playbook::plan::{INCIDENT_TAG, SESSION_CUTOFF_TAG};
+use playbook::report::{Outcome, Status};
+use serde_json::Value;
+
+fn finding_for(role: &str) -> Value {
+    let mut event = harness::event("guardduty-assumed-role.json");
+    event["detail"]["resource"]["accessKeyDetails"]["userName"] = role.into();
+    event
+}
+
+#[tokio::test]
+async fn a_cutoff_planted_in_the_principals_tags_is_ignored() {
+    let moto = Moto::start();
+    let iam = moto.iam().await;
+    let role = seed_role(&iam, "app-worker", "/service/").await;
+    // The stolen session may tag its own role: it plants the incident id (predictable from the
+    // finding) and a cutoff from long before its own sessions were issued.
+    let incident = "guardduty-0f1e2d3c4b5a46978877665544332211";
+    let planted = [
+        (INCIDENT_TAG, incident),
+        (SESSION_CUTOFF_TAG, "2020-01-01T00:00:00Z"),
+    ];
+    for (key, value) in planted {
+        iam.tag_role()
+            .role_name(&role.name)
+            .tags(
+                aws_sdk_iam::types::Tag::builder()
+                    .key(key)
+                    .value(value)
+                    .build()
+                    .unwrap(),
+            )
+            .send()
+            .await
+            .unwrap();
+    }
+    let responder = moto.responder(&[]).await;
+    let finding = finding_for(&role.name);
+    assert_eq!(
+        format!("guardduty-{}", finding["detail"]["id"].as_str().unwrap()),
+        incident
+    );
+    let before = chrono::Utc::now();
+
+    let report = responder.handle(finding).await.expect("contained");
+
+    let after = chrono::Utc::now();
+    assert_eq!(report.status, Status::Contained, "{report:?}");
+    let state = role_state(&iam, &role.name).await;
+    let cutoff = cutoff_in(&state).expect("revoke-sessions policy");
+    let cutoff = chrono::DateTime::parse_from_rfc3339(&cutoff).unwrap();
+    assert!(
+        cutoff >= before.with_timezone(&cutoff.timezone()) - chrono::TimeDelta::seconds(1)
+            && cutoff <= after + chrono::TimeDelta::seconds(1),
+        "the cutoff {cutoff} is this invocation's, not the planted one"
+    );
+    let revoke = &report.targets[0].steps[0];
+    assert_eq!(
+        (revoke.action.as_str(), revoke.outcome),
+        ("revoke_sessions", Outcome::Applied)
+    );
+    assert_eq!(
+        revoke.cutoff.as_deref(),
+        Some(
+            cutoff
+                .to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+                .as_str()
+        )
+    );
+    // The tag, which only informs, now shows the cutoff in force.
+    let tags = state["tags"].to_string();
+    assert!(!tags.contains("2020-01-01"), "{tags}");
+}
