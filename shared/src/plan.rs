@@ -27,12 +27,40 @@ pub const RELEASED_TAG: &str = "tourniquet:released-incident";
 /// Tag key a release leaves: when (UTC, RFC 3339).
 pub const RELEASED_AT_TAG: &str = "tourniquet:released-at";
 
-/// Whether an inline policy, managed policy ARN or group is one of Tourniquet's own, which the
-/// snapshot leaves out.
-pub fn is_responder_own(name_or_arn: &str) -> bool {
-    name_or_arn.starts_with("Tourniquet")
-        || name_or_arn.contains(&format!(":policy{MANAGED_PATH}"))
-        || name_or_arn.contains(":group/TourniquetQuarantine")
+/// The tag keys Tourniquet writes on a principal.
+pub const OWN_TAGS: [&str; 5] = [
+    INCIDENT_TAG,
+    CONTAINED_AT_TAG,
+    SESSION_CUTOFF_TAG,
+    RELEASED_TAG,
+    RELEASED_AT_TAG,
+];
+
+/// Whether an inline policy is exactly one Tourniquet creates: a look-alike name
+/// (`TourniquetBackdoor`) is someone else's and belongs in the evidence.
+pub fn is_own_inline_policy(name: &str) -> bool {
+    name == DENY_POLICY_NAME || name == REVOKE_POLICY_NAME
+}
+
+/// Whether a managed policy ARN is exactly one Tourniquet creates for `principal`.
+pub fn is_own_managed_policy(arn: &str, principal: &Principal) -> bool {
+    [
+        DENY_POLICY_NAME.to_owned(),
+        managed_revoke_policy_name(principal),
+    ]
+    .iter()
+    .any(|name| {
+        arn.starts_with("arn:")
+            && arn.ends_with(&format!(
+                ":{}:policy{MANAGED_PATH}{name}",
+                principal.account_id
+            ))
+    })
+}
+
+/// Whether a group ARN is exactly Tourniquet's quarantine group.
+pub fn is_own_group(arn: &str) -> bool {
+    arn.starts_with("arn:") && arn.ends_with(&format!(":group{MANAGED_PATH}{QUARANTINE_GROUP}"))
 }
 
 /// The deny-all document: `Deny *` on `*`.
@@ -817,6 +845,39 @@ mod tests {
             critical_outcome(step, &alice(), &contained, false, true),
             Outcome::Failed
         );
+    }
+
+    #[test]
+    fn only_the_exact_names_tourniquet_creates_are_its_own() {
+        let p = alice();
+        assert!(is_own_inline_policy(DENY_POLICY_NAME) && is_own_inline_policy(REVOKE_POLICY_NAME));
+        for look_alike in [
+            "TourniquetBackdoor",
+            "tourniquetdenyall",
+            "TourniquetDenyAll2",
+        ] {
+            assert!(!is_own_inline_policy(look_alike), "{look_alike}");
+        }
+        let ours = format!("arn:aws:iam::111122223333:policy{MANAGED_PATH}{DENY_POLICY_NAME}");
+        assert!(is_own_managed_policy(&ours, &p));
+        let revoke = format!(
+            "arn:aws:iam::111122223333:policy{MANAGED_PATH}{}",
+            managed_revoke_policy_name(&p)
+        );
+        assert!(is_own_managed_policy(&revoke, &p));
+        for other in [
+            "arn:aws:iam::111122223333:policy/tourniquet/Backdoor",
+            "arn:aws:iam::444455556666:policy/tourniquet/TourniquetDenyAll",
+            "arn:aws:iam::111122223333:policy/TourniquetDenyAll",
+        ] {
+            assert!(!is_own_managed_policy(other, &p), "{other}");
+        }
+        assert!(is_own_group(
+            "arn:aws:iam::111122223333:group/tourniquet/TourniquetQuarantine"
+        ));
+        assert!(!is_own_group(
+            "arn:aws:iam::111122223333:group/TourniquetQuarantine"
+        ));
     }
 
     #[test]

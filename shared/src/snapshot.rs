@@ -259,8 +259,11 @@ pub struct UserSnapshot {
     /// The user's name.
     pub user_name: String,
     /// Changes of this run written in the same wave as these reads, so that their state as read
-    /// may already include them (Tourniquet's own policies are always left out).
+    /// may already include them.
     pub concurrent_writes: Vec<String>,
+    /// What the snapshot leaves out as Tourniquet's own: the exact policy names and ARNs, group
+    /// and tag keys it creates. Anything else, look-alike names included, is recorded.
+    pub tourniquet_own: Vec<String>,
     /// The user.
     pub user: Part<UserRecord>,
     /// Access keys with status and last use.
@@ -296,6 +299,8 @@ pub struct RoleSnapshot {
     pub role_name: String,
     /// As for users.
     pub concurrent_writes: Vec<String>,
+    /// As for users.
+    pub tourniquet_own: Vec<String>,
     /// The role, its trust policy, boundary and last use.
     pub role: Part<RoleRecord>,
     /// Inline policies with documents (Tourniquet's own left out).
@@ -771,7 +776,7 @@ pub async fn complete(
     let own_names: Vec<String> = match first.inline_policy_names.as_result() {
         Ok(names) => names
             .iter()
-            .filter(|n| !plan::is_responder_own(n))
+            .filter(|n| !plan::is_own_inline_policy(n))
             .cloned()
             .collect(),
         Err(_) => Vec::new(),
@@ -833,7 +838,7 @@ pub async fn complete(
         .as_result()
         .map(|ps| {
             ps.iter()
-                .filter(|p| !plan::is_responder_own(&p.arn))
+                .filter(|p| !plan::is_own_managed_policy(&p.arn, principal))
                 .cloned()
                 .collect()
         })
@@ -852,7 +857,7 @@ pub async fn complete(
         .as_result()
         .map(|gs| {
             gs.iter()
-                .filter(|g| g.name != plan::QUARANTINE_GROUP)
+                .filter(|g| !plan::is_own_group(&g.arn))
                 .cloned()
                 .collect()
         })
@@ -870,11 +875,12 @@ pub async fn complete(
     .max()
     .unwrap_or(0);
 
+    let tourniquet_own = own_parts(&first);
     let attached = first.attached_policies.map(|_| managed);
     let inline = first.inline_policy_names.map(|_| documents);
     let tags = first.tags.map(|ts| {
         ts.into_iter()
-            .filter(|t| !t.key.starts_with("tourniquet:"))
+            .filter(|t| !plan::OWN_TAGS.contains(&t.key.as_str()))
             .collect()
     });
     let snapshot = match principal.kind {
@@ -883,6 +889,7 @@ pub async fn complete(
             taken_at: first.taken_at,
             role_name: name.to_owned(),
             concurrent_writes,
+            tourniquet_own,
             role: match first.record {
                 Part::Read(Record::Role(r)) => Part::Read(r),
                 Part::Read(Record::User(_)) => Part::Unavailable {
@@ -900,6 +907,7 @@ pub async fn complete(
             taken_at: first.taken_at,
             user_name: name.to_owned(),
             concurrent_writes,
+            tourniquet_own,
             user: match first.record {
                 Part::Read(Record::User(u)) => Part::Read(u),
                 Part::Read(Record::Role(_)) => Part::Unavailable {
@@ -920,6 +928,43 @@ pub async fn complete(
         }),
     };
     (snapshot, depth)
+}
+
+/// The parts of the first read that are Tourniquet's own, by their exact names.
+fn own_parts(first: &FirstRead) -> Vec<String> {
+    let principal = &first.principal;
+    let inline = first
+        .inline_policy_names
+        .as_result()
+        .ok()
+        .into_iter()
+        .flatten();
+    let managed = first
+        .attached_policies
+        .as_result()
+        .ok()
+        .into_iter()
+        .flatten();
+    let groups = first.groups.as_result().ok().into_iter().flatten();
+    let tags = first.tags.as_result().ok().into_iter().flatten();
+    inline
+        .filter(|n| plan::is_own_inline_policy(n))
+        .cloned()
+        .chain(
+            managed
+                .filter(|p| plan::is_own_managed_policy(&p.arn, principal))
+                .map(|p| p.arn.clone()),
+        )
+        .chain(
+            groups
+                .filter(|g| plan::is_own_group(&g.arn))
+                .map(|g| g.arn.clone()),
+        )
+        .chain(
+            tags.filter(|t| plan::OWN_TAGS.contains(&t.key.as_str()))
+                .map(|t| format!("tag {}", t.key)),
+        )
+        .collect()
 }
 
 /// A group's inline policies with documents and managed policies with their default version.

@@ -75,3 +75,57 @@ async fn a_cutoff_planted_in_the_principals_tags_is_ignored() {
     let tags = state["tags"].to_string();
     assert!(!tags.contains("2020-01-01"), "{tags}");
 }
+
+#[tokio::test]
+async fn look_alike_names_are_evidence_not_tourniquets_own() {
+    let moto = Moto::start();
+    let iam = moto.iam().await;
+    let s3 = moto.s3().await;
+    let user = harness::seed_user(&iam, "ci-deployer").await;
+    // What an attacker would hide behind Tourniquet's prefixes.
+    iam.put_user_policy()
+        .user_name(&user.name)
+        .policy_name("TourniquetBackdoor")
+        .policy_document(harness::ALLOW_ALL)
+        .send()
+        .await
+        .unwrap();
+    iam.tag_user()
+        .user_name(&user.name)
+        .tags(
+            aws_sdk_iam::types::Tag::builder()
+                .key("tourniquet:owner")
+                .value("attacker")
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let responder = moto.responder(&[]).await;
+
+    let report = responder
+        .handle(harness::guardduty_finding(&user.name, &user.keys[0]))
+        .await
+        .expect("contained");
+
+    let key = report
+        .evidence
+        .iter()
+        .find(|e| e.key.ends_with("/snapshot.json"))
+        .unwrap()
+        .key
+        .clone();
+    let snapshot: Value = serde_json::from_slice(&harness::evidence_body(&s3, &key).await).unwrap();
+    let inline: Vec<&str> = snapshot["inline_policies"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["name"].as_str().unwrap())
+        .collect();
+    assert!(inline.contains(&"TourniquetBackdoor"), "{inline:?}");
+    assert!(!inline.contains(&"TourniquetDenyAll"), "{inline:?}");
+    let tags = snapshot["tags"].to_string();
+    assert!(tags.contains("tourniquet:owner"), "{tags}");
+    assert!(snapshot["tourniquet_own"].is_array());
+}
