@@ -428,6 +428,7 @@ mod tests {
                 steps,
             }],
             evidence: Vec::new(),
+            evidence_lock: None,
             skipped: Vec::new(),
         }
     }

@@ -180,6 +180,10 @@ pub struct Report {
     pub targets: Vec<TargetReport>,
     /// What was written to the evidence store.
     pub evidence: Vec<Evidence>,
+    /// How the evidence is locked: the Object Lock mode and date every object carries, or that
+    /// it is not locked by Tourniquet.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub evidence_lock: Option<String>,
     /// Malformed entities of an otherwise valid event, left out (each field named): the rest was
     /// contained, and the run is `partial` so that a human sees them.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]

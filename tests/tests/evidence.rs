@@ -124,6 +124,9 @@ async fn every_object_of_a_run_is_in_the_manifest_and_verifies_until_one_is_alte
         .await
         .expect("contained");
 
+    // No retention configured: the report says so rather than implying the evidence is locked.
+    let lock = report.evidence_lock.as_deref().unwrap_or_default();
+    assert!(lock.starts_with("not locked"), "{lock}");
     let names: Vec<&str> = report
         .evidence
         .iter()
@@ -226,6 +229,8 @@ async fn evidence_objects_carry_the_configured_object_lock_retention() {
         .expect("contained");
 
     assert_eq!(report.evidence.len(), 5);
+    let lock = report.evidence_lock.as_deref().unwrap_or_default();
+    assert!(lock.starts_with("GOVERNANCE until "), "{lock}");
     for evidence in &report.evidence {
         let head = s3
             .head_object()

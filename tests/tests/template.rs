@@ -320,3 +320,80 @@ fn the_functions_know_their_stack_cap_and_trusted_products() {
         .unwrap();
     assert!(default.starts_with("arn:*:"), "{default}");
 }
+
+#[test]
+fn only_the_functions_write_evidence_and_nobody_removes_or_unlocks_it() {
+    let template = template();
+    let statements = template["Resources"]["EvidenceBucketPolicy"]["Properties"]["PolicyDocument"]
+        ["Statement"]
+        .as_array()
+        .expect("the evidence bucket policy")
+        .clone();
+    let by_sid = |sid: &str| {
+        statements
+            .iter()
+            .find(|s| s["Sid"] == sid)
+            .unwrap_or_else(|| panic!("statement {sid}"))
+            .clone()
+    };
+    let function_roles: BTreeSet<String> = template["Resources"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .filter(|(_, r)| r["Type"] == "AWS::Serverless::Function")
+        .map(|(name, _)| format!("{name}Role"))
+        .collect();
+    let roles_in = |condition: &Value| -> BTreeSet<String> {
+        condition["aws:PrincipalArn"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|r| r["Fn::GetAtt"][0].as_str().map(str::to_owned))
+            .collect()
+    };
+    let actions = |statement: &Value| -> BTreeSet<String> {
+        statement["Action"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| a.as_str().unwrap().to_owned())
+            .collect()
+    };
+
+    let others = by_sid("OnlyTheFunctionsWriteEvidence");
+    assert_eq!(others["Effect"], "Deny");
+    assert_eq!(others["Principal"], "*");
+    for action in [
+        "s3:PutObject",
+        "s3:DeleteObject",
+        "s3:DeleteObjectVersion",
+        "s3:PutObjectRetention",
+        "s3:PutObjectLegalHold",
+        "s3:BypassGovernanceRetention",
+    ] {
+        assert!(actions(&others).contains(action), "{action}");
+    }
+    assert_eq!(
+        roles_in(&others["Condition"]["ArnNotLike"]),
+        function_roles,
+        "every function may write, and no one else but the break-glass role"
+    );
+    let functions = by_sid("NoFunctionRemovesEvidence");
+    assert_eq!(functions["Effect"], "Deny");
+    assert_eq!(roles_in(&functions["Condition"]["ArnLike"]), function_roles);
+    for action in [
+        "s3:DeleteObject",
+        "s3:DeleteObjectVersion",
+        "s3:BypassGovernanceRetention",
+    ] {
+        assert!(actions(&functions).contains(action), "{action}");
+    }
+    // COMPLIANCE is offered, and the functions lock each object themselves.
+    let modes = &template["Parameters"]["EvidenceRetentionMode"]["AllowedValues"];
+    assert_eq!(modes, &serde_json::json!(["GOVERNANCE", "COMPLIANCE"]));
+    let variables = &template["Globals"]["Function"]["Environment"]["Variables"];
+    assert_eq!(
+        variables["EVIDENCE_RETENTION_MODE"],
+        serde_json::json!({"Ref": "EvidenceRetentionMode"})
+    );
+}

@@ -165,6 +165,7 @@ impl Responder {
                     waves: 0,
                     targets: Vec::new(),
                     evidence: Vec::new(),
+                    evidence_lock: None,
                     skipped: Vec::new(),
                 });
             }
@@ -213,6 +214,7 @@ impl Responder {
                 waves,
                 targets: Vec::new(),
                 evidence: Vec::new(),
+                evidence_lock: None,
                 skipped: Vec::new(),
             });
         }
@@ -272,6 +274,7 @@ impl Responder {
             waves,
             targets,
             evidence: Vec::new(),
+            evidence_lock: None,
             skipped,
         };
         if !dry_run {
@@ -340,6 +343,7 @@ impl Responder {
             waves: 0,
             targets,
             evidence: Vec::new(),
+            evidence_lock: None,
             skipped: Vec::new(),
         };
         if !dry_run {
@@ -727,6 +731,20 @@ impl Responder {
         }
         report.waves += 1;
         report.evidence = objects.iter().map(EvidenceObject::evidence).collect();
+        report.evidence_lock = Some(match &self.config.retention {
+            Some(r) => {
+                let until = started + chrono::TimeDelta::days(i64::from(r.days));
+                format!(
+                    "{} until {}",
+                    r.mode.as_str(),
+                    until.to_rfc3339_opts(SecondsFormat::Secs, true)
+                )
+            }
+            None => "not locked by Tourniquet: EVIDENCE_RETENTION_MODE is unset, so only the \
+                     bucket's default retention, if it has one, keeps the evidence from being \
+                     deleted"
+                .into(),
+        });
         objects.push(EvidenceObject::json(
             format!("{prefix}/report.json"),
             &*report,

@@ -42,6 +42,7 @@ impl Responder {
             waves,
             targets: Vec::new(),
             evidence: Vec::new(),
+            evidence_lock: None,
             skipped: Vec::new(),
         };
         let refuse = |mut report: Report, why: String| {
