@@ -2,7 +2,8 @@
 //! manifest per run that lists them all, so that anyone can check later that nothing was altered.
 //!
 //! Layout of one run of one incident, under `incidents/<incident id>/<run start, UTC>/`:
-//! `event.json`, then per principal `<account>/<user|role>/<name>/snapshot.json` and `plan.json`,
+//! `intent.json` (before the first IAM write), `event.json`, then per principal
+//! `<account>/<user|role>/<name>/snapshot.json` and `plan.json`,
 //! then `report.json` and `manifest.json`. A replay is a new run with its own timestamp, so it
 //! never touches an earlier run's objects; keys sort by incident, then time.
 
@@ -184,6 +185,38 @@ pub async fn latest_release(
     serde_json::from_slice(&bytes)
         .map(Some)
         .map_err(|e| format!("{key} is not a release record: {e}"))
+}
+
+/// The object each run writes before its first IAM write: what it intends to change, so that a
+/// run that dies before its report leaves a ledger a release understands.
+pub const INTENT_OBJECT: &str = "intent.json";
+
+/// What a run intends to change, written before its first IAM write (`<run>/intent.json`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Intent {
+    /// The ledger schema ([`crate::report::LEDGER_VERSION`]).
+    pub ledger_version: u32,
+    /// The incident.
+    pub incident_id: String,
+    /// The function (`contain`, `attach-deny-all`, ...).
+    pub function: String,
+    /// The session cutoff this run writes (UTC, RFC 3339).
+    pub cutoff: String,
+    /// Each principal (or lone key) the run may change, and how.
+    pub targets: Vec<IntendedTarget>,
+}
+
+/// The changes a run intends for one target of its event.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IntendedTarget {
+    /// The principal, when the event names it; `None` for a key whose owner is looked up.
+    pub principal_arn: Option<String>,
+    /// The keys the event names.
+    pub access_key_ids: Vec<String>,
+    /// The containment actions the run may take on it.
+    pub actions: Vec<crate::plan::Action>,
+    /// Whether it may deactivate every active key of the user, not only the named ones.
+    pub every_key: bool,
 }
 
 /// An object ready to upload: its key, its bytes and their SHA-256.

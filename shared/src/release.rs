@@ -66,6 +66,98 @@ pub fn ledger(reports: &[Report], principal: &Principal) -> Vec<Applied> {
     applied
 }
 
+/// What a run that died before its report intended for `principal`, as far as it can have
+/// happened: the planner then undoes only what it finds in place. The deny's route is the one the
+/// principal shows now (inline, managed, or the quarantine group); keys are the named ones, or
+/// every key of the user when the run would have deactivated them all.
+pub fn intended(
+    intent: &crate::evidence::Intent,
+    principal: &Principal,
+    state: &PrincipalState,
+) -> Vec<Applied> {
+    let keys_now: Vec<&str> = state
+        .access_keys
+        .as_ref()
+        .map(|keys| keys.iter().map(|k| k.id.as_str()).collect())
+        .unwrap_or_default();
+    let mut applied = Vec::new();
+    for target in &intent.targets {
+        let ours = match &target.principal_arn {
+            Some(arn) => Principal::parse_arn(arn).is_ok_and(|p| p.same_as(principal)),
+            None => target
+                .access_key_ids
+                .iter()
+                .any(|k| keys_now.contains(&k.as_str())),
+        };
+        if !ours {
+            continue;
+        }
+        let entry = |action, target: &str, route| Applied {
+            action,
+            target: target.to_owned(),
+            route,
+            policy: None,
+            group: None,
+            named_in_event: false,
+        };
+        for action in &target.actions {
+            match action {
+                Action::AttachDenyAll => {
+                    let has = |found: &Result<Vec<String>, String>, what: &dyn Fn(&str) -> bool| {
+                        found.as_ref().is_ok_and(|v| v.iter().any(|x| what(x)))
+                    };
+                    let route = if has(&state.attached_policy_arns, &|a| {
+                        plan::is_own_managed_policy(a, principal)
+                    }) {
+                        Route::Managed
+                    } else if has(&state.group_names, &|g| g == plan::QUARANTINE_GROUP) {
+                        Route::QuarantineGroup
+                    } else {
+                        Route::Inline
+                    };
+                    applied.push(entry(*action, plan::DENY_POLICY_NAME, Some(route)));
+                }
+                Action::RevokeSessions => applied.push(entry(
+                    *action,
+                    plan::REVOKE_POLICY_NAME,
+                    Some(Route::Inline),
+                )),
+                Action::DeactivateAccessKey => {
+                    let keys: Vec<&str> = if target.every_key {
+                        keys_now.clone()
+                    } else {
+                        target.access_key_ids.iter().map(String::as_str).collect()
+                    };
+                    for key in keys.into_iter().filter(|k| keys_now.contains(k)) {
+                        let mut key_entry = entry(*action, key, None);
+                        key_entry.named_in_event = target.access_key_ids.iter().any(|n| n == key);
+                        applied.push(key_entry);
+                    }
+                }
+                Action::TagPrincipal => applied.push(entry(
+                    *action,
+                    &format!("{}={}", plan::INCIDENT_TAG, intent.incident_id),
+                    None,
+                )),
+                _ => {}
+            }
+        }
+    }
+    applied
+}
+
+/// Adds `more` to a ledger, each change once (by action, target and route).
+pub fn merge(ledger: &mut Vec<Applied>, more: Vec<Applied>) {
+    for entry in more {
+        let known = ledger.iter().any(|a| {
+            a.action == entry.action && a.target == entry.target && a.route == entry.route
+        });
+        if !known {
+            ledger.push(entry);
+        }
+    }
+}
+
 /// Why a ledger entry is not a record Tourniquet could have written: it names a policy or group
 /// that is not one Tourniquet creates. `None` for a genuine entry.
 pub fn not_ours(applied: &Applied, principal: &Principal) -> Option<String> {
@@ -604,6 +696,60 @@ mod tests {
             ]
         );
         assert!(plan.undos.iter().all(|u| u.unreadable.is_none() || !u.done));
+    }
+
+    #[test]
+    fn a_run_that_died_before_its_report_is_undone_where_its_intent_is_found_in_place() {
+        let intent = crate::evidence::Intent {
+            ledger_version: crate::report::LEDGER_VERSION,
+            incident_id: "IR-1".into(),
+            function: "contain".into(),
+            cutoff: "2026-11-23T18:00:00Z".into(),
+            targets: vec![crate::evidence::IntendedTarget {
+                principal_arn: None,
+                access_key_ids: vec!["AKIANAMED0000000".into()],
+                actions: Action::CONTAINMENT.to_vec(),
+                every_key: true,
+            }],
+        };
+        let now = state(
+            &[("AKIANAMED0000000", false), ("AKIAOTHER0000000", false)],
+            true,
+        );
+        let ledger = intended(&intent, &alice(), &now);
+        let found: Vec<(Action, &str)> = ledger
+            .iter()
+            .map(|a| (a.action, a.target.as_str()))
+            .collect();
+        assert_eq!(
+            found,
+            [
+                (Action::AttachDenyAll, plan::DENY_POLICY_NAME),
+                (Action::RevokeSessions, plan::REVOKE_POLICY_NAME),
+                (Action::DeactivateAccessKey, "AKIANAMED0000000"),
+                (Action::DeactivateAccessKey, "AKIAOTHER0000000"),
+                (Action::TagPrincipal, "tourniquet:incident=IR-1"),
+            ]
+        );
+        assert!(ledger[2].named_in_event && !ledger[3].named_in_event);
+        let now = Now {
+            state: &now,
+            deny_document: ours(),
+        };
+        let plan = plan_release("IR-1", &alice(), &ledger, &now, &Request::default());
+        assert!(
+            plan.untrusted.is_empty() && plan.drift.is_empty(),
+            "{plan:?}"
+        );
+        let deny = plan
+            .undos
+            .iter()
+            .find(|u| u.action == Action::RemoveDenyAll)
+            .unwrap();
+        assert!(!deny.done, "the deny found in place comes off");
+        // An intent for another principal's key is not this principal's.
+        let elsewhere = state(&[("AKIAELSEWHERE000", true)], false);
+        assert!(intended(&intent, &alice(), &elsewhere).is_empty());
     }
 
     #[test]

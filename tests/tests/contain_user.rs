@@ -111,10 +111,22 @@ async fn guardduty_finding_contains_the_user_and_stores_hashed_evidence() {
     // AND the evidence objects exist with the SHA-256 the report gives
     let s3 = moto.s3().await;
     let stored = evidence_keys(&s3).await;
+    let names: Vec<&str> = report
+        .evidence
+        .iter()
+        .map(|e| e.key.rsplit('/').next().unwrap())
+        .collect();
     assert_eq!(
-        report.evidence.len(),
-        5,
-        "event, snapshot, plan, report, manifest"
+        names,
+        [
+            "intent.json",
+            "event.json",
+            "snapshot.json",
+            "plan.json",
+            "report.json",
+            "manifest.json"
+        ],
+        "the intent, written before the first IAM write, then the rest"
     );
     for evidence in &report.evidence {
         assert!(
@@ -308,7 +320,7 @@ async fn a_replayed_finding_changes_nothing_and_reports_already_in_place() {
     let all = evidence_keys(&s3).await;
     assert_eq!(
         all.len(),
-        10,
+        12,
         "the replay's evidence is added beside the first run's: {all:?}"
     );
 }

@@ -135,6 +135,7 @@ async fn every_object_of_a_run_is_in_the_manifest_and_verifies_until_one_is_alte
     assert_eq!(
         names,
         [
+            "intent.json",
             "event.json",
             "snapshot.json",
             "plan.json",
@@ -142,7 +143,7 @@ async fn every_object_of_a_run_is_in_the_manifest_and_verifies_until_one_is_alte
             "manifest.json"
         ]
     );
-    let manifest_key = &report.evidence[4].key;
+    let manifest_key = &report.evidence[5].key;
     let manifest: Manifest =
         serde_json::from_slice(&evidence_body(&s3, manifest_key).await).unwrap();
     assert_eq!(manifest.incident_id, report.incident_id);
@@ -151,23 +152,23 @@ async fn every_object_of_a_run_is_in_the_manifest_and_verifies_until_one_is_alte
         .iter()
         .map(|o| (o.key.as_str(), o.sha256.as_str()))
         .collect();
-    let reported: Vec<(&str, &str)> = report.evidence[..4]
+    let reported: Vec<(&str, &str)> = report.evidence[..5]
         .iter()
         .map(|e| (e.key.as_str(), e.sha256.as_str()))
         .collect();
     assert_eq!(listed, reported);
-    let plan = stored_json(&s3, &report.evidence[2].key).await;
+    let plan = stored_json(&s3, &report.evidence[3].key).await;
     assert_eq!(plan[0]["action"], "attach_deny_all");
     assert_eq!(plan[0]["critical"], true);
 
     let checks = verify(&s3, BUCKET, &report.incident_id)
         .await
         .expect("listed");
-    assert_eq!(checks.len(), 4);
+    assert_eq!(checks.len(), 5);
     assert!(checks.iter().all(Check::is_verified), "{checks:?}");
 
     // Someone with write access rewrites the snapshot (this bucket has no Object Lock).
-    let snapshot_key = &report.evidence[1].key;
+    let snapshot_key = &report.evidence[2].key;
     s3.put_object()
         .bucket(BUCKET)
         .key(snapshot_key)
@@ -228,7 +229,7 @@ async fn evidence_objects_carry_the_configured_object_lock_retention() {
         .await
         .expect("contained");
 
-    assert_eq!(report.evidence.len(), 5);
+    assert_eq!(report.evidence.len(), 6);
     let lock = report.evidence_lock.as_deref().unwrap_or_default();
     assert!(lock.starts_with("GOVERNANCE until "), "{lock}");
     for evidence in &report.evidence {
@@ -284,11 +285,11 @@ async fn the_verify_command_reports_an_altered_object_and_fails() {
     let stdout = String::from_utf8_lossy(&clean.stdout);
     assert!(clean.status.success(), "{stdout}");
     assert!(
-        stdout.contains("4 of 4 objects verify; 0 do not"),
+        stdout.contains("5 of 5 objects verify; 0 do not"),
         "{stdout}"
     );
 
-    let event_key = &report.evidence[0].key;
+    let event_key = &report.evidence[1].key;
     s3.put_object()
         .bucket(BUCKET)
         .key(event_key)

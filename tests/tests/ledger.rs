@@ -129,3 +129,96 @@ async fn look_alike_names_are_evidence_not_tourniquets_own() {
     assert!(tags.contains("tourniquet:owner"), "{tags}");
     assert!(snapshot["tourniquet_own"].is_array());
 }
+
+/// An S3 client that lets the run's intent through and fails every later upload, as when the
+/// function dies (a timeout, S3 unavailable) between its IAM writes and its evidence.
+#[derive(Debug)]
+struct DiesBeforeItsEvidence;
+
+impl aws_sdk_s3::config::Intercept for DiesBeforeItsEvidence {
+    fn name(&self) -> &'static str {
+        "DiesBeforeItsEvidence"
+    }
+
+    fn read_before_transmit(
+        &self,
+        context: &aws_sdk_s3::config::interceptors::BeforeTransmitInterceptorContextRef<'_>,
+        _: &aws_sdk_s3::config::RuntimeComponents,
+        _: &mut aws_sdk_s3::config::ConfigBag,
+    ) -> Result<(), aws_sdk_s3::error::BoxError> {
+        let request = context.request();
+        let path = request.uri().split('?').next().unwrap_or_default();
+        if request.method() == "PUT" && !path.ends_with("/intent.json") {
+            return Err("the function died before its evidence".into());
+        }
+        Ok(())
+    }
+}
+
+#[tokio::test]
+async fn a_containment_that_died_before_its_evidence_is_released_exactly() {
+    let moto = Moto::start();
+    let iam = moto.iam().await;
+    let s3 = moto.s3().await;
+    let user = harness::seed_user(&iam, "ci-deployer").await;
+    let mut before = harness::user_state(&iam, &user.name).await;
+    harness::create_bucket(&s3).await;
+    let sdk = moto.sdk_config().await;
+    let dying_s3 = aws_sdk_s3::Client::from_conf(
+        aws_sdk_s3::config::Builder::from(&sdk)
+            .force_path_style(true)
+            .interceptor(DiesBeforeItsEvidence)
+            .build(),
+    );
+    let dying = playbook::Responder::with_clients(
+        aws_sdk_iam::Client::new(&sdk),
+        dying_s3,
+        aws_sdk_sts::Client::new(&sdk),
+        harness::config(&[]),
+    );
+
+    let died = dying
+        .handle(harness::guardduty_finding(&user.name, &user.keys[0]))
+        .await;
+
+    assert!(died.is_err(), "the evidence failed: {died:?}");
+    let contained = harness::user_state(&iam, &user.name).await;
+    assert!(
+        contained["inline"]
+            .to_string()
+            .contains("TourniquetDenyAll")
+    );
+    let stored = harness::evidence_keys(&s3).await;
+    assert_eq!(stored.len(), 1, "only the intent survived: {stored:?}");
+    assert!(stored[0].ends_with("/intent.json"));
+
+    let release = moto
+        .responder(&[])
+        .await
+        .playing(playbook::Playbook::Release);
+    let report = release
+        .handle(serde_json::json!({
+            "principal_arn": user.arn,
+            "incident_id": "guardduty-5ac6e0f1b2c34d5e6f708192a3b4c5d6",
+        }))
+        .await
+        .expect("released from the intent");
+
+    assert_eq!(report.status, Status::Released, "{report:?}");
+    let after = harness::user_state(&iam, &user.name).await;
+    // Exactly what the dead run did is undone: the deny and the incident tags come off; the keys
+    // stay inactive (none listed); the session cutoff and the release tags are the residue.
+    before["keys"][0][1] = "Inactive".into();
+    before["keys"][1][1] = "Inactive".into();
+    let mut residue_free = after.clone();
+    residue_free["inline"]
+        .as_array_mut()
+        .unwrap()
+        .retain(|p| p[0] != playbook::plan::REVOKE_POLICY_NAME);
+    residue_free["tags"].as_array_mut().unwrap().retain(|t| {
+        let key = t[0].as_str().unwrap();
+        key != SESSION_CUTOFF_TAG && !key.starts_with("tourniquet:released")
+    });
+    assert_eq!(residue_free, before);
+    assert!(cutoff_in(&after).is_some(), "the session cutoff stays");
+}

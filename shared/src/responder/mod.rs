@@ -184,11 +184,15 @@ impl Responder {
         // The incident's own ledger, listed beside the identity call (one S3 read): a detection
         // re-delivered after a release must not undo the humans' decision, and a replay keeps the
         // session cutoff its ledger records.
+        // Before the first IAM write, the run's intent goes to the evidence store in the same
+        // wave: a run that dies before its report still leaves a ledger a release understands.
         let mut waves = 0;
         let bucket = &self.config.evidence_bucket;
-        let (me, ledger) = tokio::join!(
+        let intent = self.intent(&incident, dry_run, started);
+        let (me, ledger, intent) = tokio::join!(
             self.me(&mut waves),
-            evidence::incident_keys(&self.s3, bucket, &incident.id)
+            evidence::incident_keys(&self.s3, bucket, &incident.id),
+            self.store_intent(intent, started)
         );
         let me = me?;
         // Tourniquet's own IAM calls show up in CloudTrail: they must never trigger it again.
@@ -278,15 +282,12 @@ impl Responder {
             skipped,
         };
         if !dry_run {
-            self.store_evidence(
-                &mut report,
-                &incident.id,
-                started,
-                &event,
-                &runs,
-                Vec::new(),
-            )
-            .await;
+            let extra = Extra {
+                stored: intent.into_iter().collect(),
+                ..Extra::default()
+            };
+            self.store_evidence(&mut report, &incident.id, started, &event, &runs, extra)
+                .await;
         }
         info!(
             incident = %report.incident_id,
@@ -347,11 +348,77 @@ impl Responder {
             skipped: Vec::new(),
         };
         if !dry_run {
-            self.store_evidence(&mut report, &incident.id, started, event, &[], Vec::new())
+            let extra = Extra::default();
+            self.store_evidence(&mut report, &incident.id, started, event, &[], extra)
                 .await;
         }
         info!(incident = %report.incident_id, status = ?report.status, "{}", report.summary());
         report
+    }
+
+    /// The run's intent: what it may change, for every target of the incident. `None` when it
+    /// writes nothing to IAM (a dry run, the snapshot function).
+    fn intent(
+        &self,
+        incident: &Incident,
+        dry_run: bool,
+        started: chrono::DateTime<Utc>,
+    ) -> Option<evidence::Intent> {
+        if dry_run || self.playbook == Playbook::Snapshot {
+            return None;
+        }
+        let deny_roles = self.config.role_deny_all || self.playbook == Playbook::AttachDenyAll;
+        let targets = incident
+            .targets
+            .iter()
+            .map(|t| {
+                let role = t
+                    .principal
+                    .as_ref()
+                    .is_some_and(|p| p.kind == PrincipalKind::Role);
+                evidence::IntendedTarget {
+                    principal_arn: t.principal.as_ref().map(Principal::arn),
+                    access_key_ids: t.access_key_ids.clone(),
+                    actions: Action::CONTAINMENT
+                        .into_iter()
+                        .filter(|a| self.playbook.runs(*a))
+                        .filter(|a| !(role && *a == Action::AttachDenyAll && !deny_roles))
+                        .collect(),
+                    every_key: matches!(
+                        self.playbook,
+                        Playbook::Contain | Playbook::DeactivateAccessKeys
+                    ),
+                }
+            })
+            .collect();
+        Some(evidence::Intent {
+            ledger_version: LEDGER_VERSION,
+            incident_id: incident.id.clone(),
+            function: self.playbook.name().into(),
+            cutoff: plan::session_cutoff(started),
+            targets,
+        })
+    }
+
+    /// Stores the intent before the first IAM write. If it cannot be stored, the containment goes
+    /// on (stopping would make things worse) and the final evidence wave reports the failure.
+    async fn store_intent(
+        &self,
+        intent: Option<evidence::Intent>,
+        started: chrono::DateTime<Utc>,
+    ) -> Option<EvidenceObject> {
+        let intent = intent?;
+        let prefix = evidence::run_prefix(&intent.incident_id, started);
+        let object = EvidenceObject::json(format!("{prefix}/{}", evidence::INTENT_OBJECT), &intent);
+        let retention = self.config.retention.as_ref().map(|r| (r, started));
+        let bucket = &self.config.evidence_bucket;
+        match evidence::put(&self.s3, bucket, &object, retention).await {
+            Ok(_) => Some(object),
+            Err(e) => {
+                warn!(error = %e, "intent not stored; containing anyway");
+                None
+            }
+        }
     }
 
     /// Who this function runs as (asked once per cold start: one wave the first time).
@@ -710,11 +777,11 @@ impl Responder {
         started: chrono::DateTime<Utc>,
         event: &Value,
         runs: &[TargetRun],
-        records: Vec<(Principal, &'static str, Value)>,
+        extra: Extra,
     ) {
         let prefix = evidence::run_prefix(incident_id, started);
         let mut objects = vec![EvidenceObject::json(format!("{prefix}/event.json"), event)];
-        for (principal, name, record) in &records {
+        for (principal, name, record) in &extra.records {
             let folder = evidence::principal_folder(&prefix, principal);
             objects.push(EvidenceObject::json(format!("{folder}/{name}"), record));
         }
@@ -730,7 +797,12 @@ impl Responder {
             ));
         }
         report.waves += 1;
-        report.evidence = objects.iter().map(EvidenceObject::evidence).collect();
+        report.evidence = extra
+            .stored
+            .iter()
+            .chain(&objects)
+            .map(EvidenceObject::evidence)
+            .collect();
         report.evidence_lock = Some(match &self.config.retention {
             Some(r) => {
                 let until = started + chrono::TimeDelta::days(i64::from(r.days));
@@ -749,7 +821,8 @@ impl Responder {
             format!("{prefix}/report.json"),
             &*report,
         ));
-        objects.push(evidence::manifest(incident_id, &prefix, &objects));
+        let listed: Vec<EvidenceObject> = extra.stored.iter().chain(&objects).cloned().collect();
+        objects.push(evidence::manifest(incident_id, &prefix, &listed));
         let bucket = self.config.evidence_bucket.as_str();
         let retention = self.config.retention.as_ref().map(|r| (r, started));
         let results = futures::future::join_all(
@@ -758,7 +831,7 @@ impl Responder {
                 .map(|o| evidence::put(&self.s3, bucket, o, retention)),
         )
         .await;
-        report.evidence.clear();
+        report.evidence = extra.stored.iter().map(EvidenceObject::evidence).collect();
         for result in results {
             match result {
                 Ok(e) => report.evidence.push(e),
@@ -770,6 +843,15 @@ impl Responder {
             }
         }
     }
+}
+
+/// Objects of a run besides its event, snapshots, plans, report and manifest.
+#[derive(Default)]
+struct Extra {
+    /// Records to upload with the rest, in a principal's folder (a release's `released.json`).
+    records: Vec<(Principal, &'static str, Value)>,
+    /// Objects already uploaded earlier in the run (its intent): listed, not uploaded again.
+    stored: Vec<EvidenceObject>,
 }
 
 /// What a release of the incident means for one principal of a re-delivered detection.

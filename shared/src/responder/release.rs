@@ -73,11 +73,17 @@ impl Responder {
             deny_document(iam, principal)
         );
         report.waves += 2;
-        let (reports, checks) = match ledger {
+        let (reports, intents, checks) = match ledger {
             Ok(found) => found,
             Err(why) => return refuse(report, why),
         };
-        let ledger = release::ledger(&reports, principal);
+        let state = first.state();
+        // A run that died before its report left only its intent: what it intended and is found
+        // in place is undone like the rest.
+        let mut ledger = release::ledger(&reports, principal);
+        for intent in &intents {
+            release::merge(&mut ledger, release::intended(intent, principal, &state));
+        }
         if ledger.is_empty() {
             return refuse(
                 report,
@@ -88,7 +94,6 @@ impl Responder {
                 ),
             );
         }
-        let state = first.state();
         let now_state = Now {
             state: &state,
             deny_document: deny,
@@ -114,6 +119,9 @@ impl Responder {
             // record: not even `force` releases from it. One no manifest lists (a run that died
             // before its manifest) is drift a human may override.
             match check {
+                // The intent of a run that died before its manifest: expected, and read above.
+                Check::Unlisted { key }
+                    if key.ends_with(&format!("/{}", evidence::INTENT_OBJECT)) => {}
                 Check::Unlisted { .. } => release_plan.drift.push(what),
                 _ => release_plan.untrusted.push(what),
             }
@@ -205,13 +213,17 @@ impl Responder {
                 })
                 .into_iter()
                 .collect();
+            let extra = super::Extra {
+                records,
+                ..super::Extra::default()
+            };
             self.store_evidence(
                 &mut report,
                 &request.incident_id,
                 started,
                 &event,
                 &runs,
-                records,
+                extra,
             )
             .await;
         }
@@ -225,8 +237,13 @@ impl Responder {
         Ok(report)
     }
 
-    /// Every report of the incident, oldest first, and the verification of its objects.
-    async fn read_ledger(&self, incident_id: &str) -> Result<(Vec<Report>, Vec<Check>), String> {
+    /// Every report of the incident, oldest first; the intents of runs that left no report (they
+    /// died between their first IAM write and their evidence); and the verification of every
+    /// object.
+    async fn read_ledger(
+        &self,
+        incident_id: &str,
+    ) -> Result<(Vec<Report>, Vec<evidence::Intent>, Vec<Check>), String> {
         let bucket = self.config.evidence_bucket.as_str();
         let checks = evidence::verify(&self.s3, bucket, incident_id)
             .await
@@ -239,32 +256,62 @@ impl Responder {
                 }
                 Check::Missing { .. } => None,
             })
-            .filter(|k| k.ends_with("/report.json"))
             .collect();
         keys.sort();
-        let reports = futures::stream::iter(keys.into_iter().map(|key| async move {
-            let object = self
-                .s3
-                .get_object()
-                .bucket(bucket)
-                .key(key)
-                .send()
-                .await
-                .map_err(|e| format!("{key}: {}", describe(&e)))?;
-            let bytes = object
-                .body
-                .collect()
-                .await
-                .map_err(|e| e.to_string())?
-                .to_vec();
+        let reports: Vec<&str> = keys
+            .iter()
+            .copied()
+            .filter(|k| k.ends_with("/report.json"))
+            .collect();
+        let intent_suffix = format!("/{}", evidence::INTENT_OBJECT);
+        let dead: Vec<&str> = keys
+            .iter()
+            .copied()
+            .filter(|k| k.ends_with(&intent_suffix))
+            .filter(|k| {
+                let run = k.trim_end_matches(evidence::INTENT_OBJECT);
+                !reports.iter().any(|r| r.starts_with(run))
+            })
+            .collect();
+        let reports = futures::stream::iter(reports.into_iter().map(|key| async move {
+            let bytes = self.object(key).await?;
             serde_json::from_slice::<Report>(&bytes)
                 .map_err(|e| format!("{key} is not a report: {e}"))
         }))
         .buffered(8)
         .collect::<Vec<_>>()
-        .await;
-        let reports = reports.into_iter().collect::<Result<Vec<_>, _>>()?;
-        Ok((reports, checks))
+        .await
+        .into_iter()
+        .collect::<Result<Vec<_>, _>>()?;
+        let intents = futures::stream::iter(dead.into_iter().map(|key| async move {
+            let bytes = self.object(key).await?;
+            serde_json::from_slice::<evidence::Intent>(&bytes)
+                .map_err(|e| format!("{key} is not an intent: {e}"))
+        }))
+        .buffered(8)
+        .collect::<Vec<_>>()
+        .await
+        .into_iter()
+        .collect::<Result<Vec<_>, _>>()?;
+        Ok((reports, intents, checks))
+    }
+
+    /// One evidence object's bytes.
+    async fn object(&self, key: &str) -> Result<Vec<u8>, String> {
+        let object = self
+            .s3
+            .get_object()
+            .bucket(&self.config.evidence_bucket)
+            .key(key)
+            .send()
+            .await
+            .map_err(|e| format!("{key}: {}", describe(&e)))?;
+        Ok(object
+            .body
+            .collect()
+            .await
+            .map_err(|e| e.to_string())?
+            .to_vec())
     }
 }
 
