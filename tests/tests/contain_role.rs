@@ -108,15 +108,20 @@ async fn a_replay_keeps_the_first_cutoff() {
     let moto = Moto::start();
     let iam = moto.iam().await;
     let role = seed_role(&iam, "app-worker", "/").await;
-    let responder = moto.responder(&[]).await;
+    let later = std::sync::Arc::new(std::sync::atomic::AtomicI64::new(0));
+    let offset = later.clone();
+    let responder = moto.responder(&[]).await.with_clock(move || {
+        chrono::Utc::now()
+            + chrono::TimeDelta::seconds(offset.load(std::sync::atomic::Ordering::SeqCst))
+    });
     responder
         .handle(finding_for(&role.name))
         .await
         .expect("contained");
     let first = role_state(&iam, &role.name).await;
 
-    // A second later the same finding arrives again.
-    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    // Two seconds later (by the responder's clock) the same finding arrives again.
+    later.store(2, std::sync::atomic::Ordering::SeqCst);
     let replay = responder
         .handle(finding_for(&role.name))
         .await

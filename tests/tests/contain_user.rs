@@ -287,7 +287,13 @@ async fn a_replayed_finding_changes_nothing_and_reports_already_in_place() {
     let iam = moto.iam().await;
     let s3 = moto.s3().await;
     let user = seed_user(&iam, "ci-deployer").await;
-    let responder = moto.responder(&[]).await;
+    let later = std::sync::Arc::new(std::sync::atomic::AtomicI64::new(0));
+    let offset = later.clone();
+    // The responder's clock, which the test moves on instead of sleeping.
+    let responder = moto.responder(&[]).await.with_clock(move || {
+        chrono::Utc::now()
+            + chrono::TimeDelta::milliseconds(offset.load(std::sync::atomic::Ordering::SeqCst))
+    });
     let finding = guardduty_finding(&user.name, &user.keys[0]);
 
     let first = responder.handle(finding.clone()).await.expect("contained");
@@ -296,7 +302,7 @@ async fn a_replayed_finding_changes_nothing_and_reports_already_in_place() {
     for e in &first.evidence {
         first_objects.push((e.key.clone(), evidence_body(&s3, &e.key).await));
     }
-    tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+    later.store(1_000, std::sync::atomic::Ordering::SeqCst);
 
     let replay = responder.handle(finding).await.expect("replayed");
 

@@ -36,7 +36,11 @@ pub struct Responder {
     config: Config,
     playbook: Playbook,
     identity: OnceCell<Principal>,
+    clock: Clock,
 }
+
+/// Where a run reads the time: the system clock, or a test's.
+pub type Clock = std::sync::Arc<dyn Fn() -> chrono::DateTime<Utc> + Send + Sync>;
 
 /// What every target of one invocation shares.
 #[derive(Clone, Copy)]
@@ -119,12 +123,24 @@ impl Responder {
             config,
             playbook: Playbook::Contain,
             identity: OnceCell::new(),
+            clock: std::sync::Arc::new(Utc::now),
         }
     }
 
     /// The same responder running another function's playbook (the default is `contain`).
     pub fn playing(self, playbook: Playbook) -> Self {
         Self { playbook, ..self }
+    }
+
+    /// The same responder reading the time from `clock` (a test's, so that no test sleeps).
+    pub fn with_clock(
+        self,
+        clock: impl Fn() -> chrono::DateTime<Utc> + Send + Sync + 'static,
+    ) -> Self {
+        Self {
+            clock: std::sync::Arc::new(clock),
+            ..self
+        }
     }
 
     /// The configuration in force.
@@ -143,7 +159,7 @@ impl Responder {
             // layout computation.
             return Box::pin(self.release(event)).await;
         }
-        let started = Utc::now();
+        let started = (self.clock)();
         let incident = match intake::parse(&event, &self.config.intake) {
             Err(err) => {
                 warn!(field = %err.field, error = %err.message, "invalid event; nothing was changed");
@@ -641,7 +657,7 @@ impl Responder {
         let cutoff = plan::session_cutoff(
             chrono::DateTime::parse_from_rfc3339(now)
                 .map(|t| t.with_timezone(&Utc))
-                .unwrap_or_else(|_| Utc::now()),
+                .unwrap_or_else(|_| (self.clock)()),
         );
         let writer = Writer {
             iam,

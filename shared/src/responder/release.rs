@@ -10,7 +10,7 @@ use crate::principal::{Principal, PrincipalKind};
 use crate::release::{self, Now, Undo};
 use crate::report::{LEDGER_VERSION, Outcome, Report, Status, StepReport, TargetReport};
 use crate::snapshot;
-use chrono::{SecondsFormat, Utc};
+use chrono::SecondsFormat;
 use futures::StreamExt;
 use serde_json::Value;
 use tracing::{info, warn};
@@ -20,7 +20,7 @@ impl Responder {
     /// the principal's state at once; refuses without a ledger, on a ledger that does not verify,
     /// or on drift (unless forced); then undoes, concurrently, what the ledger says was applied.
     pub(super) async fn release(&self, event: Value) -> Result<Report, Error> {
-        let started = Utc::now();
+        let started = (self.clock)();
         let request = intake::parse_release(&event).inspect_err(|err| {
             warn!(field = %err.field, error = %err.message, "invalid release request; nothing was changed");
         })?;
