@@ -141,7 +141,7 @@ pub async fn prior_cutoff(
     };
     for (run, _) in runs.iter().rev() {
         let key = format!("{run}/report.json");
-        let bytes = read(s3, bucket, &key).await?;
+        let bytes = read(s3, bucket, &key, None).await?;
         let report: crate::report::Report =
             serde_json::from_slice(&bytes).map_err(|e| format!("{key} is not a report: {e}"))?;
         let in_force: Vec<&crate::report::StepReport> = report
@@ -181,7 +181,7 @@ pub async fn latest_release(
     let Some(key) = keys.iter().rev().find(|k| releases_principal(k, principal)) else {
         return Ok(None);
     };
-    let bytes = read(s3, bucket, key).await?;
+    let bytes = read(s3, bucket, key, None).await?;
     serde_json::from_slice(&bytes)
         .map(Some)
         .map_err(|e| format!("{key} is not a release record: {e}"))
@@ -239,11 +239,12 @@ impl EvidenceObject {
         Self { key, body, sha256 }
     }
 
-    /// The report entry for this object.
+    /// The report entry for this object (before it is stored: no version yet).
     pub fn evidence(&self) -> Evidence {
         Evidence {
             key: self.key.clone(),
             sha256: self.sha256.clone(),
+            version_id: None,
         }
     }
 }
@@ -257,6 +258,9 @@ pub struct ManifestEntry {
     pub sha256: String,
     /// Its size.
     pub bytes: usize,
+    /// The S3 version stored, in a versioned bucket: verification reads this one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version_id: Option<String>,
 }
 
 /// Every object of one run, with its hash: written last, in the same wave as the others.
@@ -270,17 +274,23 @@ pub struct Manifest {
     pub objects: Vec<ManifestEntry>,
 }
 
-/// The manifest of `objects`, as an object of its own under `prefix`.
-pub fn manifest(incident_id: &str, prefix: &str, objects: &[EvidenceObject]) -> EvidenceObject {
+/// The manifest of `objects` as stored (each with the version S3 gave it, if any), as an object
+/// of its own under `prefix`. It is written after them, so that it can record their versions.
+pub fn manifest(
+    incident_id: &str,
+    prefix: &str,
+    objects: &[(&EvidenceObject, Option<String>)],
+) -> EvidenceObject {
     let manifest = Manifest {
         incident_id: incident_id.to_owned(),
         run: prefix.to_owned(),
         objects: objects
             .iter()
-            .map(|o| ManifestEntry {
+            .map(|(o, version_id)| ManifestEntry {
                 key: o.key.clone(),
                 sha256: o.sha256.clone(),
                 bytes: o.body.len(),
+                version_id: version_id.clone(),
             })
             .collect(),
     };
@@ -323,11 +333,15 @@ pub async fn put(
                 until.timestamp(),
             ));
     }
-    request
+    let out = request
         .send()
         .await
         .map_err(|e| format!("s3://{bucket}/{}: {}", object.key, describe(&e)))?;
-    Ok(object.evidence())
+    Ok(Evidence {
+        // An unversioned bucket answers no version (or "null"): nothing to record.
+        version_id: out.version_id.filter(|v| v != "null"),
+        ..object.evidence()
+    })
 }
 
 /// What checking one object found.
@@ -360,6 +374,14 @@ pub enum Check {
         /// The object.
         key: String,
     },
+    /// The bucket holds more than the one version Tourniquet wrote (it never writes a key twice),
+    /// or a delete marker: someone wrote over it or deleted it since.
+    Replaced {
+        /// The object.
+        key: String,
+        /// How many versions and delete markers the key has.
+        versions: usize,
+    },
 }
 
 impl Check {
@@ -369,32 +391,63 @@ impl Check {
     }
 }
 
+/// Every version and delete marker under `prefix`, counted per key. (`ListObjectVersions` pages
+/// by two markers, which the SDK's paginators do not cover.)
+async fn versions(
+    s3: &aws_sdk_s3::Client,
+    bucket: &str,
+    prefix: &str,
+) -> Result<std::collections::BTreeMap<String, usize>, String> {
+    let mut counts = std::collections::BTreeMap::new();
+    let (mut key_marker, mut version_marker) = (None, None);
+    loop {
+        let page = s3
+            .list_object_versions()
+            .bucket(bucket)
+            .prefix(prefix)
+            .set_key_marker(key_marker.take())
+            .set_version_id_marker(version_marker.take())
+            .send()
+            .await
+            .map_err(|e| format!("cannot list s3://{bucket}/{prefix}: {}", describe(&e)))?;
+        let keys = page
+            .versions()
+            .iter()
+            .filter_map(|v| v.key())
+            .chain(page.delete_markers().iter().filter_map(|m| m.key()));
+        for key in keys {
+            *counts.entry(key.to_owned()).or_insert(0) += 1;
+        }
+        if page.is_truncated() != Some(true) {
+            return Ok(counts);
+        }
+        key_marker = page.next_key_marker().map(str::to_owned);
+        version_marker = page.next_version_id_marker().map(str::to_owned);
+    }
+}
+
 /// Recomputes the hash of every object of every run of an incident and compares it with the run's
-/// manifest. An error means the incident's objects could not be listed at all.
+/// manifest, reading the version the manifest recorded; flags any key that holds another version
+/// or a delete marker (Tourniquet writes each key once). An error means the incident's objects
+/// could not be listed at all.
 pub async fn verify(
     s3: &aws_sdk_s3::Client,
     bucket: &str,
     incident_id: &str,
 ) -> Result<Vec<Check>, String> {
     let prefix = format!("{ROOT}/{incident_id}/");
-    let keys: Vec<String> = s3
-        .list_objects_v2()
-        .bucket(bucket)
-        .prefix(&prefix)
-        .into_paginator()
-        .send()
-        .collect::<Vec<_>>()
-        .await
-        .into_iter()
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| format!("cannot list s3://{bucket}/{prefix}: {}", describe(&e)))?
-        .into_iter()
-        .flat_map(|page| page.contents.unwrap_or_default())
-        .filter_map(|o| o.key)
-        .collect();
+    let versions = versions(s3, bucket, &prefix).await?;
+    let keys: Vec<String> = versions.keys().cloned().collect();
     if keys.is_empty() {
         return Err(format!("no evidence under s3://{bucket}/{prefix}"));
     }
+    let replaced = |key: &str| {
+        let count = versions.get(key).copied().unwrap_or(0);
+        (count > 1).then(|| Check::Replaced {
+            key: key.to_owned(),
+            versions: count,
+        })
+    };
     let mut checks = Vec::new();
     let manifests: Vec<&String> = keys
         .iter()
@@ -402,7 +455,10 @@ pub async fn verify(
         .collect();
     for manifest_key in &manifests {
         let run = manifest_key.trim_end_matches("manifest.json");
-        let manifest: Manifest = match read(s3, bucket, manifest_key).await {
+        if let Some(check) = replaced(manifest_key) {
+            checks.push(check);
+        }
+        let manifest: Manifest = match read(s3, bucket, manifest_key, None).await {
             Ok(bytes) => serde_json::from_slice(&bytes)
                 .map_err(|e| format!("{manifest_key} is not a manifest: {e}"))?,
             Err(error) => {
@@ -414,7 +470,10 @@ pub async fn verify(
             }
         };
         let results = futures::stream::iter(manifest.objects.iter().map(|entry| async move {
-            match read(s3, bucket, &entry.key).await {
+            if let Some(check) = replaced(&entry.key) {
+                return check;
+            }
+            match read(s3, bucket, &entry.key, entry.version_id.as_deref()).await {
                 Ok(bytes) => {
                     let actual = hex::encode(Sha256::digest(&bytes));
                     if actual == entry.sha256 {
@@ -459,11 +518,17 @@ pub async fn verify(
     Ok(checks)
 }
 
-async fn read(s3: &aws_sdk_s3::Client, bucket: &str, key: &str) -> Result<Vec<u8>, String> {
+async fn read(
+    s3: &aws_sdk_s3::Client,
+    bucket: &str,
+    key: &str,
+    version_id: Option<&str>,
+) -> Result<Vec<u8>, String> {
     let object = s3
         .get_object()
         .bucket(bucket)
         .key(key)
+        .set_version_id(version_id.map(str::to_owned))
         .send()
         .await
         .map_err(|e| describe(&e))?;

@@ -151,6 +151,10 @@ pub struct Evidence {
     pub key: String,
     /// Lower-case hex SHA-256 of the object's bytes.
     pub sha256: String,
+    /// The S3 version S3 gave it, in a versioned bucket: the manifest records it, and verification
+    /// reads that version and flags any other.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub version_id: Option<String>,
 }
 
 /// The whole run.

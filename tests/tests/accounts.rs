@@ -139,8 +139,9 @@ async fn one_event_naming_principals_in_three_accounts_contains_each_in_its_own(
             user.arn
         );
     }
-    // identity, entering both member accounts at once, wave 1, details, managed versions, evidence
-    assert_eq!(report.waves, 6);
+    // identity with the ledger and intent, entering both member accounts at once, wave 1,
+    // details, managed versions, evidence, manifest
+    assert_eq!(report.waves, 7);
 }
 
 #[tokio::test]

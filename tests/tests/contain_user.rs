@@ -104,9 +104,10 @@ async fn guardduty_finding_contains_the_user_and_stores_hashed_evidence() {
             ),
         ]
     );
-    // identity lookup (first call only), wave 1 (critical writes + lists), wave 2 (details, other
-    // writes, GetPolicy), wave 3 (managed policies' default versions), evidence
-    assert_eq!(report.waves, 5);
+    // the identity lookup (first call only), the ledger's listing and the intent, together; wave 1
+    // (critical writes + lists), wave 2 (details, other writes, GetPolicy), wave 3 (managed
+    // policies' default versions), the evidence, then the manifest with the objects' versions
+    assert_eq!(report.waves, 6);
 
     // AND the evidence objects exist with the SHA-256 the report gives
     let s3 = moto.s3().await;

@@ -108,8 +108,9 @@ async fn the_snapshot_holds_every_part_of_the_user_as_a_second_client_reads_it()
         snapshot["tags"],
         json!([{"key": "team", "value": "platform"}])
     );
-    // identity, wave 1, group lists, GetPolicy, GetPolicyVersion, evidence
-    assert_eq!(report.waves, 6);
+    // identity + ledger listing + intent, wave 1, group lists, GetPolicy, GetPolicyVersion,
+    // evidence, manifest
+    assert_eq!(report.waves, 7);
 }
 
 #[tokio::test]
@@ -303,5 +304,60 @@ async fn the_verify_command_reports_an_altered_object_and_fails() {
     assert!(
         stdout.contains(&format!("ALTERED   {event_key}")),
         "{stdout}"
+    );
+}
+
+#[tokio::test]
+async fn in_a_versioned_bucket_the_manifest_records_versions_and_a_write_over_is_caught() {
+    let moto = Moto::start();
+    let iam = moto.iam().await;
+    let s3 = moto.s3().await;
+    let user = harness::seed_user(&iam, "ci-deployer").await;
+    let responder = moto.responder(&[]).await;
+    s3.put_bucket_versioning()
+        .bucket(BUCKET)
+        .versioning_configuration(
+            aws_sdk_s3::types::VersioningConfiguration::builder()
+                .status(aws_sdk_s3::types::BucketVersioningStatus::Enabled)
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let report = responder
+        .handle(guardduty_finding(&user.name, &user.keys[0]))
+        .await
+        .expect("contained");
+
+    let manifest_key = &report.evidence.last().unwrap().key;
+    let manifest: Manifest =
+        serde_json::from_slice(&evidence_body(&s3, manifest_key).await).unwrap();
+    assert!(
+        manifest.objects.iter().all(|o| o.version_id.is_some()),
+        "{manifest:?}"
+    );
+    let checks = verify(&s3, BUCKET, &report.incident_id).await.unwrap();
+    assert!(checks.iter().all(Check::is_verified), "{checks:?}");
+
+    // Someone writes over the report: its latest bytes change, a second version appears.
+    let report_key = report
+        .evidence
+        .iter()
+        .find(|e| e.key.ends_with("/report.json"))
+        .unwrap()
+        .key
+        .clone();
+    s3.put_object()
+        .bucket(BUCKET)
+        .key(&report_key)
+        .body(b"{}".to_vec().into())
+        .send()
+        .await
+        .unwrap();
+    let checks = verify(&s3, BUCKET, &report.incident_id).await.unwrap();
+    let bad: Vec<&Check> = checks.iter().filter(|c| !c.is_verified()).collect();
+    assert!(
+        matches!(bad[..], [Check::Replaced { key, versions: 2 }] if *key == report_key),
+        "{bad:?}"
     );
 }

@@ -331,8 +331,8 @@ async fn a_user_with_no_room_for_another_policy_goes_to_the_quarantine_group() {
     // inline attempt, create policy, attach (full), create group, attach to group, add user
     assert_eq!(
         report.waves,
-        1 + 1 + 5 + 1,
-        "identity, wave 1, the fallback chain, evidence"
+        1 + 1 + 5 + 2,
+        "identity with the ledger and intent, wave 1, the fallback chain, evidence and manifest"
     );
 }
 

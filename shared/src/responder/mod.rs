@@ -8,7 +8,9 @@ use crate::execute::{Route, WriteError, Writer, Written};
 use crate::intake::{self, Incident, Intake, Source, Target, Trigger};
 use crate::plan::{self, Action, Options, Playbook, PrincipalState, Step};
 use crate::principal::{Principal, PrincipalKind};
-use crate::report::{LEDGER_VERSION, Outcome, Report, Skipped, Status, StepReport, TargetReport};
+use crate::report::{
+    Evidence, LEDGER_VERSION, Outcome, Report, Skipped, Status, StepReport, TargetReport,
+};
 use crate::snapshot::{self, Snapshot};
 use aws_config::{BehaviorVersion, SdkConfig};
 use chrono::{SecondsFormat, Utc};
@@ -202,15 +204,18 @@ impl Responder {
         // session cutoff its ledger records.
         // Before the first IAM write, the run's intent goes to the evidence store in the same
         // wave: a run that dies before its report still leaves a ledger a release understands.
-        let mut waves = 0;
         let bucket = &self.config.evidence_bucket;
         let intent = self.intent(&incident, dry_run, started);
+        let mut identity = 0;
         let (me, ledger, intent) = tokio::join!(
-            self.me(&mut waves),
+            self.me(&mut identity),
             evidence::incident_keys(&self.s3, bucket, &incident.id),
             self.store_intent(intent, started)
         );
         let me = me?;
+        // The identity (on a cold start), the ledger's listing and the intent went out together:
+        // one wave before the first IAM write.
+        let mut waves = 1;
         // Tourniquet's own IAM calls show up in CloudTrail: they must never trigger it again.
         if incident.source == Source::CloudTrail
             && incident
@@ -422,14 +427,14 @@ impl Responder {
         &self,
         intent: Option<evidence::Intent>,
         started: chrono::DateTime<Utc>,
-    ) -> Option<EvidenceObject> {
+    ) -> Option<(EvidenceObject, Option<String>)> {
         let intent = intent?;
         let prefix = evidence::run_prefix(&intent.incident_id, started);
         let object = EvidenceObject::json(format!("{prefix}/{}", evidence::INTENT_OBJECT), &intent);
         let retention = self.config.retention.as_ref().map(|r| (r, started));
         let bucket = &self.config.evidence_bucket;
         match evidence::put(&self.s3, bucket, &object, retention).await {
-            Ok(_) => Some(object),
+            Ok(stored) => Some((object, stored.version_id)),
             Err(e) => {
                 warn!(error = %e, "intent not stored; containing anyway");
                 None
@@ -812,10 +817,11 @@ impl Responder {
                 &captured.plan,
             ));
         }
-        report.waves += 1;
+        report.waves += 2;
         report.evidence = extra
             .stored
             .iter()
+            .map(|(o, _)| o)
             .chain(&objects)
             .map(EvidenceObject::evidence)
             .collect();
@@ -837,8 +843,7 @@ impl Responder {
             format!("{prefix}/report.json"),
             &*report,
         ));
-        let listed: Vec<EvidenceObject> = extra.stored.iter().chain(&objects).cloned().collect();
-        objects.push(evidence::manifest(incident_id, &prefix, &listed));
+        // First every object, then the manifest, which records the versions S3 gave them.
         let bucket = self.config.evidence_bucket.as_str();
         let retention = self.config.retention.as_ref().map(|r| (r, started));
         let results = futures::future::join_all(
@@ -847,18 +852,41 @@ impl Responder {
                 .map(|o| evidence::put(&self.s3, bucket, o, retention)),
         )
         .await;
-        report.evidence = extra.stored.iter().map(EvidenceObject::evidence).collect();
-        for result in results {
+        report.evidence = extra
+            .stored
+            .iter()
+            .map(|(o, version_id)| Evidence {
+                version_id: version_id.clone(),
+                ..o.evidence()
+            })
+            .collect();
+        let mut listed: Vec<(&EvidenceObject, Option<String>)> = extra
+            .stored
+            .iter()
+            .map(|(o, version_id)| (o, version_id.clone()))
+            .collect();
+        for (object, result) in objects.iter().zip(results) {
             match result {
-                Ok(e) => report.evidence.push(e),
-                Err(err) => {
-                    warn!(error = %err, "evidence not stored");
-                    report.status = Status::Partial;
-                    report.message = Some(format!("evidence not stored: {err}"));
+                Ok(e) => {
+                    listed.push((object, e.version_id.clone()));
+                    report.evidence.push(e);
                 }
+                Err(err) => evidence_failed(report, err),
             }
         }
+        let manifest = evidence::manifest(incident_id, &prefix, &listed);
+        match evidence::put(&self.s3, bucket, &manifest, retention).await {
+            Ok(e) => report.evidence.push(e),
+            Err(err) => evidence_failed(report, err),
+        }
     }
+}
+
+/// An evidence object that could not be stored makes the run `partial`, and says which.
+fn evidence_failed(report: &mut Report, err: String) {
+    warn!(error = %err, "evidence not stored");
+    report.status = Status::Partial;
+    report.message = Some(format!("evidence not stored: {err}"));
 }
 
 /// Objects of a run besides its event, snapshots, plans, report and manifest.
@@ -866,8 +894,9 @@ impl Responder {
 struct Extra {
     /// Records to upload with the rest, in a principal's folder (a release's `released.json`).
     records: Vec<(Principal, &'static str, Value)>,
-    /// Objects already uploaded earlier in the run (its intent): listed, not uploaded again.
-    stored: Vec<EvidenceObject>,
+    /// Objects already uploaded earlier in the run (its intent), with their versions: listed,
+    /// not uploaded again.
+    stored: Vec<(EvidenceObject, Option<String>)>,
 }
 
 /// What a release of the incident means for one principal of a re-delivered detection.

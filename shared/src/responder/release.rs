@@ -251,9 +251,10 @@ impl Responder {
         let mut keys: Vec<&str> = checks
             .iter()
             .filter_map(|c| match c {
-                Check::Verified { key } | Check::Mismatch { key, .. } | Check::Unlisted { key } => {
-                    Some(key.as_str())
-                }
+                Check::Verified { key }
+                | Check::Mismatch { key, .. }
+                | Check::Unlisted { key }
+                | Check::Replaced { key, .. } => Some(key.as_str()),
                 Check::Missing { .. } => None,
             })
             .collect();

@@ -41,6 +41,9 @@ async fn main() -> ExitCode {
             }
             Check::Missing { key, error } => println!("MISSING   {key} ({error})"),
             Check::Unlisted { key } => println!("UNLISTED  {key} (not in its run's manifest)"),
+            Check::Replaced { key, versions } => println!(
+                "REPLACED  {key} ({versions} versions or delete markers: written over or deleted since)"
+            ),
         }
     }
     let bad = checks.iter().filter(|c| !c.is_verified()).count();
