@@ -19,6 +19,28 @@ pub struct Invocation {
     pub logs: String,
 }
 
+/// The environment a function binary runs with against `moto`: the SDK pointed at the emulator,
+/// the evidence bucket, and `extra` (e.g. `[("PROTECTED_PRINCIPALS", "...")]`).
+pub fn environment(
+    moto: &crate::Moto,
+    extra: &[(&'static str, &str)],
+) -> Vec<(&'static str, String)> {
+    let mut env = vec![
+        ("AWS_ENDPOINT_URL", moto.endpoint.clone()),
+        ("AWS_REGION", "us-east-1".into()),
+        ("AWS_ACCESS_KEY_ID", "AKIAIOSFODNN7EXAMPLE".into()),
+        (
+            "AWS_SECRET_ACCESS_KEY",
+            "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY".into(),
+        ),
+        ("EVIDENCE_BUCKET", crate::BUCKET.into()),
+        // moto answers ListServiceSpecificCredentials with HTTP 500: two attempts, not six.
+        ("AWS_MAX_ATTEMPTS", "2".into()),
+    ];
+    env.extend(extra.iter().map(|(k, v)| (*k, v.to_string())));
+    env
+}
+
 /// The debug build of a workspace binary (`cargo build -p NAME` first).
 pub fn binary(name: &str) -> PathBuf {
     let target = std::env::var_os("CARGO_TARGET_DIR")

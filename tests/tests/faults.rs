@@ -179,6 +179,19 @@ impl Writes {
     }
 }
 
+/// The user as a containment of `incident` tagged it.
+fn tagged_with(incident: &str) -> Rule {
+    let incident = incident.to_owned();
+    mock!(Client::list_user_tags).then_output(move || {
+        let tag = aws_sdk_iam::types::Tag::builder()
+            .key("tourniquet:incident")
+            .value(&incident)
+            .build()
+            .unwrap();
+        ListUserTagsOutput::builder().tags(tag).build().unwrap()
+    })
+}
+
 /// IAM's `LimitExceeded` for an operation's error type.
 macro_rules! limit {
     ($error:ident, $message:expr $(,)?) => {
@@ -624,7 +637,7 @@ async fn the_snapshot_keeps_the_boundary_and_service_credentials_moto_cannot_hol
 async fn a_release_detaches_a_managed_deny_and_deletes_nothing() {
     use aws_sdk_iam::operation::detach_user_policy::DetachUserPolicyOutput;
     use aws_sdk_iam::operation::untag_user::UntagUserOutput;
-    use aws_sdk_iam::types::{AttachedPolicy, Tag};
+    use aws_sdk_iam::types::AttachedPolicy;
 
     let moto = Moto::start();
     let too_big = mock!(Client::put_user_policy)
@@ -667,15 +680,7 @@ async fn a_release_detaches_a_managed_deny_and_deletes_nothing() {
             .attached_policies(policy)
             .build()
     });
-    let incident = contained.incident_id.clone();
-    let tagged = mock!(Client::list_user_tags).then_output(move || {
-        let tag = Tag::builder()
-            .key("tourniquet:incident")
-            .value(&incident)
-            .build()
-            .unwrap();
-        ListUserTagsOutput::builder().tags(tag).build().unwrap()
-    });
+    let tagged = tagged_with(&contained.incident_id);
     let detach = mock!(Client::detach_user_policy)
         .match_requests(move |r| r.policy_arn() == Some(deny_arn) && r.user_name() == Some(USER))
         .then_output(|| DetachUserPolicyOutput::builder().build());
@@ -722,7 +727,6 @@ async fn a_release_detaches_a_managed_deny_and_deletes_nothing() {
 #[tokio::test]
 async fn a_release_that_cannot_read_the_deny_leaves_it_and_reports_partial() {
     use aws_sdk_iam::operation::delete_user_policy::DeleteUserPolicyOutput;
-    use aws_sdk_iam::types::Tag;
 
     let moto = Moto::start();
     let contained = responder(&moto, iam(&[], &Writes::new()))
@@ -741,15 +745,7 @@ async fn a_release_that_cannot_read_the_deny_leaves_it_and_reports_partial() {
             .build()
             .unwrap()
     });
-    let incident = contained.incident_id.clone();
-    let tagged = mock!(Client::list_user_tags).then_output(move || {
-        let tag = Tag::builder()
-            .key("tourniquet:incident")
-            .value(&incident)
-            .build()
-            .unwrap();
-        ListUserTagsOutput::builder().tags(tag).build().unwrap()
-    });
+    let tagged = tagged_with(&contained.incident_id);
     let unreadable = mock!(Client::get_user_policy)
         .match_requests(|r| r.policy_name() == Some("TourniquetDenyAll"))
         .then_error(|| GetUserPolicyError::generic(throttling()));

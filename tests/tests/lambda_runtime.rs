@@ -1,23 +1,8 @@
 //! The `contain` binary itself, run as Lambda runs it (through the Runtime API), against moto.
 
 use aws_sdk_iam::types::StatusType;
-use harness::lambda::{binary, invoke};
-use harness::{BUCKET, Moto, guardduty_finding, key_statuses, seed_user};
-
-fn environment(moto: &Moto) -> Vec<(&'static str, String)> {
-    vec![
-        ("AWS_ENDPOINT_URL", moto.endpoint.clone()),
-        ("AWS_REGION", "us-east-1".into()),
-        ("AWS_ACCESS_KEY_ID", "AKIAIOSFODNN7EXAMPLE".into()),
-        (
-            "AWS_SECRET_ACCESS_KEY",
-            "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY".into(),
-        ),
-        ("EVIDENCE_BUCKET", BUCKET.into()),
-        // moto answers ListServiceSpecificCredentials with HTTP 500: two attempts, not six.
-        ("AWS_MAX_ATTEMPTS", "2".into()),
-    ]
-}
+use harness::lambda::{binary, environment, invoke};
+use harness::{Moto, guardduty_finding, key_statuses, seed_user};
 
 #[tokio::test]
 async fn the_contain_function_contains_a_user_through_the_lambda_runtime_api() {
@@ -28,7 +13,7 @@ async fn the_contain_function_contains_a_user_through_the_lambda_runtime_api() {
 
     let invocation = invoke(
         &binary("contain"),
-        &environment(&moto),
+        &environment(&moto, &[]),
         &guardduty_finding(&user.name, &user.keys[0]),
     )
     .await;
@@ -59,7 +44,7 @@ async fn a_malformed_event_is_a_lambda_error_that_names_the_field() {
     let moto = Moto::start();
     let invocation = invoke(
         &binary("contain"),
-        &environment(&moto),
+        &environment(&moto, &[]),
         &harness::event("malformed-guardduty-missing-access-key.json"),
     )
     .await;
@@ -76,7 +61,7 @@ async fn a_malformed_event_is_a_lambda_error_that_names_the_field() {
 #[tokio::test]
 async fn a_missing_evidence_bucket_stops_the_function_at_start_with_a_clear_error() {
     let moto = Moto::start();
-    let env: Vec<_> = environment(&moto)
+    let env: Vec<_> = environment(&moto, &[])
         .into_iter()
         .filter(|(k, _)| *k != "EVIDENCE_BUCKET")
         .collect();
@@ -119,7 +104,7 @@ async fn every_function_answers_a_dry_run_from_the_console() {
         } else {
             request.clone()
         };
-        let invocation = invoke(&binary(function), &environment(&moto), &request).await;
+        let invocation = invoke(&binary(function), &environment(&moto, &[]), &request).await;
         let report = invocation
             .result
             .unwrap_or_else(|e| panic!("{function}: {e}\n{}", invocation.logs));

@@ -3,7 +3,7 @@
 
 use aws_sdk_iam::types::StatusType;
 use harness::{
-    Moto, guardduty_finding, key_statuses, role_state, seed_role, seed_user, user_state,
+    Moto, SeededUser, guardduty_finding, key_statuses, role_state, seed_role, seed_user, user_state,
 };
 use playbook::Playbook;
 use playbook::plan::{REVOKE_POLICY_NAME, SESSION_CUTOFF_TAG};
@@ -238,6 +238,33 @@ async fn forge_ledger(moto: &Moto, policy: &str) {
         .unwrap();
 }
 
+/// Contains `user`, rewrites the ledger's deny step to name `policy`, and asks for a forced
+/// release: it must be refused with nothing written. Returns the refusal's message.
+async fn forced_release_of_a_forged_ledger(moto: &Moto, user: &SeededUser, policy: &str) -> String {
+    let iam = moto.iam().await;
+    moto.responder(&[])
+        .await
+        .handle(guardduty_finding(&user.name, &user.keys[0]))
+        .await
+        .expect("contained");
+    forge_ledger(moto, policy).await;
+    let before = user_state(&iam, &user.name).await;
+    let release = moto.responder(&[]).await.playing(Playbook::Release);
+
+    let report = release
+        .handle(release_request(&user.arn, json!({"force": true})))
+        .await
+        .expect("a refusal");
+
+    assert_eq!(report.status, Status::Refused, "{report:?}");
+    assert_eq!(
+        user_state(&iam, &user.name).await,
+        before,
+        "nothing written"
+    );
+    report.targets[0].message.clone().unwrap_or_default()
+}
+
 #[tokio::test]
 async fn a_forged_ledger_naming_a_customers_policy_is_refused_even_when_forced() {
     let moto = Moto::start();
@@ -251,30 +278,12 @@ async fn a_forged_ledger_naming_a_customers_policy_is_refused_even_when_forced()
         .send()
         .await
         .unwrap();
-    moto.responder(&[])
-        .await
-        .handle(guardduty_finding(&user.name, &user.keys[0]))
-        .await
-        .expect("contained");
-    forge_ledger(&moto, "DenyProductionData").await;
-    let before = user_state(&iam, &user.name).await;
-    let release = moto.responder(&[]).await.playing(Playbook::Release);
 
-    let report = release
-        .handle(release_request(&user.arn, json!({"force": true})))
-        .await
-        .expect("a refusal");
+    let message = forced_release_of_a_forged_ledger(&moto, &user, "DenyProductionData").await;
 
-    assert_eq!(report.status, Status::Refused, "{report:?}");
-    let message = report.targets[0].message.as_deref().unwrap_or_default();
     assert!(
         message.contains("DenyProductionData") && message.contains("not Tourniquet's record"),
         "{message}"
-    );
-    assert_eq!(
-        user_state(&iam, &user.name).await,
-        before,
-        "nothing written"
     );
 }
 
@@ -403,29 +412,10 @@ async fn bad_release_requests_name_the_field() {
 #[tokio::test]
 async fn a_ledger_altered_since_its_manifest_is_refused_even_when_forced() {
     let moto = Moto::start();
-    let iam = moto.iam().await;
-    let user = seed_user(&iam, "ci-deployer").await;
-    moto.responder(&[])
-        .await
-        .handle(guardduty_finding(&user.name, &user.keys[0]))
-        .await
-        .expect("contained");
+    let user = seed_user(&moto.iam().await, "ci-deployer").await;
+
     // Tourniquet's own policy name, but the bytes no longer match the manifest.
-    forge_ledger(&moto, "TourniquetDenyAll").await;
-    let before = user_state(&iam, &user.name).await;
-    let release = moto.responder(&[]).await.playing(Playbook::Release);
+    let message = forced_release_of_a_forged_ledger(&moto, &user, "TourniquetDenyAll").await;
 
-    let report = release
-        .handle(release_request(&user.arn, json!({"force": true})))
-        .await
-        .expect("a refusal");
-
-    assert_eq!(report.status, Status::Refused, "{report:?}");
-    let message = report.targets[0].message.as_deref().unwrap_or_default();
     assert!(message.contains("does not verify"), "{message}");
-    assert_eq!(
-        user_state(&iam, &user.name).await,
-        before,
-        "nothing written"
-    );
 }

@@ -4,32 +4,15 @@
 //! `contain` binary or the responder, and the principals' state is read back before and after.
 
 use aws_sdk_iam::types::StatusType;
-use harness::lambda::{binary, invoke};
+use harness::lambda::{binary, environment, invoke};
 use harness::{
-    ACCOUNT, BUCKET, Moto, event, evidence_keys, guardduty_finding, key_statuses, role_state,
-    seed_role, seed_user, user_state,
+    ACCOUNT, Moto, event, evidence_keys, guardduty_finding, key_statuses, role_state, seed_role,
+    seed_user, user_state,
 };
 use playbook::Playbook;
 use playbook::error::Error;
 use playbook::report::{Report, Status};
 use serde_json::{Value, json};
-
-fn environment(moto: &Moto, extra: &[(&'static str, &str)]) -> Vec<(&'static str, String)> {
-    let mut env = vec![
-        ("AWS_ENDPOINT_URL", moto.endpoint.clone()),
-        ("AWS_REGION", "us-east-1".into()),
-        ("AWS_ACCESS_KEY_ID", "AKIAIOSFODNN7EXAMPLE".into()),
-        (
-            "AWS_SECRET_ACCESS_KEY",
-            "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY".into(),
-        ),
-        ("EVIDENCE_BUCKET", BUCKET.into()),
-        // moto answers ListServiceSpecificCredentials with HTTP 500: two attempts, not six.
-        ("AWS_MAX_ATTEMPTS", "2".into()),
-    ];
-    env.extend(extra.iter().map(|(k, v)| (*k, v.to_string())));
-    env
-}
 
 /// Each forged or untrusted event, as an attacker with ordinary rights could send it, aimed at
 /// real principals: `ci-deployer` (user, its real key) and `app-worker` (role).
