@@ -344,13 +344,14 @@ def render(res: dict) -> tuple[str, list[str]]:
       f"wave | warm: wave {fmtn(crit_w)}; cold: wave {fmtn(crit_c)}. The user's other key: wave {fmtn(other_w)} "
       f"warm, {fmtn(other_c)} cold | {verdict(met1w, met1c)} |")
     notes.append(
-        "**First wave.** Warm, the deny, the session cutoff and the named key's deactivation go out in wave 1 "
-        "together with the snapshot's list reads (see the wave listings). The user's *other* key can only be "
-        "deactivated once `ListAccessKeys` has named it, so a user is fully contained in wave 2 at best. A "
-        "cold invocation puts `sts:GetCallerIdentity` before everything (the function must know its own "
-        "identity before it writes, so that it never contains itself): every write moves one wave later. "
-        "That wave is the product's to remove: the reads need no identity, so the call can go out *with* the "
-        "first wave's reads and hold back only the writes, or be made during the function's init.")
+        "**First wave.** One wave precedes every IAM write, warm or cold: the run stores its intent "
+        "(`S3 PUT`, so that a run that dies mid-way leaves a ledger a release can read) and lists the "
+        "incident's ledger (`S3 GET`: whether a release stands, which cutoff a replay keeps), with "
+        "`sts:GetCallerIdentity` beside them on a cold start. The deny, the session cutoff and the named "
+        "key's deactivation go out in the next wave, together with the snapshot's list reads (see the wave "
+        "listings); the user's *other* key can only be deactivated once `ListAccessKeys` has named it, one "
+        "wave later. The target counts the first wave as the first write's: it was met warm before the "
+        "intent and the ledger came first, and is missed by that one round trip now.")
     # 2. five waves
     wv = {k: med(v, "waves") for k, v in (("uc", tc), ("uw", tw), ("rc", rc), ("rw", rw))}
     met2w = all(wv[k] is not None and wv[k] <= 5 for k in ("uw", "rw"))
@@ -360,10 +361,11 @@ def render(res: dict) -> tuple[str, list[str]]:
       f"{fmtn(med(tw, 'report_waves'))} / {fmtn(med(tc, 'report_waves'))}) | {verdict(met2w, met2c)} |")
     agrees = med(tw, "report_waves") == wv["uw"] and med(tc, "report_waves") == wv["uc"]
     notes.append(
-        "**Five waves.** What sets the count is the snapshot's longest chain of dependent reads, a group's "
-        "managed policies: `ListGroupsForUser` → `ListAttachedGroupPolicies` → `GetPolicy` (for the default "
-        "version) → `GetPolicyVersion`, four waves, then one wave of evidence. Warm that is exactly five; the "
-        "cold invocation's identity wave makes six. "
+        "**Five waves.** What sets the count is the wave before the first write (intent and ledger, and the "
+        "identity when cold), then the snapshot's longest chain of dependent reads, a group's managed "
+        "policies: `ListGroupsForUser` → `ListAttachedGroupPolicies` → `GetPolicy` (for the default "
+        "version) → `GetPolicyVersion`, four waves, then two of evidence (the objects, then the manifest "
+        "that records the versions S3 gave them): seven, cold and warm alike. "
         + ("The measured count matches the `waves` the function reports." if agrees else
            "The measured count differs from the `waves` the function reports (retries count as waves on the "
            "wire, not in the report)."))
