@@ -397,3 +397,76 @@ fn only_the_functions_write_evidence_and_nobody_removes_or_unlocks_it() {
         serde_json::json!({"Ref": "EvidenceRetentionMode"})
     );
 }
+
+#[test]
+fn every_alarm_can_deliver_to_its_topic_through_the_topics_own_key() {
+    let template = template();
+    let resources = &template["Resources"];
+    let topic = &resources["AlarmTopic"]["Properties"];
+    assert_eq!(
+        topic["KmsMasterKeyId"],
+        serde_json::json!({"Ref": "AlarmKey"}),
+        "CloudWatch cannot publish to a topic under alias/aws/sns"
+    );
+    let grants = |statements: &Value, action: &str| -> Vec<String> {
+        statements
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|s| s["Effect"] == "Allow")
+            .filter(|s| s["Principal"]["Service"] == "cloudwatch.amazonaws.com")
+            .filter(|s| {
+                let actions = &s["Action"];
+                actions == action
+                    || actions
+                        .as_array()
+                        .is_some_and(|a| a.iter().any(|x| x == action))
+            })
+            .map(|s| {
+                s["Condition"]["ArnLike"]["aws:SourceArn"]["Fn::Sub"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_owned()
+            })
+            .collect()
+    };
+    let key_policy = &resources["AlarmKey"]["Properties"]["KeyPolicy"]["Statement"];
+    let topic_policy = &resources["AlarmTopicPolicy"]["Properties"]["PolicyDocument"]["Statement"];
+    let scopes = [
+        grants(key_policy, "kms:GenerateDataKey*"),
+        grants(key_policy, "kms:Decrypt"),
+        grants(topic_policy, "sns:Publish"),
+    ];
+    let alarms: Vec<(&String, &Value)> = resources
+        .as_object()
+        .unwrap()
+        .iter()
+        .filter(|(_, r)| r["Type"] == "AWS::CloudWatch::Alarm")
+        .collect();
+    assert!(alarms.len() >= 2);
+    for (name, alarm) in alarms {
+        let properties = &alarm["Properties"];
+        assert!(
+            properties["AlarmActions"]
+                .as_array()
+                .unwrap()
+                .contains(&serde_json::json!({"Ref": "AlarmTopic"})),
+            "{name}"
+        );
+        let alarm_name = properties["AlarmName"]["Fn::Sub"]
+            .as_str()
+            .unwrap_or_else(|| panic!("{name} needs a fixed name for the key policy to name it"));
+        for scope in &scopes {
+            // Each grant is scoped to this stack's alarms and covers this one.
+            let pattern = scope
+                .iter()
+                .find_map(|p| p.split(":alarm:").nth(1))
+                .unwrap_or_else(|| panic!("no grant scoped to the stack's alarms: {scope:?}"));
+            let prefix = pattern.trim_end_matches('*');
+            assert!(
+                pattern.ends_with('*') && alarm_name.starts_with(prefix),
+                "{name} ({alarm_name}) is not covered by {pattern}"
+            );
+        }
+    }
+}
