@@ -396,6 +396,13 @@ pub fn refusal(
                 .into(),
         );
     }
+    if principal.partition != responder.partition {
+        return Some(format!(
+            "{principal} is in partition {}, but this responder runs in {}: IAM never crosses \
+             partitions. Contain it with a Tourniquet deployed in {}.",
+            principal.partition, responder.partition, principal.partition
+        ));
+    }
     if principal.same_as(responder) {
         return Some(format!(
             "{principal} is Tourniquet's own identity: containing it would stop the responder. \
@@ -972,6 +979,32 @@ mod tests {
         );
         let other = tagged(&[(INCIDENT_TAG, "IR-0"), (SESSION_CUTOFF_TAG, "y")]);
         assert_eq!(tags_of(&other).1.len(), 3, "a new incident writes its own");
+    }
+
+    #[test]
+    fn a_principal_of_another_partition_is_refused_and_ones_own_is_not() {
+        let me =
+            Principal::parse_arn("arn:aws-us-gov:sts::111122223333:assumed-role/tq/x").unwrap();
+        let c = config("");
+        let gov = Principal::user("111122223333", "alice")
+            .unwrap()
+            .in_partition("aws-us-gov")
+            .unwrap();
+        assert_eq!(refusal(&gov, &me, &c, Playbook::Contain), None);
+        let commercial = Principal::parse_arn("arn:aws:iam::111122223333:user/alice").unwrap();
+        let why = refusal(&commercial, &me, &c, Playbook::Contain).unwrap();
+        assert!(
+            why.contains("partition aws") && why.contains("aws-us-gov"),
+            "{why}"
+        );
+        assert!(
+            Principal::user("111122223333", "a")
+                .unwrap()
+                .in_partition("aws-xx")
+                .is_err()
+        );
+        // Tourniquet's own managed policies are named in the principal's partition.
+        assert!(managed_policy_arn(&gov, DENY_POLICY_NAME).starts_with("arn:aws-us-gov:iam::"));
     }
 
     #[test]

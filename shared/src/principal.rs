@@ -44,6 +44,16 @@ impl Principal {
         Self::named(PrincipalKind::Role, account_id, name)
     }
 
+    /// The same principal in `partition` (`aws`, `aws-cn`, `aws-us-gov`), as the event says it;
+    /// an unknown partition is an error naming it.
+    pub fn in_partition(self, partition: &str) -> Result<Self, String> {
+        check_partition(partition)?;
+        Ok(Self {
+            partition: partition.into(),
+            ..self
+        })
+    }
+
     /// The root user of an account.
     pub fn root(account_id: &str) -> Result<Self, String> {
         check_account(account_id)?;
@@ -78,7 +88,7 @@ impl Principal {
                 "`{arn}` is not an ARN (expected arn:aws:iam::ACCOUNT:user/NAME or role/NAME)"
             ));
         };
-        if prefix != "arn" || !matches!(partition, "aws" | "aws-cn" | "aws-us-gov") {
+        if prefix != "arn" || check_partition(partition).is_err() {
             return Err(format!("`{arn}` is not an AWS ARN"));
         }
         if !region.is_empty() {
@@ -182,6 +192,17 @@ impl Principal {
 impl fmt::Display for Principal {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.arn())
+    }
+}
+
+/// Checks a partition: IAM principals live in `aws`, `aws-cn` and `aws-us-gov`.
+pub fn check_partition(partition: &str) -> Result<(), String> {
+    if matches!(partition, "aws" | "aws-cn" | "aws-us-gov") {
+        Ok(())
+    } else {
+        Err(format!(
+            "`{partition}` is not an AWS partition (aws, aws-cn, aws-us-gov)"
+        ))
     }
 }
 

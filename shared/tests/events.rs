@@ -653,3 +653,17 @@ fn an_automatic_event_naming_more_principals_than_the_cap_needs_a_human() {
     manual["max_principals"] = 1.into();
     assert_eq!(incident_of(&manual).max_principals, Some(1));
 }
+
+#[test]
+fn the_partition_comes_from_the_event_never_a_default() {
+    let mut e = event("guardduty-iam-user.json");
+    e["detail"]["partition"] = "aws-us-gov".into();
+    let p = incident_of(&e).targets[0].principal.clone().unwrap();
+    assert_eq!(p.arn(), "arn:aws-us-gov:iam::111122223333:user/ci-deployer");
+    e["detail"]["partition"] = "aws-moon".into();
+    assert_eq!(parse(&e).unwrap_err().field, "detail.partition");
+    let mut s = event("securityhub-imported-guardduty.json");
+    s["detail"]["findings"][0]["Resources"][0]["Partition"] = "aws-cn".into();
+    let p = incident_of(&s).targets[0].principal.clone().unwrap();
+    assert!(p.arn().starts_with("arn:aws-cn:iam::"), "{}", p.arn());
+}

@@ -17,6 +17,9 @@ pub(super) struct Finding {
     id: String,
     /// The principal's account; the envelope's `account` may be the delegated administrator.
     account_id: String,
+    /// The principal's partition (`aws`, `aws-cn`, `aws-us-gov`).
+    #[serde(default = "default_partition")]
+    partition: String,
     #[serde(rename = "type")]
     finding_type: String,
     severity: f64,
@@ -84,8 +87,13 @@ struct ActorAccount {
     uid: String,
 }
 
+fn default_partition() -> String {
+    "aws".into()
+}
+
 /// The principal GuardDuty names by `userType` and `userName` (for `AssumedRole`, the role name).
 fn principal(
+    partition: &str,
     account: &str,
     user_type: &str,
     user_name: &str,
@@ -97,7 +105,10 @@ fn principal(
         "Root" => Principal::root(account),
         _ => return Ok(None),
     };
-    principal.map(Some).map_err(|e| InputError::new(field, e))
+    principal
+        .and_then(|p| p.in_partition(partition))
+        .map(Some)
+        .map_err(|e| InputError::new(field, e))
 }
 
 /// GuardDuty fills in a placeholder (`GeneratedFindingAccessKeyId`) where it has no key id.
@@ -177,6 +188,8 @@ pub(super) fn parse(
         ));
     }
     check_incident_id("detail.id", id)?;
+    crate::principal::check_partition(&finding.partition)
+        .map_err(|e| InputError::new("detail.partition", e))?;
     let account = finding.account_id.as_str();
     let last_seen = timestamp(finding.service.event_last_seen.as_deref());
     let mut skipped = Vec::new();
@@ -193,7 +206,13 @@ pub(super) fn parse(
             let field = format!("detail.service.detection.sequence.actors[{i}].user.name");
             let account = user.account.as_ref().map_or(account, |a| a.uid.as_str());
             // One malformed actor must not keep the others from being contained.
-            match principal(account, &user.user_type, &user.name, &field) {
+            match principal(
+                &finding.partition,
+                account,
+                &user.user_type,
+                &user.name,
+                &field,
+            ) {
                 Ok(Some(p)) => targets.push(Target::principal(p, key(user.credential_uid))),
                 Ok(None) => {}
                 Err(err) => skipped.push(err),
@@ -213,7 +232,13 @@ pub(super) fn parse(
             ));
         };
         let field = "detail.resource.accessKeyDetails.userName";
-        match principal(account, &details.user_type, &details.user_name, field)? {
+        match principal(
+            &finding.partition,
+            account,
+            &details.user_type,
+            &details.user_name,
+            field,
+        )? {
             Some(p) => vec![Target::principal(p, key(details.access_key_id))],
             None => {
                 return ignored(format!(

@@ -75,6 +75,8 @@ struct Resource {
     #[serde(rename = "Type")]
     resource_type: String,
     id: String,
+    /// `aws`, `aws-cn` or `aws-us-gov`.
+    partition: Option<String>,
     #[serde(default)]
     details: Value,
 }
@@ -283,6 +285,10 @@ fn target(resource: &Resource, account: &str, field: &str) -> Result<Option<Targ
                 (_, None) => None,
             }
             .transpose()
+            .and_then(|p| {
+                p.map(|p| p.in_partition(resource.partition.as_deref().unwrap_or("aws")))
+                    .transpose()
+            })
             .map_err(|e| InputError::new(name_field, e))?;
             Ok(Some(match principal {
                 Some(p) => Target::principal(p, Some(key)),

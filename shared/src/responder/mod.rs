@@ -500,7 +500,7 @@ impl Responder {
             None => {
                 let key = &target.access_key_ids[0];
                 waves += 1;
-                match owner_of_key(iam, key, &account).await {
+                match owner_of_key(iam, key, &account, &me.partition).await {
                     Ok(p) => p,
                     Err(why) => return stop(Status::Partial, named(&None), &account, why, waves),
                 }
@@ -1132,6 +1132,7 @@ async fn owner_of_key(
     iam: &aws_sdk_iam::Client,
     key: &str,
     account: &str,
+    partition: &str,
 ) -> Result<Principal, String> {
     if plan::is_temporary_key(key) {
         return Err(format!(
@@ -1152,5 +1153,8 @@ async fn owner_of_key(
             )
         })?;
     let name = out.user_name.unwrap_or_default();
-    Principal::user(account, &name).map_err(|e| format!("IAM named the owner of {key} as {e}"))
+    // A key's owner lives in the responder's partition: IAM answers for no other.
+    Principal::user(account, &name)
+        .and_then(|p| p.in_partition(partition))
+        .map_err(|e| format!("IAM named the owner of {key} as {e}"))
 }
