@@ -443,7 +443,13 @@ fn every_alarm_can_deliver_to_its_topic_through_the_topics_own_key() {
         .iter()
         .filter(|(_, r)| r["Type"] == "AWS::CloudWatch::Alarm")
         .collect();
-    assert!(alarms.len() >= 2);
+    assert!(alarms.len() >= 3);
+    // Every release is heard of.
+    assert!(alarms.iter().any(|(_, a)| {
+        a["Properties"]["MetricName"] == "Invocations"
+            && a["Properties"]["Dimensions"][0]["Value"]
+                == serde_json::json!({"Ref": "ReleaseFunction"})
+    }));
     for (name, alarm) in alarms {
         let properties = &alarm["Properties"];
         assert!(
