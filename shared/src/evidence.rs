@@ -114,36 +114,62 @@ pub struct PriorCutoff {
     pub contained: bool,
 }
 
-/// Reads the cutoff of the latest containment of the incident (whose objects are `keys`, from
-/// [`incident_keys`]) since `principal` was last released, newest report first. The principal's
-/// own tags are never asked: a compromised principal may write them.
-pub async fn prior_cutoff(
+/// An incident's reports, newest run first, each with when its run started.
+pub type Reports = Vec<(DateTime<Utc>, crate::report::Report)>;
+
+/// Every report of an incident (whose objects are `keys`, from [`incident_keys`]), newest run
+/// first, each with when its run started: read once per invocation and shared by its principals.
+pub async fn reports(
     s3: &aws_sdk_s3::Client,
     bucket: &str,
     keys: &[String],
+) -> Result<Reports, String> {
+    let runs: Vec<(&String, DateTime<Utc>)> = keys
+        .iter()
+        .filter(|k| k.ends_with("/report.json"))
+        .filter_map(|k| run_of(k).map(|(_, at)| (k, at)))
+        .collect();
+    futures::stream::iter(runs.into_iter().rev().map(|(key, at)| async move {
+        let bytes = read(s3, bucket, key, None).await?;
+        serde_json::from_slice(&bytes)
+            .map(|report| (at, report))
+            .map_err(|e| format!("{key} is not a report: {e}"))
+    }))
+    .buffered(8)
+    .collect::<Vec<_>>()
+    .await
+    .into_iter()
+    .collect()
+}
+
+/// The cutoff of the latest containment of the incident since `principal` was last released,
+/// from the incident's `keys` and `reports` (newest first, from [`reports`]). The principal's own
+/// tags are never asked: a compromised principal may write them.
+pub fn prior_cutoff(
+    keys: &[String],
+    reports: &[(DateTime<Utc>, crate::report::Report)],
     principal: &Principal,
-) -> Result<PriorCutoff, String> {
+) -> PriorCutoff {
     let released = keys
         .iter()
         .filter(|k| releases_principal(k, principal))
         .filter_map(|k| run_of(k).map(|(_, at)| at))
         .max();
-    let runs: Vec<(&str, DateTime<Utc>)> = keys
+    let since: Vec<&crate::report::Report> = reports
         .iter()
-        .filter(|k| k.ends_with("/report.json"))
-        .filter_map(|k| run_of(k))
-        .filter(|(_, at)| released.is_none_or(|r| *at > r))
+        .filter(|(at, _)| released.is_none_or(|r| *at > r))
+        .map(|(_, report)| report)
         .collect();
     let mut prior = PriorCutoff {
         cutoff: None,
-        first_run: runs.iter().map(|(_, at)| *at).min(),
+        first_run: reports
+            .iter()
+            .map(|(at, _)| *at)
+            .filter(|at| released.is_none_or(|r| *at > r))
+            .min(),
         contained: false,
     };
-    for (run, _) in runs.iter().rev() {
-        let key = format!("{run}/report.json");
-        let bytes = read(s3, bucket, &key, None).await?;
-        let report: crate::report::Report =
-            serde_json::from_slice(&bytes).map_err(|e| format!("{key} is not a report: {e}"))?;
+    for report in since {
         let in_force: Vec<&crate::report::StepReport> = report
             .targets
             .iter()
@@ -167,7 +193,7 @@ pub async fn prior_cutoff(
             break;
         }
     }
-    Ok(prior)
+    prior
 }
 
 /// The latest of an incident's `keys` that releases `principal`, read back.

@@ -504,14 +504,6 @@ mod tests {
 
     fn report(steps: Vec<StepReport>) -> Report {
         Report {
-            ledger_version: crate::report::LEDGER_VERSION,
-            incident_id: "IR-1".into(),
-            status: Status::Contained,
-            dry_run: false,
-            source: None,
-            reason: None,
-            message: None,
-            waves: 1,
             targets: vec![TargetReport {
                 principal_arn: alice().arn(),
                 account_id: alice().account_id,
@@ -519,9 +511,7 @@ mod tests {
                 message: None,
                 steps,
             }],
-            evidence: Vec::new(),
-            evidence_lock: None,
-            skipped: Vec::new(),
+            ..Report::new("IR-1", Status::Contained, false)
         }
     }
 

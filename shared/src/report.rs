@@ -204,6 +204,25 @@ pub struct Skipped {
 }
 
 impl Report {
+    /// A report of `incident_id` with its status and nothing else yet (no targets, evidence or
+    /// waves), in the current ledger schema.
+    pub fn new(incident_id: impl Into<String>, status: Status, dry_run: bool) -> Self {
+        Self {
+            ledger_version: LEDGER_VERSION,
+            incident_id: incident_id.into(),
+            status,
+            dry_run,
+            source: None,
+            reason: None,
+            message: None,
+            waves: 0,
+            targets: Vec::new(),
+            evidence: Vec::new(),
+            evidence_lock: None,
+            skipped: Vec::new(),
+        }
+    }
+
     /// The overall status: partial if any target is; ignored if every target was (released
     /// before); refused if every other target was refused; otherwise planned for a dry run, or
     /// contained.

@@ -42,6 +42,19 @@ pub enum Source {
     Manual,
 }
 
+impl Source {
+    /// The name in reports (`aws.guardduty`, ..., `cloudtrail`, `manual`), as serialized.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Source::GuardDuty => "aws.guardduty",
+            Source::Health => "aws.health",
+            Source::SecurityHub => "aws.securityhub",
+            Source::CloudTrail => "cloudtrail",
+            Source::Manual => "manual",
+        }
+    }
+}
+
 /// A principal to contain, as the event names it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Target {

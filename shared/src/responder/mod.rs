@@ -53,8 +53,21 @@ struct Invocation<'a> {
     /// The incident's evidence keys: its ledger and release records (see `Responder::released`
     /// and `evidence::prior_cutoff`), or why they could not be listed.
     ledger: &'a Result<Vec<String>, String>,
+    /// The incident's reports, read once (by the first principal that needs them) and shared.
+    reports: &'a OnceCell<Result<evidence::Reports, String>>,
     dry_run: bool,
     now: &'a str,
+}
+
+/// What the incident's ledger says for one principal's first-wave steps.
+struct Prior {
+    /// An earlier cutoff of this incident to put back ([`plan::cutoff_to_restore`]).
+    earlier: Option<String>,
+    /// An earlier run of this incident contained the principal: a first-wave write found in
+    /// place was there before.
+    contained_before: bool,
+    /// Why the ledger could not be read, if it could not: this run's (later) cutoff stays.
+    unread: Option<String>,
 }
 
 /// What one target's containment produced.
@@ -170,21 +183,12 @@ impl Responder {
             Ok(Intake::Ignored { reason }) => {
                 info!(%reason, "event ignored");
                 return Ok(Report {
-                    ledger_version: LEDGER_VERSION,
-                    incident_id: String::new(),
-                    status: Status::Ignored,
-                    dry_run: self.config.dry_run,
                     source: event
                         .get("source")
                         .and_then(Value::as_str)
                         .map(str::to_owned),
-                    reason: None,
                     message: Some(reason),
-                    waves: 0,
-                    targets: Vec::new(),
-                    evidence: Vec::new(),
-                    evidence_lock: None,
-                    skipped: Vec::new(),
+                    ..Report::new("", Status::Ignored, self.config.dry_run)
                 });
             }
             Ok(Intake::Incident(incident)) => incident,
@@ -199,11 +203,10 @@ impl Responder {
                 .await);
         }
 
-        // The incident's own ledger, listed beside the identity call (one S3 read): a detection
-        // re-delivered after a release must not undo the humans' decision, and a replay keeps the
-        // session cutoff its ledger records.
-        // Before the first IAM write, the run's intent goes to the evidence store in the same
-        // wave: a run that dies before its report still leaves a ledger a release understands.
+        // One wave before the first IAM write: the run's intent is stored (a run that dies before
+        // its report still leaves a ledger a release understands) and the incident's ledger is
+        // listed (a detection re-delivered after a release must not undo the humans' decision; a
+        // replay keeps the cutoff its ledger records), beside the identity call on a cold start.
         let bucket = &self.config.evidence_bucket;
         let intent = self.intent(&incident, dry_run, started);
         let mut identity = 0;
@@ -229,18 +232,11 @@ impl Responder {
             );
             info!(%reason, "event ignored");
             return Ok(Report {
-                ledger_version: LEDGER_VERSION,
-                incident_id: incident.id.clone(),
-                status: Status::Ignored,
-                dry_run,
-                source: Some("cloudtrail".into()),
+                source: Some(Source::CloudTrail.as_str().into()),
                 reason: incident.reason.clone(),
                 message: Some(reason),
                 waves,
-                targets: Vec::new(),
-                evidence: Vec::new(),
-                evidence_lock: None,
-                skipped: Vec::new(),
+                ..Report::new(&incident.id, Status::Ignored, dry_run)
             });
         }
 
@@ -248,11 +244,13 @@ impl Responder {
         let (accounts, entering) = self.enter(me, accounts, &incident.id).await;
         waves += entering;
 
+        let reports = OnceCell::new();
         let invocation = Invocation {
             me,
             accounts: &accounts,
             incident: &incident,
             ledger: &ledger,
+            reports: &reports,
             dry_run,
             now: &now,
         };
@@ -287,20 +285,12 @@ impl Responder {
             status = Status::Partial;
         }
         let mut report = Report {
-            ledger_version: LEDGER_VERSION,
-            incident_id: incident.id.clone(),
-            status,
-            dry_run,
-            source: serde_json::to_value(incident.source)
-                .ok()
-                .and_then(|v| v.as_str().map(str::to_owned)),
+            source: Some(incident.source.as_str().into()),
             reason: incident.reason.clone(),
-            message: None,
             waves,
             targets,
-            evidence: Vec::new(),
-            evidence_lock: None,
             skipped,
+            ..Report::new(&incident.id, status, dry_run)
         };
         if !dry_run {
             let extra = Extra {
@@ -353,20 +343,11 @@ impl Responder {
             })
             .collect();
         let mut report = Report {
-            ledger_version: LEDGER_VERSION,
-            incident_id: incident.id.clone(),
-            status: Status::Refused,
-            dry_run,
-            source: serde_json::to_value(incident.source)
-                .ok()
-                .and_then(|v| v.as_str().map(str::to_owned)),
+            source: Some(incident.source.as_str().into()),
             reason: incident.reason.clone(),
             message: Some(why),
-            waves: 0,
             targets,
-            evidence: Vec::new(),
-            evidence_lock: None,
-            skipped: Vec::new(),
+            ..Report::new(&incident.id, Status::Refused, dry_run)
         };
         if !dry_run {
             let extra = Extra::default();
@@ -468,8 +449,7 @@ impl Responder {
             accounts,
             incident,
             ledger,
-            dry_run: _,
-            now: _,
+            ..
         } = *run;
         let mut waves = 0;
         // A target stopped before its first step: refused, or failed (partial), with why.
@@ -653,6 +633,7 @@ impl Responder {
             dry_run,
             now,
             ledger,
+            reports,
             ..
         } = *invocation;
         let options = Options {
@@ -684,10 +665,13 @@ impl Responder {
         });
         let bucket = &self.config.evidence_bucket;
         let prior = async {
-            match ledger {
-                Ok(keys) => evidence::prior_cutoff(&self.s3, bucket, keys, principal).await,
-                Err(e) => Err(e.clone()),
-            }
+            let keys = ledger.as_ref().map_err(Clone::clone)?;
+            let reports = reports
+                .get_or_init(|| evidence::reports(&self.s3, bucket, keys))
+                .await
+                .as_ref()
+                .map_err(Clone::clone)?;
+            Ok::<_, String>(evidence::prior_cutoff(keys, reports, principal))
         };
         let (first, written, prior) = tokio::join!(
             snapshot::read(iam, principal, now.into()),
@@ -695,11 +679,19 @@ impl Responder {
             prior
         );
         let state = first.state();
-        let in_force = prior
-            .as_ref()
-            .ok()
-            .and_then(|p| plan::cutoff_to_restore(p.cutoff.as_deref(), p.first_run, run))
-            .unwrap_or_else(|| cutoff.clone());
+        let prior = match prior {
+            Ok(p) => Prior {
+                earlier: plan::cutoff_to_restore(p.cutoff.as_deref(), p.first_run, run),
+                contained_before: p.contained,
+                unread: None,
+            },
+            Err(e) => Prior {
+                earlier: None,
+                contained_before: false,
+                unread: Some(e),
+            },
+        };
+        let in_force = prior.earlier.clone().unwrap_or_else(|| cutoff.clone());
         let tagged = plan::Run {
             cutoff: &in_force,
             ..run
@@ -920,18 +912,14 @@ async fn settle(
     state: &PrincipalState,
     run: plan::Run<'_>,
     first_try: Result<Written, WriteError>,
-    prior: &Result<evidence::PriorCutoff, String>,
+    prior: &Prior,
 ) -> (StepReport, u32) {
     let cutoff = run.cutoff;
-    let contained_before = prior.as_ref().is_ok_and(|p| p.contained);
-    let earlier = prior
-        .as_ref()
-        .ok()
-        .and_then(|p| plan::cutoff_to_restore(p.cutoff.as_deref(), p.first_run, run));
+    let contained_before = prior.contained_before;
     match first_try {
         Ok(written) => {
             if step.action == Action::RevokeSessions
-                && let Some(earlier) = earlier
+                && let Some(earlier) = prior.earlier.clone()
             {
                 return match writer.restore_cutoff(&earlier).await {
                     Ok(w) => {
@@ -954,13 +942,13 @@ async fn settle(
                 };
             }
             let outcome = plan::critical_outcome(step, principal, state, true, contained_before);
-            let detail = match (step.action, prior) {
-                (Action::RevokeSessions, Ok(_)) => {
+            let detail = match (step.action, &prior.unread) {
+                (Action::RevokeSessions, None) => {
                     format!("sessions issued before {cutoff} are denied")
                 }
                 // Without the ledger, this run's cutoff stays: later than any earlier one, it
                 // denies at least every session the earlier one did.
-                (Action::RevokeSessions, Err(e)) => format!(
+                (Action::RevokeSessions, Some(e)) => format!(
                     "sessions issued before {cutoff} are denied (the incident's ledger could not \
                      be read for an earlier cutoff: {e})"
                 ),

@@ -8,7 +8,7 @@ use crate::intake::{self, ReleaseRequest};
 use crate::plan::{self, Action, Playbook};
 use crate::principal::{Principal, PrincipalKind};
 use crate::release::{self, Now, Undo};
-use crate::report::{LEDGER_VERSION, Outcome, Report, Status, StepReport, TargetReport};
+use crate::report::{Outcome, Report, Status, StepReport, TargetReport};
 use crate::snapshot;
 use chrono::SecondsFormat;
 use futures::StreamExt;
@@ -32,18 +32,10 @@ impl Responder {
         info!(incident = %request.incident_id, principal = %principal, dry_run, "release requested");
 
         let mut report = Report {
-            ledger_version: LEDGER_VERSION,
-            incident_id: request.incident_id.clone(),
-            status: Status::Refused,
-            dry_run,
             source: Some("release".into()),
             reason: request.reason.clone(),
-            message: None,
             waves,
-            targets: Vec::new(),
-            evidence: Vec::new(),
-            evidence_lock: None,
-            skipped: Vec::new(),
+            ..Report::new(&request.incident_id, Status::Refused, dry_run)
         };
         let refuse = |mut report: Report, why: String| {
             warn!(principal = %principal, reason = %why, "release refused");
