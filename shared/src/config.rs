@@ -397,6 +397,15 @@ mod tests {
     }
 
     #[test]
+    fn a_stack_name_that_is_no_stack_name_is_named() {
+        let err = config(&[("EVIDENCE_BUCKET", "b"), ("STACK_NAME", "tq/*")]).unwrap_err();
+        assert!(
+            err.contains("STACK_NAME") && err.contains("`tq/*`"),
+            "{err}"
+        );
+    }
+
+    #[test]
     fn built_in_protection_holds_whatever_the_configuration() {
         let c = config(&[
             ("EVIDENCE_BUCKET", "b"),
