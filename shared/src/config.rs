@@ -25,6 +25,9 @@ pub struct Config {
     pub member_external_id: Option<String>,
     /// `STACK_NAME`: the SAM stack Tourniquet runs in; its own roles (`<stack>-*`) are protected.
     pub stack_name: Option<String>,
+    /// `IAM_REQUESTS_PER_SECOND`: the rate each account's IAM requests are paced to
+    /// ([`crate::pace::DEFAULT_REQUESTS_PER_SECOND`] when unset).
+    pub iam_requests_per_second: f64,
 }
 
 impl Config {
@@ -144,7 +147,23 @@ impl Config {
                 "STACK_NAME must be a CloudFormation stack name (letters, digits, -), not `{name}`"
             ));
         }
+        let iam_requests_per_second =
+            match lookup("IAM_REQUESTS_PER_SECOND").filter(|t| !t.trim().is_empty()) {
+                None => crate::pace::DEFAULT_REQUESTS_PER_SECOND,
+                Some(text) => text
+                    .trim()
+                    .parse::<f64>()
+                    .ok()
+                    .filter(|r| r.is_finite() && *r >= 1.0)
+                    .ok_or_else(|| {
+                        format!(
+                            "IAM_REQUESTS_PER_SECOND must be a number of requests a second, 1 or \
+                             more, not `{text}`"
+                        )
+                    })?,
+            };
         Ok(Self {
+            iam_requests_per_second,
             stack_name,
             member_role_name,
             member_external_id,
@@ -403,6 +422,28 @@ mod tests {
             err.contains("STACK_NAME") && err.contains("`tq/*`"),
             "{err}"
         );
+    }
+
+    #[test]
+    fn the_iam_rate_is_a_positive_number_or_the_default() {
+        let default = config(&[("EVIDENCE_BUCKET", "b")]).unwrap();
+        assert_eq!(
+            default.iam_requests_per_second,
+            crate::pace::DEFAULT_REQUESTS_PER_SECOND
+        );
+        let set = config(&[
+            ("EVIDENCE_BUCKET", "b"),
+            ("IAM_REQUESTS_PER_SECOND", "12.5"),
+        ]);
+        assert_eq!(set.unwrap().iam_requests_per_second, 12.5);
+        for bad in ["0", "-3", "fast", "NaN", "inf"] {
+            let err =
+                config(&[("EVIDENCE_BUCKET", "b"), ("IAM_REQUESTS_PER_SECOND", bad)]).unwrap_err();
+            assert!(
+                err.contains("IAM_REQUESTS_PER_SECOND") && err.contains(&format!("`{bad}`")),
+                "{err}"
+            );
+        }
     }
 
     #[test]

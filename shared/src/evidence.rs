@@ -265,6 +265,16 @@ impl EvidenceObject {
         Self { key, body, sha256 }
     }
 
+    /// The manifest's entry for this object, stored as `version_id`.
+    pub fn entry(&self, version_id: Option<String>) -> ManifestEntry {
+        ManifestEntry {
+            key: self.key.clone(),
+            sha256: self.sha256.clone(),
+            bytes: self.body.len(),
+            version_id,
+        }
+    }
+
     /// The report entry for this object (before it is stored: no version yet).
     pub fn evidence(&self) -> Evidence {
         Evidence {
@@ -302,23 +312,11 @@ pub struct Manifest {
 
 /// The manifest of `objects` as stored (each with the version S3 gave it, if any), as an object
 /// of its own under `prefix`. It is written after them, so that it can record their versions.
-pub fn manifest(
-    incident_id: &str,
-    prefix: &str,
-    objects: &[(&EvidenceObject, Option<String>)],
-) -> EvidenceObject {
+pub fn manifest(incident_id: &str, prefix: &str, objects: Vec<ManifestEntry>) -> EvidenceObject {
     let manifest = Manifest {
         incident_id: incident_id.to_owned(),
         run: prefix.to_owned(),
-        objects: objects
-            .iter()
-            .map(|(o, version_id)| ManifestEntry {
-                key: o.key.clone(),
-                sha256: o.sha256.clone(),
-                bytes: o.body.len(),
-                version_id: version_id.clone(),
-            })
-            .collect(),
+        objects,
     };
     EvidenceObject::json(format!("{prefix}/manifest.json"), &manifest)
 }

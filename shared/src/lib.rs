@@ -4,13 +4,15 @@
 //! - [`intake`] turns an event into an [`intake::Incident`] (pure);
 //! - [`plan`] decides the steps and judges their outcomes from what IAM said (pure);
 //! - [`responder`] is the one place that talks to AWS: it reads, writes in waves, and reports;
-//! - [`snapshot`] and [`evidence`] are the reads and the writes of forensic evidence.
+//! - [`snapshot`] and [`evidence`] are the reads and the writes of forensic evidence;
+//! - [`pace`] paces every IAM request of an account through one token bucket, writes first.
 
 pub mod config;
 pub mod error;
 pub mod evidence;
 pub mod execute;
 pub mod intake;
+pub mod pace;
 pub mod plan;
 pub mod principal;
 pub mod release;

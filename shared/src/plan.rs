@@ -350,6 +350,21 @@ pub struct PrincipalState {
 }
 
 impl PrincipalState {
+    /// What the key listing alone tells, before the rest of the first read has answered.
+    pub fn keys_only(access_keys: Result<Vec<KeyState>, String>) -> Self {
+        fn unread<T>() -> Result<T, String> {
+            Err("not read yet".to_owned())
+        }
+        Self {
+            access_keys,
+            inline_policy_names: unread(),
+            attached_policy_arns: unread(),
+            group_names: unread(),
+            tags: unread(),
+            session_cutoff: unread(),
+        }
+    }
+
     /// The incident id a previous containment tagged the principal with, if any.
     pub fn incident_tag(&self) -> Option<&str> {
         self.tag(INCIDENT_TAG)
@@ -501,8 +516,20 @@ pub fn remaining_steps(
     run: Run<'_>,
     playbook: Playbook,
 ) -> Vec<Step> {
+    let mut steps = key_steps(critical, &state.access_keys, playbook);
+    steps.extend(tag_step(critical, state, run, playbook));
+    steps
+}
+
+/// The keys the event did not name, from the key listing alone: the responder starts them the
+/// moment `ListAccessKeys` answers, without waiting for any other read.
+pub fn key_steps(
+    critical: &[Step],
+    listed: &Result<Vec<KeyState>, String>,
+    playbook: Playbook,
+) -> Vec<Step> {
     let mut steps = Vec::new();
-    match &state.access_keys {
+    match listed {
         Ok(keys) => steps.extend(
             keys.iter()
                 .filter(|k| !critical.iter().any(|s| s.target == k.id))
@@ -513,6 +540,17 @@ pub fn remaining_steps(
             ..Step::new(Action::DeactivateAccessKey, "(unlisted keys)", false)
         }),
     }
+    steps.retain(|s| playbook.runs(s.action));
+    steps
+}
+
+/// The incident tags, from the principal's first read.
+pub fn tag_step(
+    critical: &[Step],
+    state: &PrincipalState,
+    run: Run<'_>,
+    playbook: Playbook,
+) -> Option<Step> {
     let same_incident = state.incident_tag() == Some(run.incident_id);
     let revokes = critical.iter().any(|s| s.action == Action::RevokeSessions);
     let mut tag = Step::new(
@@ -530,9 +568,7 @@ pub fn remaining_steps(
         tag.tags
             .push((SESSION_CUTOFF_TAG.into(), run.cutoff.into()));
     }
-    steps.push(tag);
-    steps.retain(|s| playbook.runs(s.action));
-    steps
+    playbook.runs(tag.action).then_some(tag)
 }
 
 /// Whether `state` shows the step already done, by whichever route.

@@ -14,7 +14,9 @@ pub async fn serve(playbook: Playbook) -> Result<(), lambda_runtime::Error> {
     let responder = Responder::from_env(playbook).await?;
     let responder = &responder;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
-        responder.handle(event.payload).await
+        let deadline =
+            std::time::UNIX_EPOCH + std::time::Duration::from_millis(event.context.deadline);
+        responder.handle_until(event.payload, Some(deadline)).await
     }))
     .await
 }

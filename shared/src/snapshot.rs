@@ -12,6 +12,8 @@ use aws_smithy_types::DateTime;
 use aws_smithy_types::date_time::Format;
 use futures::StreamExt;
 use serde::Serialize;
+use std::collections::HashMap;
+use std::sync::Arc;
 
 /// Reads that go out at once in one wave, at most this many.
 pub const READ_CONCURRENCY: usize = 8;
@@ -106,7 +108,7 @@ pub struct AttachedPolicyRecord {
     pub arn: String,
     /// The default version's id and document: what the policy granted at the time.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub default_version: Option<Part<PolicyVersionRecord>>,
+    pub default_version: Option<Part<Arc<PolicyVersionRecord>>>,
 }
 
 /// A managed policy's default version.
@@ -389,15 +391,40 @@ fn cutoff(document: Result<Option<String>, String>) -> Part<Option<String>> {
     Part::from_result(cutoff, String::clone)
 }
 
-/// Reads the principal's lists, all at once: one wave.
-pub async fn read(iam: &Client, principal: &Principal, now: String) -> FirstRead {
+/// A user's access keys as soon as `ListAccessKeys` answers (before the rest of the first read):
+/// the key deactivations start from it without waiting for any other read.
+pub type KeysListed = tokio::sync::oneshot::Sender<Result<Vec<KeyState>, String>>;
+
+/// Reads the principal's lists, all at once: one wave. A user's key listing goes to `keys_listed`
+/// the moment it answers.
+pub async fn read(
+    iam: &Client,
+    principal: &Principal,
+    now: String,
+    keys_listed: Option<KeysListed>,
+) -> FirstRead {
     match principal.kind {
         PrincipalKind::Role => read_role(iam, principal, now).await,
-        _ => read_user(iam, principal, now).await,
+        _ => read_user(iam, principal, now, keys_listed).await,
     }
 }
 
-async fn read_user(iam: &Client, principal: &Principal, now: String) -> FirstRead {
+/// The key rows of a listing as the planner sees them.
+fn key_states(rows: &[(String, String, Option<String>)]) -> Vec<KeyState> {
+    rows.iter()
+        .map(|(id, status, _)| KeyState {
+            id: id.clone(),
+            active: status == "Active",
+        })
+        .collect()
+}
+
+async fn read_user(
+    iam: &Client,
+    principal: &Principal,
+    now: String,
+    keys_listed: Option<KeysListed>,
+) -> FirstRead {
     let user_name = principal.name.as_str();
     let user = async {
         let out = iam.get_user().user_name(user_name).send().await;
@@ -418,13 +445,29 @@ async fn read_user(iam: &Client, principal: &Principal, now: String) -> FirstRea
             Err(e) => Err(describe(&e)),
         }
     };
-    let keys = iam
-        .list_access_keys()
-        .user_name(user_name)
-        .into_paginator()
-        .items()
-        .send()
-        .collect::<Vec<_>>();
+    let keys = async {
+        let listed = iam
+            .list_access_keys()
+            .user_name(user_name)
+            .into_paginator()
+            .items()
+            .send()
+            .collect::<Vec<_>>()
+            .await;
+        let rows = collect(listed).map(|keys| {
+            keys.into_iter()
+                .filter_map(|k| {
+                    let status = k.status.map(|s| s.as_str().to_owned())?;
+                    Some((k.access_key_id?, status, date(k.create_date.as_ref())))
+                })
+                .collect::<Vec<_>>()
+        });
+        if let Some(listener) = keys_listed {
+            // Nobody listening any more is no error: the keys are in the first read too.
+            let _ = listener.send(rows.as_ref().map(|r| key_states(r)).map_err(Clone::clone));
+        }
+        rows
+    };
     let inline = iam
         .list_user_policies()
         .user_name(user_name)
@@ -500,14 +543,7 @@ async fn read_user(iam: &Client, principal: &Principal, now: String) -> FirstRea
         taken_at: now,
         principal: principal.clone(),
         record: Part::from_result(user.map(Record::User), String::clone),
-        access_keys: Part::from_result(collect(keys), String::clone).map(|keys| {
-            keys.into_iter()
-                .filter_map(|k| {
-                    let status = k.status.map(|s| s.as_str().to_owned())?;
-                    Some((k.access_key_id?, status, date(k.create_date.as_ref())))
-                })
-                .collect()
-        }),
+        access_keys: Part::from_result(keys, String::clone),
         inline_policy_names: Part::from_result(collect(inline), String::clone),
         attached_policies: Part::from_result(collect(attached), String::clone)
             .map(attached_records),
@@ -725,14 +761,7 @@ impl FirstRead {
     /// What the planner needs, as read.
     pub fn state(&self) -> PrincipalState {
         PrincipalState {
-            access_keys: self.access_keys.as_result().map(|keys| {
-                keys.iter()
-                    .map(|(id, status, _)| KeyState {
-                        id: id.clone(),
-                        active: status == "Active",
-                    })
-                    .collect()
-            }),
+            access_keys: self.access_keys.as_result().map(|keys| key_states(keys)),
             inline_policy_names: self.inline_policy_names.as_result().cloned(),
             attached_policy_arns: self
                 .attached_policies
@@ -763,14 +792,17 @@ impl FirstRead {
 /// Reads what the lists name (policy documents, keys' last use), at most [`READ_CONCURRENCY`] at
 /// once: the second wave. `concurrent_writes` are the changes written alongside the first wave.
 ///
-/// Returns the snapshot and how many sequential waves of calls it took: one for the details, two
+/// Returns the snapshot, how many sequential waves of calls it took (one for the details, two
 /// where a managed policy's default version had to be looked up before it was read, three for a
-/// group's managed policies (listed, looked up, read).
+/// group's managed policies: listed, looked up, read), and whether `stop_reading` came first: then
+/// every detail not read by then says so, and the lists stay as read.
 pub async fn complete(
     iam: &Client,
     first: FirstRead,
     concurrent_writes: Vec<String>,
-) -> (Snapshot, u32) {
+    policies: &Policies,
+    stop_reading: Option<tokio::time::Instant>,
+) -> (Snapshot, u32, bool) {
     let principal = &first.principal;
     let name = principal.name.as_str();
     let own_names: Vec<String> = match first.inline_policy_names.as_result() {
@@ -781,6 +813,19 @@ pub async fn complete(
             .collect(),
         Err(_) => Vec::new(),
     };
+    fn unread<T>() -> Part<T> {
+        Part::Unavailable {
+            unavailable: "not read: the investigation stopped before the function's deadline"
+                .into(),
+        }
+    }
+    let cut_documents: Vec<InlinePolicyRecord> = own_names
+        .iter()
+        .map(|n| InlinePolicyRecord {
+            name: n.clone(),
+            document: unread(),
+        })
+        .collect();
     let documents = futures::stream::iter(own_names.into_iter().map(|policy| async move {
         let document = match principal.kind {
             PrincipalKind::Role => iam
@@ -808,6 +853,15 @@ pub async fn complete(
     .buffered(READ_CONCURRENCY)
     .collect::<Vec<_>>();
     let key_rows = first.access_keys.as_result().cloned().unwrap_or_default();
+    let cut_keys: Vec<AccessKeyRecord> = key_rows
+        .iter()
+        .map(|(id, status, created)| AccessKeyRecord {
+            access_key_id: id.clone(),
+            status: status.clone(),
+            create_date: created.clone(),
+            last_used: unread(),
+        })
+        .collect();
     let last_used = futures::stream::iter(key_rows.into_iter().map(
         |(id, status, created)| async move {
             let last_used = iam
@@ -843,9 +897,17 @@ pub async fn complete(
                 .collect()
         })
         .unwrap_or_default();
+    let cut_managed: Vec<AttachedPolicyRecord> = attached_rows
+        .iter()
+        .cloned()
+        .map(|mut p| {
+            p.default_version = Some(unread());
+            p
+        })
+        .collect();
     let managed = futures::stream::iter(attached_rows.into_iter().map(|mut policy| async move {
         policy.default_version = Some(Part::from_result(
-            default_version(iam, &policy.arn).await,
+            policies.default_version(iam, &policy.arn).await,
             String::clone,
         ));
         policy
@@ -862,10 +924,33 @@ pub async fn complete(
                 .collect()
         })
         .unwrap_or_default();
-    let groups = futures::stream::iter(group_rows.into_iter().map(|g| group_details(iam, g)))
-        .buffered(READ_CONCURRENCY)
-        .collect::<Vec<_>>();
-    let (documents, keys, managed, groups) = tokio::join!(documents, last_used, managed, groups);
+    let cut_groups: Vec<GroupRecord> = group_rows
+        .iter()
+        .cloned()
+        .map(|mut g| {
+            g.inline_policies = Some(unread());
+            g.attached_policies = Some(unread());
+            g
+        })
+        .collect();
+    let groups = futures::stream::iter(
+        group_rows
+            .into_iter()
+            .map(|g| group_details(iam, g, policies)),
+    )
+    .buffered(READ_CONCURRENCY)
+    .collect::<Vec<_>>();
+    let details = async { tokio::join!(documents, last_used, managed, groups) };
+    let deadline = async {
+        match stop_reading {
+            Some(at) => tokio::time::sleep_until(at).await,
+            None => std::future::pending().await,
+        }
+    };
+    let ((documents, keys, managed, groups), cut_short) = tokio::select! {
+        details = details => (details, false),
+        () = deadline => ((cut_documents, cut_keys, cut_managed, cut_groups), true),
+    };
     let depth = [
         u32::from(!documents.is_empty() || !keys.is_empty()),
         if managed.is_empty() { 0 } else { 2 },
@@ -927,7 +1012,7 @@ pub async fn complete(
             tags,
         }),
     };
-    (snapshot, depth)
+    (snapshot, depth, cut_short)
 }
 
 /// The parts of the first read that are Tourniquet's own, by their exact names.
@@ -968,7 +1053,7 @@ fn own_parts(first: &FirstRead) -> Vec<String> {
 }
 
 /// A group's inline policies with documents and managed policies with their default version.
-async fn group_details(iam: &Client, mut group: GroupRecord) -> GroupRecord {
+async fn group_details(iam: &Client, mut group: GroupRecord, policies: &Policies) -> GroupRecord {
     let name = group.name.clone();
     let inline = iam
         .list_group_policies()
@@ -1010,10 +1095,10 @@ async fn group_details(iam: &Client, mut group: GroupRecord) -> GroupRecord {
         Ok::<_, String>(documents)
     };
     let attached = async {
-        let policies = attached_records(collect(attached)?);
-        let documents = futures::stream::iter(policies.into_iter().map(|mut policy| async move {
+        let rows = attached_records(collect(attached)?);
+        let documents = futures::stream::iter(rows.into_iter().map(|mut policy| async move {
             policy.default_version = Some(Part::from_result(
-                default_version(iam, &policy.arn).await,
+                policies.default_version(iam, &policy.arn).await,
                 String::clone,
             ));
             policy
@@ -1040,6 +1125,45 @@ fn group_depth(group: &GroupRecord) -> u32 {
         2
     } else {
         1
+    }
+}
+
+/// The managed policies' default versions read in one invocation, each read once and shared by
+/// every snapshot that names it (a hundred users with `ReadOnlyAccess` hold one copy of it).
+#[derive(Debug, Default)]
+pub struct Policies {
+    read: std::sync::Mutex<HashMap<String, SharedVersion>>,
+}
+
+type SharedVersion = Arc<tokio::sync::OnceCell<Result<Arc<PolicyVersionRecord>, String>>>;
+
+impl Policies {
+    /// The default version of `arn`: read by the first snapshot that asks, shared with the rest.
+    pub async fn default_version(
+        &self,
+        iam: &Client,
+        arn: &str,
+    ) -> Result<Arc<PolicyVersionRecord>, String> {
+        let cell = self
+            .read
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .entry(arn.to_owned())
+            .or_default()
+            .clone();
+        cell.get_or_init(|| async { default_version(iam, arn).await.map(Arc::new) })
+            .await
+            .clone()
+    }
+
+    /// How many distinct policies were read.
+    pub fn len(&self) -> usize {
+        self.read.lock().unwrap_or_else(|e| e.into_inner()).len()
+    }
+
+    /// Whether none was.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
     }
 }
 

@@ -127,12 +127,17 @@ impl Responder {
             std::time::SystemTime::try_from(credentials.expiration).ok(),
             "tourniquet-member-role",
         );
-        let config = self
-            .iam
-            .config()
-            .to_builder()
-            .credentials_provider(credentials)
-            .build();
+        let mut config = self.iam.config().to_builder();
+        config.set_credentials_provider(Some(aws_sdk_iam::config::SharedCredentialsProvider::new(
+            credentials,
+        )));
+        // IAM's rate is the account's: another account gets a bucket of its own.
+        if let Some(paced) = &self.paced {
+            config.set_http_client(Some(aws_sdk_iam::config::SharedHttpClient::new(
+                paced.fresh(),
+            )));
+        }
+        let config = config.build();
         Ok(aws_sdk_iam::Client::from_conf(config))
     }
 }

@@ -1,11 +1,22 @@
 //! The responder: the one place that talks to AWS. It takes an event through intake and the
-//! planner, carries out the plan in waves of concurrent calls, stores the evidence and reports.
+//! planner and carries out the plan for the whole incident, in phases:
+//!
+//! 1. **Resolve** every target to its principal (a key's owner looked up once), one principal
+//!    once however many keys, findings or entities name it, its named keys merged;
+//! 2. **Contain** every principal at once: the IAM requests of the invocation share one paced,
+//!    prioritised queue ([`crate::pace`]), so every containment write goes out before any
+//!    snapshot read, and each principal's key listing starts its own key deactivations;
+//! 3. **Investigate**: the snapshot's reads, after the writes, each managed policy read once
+//!    ([`snapshot::Policies`]); stopped before the function's deadline;
+//! 4. **Record** each principal's snapshot and plan the moment it is done, then let them go;
+//! 5. **Report**: the event, the report and the manifest.
 
 use crate::config::Config;
 use crate::error::{Error, describe};
 use crate::evidence::{self, EvidenceObject};
 use crate::execute::{Route, WriteError, Writer, Written};
 use crate::intake::{self, Incident, Intake, Source, Target, Trigger};
+use crate::pace::{self, PacedClient, Ticket};
 use crate::plan::{self, Action, Options, Playbook, PrincipalState, Step};
 use crate::principal::{Principal, PrincipalKind};
 use crate::report::{
@@ -14,7 +25,6 @@ use crate::report::{
 use crate::snapshot::{self, Snapshot};
 use aws_config::{BehaviorVersion, SdkConfig};
 use chrono::{SecondsFormat, Utc};
-use futures::StreamExt;
 use serde_json::Value;
 use tokio::sync::OnceCell;
 use tracing::{info, warn};
@@ -24,11 +34,16 @@ mod release;
 
 use accounts::{Accounts, Blocked};
 
-/// Principals of one event contained at once, at most this many.
-pub const TARGET_CONCURRENCY: usize = 4;
+/// Attempts per AWS call, the first included, in the SDK's standard retry mode (each attempt
+/// paced; a throttled containment write is also sent again from the bucket, [`pace::WRITE_RESENDS`]).
+pub const RETRY_ATTEMPTS: u32 = 4;
 
-/// Attempts per AWS call, the first included, in the SDK's adaptive retry mode.
-pub const RETRY_ATTEMPTS: u32 = 6;
+/// Evidence objects uploaded at once, at most this many.
+pub const UPLOAD_CONCURRENCY: usize = 8;
+
+/// The investigation stops this long before the function's deadline (or at half the time left,
+/// when less than twice this is left), so that what was read is recorded and reported.
+pub const DEADLINE_MARGIN: std::time::Duration = std::time::Duration::from_secs(15);
 
 /// The SDK clients and configuration, built once per cold start and shared by every invocation.
 pub struct Responder {
@@ -39,6 +54,10 @@ pub struct Responder {
     playbook: Playbook,
     identity: OnceCell<Principal>,
     clock: Clock,
+    /// The paced HTTP client of the own account's IAM client, when the responder built it:
+    /// another account's client gets one of its own (IAM's rate is per account).
+    paced: Option<PacedClient>,
+    uploads: std::sync::Arc<tokio::sync::Semaphore>,
 }
 
 /// Where a run reads the time: the system clock, or a test's.
@@ -55,8 +74,13 @@ struct Invocation<'a> {
     ledger: &'a Result<Vec<String>, String>,
     /// The incident's reports, read once (by the first principal that needs them) and shared.
     reports: &'a OnceCell<Result<evidence::Reports, String>>,
+    /// Managed policies read in this invocation, shared by every snapshot.
+    policies: &'a snapshot::Policies,
     dry_run: bool,
     now: &'a str,
+    started: chrono::DateTime<Utc>,
+    /// When the investigation stops, if the function has a deadline.
+    stop_reading: Option<tokio::time::Instant>,
 }
 
 /// What the incident's ledger says for one principal's first-wave steps.
@@ -70,18 +94,21 @@ struct Prior {
     unread: Option<String>,
 }
 
-/// What one target's containment produced.
+/// What one principal's containment produced.
 struct TargetRun {
     report: TargetReport,
-    captured: Option<Captured>,
+    /// Its snapshot and plan, on their way to the evidence bucket.
+    records: Vec<Upload>,
     waves: u32,
 }
 
-/// What a target's evidence holds besides the report: the snapshot and the plan.
-struct Captured {
-    principal: Principal,
-    snapshot: Snapshot,
-    plan: Value,
+/// A target resolved to its principal, or stopped before its first step (refused, failed).
+type Resolved<'a> = Result<(Principal, Vec<String>, &'a aws_sdk_iam::Client), TargetRun>;
+
+/// An evidence object on its way to S3: what the report and manifest need of it, and the upload.
+struct Upload {
+    entry: evidence::ManifestEntry,
+    stored: tokio::task::JoinHandle<Result<Evidence, String>>,
 }
 
 impl Responder {
@@ -89,16 +116,17 @@ impl Responder {
     /// `AWS_ENDPOINT_URL`, credentials) and the contract's (`EVIDENCE_BUCKET`, ...).
     pub async fn from_env(playbook: Playbook) -> Result<Self, Error> {
         let config = Config::from_env().map_err(Error::Configuration)?;
-        // IAM's request rate is per account and cannot be raised: under a storm of findings the
-        // SDK's adaptive mode paces every client to the rate IAM allows, and retries a throttled
-        // call more than the standard three times (BENCHMARKS.md, 100 principals throttled).
+        // IAM's request rate is per account and cannot be raised: every IAM request is paced
+        // (`IAM_REQUESTS_PER_SECOND`, crate::pace), and retried in the SDK's standard mode.
         // The SDK's own AWS_RETRY_MODE and AWS_MAX_ATTEMPTS, when set, win.
         let mut loader = aws_config::defaults(BehaviorVersion::latest());
         if std::env::var_os("AWS_RETRY_MODE").is_none()
             && std::env::var_os("AWS_MAX_ATTEMPTS").is_none()
         {
+            // Standard, not adaptive: the pacer keeps the rate; the adaptive mode's own limiter
+            // would cut the whole client's rate at every throttle and recover slowly.
             let retry =
-                aws_config::retry::RetryConfig::adaptive().with_max_attempts(RETRY_ATTEMPTS);
+                aws_config::retry::RetryConfig::standard().with_max_attempts(RETRY_ATTEMPTS);
             loader = loader.retry_config(retry);
         }
         let sdk = loader.load().await;
@@ -110,18 +138,26 @@ impl Responder {
         Ok(Self::new(&sdk, config).playing(playbook))
     }
 
-    /// Builds the clients from one SDK configuration. Against an emulator (`AWS_ENDPOINT_URL`),
-    /// S3 uses path-style addressing, which loopback endpoints need.
+    /// Builds the clients from one SDK configuration, IAM's paced ([`crate::pace`]). Against an
+    /// emulator (`AWS_ENDPOINT_URL`), S3 uses path-style addressing, which loopback endpoints need.
     pub fn new(sdk: &SdkConfig, config: Config) -> Self {
         let s3 = aws_sdk_s3::config::Builder::from(sdk)
             .force_path_style(sdk.endpoint_url().is_some())
             .build();
-        Self::with_clients(
-            aws_sdk_iam::Client::new(sdk),
-            aws_sdk_s3::Client::from_conf(s3),
-            aws_sdk_sts::Client::new(sdk),
-            config,
-        )
+        let inner = sdk.http_client().unwrap_or_else(pace::default_https_client);
+        let paced = PacedClient::new(inner, config.iam_requests_per_second);
+        let iam = aws_sdk_iam::config::Builder::from(sdk)
+            .http_client(paced.clone())
+            .build();
+        Self {
+            paced: Some(paced),
+            ..Self::with_clients(
+                aws_sdk_iam::Client::from_conf(iam),
+                aws_sdk_s3::Client::from_conf(s3),
+                aws_sdk_sts::Client::new(sdk),
+                config,
+            )
+        }
     }
 
     /// Builds the responder from ready clients (a test's, with fault injection).
@@ -139,6 +175,8 @@ impl Responder {
             playbook: Playbook::Contain,
             identity: OnceCell::new(),
             clock: std::sync::Arc::new(Utc::now),
+            paced: None,
+            uploads: std::sync::Arc::new(tokio::sync::Semaphore::new(UPLOAD_CONCURRENCY)),
         }
     }
 
@@ -163,17 +201,34 @@ impl Responder {
         &self.config
     }
 
-    /// Handles one invocation: the function's playbook for every principal the event names.
+    /// Handles one invocation without a deadline (a test's, the demo's): see [`Self::handle_until`].
+    pub async fn handle(&self, event: Value) -> Result<Report, Error> {
+        self.handle_until(event, None).await
+    }
+
+    /// Handles one invocation: the function's playbook for every principal the event names. With
+    /// a `deadline` (Lambda's), the investigation stops [`DEADLINE_MARGIN`] before it, and what was
+    /// read is recorded and reported.
     ///
     /// Malformed input is an error before any AWS call. A containment that could not finish is an
     /// error too (after every independent step was tried and the report stored), so that Lambda's
     /// retries and dead-letter queue see it.
-    pub async fn handle(&self, event: Value) -> Result<Report, Error> {
+    pub async fn handle_until(
+        &self,
+        event: Value,
+        deadline: Option<std::time::SystemTime>,
+    ) -> Result<Report, Error> {
         if self.playbook == Playbook::Release {
             // Boxed: the two playbooks' futures nested in one are too deep for the compiler's
             // layout computation.
             return Box::pin(self.release(event)).await;
         }
+        let stop_reading = deadline.map(|d| {
+            let left = d
+                .duration_since(std::time::SystemTime::now())
+                .unwrap_or_default();
+            tokio::time::Instant::now() + left.saturating_sub(DEADLINE_MARGIN.min(left / 2))
+        });
         let started = (self.clock)();
         let incident = match intake::parse(&event, &self.config.intake) {
             Err(err) => {
@@ -245,27 +300,46 @@ impl Responder {
         waves += entering;
 
         let reports = OnceCell::new();
+        let policies = snapshot::Policies::default();
+        let prefix = evidence::run_prefix(&incident.id, started);
         let invocation = Invocation {
             me,
             accounts: &accounts,
             incident: &incident,
             ledger: &ledger,
             reports: &reports,
+            policies: &policies,
             dry_run,
             now: &now,
+            started,
+            stop_reading,
         };
-        let runs: Vec<TargetRun> = futures::stream::iter(
-            incident
-                .targets
-                .iter()
-                .map(|target| self.contain_target(target, &invocation)),
-        )
-        .buffered(TARGET_CONCURRENCY)
-        .collect()
-        .await;
+
+        // 1. Resolve: every target to its principal, each principal once.
+        let (resolved, resolving) = self.resolve(&invocation).await;
+        waves += resolving;
+        // 2-4. Contain, investigate, record: every principal at once, in its own lane of the
+        // paced queue (the order the event names them), writes ahead of reads.
+        let runs: Vec<TargetRun> =
+            futures::future::join_all(resolved.into_iter().enumerate().map(|(lane, r)| {
+                let ticket = Ticket {
+                    lane: u32::try_from(lane).unwrap_or(u32::MAX),
+                    urgent: false,
+                };
+                pace::ticket(ticket, async {
+                    match r {
+                        Err(stopped) => stopped,
+                        Ok((principal, keys, iam)) => {
+                            self.contain_resolved(iam, principal, &keys, &invocation, &prefix)
+                                .await
+                        }
+                    }
+                })
+            }))
+            .await;
         waves += runs.iter().map(|r| r.waves).max().unwrap_or(0);
 
-        let targets: Vec<TargetReport> = runs.iter().map(|r| r.report.clone()).collect();
+        // 5. Report.
         let skipped: Vec<Skipped> = incident
             .skipped
             .iter()
@@ -277,6 +351,8 @@ impl Responder {
         for s in &skipped {
             warn!(field = %s.field, error = %s.error, "malformed entity skipped; the rest of the event is contained");
         }
+        let (targets, records): (Vec<TargetReport>, Vec<Vec<Upload>>) =
+            runs.into_iter().map(|r| (r.report, r.records)).unzip();
         let mut status =
             Report::status_from_targets(&targets, dry_run && self.playbook != Playbook::Snapshot);
         if !skipped.is_empty() && !dry_run {
@@ -295,9 +371,10 @@ impl Responder {
         if !dry_run {
             let extra = Extra {
                 stored: intent.into_iter().collect(),
+                uploads: records.into_iter().flatten().collect(),
                 ..Extra::default()
             };
-            self.store_evidence(&mut report, &incident.id, started, &event, &runs, extra)
+            self.store_evidence(&mut report, &incident.id, started, &event, extra)
                 .await;
         }
         info!(
@@ -351,7 +428,7 @@ impl Responder {
         };
         if !dry_run {
             let extra = Extra::default();
-            self.store_evidence(&mut report, &incident.id, started, event, &[], extra)
+            self.store_evidence(&mut report, &incident.id, started, event, extra)
                 .await;
         }
         info!(incident = %report.incident_id, status = ?report.status, "{}", report.summary());
@@ -443,22 +520,54 @@ impl Responder {
             .map_err(|e| Error::Aws(format!("sts:GetCallerIdentity returned {e}")))
     }
 
-    async fn contain_target(&self, target: &Target, run: &Invocation<'_>) -> TargetRun {
-        let Invocation {
-            me,
-            accounts,
-            incident,
-            ledger,
-            ..
-        } = *run;
+    /// Resolves every target to its principal, all at once (a key's owner and a path are read
+    /// ahead of every other request), and merges the targets that name the same principal: one
+    /// principal is contained once per invocation, with every key any of its targets named.
+    /// Returns the principals in the order the event first names them, and the waves it took.
+    async fn resolve<'a>(&'a self, run: &Invocation<'a>) -> (Vec<Resolved<'a>>, u32) {
+        let urgent = Ticket {
+            lane: 0,
+            urgent: true,
+        };
+        let each = run
+            .incident
+            .targets
+            .iter()
+            .map(|t| pace::ticket(urgent, self.resolve_target(t, run)));
+        let mut merged: Vec<Resolved<'a>> = Vec::new();
         let mut waves = 0;
-        // A target stopped before its first step: refused, or failed (partial), with why.
-        let stop =
-            |status, principal_arn: String, account_id: &str, why: String, waves| TargetRun {
-                report: TargetReport::stopped(principal_arn, account_id, status, why),
-                captured: None,
-                waves,
+        for (resolved, w) in futures::future::join_all(each).await {
+            waves = waves.max(w);
+            let Ok((principal, keys, iam)) = resolved else {
+                merged.push(resolved);
+                continue;
             };
+            let same = merged
+                .iter_mut()
+                .find_map(|m| m.as_mut().ok().filter(|(p, _, _)| p.same_as(&principal)));
+            match same {
+                Some((_, known, _)) => {
+                    for key in keys {
+                        if !known.contains(&key) {
+                            known.push(key);
+                        }
+                    }
+                }
+                None => merged.push(Ok((principal, keys, iam))),
+            }
+        }
+        (merged, waves)
+    }
+
+    /// One target's principal as IAM knows it (its owner for a lone key, its path where a
+    /// protected pattern needs one), and its account's IAM client; or why it stops here.
+    async fn resolve_target<'a>(
+        &'a self,
+        target: &Target,
+        run: &Invocation<'a>,
+    ) -> (Resolved<'a>, u32) {
+        let Invocation { me, accounts, .. } = *run;
+        let mut waves = 0;
         let account = account_of(target, me);
         let named = |principal: &Option<Principal>| match principal {
             Some(p) => p.arn(),
@@ -468,11 +577,11 @@ impl Responder {
             Ok(iam) => iam,
             Err(Blocked::Failed(why)) => {
                 let arn = named(&target.principal);
-                return stop(Status::Partial, arn, &account, why, waves);
+                return (Err(stop(Status::Partial, arn, &account, why, waves)), waves);
             }
             Err(Blocked::NotConfigured(why)) => {
                 let arn = named(&target.principal);
-                return stop(Status::Refused, arn, &account, why, waves);
+                return (Err(stop(Status::Refused, arn, &account, why, waves)), waves);
             }
         };
         let principal = match &target.principal {
@@ -482,59 +591,58 @@ impl Responder {
                 waves += 1;
                 match owner_of_key(iam, key, &account, &me.partition).await {
                     Ok(p) => p,
-                    Err(why) => return stop(Status::Partial, named(&None), &account, why, waves),
+                    Err(why) => {
+                        let stopped = stop(Status::Partial, named(&None), &account, why, waves);
+                        return (Err(stopped), waves);
+                    }
                 }
             }
         };
         // A protected pattern with a path can only be decided once IAM has told the path.
-        let principal = if self
+        if !self
             .config
             .protected
             .iter()
             .any(|p| p.needs_path(&principal))
         {
-            waves += 1;
-            match principal_with_path(iam, &principal).await {
-                Ok(p) => p,
-                Err(e) => {
-                    let why = format!(
-                        "could not read the principal's path, which a protected pattern needs; \
-                         nothing was changed: {e}"
-                    );
-                    return stop(
-                        Status::Partial,
-                        principal.arn(),
-                        &principal.account_id,
-                        why,
-                        waves,
-                    );
-                }
+            return (Ok((principal, target.access_key_ids.clone(), iam)), waves);
+        }
+        waves += 1;
+        match principal_with_path(iam, &principal).await {
+            Ok(p) => (Ok((p, target.access_key_ids.clone(), iam)), waves),
+            Err(e) => {
+                let why = format!(
+                    "could not read the principal's path, which a protected pattern needs; \
+                     nothing was changed: {e}"
+                );
+                let (arn, account) = (principal.arn(), principal.account_id);
+                (Err(stop(Status::Partial, arn, &account, why, waves)), waves)
             }
-        } else {
-            principal
-        };
-        if let Some(why) = plan::refusal(&principal, me, &self.config, self.playbook) {
+        }
+    }
+
+    /// One resolved principal: refused, left released, or contained, investigated and recorded.
+    async fn contain_resolved(
+        &self,
+        iam: &aws_sdk_iam::Client,
+        principal: Principal,
+        named_keys: &[String],
+        run: &Invocation<'_>,
+        prefix: &str,
+    ) -> TargetRun {
+        let mut waves = 0;
+        if let Some(why) = plan::refusal(&principal, run.me, &self.config, self.playbook) {
             warn!(principal = %principal, reason = %why, "refused");
-            return stop(
-                Status::Refused,
-                principal.arn(),
-                &principal.account_id,
-                why,
-                waves,
-            );
+            let (arn, account) = (principal.arn(), &principal.account_id);
+            return stop(Status::Refused, arn, account, why, waves);
         }
         let mut note = None;
-        match self.released(&principal, incident, ledger).await {
+        match self.released(&principal, run.incident, run.ledger).await {
             Released::No => {}
             Released::Yes(why) => {
                 info!(principal = %principal, reason = %why, "released before: not contained again");
-                return stop(
-                    Status::Ignored,
-                    principal.arn(),
-                    &principal.account_id,
-                    why,
-                    waves + 1,
-                );
+                let (arn, account) = (principal.arn(), &principal.account_id);
+                return stop(Status::Ignored, arn, account, why, waves + 1);
             }
             Released::NewActivity(why) | Released::Unknown(why) => {
                 warn!(principal = %principal, reason = %why, "contained");
@@ -543,18 +651,47 @@ impl Responder {
             }
         }
         let (mut report, snapshot, plan, principal_waves) = self
-            .contain_principal(iam, &principal, &target.access_key_ids, run)
+            .contain_principal(iam, &principal, named_keys, run)
             .await;
-        report.message = note;
+        report.message = match (note, report.message.take()) {
+            (Some(a), Some(b)) => Some(format!("{a}; {b}")),
+            (a, b) => a.or(b),
+        };
+        // 4. Record: the snapshot and plan leave memory as soon as they are serialized.
+        let records = if run.dry_run {
+            Vec::new()
+        } else {
+            let folder = evidence::principal_folder(prefix, &principal);
+            vec![
+                self.upload(
+                    EvidenceObject::json(format!("{folder}/snapshot.json"), &snapshot),
+                    run.started,
+                ),
+                self.upload(
+                    EvidenceObject::json(format!("{folder}/plan.json"), &plan),
+                    run.started,
+                ),
+            ]
+        };
         TargetRun {
             report,
-            captured: Some(Captured {
-                principal,
-                snapshot,
-                plan: serde_json::to_value(&plan).unwrap_or_default(),
-            }),
+            records,
             waves: waves + principal_waves,
         }
+    }
+
+    /// Starts uploading one evidence object (at most [`UPLOAD_CONCURRENCY`] at once); the bytes
+    /// are held only until S3 has them.
+    fn upload(&self, object: EvidenceObject, started: chrono::DateTime<Utc>) -> Upload {
+        let entry = object.entry(None);
+        let (s3, bucket) = (self.s3.clone(), self.config.evidence_bucket.clone());
+        let (retention, slots) = (self.config.retention.clone(), self.uploads.clone());
+        let stored = tokio::spawn(async move {
+            let _slot = slots.acquire_owned().await.map_err(|e| e.to_string())?;
+            let retention = retention.as_ref().map(|r| (r, started));
+            evidence::put(&s3, &bucket, &object, retention).await
+        });
+        Upload { entry, stored }
     }
 
     /// Whether `principal` was released from this incident since, and what that means for a
@@ -619,8 +756,10 @@ impl Responder {
     }
 
     /// Contains one principal: wave 1 writes the critical steps while the snapshot's lists are
-    /// read; wave 2 reads the details, writes what the lists showed is still needed, puts back an
-    /// earlier session cutoff, and takes the fallback route for a policy that did not fit.
+    /// read; the key listing's answer starts the other keys' deactivations at once; wave 2 reads
+    /// the details, writes the tags, puts back an earlier session cutoff, and takes the fallback
+    /// route for a policy that did not fit. The paced queue sends every principal's writes of a
+    /// wave before any read.
     async fn contain_principal(
         &self,
         iam: &aws_sdk_iam::Client,
@@ -634,17 +773,15 @@ impl Responder {
             now,
             ledger,
             reports,
+            policies,
+            stop_reading,
             ..
         } = *invocation;
         let options = Options {
             role_deny_all: self.config.role_deny_all,
         };
         let critical = plan::critical_steps(principal, named_keys, self.playbook, options);
-        let cutoff = plan::session_cutoff(
-            chrono::DateTime::parse_from_rfc3339(now)
-                .map(|t| t.with_timezone(&Utc))
-                .unwrap_or_else(|_| (self.clock)()),
-        );
+        let cutoff = plan::session_cutoff(invocation.started);
         let writer = Writer {
             iam,
             principal,
@@ -673,10 +810,29 @@ impl Responder {
                 .map_err(Clone::clone)?;
             Ok::<_, String>(evidence::prior_cutoff(keys, reports, principal))
         };
-        let (first, written, prior) = tokio::join!(
-            snapshot::read(iam, principal, now.into()),
+        // The other keys: deactivated as soon as their listing answers (a user's; a role has none).
+        let (keys_listed, listing) = tokio::sync::oneshot::channel();
+        let other_keys = async {
+            let Ok(listed) = listing.await else {
+                return Vec::new();
+            };
+            let steps = plan::key_steps(&critical, &listed, self.playbook);
+            let state = PrincipalState::keys_only(listed);
+            let writer = &writer;
+            let runs = steps.into_iter().map(|step| {
+                let state = &state;
+                async move {
+                    let done = apply_later(writer, &step, principal, state, writes_allowed).await;
+                    (step, done)
+                }
+            });
+            futures::future::join_all(runs).await
+        };
+        let (first, written, prior, other_keys) = tokio::join!(
+            snapshot::read(iam, principal, now.into(), Some(keys_listed)),
             futures::future::join_all(first_wave),
-            prior
+            prior,
+            other_keys
         );
         let state = first.state();
         let prior = match prior {
@@ -696,7 +852,7 @@ impl Responder {
             cutoff: &in_force,
             ..run
         };
-        let rest = plan::remaining_steps(&critical, &state, tagged, self.playbook);
+        let tag = plan::tag_step(&critical, &state, tagged, self.playbook);
         let arn = first
             .arn()
             .map(str::to_owned)
@@ -719,77 +875,79 @@ impl Responder {
                 }
             }
         });
-        let rest_steps = rest.iter().map(|step| {
-            let (writer, state) = (&writer, &state);
-            async move {
-                if !writes_allowed {
-                    return (planned(step, principal, state, false), 0);
+        let tag_step = async {
+            match &tag {
+                Some(step) => {
+                    Some(apply_later(&writer, step, principal, &state, writes_allowed).await)
                 }
-                if let Some(why) = &step.blocked {
-                    return (report_step(step, Outcome::Failed, why.clone(), None), 0);
-                }
-                if plan::in_place(step, principal, state) {
-                    return (
-                        report_step(step, Outcome::AlreadyInPlace, String::new(), None),
-                        0,
-                    );
-                }
-                match writer.apply(step).await {
-                    Ok(w) => (
-                        report_step(step, Outcome::Applied, String::new(), w.route),
-                        w.calls,
-                    ),
-                    Err(e) => (report_step(step, Outcome::Failed, e.message, None), e.calls),
-                }
+                None => None,
             }
-        });
-        let ((snapshot, snapshot_waves), settled, rest_reports) = tokio::join!(
-            snapshot::complete(iam, first, concurrent),
+        };
+        // 3. Investigate: the snapshot's details, behind every write in the paced queue.
+        let ((snapshot, snapshot_waves, cut_short), settled, tag_report) = tokio::join!(
+            snapshot::complete(iam, first, concurrent, policies, stop_reading),
             futures::future::join_all(settle_critical),
-            futures::future::join_all(rest_steps)
+            tag_step
         );
+        let (other_keys, other_reports): (Vec<Step>, Vec<(StepReport, u32)>) =
+            other_keys.into_iter().unzip();
+        // The keys' writes went out once their listing answered: wave 2, like the tags.
         let second_wave = settled
             .iter()
-            .chain(&rest_reports)
+            .chain(&other_reports)
+            .chain(&tag_report)
             .map(|(_, calls)| *calls)
             .max()
             .unwrap_or(0)
-            .max(snapshot_waves);
+            .max(snapshot_waves)
+            .max(u32::from(!other_reports.is_empty()));
+        let rest: Vec<Step> = other_keys.into_iter().chain(tag).collect();
         let steps: Vec<StepReport> = settled
             .into_iter()
-            .chain(rest_reports)
+            .chain(other_reports)
+            .chain(tag_report)
             .zip(critical.iter().chain(&rest))
             .map(|((s, _), step)| with_facts(s, step, principal, &state, &cutoff))
             .collect();
         for s in &steps {
             info!(principal = %arn, action = %s.action, target = %s.target, outcome = ?s.outcome, route = s.route.map_or("-", Route::as_str), "{}", s.detail);
         }
-        let status = if self.playbook == Playbook::Snapshot {
+        let mut status = if self.playbook == Playbook::Snapshot {
             Status::Captured
         } else {
             TargetReport::status_from_steps(&steps)
         };
+        let mut message = None;
+        if cut_short {
+            warn!(principal = %arn, "the snapshot was cut short by the function's deadline");
+            message = Some(
+                "the snapshot was cut short before the function's deadline (the parts not read \
+                 say so); the containment steps above were all sent first. Invoke again to \
+                 complete the evidence: what is in place is found in place"
+                    .to_owned(),
+            );
+            status = Status::Partial;
+        }
         let report = TargetReport {
             principal_arn: arn,
             account_id: principal.account_id.clone(),
             status,
-            message: None,
+            message,
             steps,
         };
         let plan = critical.into_iter().chain(rest).collect();
         (report, snapshot, plan, 1 + second_wave)
     }
 
-    /// Writes the event, each principal's snapshot and plan, the report and the manifest in one
-    /// wave: every hash is computed before upload, so the report can list the others and the
-    /// manifest all of them. The returned report lists every object stored.
+    /// Writes the event, the extra records and the report in one wave, alongside the principals'
+    /// records still on their way, then the manifest with every object's S3 version: every hash
+    /// is known before upload, so the report lists the others and the manifest all of them.
     async fn store_evidence(
         &self,
         report: &mut Report,
         incident_id: &str,
         started: chrono::DateTime<Utc>,
         event: &Value,
-        runs: &[TargetRun],
         extra: Extra,
     ) {
         let prefix = evidence::run_prefix(incident_id, started);
@@ -798,24 +956,22 @@ impl Responder {
             let folder = evidence::principal_folder(&prefix, principal);
             objects.push(EvidenceObject::json(format!("{folder}/{name}"), record));
         }
-        for captured in runs.iter().filter_map(|r| r.captured.as_ref()) {
-            let folder = evidence::principal_folder(&prefix, &captured.principal);
-            objects.push(EvidenceObject::json(
-                format!("{folder}/snapshot.json"),
-                &captured.snapshot,
-            ));
-            objects.push(EvidenceObject::json(
-                format!("{folder}/plan.json"),
-                &captured.plan,
-            ));
-        }
         report.waves += 2;
+        // The event and the release records start now; the principals' records are under way.
+        let mut uploads: Vec<Upload> = objects
+            .into_iter()
+            .map(|o| self.upload(o, started))
+            .chain(extra.uploads)
+            .collect();
         report.evidence = extra
             .stored
             .iter()
-            .map(|(o, _)| o)
-            .chain(&objects)
-            .map(EvidenceObject::evidence)
+            .map(|(o, _)| o.evidence())
+            .chain(uploads.iter().map(|u| Evidence {
+                key: u.entry.key.clone(),
+                sha256: u.entry.sha256.clone(),
+                version_id: None,
+            }))
             .collect();
         report.evidence_lock = Some(match &self.config.retention {
             Some(r) => {
@@ -831,46 +987,60 @@ impl Responder {
                      deleted"
                 .into(),
         });
-        objects.push(EvidenceObject::json(
-            format!("{prefix}/report.json"),
-            &*report,
-        ));
+        let own = EvidenceObject::json(format!("{prefix}/report.json"), &*report);
+        uploads.push(self.upload(own, started));
         // First every object, then the manifest, which records the versions S3 gave them.
-        let bucket = self.config.evidence_bucket.as_str();
-        let retention = self.config.retention.as_ref().map(|r| (r, started));
-        let results = futures::future::join_all(
-            objects
-                .iter()
-                .map(|o| evidence::put(&self.s3, bucket, o, retention)),
-        )
+        let results = futures::future::join_all(uploads.into_iter().map(|u| async move {
+            let stored = u
+                .stored
+                .await
+                .unwrap_or_else(|e| Err(format!("the upload of {} failed: {e}", u.entry.key)));
+            (u.entry, stored)
+        }))
         .await;
-        report.evidence = extra
-            .stored
-            .iter()
-            .map(|(o, version_id)| Evidence {
+        report.evidence = Vec::new();
+        let mut entries = Vec::new();
+        for (o, version_id) in extra.stored {
+            report.evidence.push(Evidence {
                 version_id: version_id.clone(),
                 ..o.evidence()
-            })
-            .collect();
-        let mut listed: Vec<(&EvidenceObject, Option<String>)> = extra
-            .stored
-            .iter()
-            .map(|(o, version_id)| (o, version_id.clone()))
-            .collect();
-        for (object, result) in objects.iter().zip(results) {
-            match result {
+            });
+            entries.push(o.entry(version_id));
+        }
+        for (entry, stored) in results {
+            match stored {
                 Ok(e) => {
-                    listed.push((object, e.version_id.clone()));
+                    entries.push(evidence::ManifestEntry {
+                        version_id: e.version_id.clone(),
+                        ..entry
+                    });
                     report.evidence.push(e);
                 }
                 Err(err) => evidence_failed(report, err),
             }
         }
-        let manifest = evidence::manifest(incident_id, &prefix, &listed);
+        let bucket = self.config.evidence_bucket.as_str();
+        let retention = self.config.retention.as_ref().map(|r| (r, started));
+        let manifest = evidence::manifest(incident_id, &prefix, entries);
         match evidence::put(&self.s3, bucket, &manifest, retention).await {
             Ok(e) => report.evidence.push(e),
             Err(err) => evidence_failed(report, err),
         }
+    }
+}
+
+/// A target stopped before its first step: refused, or failed (partial), with why.
+fn stop(
+    status: Status,
+    principal_arn: String,
+    account_id: &str,
+    why: String,
+    waves: u32,
+) -> TargetRun {
+    TargetRun {
+        report: TargetReport::stopped(principal_arn, account_id, status, why),
+        records: Vec::new(),
+        waves,
     }
 }
 
@@ -881,9 +1051,11 @@ fn evidence_failed(report: &mut Report, err: String) {
     report.message = Some(format!("evidence not stored: {err}"));
 }
 
-/// Objects of a run besides its event, snapshots, plans, report and manifest.
+/// Objects of a run besides its event, report and manifest.
 #[derive(Default)]
 struct Extra {
+    /// The principals' snapshots and plans, on their way.
+    uploads: Vec<Upload>,
     /// Records to upload with the rest, in a principal's folder (a release's `released.json`).
     records: Vec<(Principal, &'static str, Value)>,
     /// Objects already uploaded earlier in the run (its intent), with their versions: listed,
@@ -979,6 +1151,34 @@ async fn settle(
             }
         },
         Err(e) => (report_step(step, Outcome::Failed, e.message, None), 0),
+    }
+}
+
+/// A step that follows from what was read (another key, the tags): planned in a dry run, failed
+/// when blocked, already in place, or written. Returns its report and the sequential calls.
+async fn apply_later(
+    writer: &Writer<'_>,
+    step: &Step,
+    principal: &Principal,
+    state: &PrincipalState,
+    writes_allowed: bool,
+) -> (StepReport, u32) {
+    if !writes_allowed {
+        return (planned(step, principal, state, false), 0);
+    }
+    if let Some(why) = &step.blocked {
+        return (report_step(step, Outcome::Failed, why.clone(), None), 0);
+    }
+    if plan::in_place(step, principal, state) {
+        let report = report_step(step, Outcome::AlreadyInPlace, String::new(), None);
+        return (report, 0);
+    }
+    match writer.apply(step).await {
+        Ok(w) => (
+            report_step(step, Outcome::Applied, String::new(), w.route),
+            w.calls,
+        ),
+        Err(e) => (report_step(step, Outcome::Failed, e.message, None), e.calls),
     }
 }
 

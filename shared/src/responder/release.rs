@@ -1,7 +1,8 @@
 //! `release`: undoes a containment from the ledger its reports keep in the evidence store.
 
-use super::{Blocked, Captured, Responder, TargetRun};
+use super::{Blocked, Responder};
 use crate::error::{Error, describe};
+use crate::evidence::EvidenceObject;
 use crate::evidence::{self, Check};
 use crate::execute::Writer;
 use crate::intake::{self, ReleaseRequest};
@@ -61,7 +62,7 @@ impl Responder {
         // Wave 1 (and 2 for the ledger's objects): the ledger and the principal, at once.
         let (ledger, first, deny) = tokio::join!(
             self.read_ledger(&request.incident_id),
-            snapshot::read(iam, principal, now.clone()),
+            snapshot::read(iam, principal, now.clone(), None),
             deny_document(iam, principal)
         );
         report.waves += 2;
@@ -141,8 +142,9 @@ impl Responder {
             let (writer, run) = (&writer, &run);
             async move { undo_step(writer, undo, run, writes_allowed, unread).await }
         });
-        let ((snapshot, _), steps) = tokio::join!(
-            snapshot::complete(iam, first, Vec::new()),
+        let policies = snapshot::Policies::default();
+        let ((snapshot, _, _), steps) = tokio::join!(
+            snapshot::complete(iam, first, Vec::new(), &policies, None),
             futures::future::join_all(undos)
         );
         report.waves += 1;
@@ -179,15 +181,24 @@ impl Responder {
             steps,
         };
         report.status = target.status;
-        let runs = [TargetRun {
-            report: target.clone(),
-            captured: Some(Captured {
-                principal: principal.clone(),
-                snapshot,
-                plan: serde_json::to_value(&release_plan).unwrap_or_default(),
-            }),
-            waves: 0,
-        }];
+        let folder = evidence::principal_folder(
+            &evidence::run_prefix(&request.incident_id, started),
+            principal,
+        );
+        let uploads = if dry_run {
+            Vec::new()
+        } else {
+            vec![
+                self.upload(
+                    EvidenceObject::json(format!("{folder}/snapshot.json"), &snapshot),
+                    started,
+                ),
+                self.upload(
+                    EvidenceObject::json(format!("{folder}/plan.json"), &release_plan),
+                    started,
+                ),
+            ]
+        };
         report.targets.push(target);
         if !dry_run {
             // The record a re-delivered detection of this incident reads before it would
@@ -207,17 +218,11 @@ impl Responder {
                 .collect();
             let extra = super::Extra {
                 records,
+                uploads,
                 ..super::Extra::default()
             };
-            self.store_evidence(
-                &mut report,
-                &request.incident_id,
-                started,
-                &event,
-                &runs,
-                extra,
-            )
-            .await;
+            self.store_evidence(&mut report, &request.incident_id, started, &event, extra)
+                .await;
         }
         info!(incident = %report.incident_id, status = ?report.status, "{}", report.summary());
         if report.status == Status::Partial {
