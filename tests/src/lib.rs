@@ -2,6 +2,7 @@
 //! and the sample events of `events/`. Used by the integration tests and by `make demo`.
 
 pub mod lambda;
+pub mod wire;
 
 use aws_config::retry::RetryConfig;
 use aws_config::{BehaviorVersion, Region, SdkConfig};

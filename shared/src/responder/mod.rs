@@ -828,9 +828,10 @@ impl Responder {
             });
             futures::future::join_all(runs).await
         };
-        let (first, written, prior, other_keys) = tokio::join!(
-            snapshot::read(iam, principal, now.into(), Some(keys_listed)),
+        // The writes first: polled first, they reach the paced queue first.
+        let (written, first, prior, other_keys) = tokio::join!(
             futures::future::join_all(first_wave),
+            snapshot::read(iam, principal, now.into(), Some(keys_listed)),
             prior,
             other_keys
         );
