@@ -375,7 +375,12 @@ def render(res: dict) -> tuple[str, list[str]]:
         "**The whole run.** The IAM waves are the snapshot's longest chain of dependent reads, a group's "
         "managed policies: `ListGroupsForUser` → `ListAttachedGroupPolicies` → `GetPolicy` (for the default "
         "version) → `GetPolicyVersion`. Around them: the S3 round trip before the first write, and two of "
-        "evidence (the objects, then the manifest that records the versions S3 gave them).")
+        "evidence (the objects, then the manifest that records the versions S3 gave them)."
+        + (f" The wire shows {fmtn(wv['uw'])} waves for the user where the function reports "
+           f"{fmtn(med(tw, 'report_waves'))}: the other key's deactivation starts the moment `ListAccessKeys` "
+           "answers and ends before the slowest list of that wave has, so the critical path (which cannot tell "
+           "an early start from a later wave) counts it as a wave of its own; the function counts dependent "
+           "round trips." if wv["uw"] and med(tw, "report_waves") and wv["uw"] > med(tw, "report_waves") else ""))
     # 3. time to contain one principal against the baselines (for reference: the many-principal event is
     # the engine's target)
     base = {

@@ -395,17 +395,59 @@ fn cutoff(document: Result<Option<String>, String>) -> Part<Option<String>> {
 /// the key deactivations start from it without waiting for any other read.
 pub type KeysListed = tokio::sync::oneshot::Sender<Result<Vec<KeyState>, String>>;
 
-/// Reads the principal's lists, all at once: one wave. A user's key listing goes to `keys_listed`
-/// the moment it answers.
-pub async fn read(
+/// Which snapshots may read at once: a principal's reads (all but its key listing, which the
+/// containment waits on) start when it is admitted, and it stays admitted until its snapshot is
+/// complete. Without a gate, every principal reads at once.
+#[derive(Clone, Copy)]
+pub struct Gate<'a> {
+    /// The investigations allowed at once.
+    pub slots: Option<&'a tokio::sync::Semaphore>,
+    /// Past this, a principal is admitted without a slot (its details will not be read anyway).
+    pub stop_reading: Option<tokio::time::Instant>,
+}
+
+/// A principal's place among the investigations, held until its snapshot is complete.
+pub type Admitted<'a> = Option<tokio::sync::SemaphorePermit<'a>>;
+
+impl<'a> Gate<'a> {
+    /// No gate: read at once.
+    pub fn open() -> Self {
+        Self {
+            slots: None,
+            stop_reading: None,
+        }
+    }
+
+    async fn admit(self) -> Admitted<'a> {
+        let slots = self.slots?;
+        let deadline = async {
+            match self.stop_reading {
+                Some(at) => tokio::time::sleep_until(at).await,
+                None => std::future::pending().await,
+            }
+        };
+        tokio::select! {
+            permit = slots.acquire() => permit.ok(),
+            () = deadline => None,
+        }
+    }
+}
+
+/// Reads the principal's lists, all at once: one wave. A user's key listing goes out at once and
+/// to `keys_listed` the moment it answers; the other lists wait to be admitted through `gate`.
+pub async fn read<'a>(
     iam: &Client,
     principal: &Principal,
     now: String,
     keys_listed: Option<KeysListed>,
-) -> FirstRead {
+    gate: Gate<'a>,
+) -> (FirstRead, Admitted<'a>) {
     match principal.kind {
-        PrincipalKind::Role => read_role(iam, principal, now).await,
-        _ => read_user(iam, principal, now, keys_listed).await,
+        PrincipalKind::Role => {
+            let admitted = gate.admit().await;
+            (Box::pin(read_role(iam, principal, now)).await, admitted)
+        }
+        _ => read_user(iam, principal, now, keys_listed, gate).await,
     }
 }
 
@@ -419,32 +461,14 @@ fn key_states(rows: &[(String, String, Option<String>)]) -> Vec<KeyState> {
         .collect()
 }
 
-async fn read_user(
+async fn read_user<'a>(
     iam: &Client,
     principal: &Principal,
     now: String,
     keys_listed: Option<KeysListed>,
-) -> FirstRead {
+    gate: Gate<'a>,
+) -> (FirstRead, Admitted<'a>) {
     let user_name = principal.name.as_str();
-    let user = async {
-        let out = iam.get_user().user_name(user_name).send().await;
-        match out {
-            Ok(out) => out
-                .user
-                .map(|u| UserRecord {
-                    arn: u.arn,
-                    path: u.path,
-                    user_id: u.user_id,
-                    create_date: date(Some(&u.create_date)),
-                    password_last_used: date(u.password_last_used.as_ref()),
-                    permissions_boundary: u
-                        .permissions_boundary
-                        .and_then(|b| b.permissions_boundary_arn),
-                })
-                .ok_or_else(|| "GetUser returned no user".to_string()),
-            Err(e) => Err(describe(&e)),
-        }
-    };
     let keys = async {
         let listed = iam
             .list_access_keys()
@@ -468,78 +492,107 @@ async fn read_user(
         }
         rows
     };
-    let inline = iam
-        .list_user_policies()
-        .user_name(user_name)
-        .into_paginator()
-        .items()
-        .send()
-        .collect::<Vec<_>>();
-    let attached = iam
-        .list_attached_user_policies()
-        .user_name(user_name)
-        .into_paginator()
-        .items()
-        .send()
-        .collect::<Vec<_>>();
-    let groups = iam
-        .list_groups_for_user()
-        .user_name(user_name)
-        .into_paginator()
-        .items()
-        .send()
-        .collect::<Vec<_>>();
-    let login = async {
-        match iam.get_login_profile().user_name(user_name).send().await {
-            Ok(out) => Ok(out.login_profile.map(|p| LoginProfileRecord {
-                create_date: date(Some(&p.create_date)),
-                password_reset_required: p.password_reset_required,
-            })),
-            Err(SdkError::ServiceError(e))
-                if matches!(e.err(), GetLoginProfileError::NoSuchEntityException(_)) =>
-            {
-                Ok(None)
-            }
-            Err(e) => Err(describe(&e)),
-        }
+    let rest = async {
+        let admitted = gate.admit().await;
+        // Built only once admitted, and boxed: a principal waiting for its turn holds no
+        // request futures.
+        let lists = Box::pin(async {
+            let user = async {
+                let out = iam.get_user().user_name(user_name).send().await;
+                match out {
+                    Ok(out) => out
+                        .user
+                        .map(|u| UserRecord {
+                            arn: u.arn,
+                            path: u.path,
+                            user_id: u.user_id,
+                            create_date: date(Some(&u.create_date)),
+                            password_last_used: date(u.password_last_used.as_ref()),
+                            permissions_boundary: u
+                                .permissions_boundary
+                                .and_then(|b| b.permissions_boundary_arn),
+                        })
+                        .ok_or_else(|| "GetUser returned no user".to_string()),
+                    Err(e) => Err(describe(&e)),
+                }
+            };
+            let inline = iam
+                .list_user_policies()
+                .user_name(user_name)
+                .into_paginator()
+                .items()
+                .send()
+                .collect::<Vec<_>>();
+            let attached = iam
+                .list_attached_user_policies()
+                .user_name(user_name)
+                .into_paginator()
+                .items()
+                .send()
+                .collect::<Vec<_>>();
+            let groups = iam
+                .list_groups_for_user()
+                .user_name(user_name)
+                .into_paginator()
+                .items()
+                .send()
+                .collect::<Vec<_>>();
+            let login = async {
+                match iam.get_login_profile().user_name(user_name).send().await {
+                    Ok(out) => Ok(out.login_profile.map(|p| LoginProfileRecord {
+                        create_date: date(Some(&p.create_date)),
+                        password_reset_required: p.password_reset_required,
+                    })),
+                    Err(SdkError::ServiceError(e))
+                        if matches!(e.err(), GetLoginProfileError::NoSuchEntityException(_)) =>
+                    {
+                        Ok(None)
+                    }
+                    Err(e) => Err(describe(&e)),
+                }
+            };
+            let mfa = iam
+                .list_mfa_devices()
+                .user_name(user_name)
+                .into_paginator()
+                .items()
+                .send()
+                .collect::<Vec<_>>();
+            let tags = iam
+                .list_user_tags()
+                .user_name(user_name)
+                .into_paginator()
+                .items()
+                .send()
+                .collect::<Vec<_>>();
+            let revoke = async {
+                let out = iam
+                    .get_user_policy()
+                    .user_name(user_name)
+                    .policy_name(plan::REVOKE_POLICY_NAME)
+                    .send()
+                    .await;
+                absent_is_none(out).map(|o| o.map(|o| o.policy_document))
+            };
+            tokio::join!(
+                user,
+                inline,
+                attached,
+                groups,
+                login,
+                mfa,
+                tags,
+                revoke,
+                read_credentials(iam, user_name)
+            )
+        })
+        .await;
+        (lists, admitted)
     };
-    let mfa = iam
-        .list_mfa_devices()
-        .user_name(user_name)
-        .into_paginator()
-        .items()
-        .send()
-        .collect::<Vec<_>>();
-    let tags = iam
-        .list_user_tags()
-        .user_name(user_name)
-        .into_paginator()
-        .items()
-        .send()
-        .collect::<Vec<_>>();
-    let revoke = async {
-        let out = iam
-            .get_user_policy()
-            .user_name(user_name)
-            .policy_name(plan::REVOKE_POLICY_NAME)
-            .send()
-            .await;
-        absent_is_none(out).map(|o| o.map(|o| o.policy_document))
-    };
-    let (user, keys, inline, attached, groups, login, mfa, tags, revoke, credentials) = tokio::join!(
-        user,
-        keys,
-        inline,
-        attached,
-        groups,
-        login,
-        mfa,
-        tags,
-        revoke,
-        read_credentials(iam, user_name)
-    );
+    let (keys, (lists, admitted)) = tokio::join!(keys, rest);
+    let (user, inline, attached, groups, login, mfa, tags, revoke, credentials) = lists;
 
-    FirstRead {
+    let first = FirstRead {
         taken_at: now,
         principal: principal.clone(),
         record: Part::from_result(user.map(Record::User), String::clone),
@@ -570,7 +623,8 @@ async fn read_user(
         instance_profiles: Part::Read(Vec::new()),
         tags: Part::from_result(collect(tags), String::clone).map(tag_records),
         session_cutoff: cutoff(revoke),
-    }
+    };
+    (first, admitted)
 }
 
 async fn read_role(iam: &Client, principal: &Principal, now: String) -> FirstRead {

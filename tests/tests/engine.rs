@@ -36,6 +36,17 @@ async fn responder_over(moto: &Moto, wire: &Wire, rate: &str) -> Responder {
     Responder::new(&sdk, config(&[("IAM_REQUESTS_PER_SECOND", rate)]))
 }
 
+/// The one snapshot the run stored.
+async fn stored_snapshot(moto: &Moto) -> Value {
+    let s3 = moto.s3().await;
+    let key = evidence_keys(&s3)
+        .await
+        .into_iter()
+        .find(|k| k.ends_with("/snapshot.json"))
+        .expect("snapshot stored");
+    serde_json::from_slice(&evidence_body(&s3, &key).await).expect("snapshot JSON")
+}
+
 /// A snapshot detail: a read that needs a list's answer first (the first read's own
 /// `GetUserPolicy` of the session policy needs none).
 fn is_detail(sent: &Sent) -> bool {
@@ -205,13 +216,7 @@ async fn a_failing_snapshot_read_holds_back_no_key() {
         keys.iter().all(|(_, s)| *s == StatusType::Inactive),
         "{keys:?}"
     );
-    let snapshot_key = evidence_keys(&moto.s3().await)
-        .await
-        .into_iter()
-        .find(|k| k.ends_with("/snapshot.json"))
-        .expect("snapshot stored");
-    let snapshot: Value =
-        serde_json::from_slice(&evidence_body(&moto.s3().await, &snapshot_key).await).unwrap();
+    let snapshot = stored_snapshot(&moto).await;
     assert!(
         snapshot["groups"]["unavailable"]
             .as_str()
@@ -270,13 +275,7 @@ async fn the_investigation_stops_before_the_deadline_and_the_containment_stands(
         "{state}"
     );
     // What was listed is in the evidence; each detail not read says why.
-    let s3 = moto.s3().await;
-    let snapshot_key = evidence_keys(&s3)
-        .await
-        .into_iter()
-        .find(|k| k.ends_with("/snapshot.json"))
-        .expect("snapshot stored");
-    let snapshot: Value = serde_json::from_slice(&evidence_body(&s3, &snapshot_key).await).unwrap();
+    let snapshot = stored_snapshot(&moto).await;
     let policy = &snapshot["inline_policies"][0];
     assert_eq!(policy["name"], "deploy-everything");
     assert!(

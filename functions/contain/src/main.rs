@@ -1,7 +1,8 @@
 //! `contain`: the whole playbook (snapshot, deny, revoke sessions, deactivate keys, tag) for every principal an event names.
 //! Accepts every event `contain` accepts; see the README.
 
-#[tokio::main]
+// One thread: the work is waiting on AWS, and Lambda gives a small function a fraction of a core.
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_runtime::Error> {
     playbook::serve(playbook::Playbook::Contain).await
 }

@@ -1,7 +1,8 @@
 //! `revoke-sessions`: denies every session issued before now to the users and roles an event names.
 //! Accepts every event `contain` accepts; see the README.
 
-#[tokio::main]
+// One thread: the work is waiting on AWS, and Lambda gives a small function a fraction of a core.
+#[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_runtime::Error> {
     playbook::serve(playbook::Playbook::RevokeSessions).await
 }

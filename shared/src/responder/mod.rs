@@ -38,6 +38,11 @@ use accounts::{Accounts, Blocked};
 /// paced; a throttled containment write is also sent again from the bucket, [`pace::WRITE_RESENDS`]).
 pub const RETRY_ATTEMPTS: u32 = 4;
 
+/// Principals whose snapshots are read at once, at most this many (their key listings and every
+/// containment write are not held back): the queue of requests waiting inside the SDK, and so the
+/// memory, stays bounded by them rather than by the event's principals.
+pub const INVESTIGATIONS: usize = 8;
+
 /// Evidence objects uploaded at once, at most this many.
 pub const UPLOAD_CONCURRENCY: usize = 8;
 
@@ -76,6 +81,8 @@ struct Invocation<'a> {
     reports: &'a OnceCell<Result<evidence::Reports, String>>,
     /// Managed policies read in this invocation, shared by every snapshot.
     policies: &'a snapshot::Policies,
+    /// The snapshots that may read at once ([`INVESTIGATIONS`]).
+    investigations: &'a tokio::sync::Semaphore,
     dry_run: bool,
     now: &'a str,
     started: chrono::DateTime<Utc>,
@@ -146,8 +153,15 @@ impl Responder {
             .build();
         let inner = sdk.http_client().unwrap_or_else(pace::default_https_client);
         let paced = PacedClient::new(inner, config.iam_requests_per_second);
+        // A request waits for its turn inside the HTTP client, after the SDK has started the
+        // attempt: the SDK's stalled-stream protection would take a wait of more than its grace
+        // period (20 s, common with a hundred principals) for a stalled upload and fail the call.
+        // IAM's requests and answers are small; nothing streams.
         let iam = aws_sdk_iam::config::Builder::from(sdk)
             .http_client(paced.clone())
+            .stalled_stream_protection(
+                aws_sdk_iam::config::StalledStreamProtectionConfig::disabled(),
+            )
             .build();
         Self {
             paced: Some(paced),
@@ -301,6 +315,7 @@ impl Responder {
 
         let reports = OnceCell::new();
         let policies = snapshot::Policies::default();
+        let investigations = tokio::sync::Semaphore::new(INVESTIGATIONS);
         let prefix = evidence::run_prefix(&incident.id, started);
         let invocation = Invocation {
             me,
@@ -309,6 +324,7 @@ impl Responder {
             ledger: &ledger,
             reports: &reports,
             policies: &policies,
+            investigations: &investigations,
             dry_run,
             now: &now,
             started,
@@ -774,6 +790,7 @@ impl Responder {
             ledger,
             reports,
             policies,
+            investigations,
             stop_reading,
             ..
         } = *invocation;
@@ -829,9 +846,13 @@ impl Responder {
             futures::future::join_all(runs).await
         };
         // The writes first: polled first, they reach the paced queue first.
-        let (written, first, prior, other_keys) = tokio::join!(
+        let gate = snapshot::Gate {
+            slots: Some(investigations),
+            stop_reading,
+        };
+        let (written, (first, admitted), prior, other_keys) = tokio::join!(
             futures::future::join_all(first_wave),
-            snapshot::read(iam, principal, now.into(), Some(keys_listed)),
+            snapshot::read(iam, principal, now.into(), Some(keys_listed), gate),
             prior,
             other_keys
         );
@@ -871,7 +892,7 @@ impl Responder {
                 match first_try {
                     None => (planned(step, principal, state, writes_allowed), 0),
                     Some(result) => {
-                        settle(writer, step, principal, state, run, result, prior).await
+                        Box::pin(settle(writer, step, principal, state, run, result, prior)).await
                     }
                 }
             }
@@ -886,10 +907,19 @@ impl Responder {
         };
         // 3. Investigate: the snapshot's details, behind every write in the paced queue.
         let ((snapshot, snapshot_waves, cut_short), settled, tag_report) = tokio::join!(
-            snapshot::complete(iam, first, concurrent, policies, stop_reading),
+            // Boxed: allocated when the principal gets here, not for every principal at once.
+            Box::pin(snapshot::complete(
+                iam,
+                first,
+                concurrent,
+                policies,
+                stop_reading
+            )),
             futures::future::join_all(settle_critical),
             tag_step
         );
+        // The next principal's snapshot may start.
+        drop(admitted);
         let (other_keys, other_reports): (Vec<Step>, Vec<(StepReport, u32)>) =
             other_keys.into_iter().unzip();
         // The keys' writes went out once their listing answered: wave 2, like the tags.

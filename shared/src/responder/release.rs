@@ -60,9 +60,9 @@ impl Responder {
         };
 
         // Wave 1 (and 2 for the ledger's objects): the ledger and the principal, at once.
-        let (ledger, first, deny) = tokio::join!(
+        let (ledger, (first, _), deny) = tokio::join!(
             self.read_ledger(&request.incident_id),
-            snapshot::read(iam, principal, now.clone(), None),
+            snapshot::read(iam, principal, now.clone(), None, snapshot::Gate::open()),
             deny_document(iam, principal)
         );
         report.waves += 2;
