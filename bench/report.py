@@ -457,9 +457,12 @@ def render(res: dict) -> tuple[str, list[str]]:
     w(f"| peak RSS under 16 MiB for one principal | `contain` after two users {fmtkb(rss_user)}; cold start "
       f"{fmtkb(rss_cold)}; Python baseline {fmtkb(med(cold.get('boto3', []), 'peak_rss_kb'))} | {yes(met5b)} |")
     notes.append(
-        "**Memory.** Each principal's snapshot and plan are serialized and uploaded when it is done (at most "
-        "eight uploads at once) and dropped; the report and the manifest keep only keys, hashes and versions. "
-        "A managed policy's document is held once for the event, shared by every snapshot that names it.")
+        "**Memory.** Eight principals' snapshots are read at once (their key listings and every containment "
+        "write are never held back), and a principal's read futures are built only when its turn comes, so "
+        "the memory grows with those eight, not with the event. Each principal's snapshot and plan are "
+        "serialized and uploaded when it is done (at most eight uploads at once) and dropped; the report and "
+        "the manifest keep only keys, hashes and versions. A managed policy's document is held once for the "
+        "event, shared by every snapshot that names it. The functions run one runtime thread.")
     # 6. a failing read
     gap = user.get("tourniquet_gap", [])
     gap_w = max_or_none([req_iam(gap, 0), req_iam(gap, 1), req_iam(gap, 2)])
