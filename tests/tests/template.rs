@@ -476,3 +476,68 @@ fn every_alarm_can_deliver_to_its_topic_through_the_topics_own_key() {
         }
     }
 }
+
+/// The refused-principal alarm counts what `contain` really logs: the template's metric filter
+/// (`{ $.fields.message = "refused*" }`) is applied to the JSON log lines of the real binary, run
+/// as Lambda runs it with JSON logging, on a root request (refused) and on a user (contained).
+#[tokio::test]
+async fn every_refusal_reaches_the_refused_alarm_and_no_containment_does() {
+    let template = template();
+    let resources = template["Resources"].as_object().expect("resources");
+    let filter = resources
+        .values()
+        .find(|r| {
+            r["Type"] == "AWS::Logs::MetricFilter"
+                && r["Properties"]["LogGroupName"]["Ref"] == "ContainLogGroup"
+        })
+        .expect("a metric filter on contain's logs");
+    let pattern = filter["Properties"]["FilterPattern"].as_str().unwrap();
+    let prefix = pattern
+        .strip_prefix("{ $.fields.message = \"")
+        .and_then(|p| p.strip_suffix("*\" }"))
+        .unwrap_or_else(|| panic!("a pattern on the log message's start: {pattern}"));
+    let metric = &filter["Properties"]["MetricTransformations"][0];
+    let alarm = resources
+        .values()
+        .find(|r| {
+            r["Type"] == "AWS::CloudWatch::Alarm"
+                && r["Properties"]["MetricName"] == metric["MetricName"]
+                && r["Properties"]["Namespace"] == metric["MetricNamespace"]
+        })
+        .expect("an alarm on the refused metric");
+    assert_eq!(alarm["Properties"]["AlarmActions"][0]["Ref"], "AlarmTopic");
+    assert_eq!(alarm["Properties"]["Threshold"], 0);
+
+    let moto = harness::Moto::start();
+    let iam = moto.iam().await;
+    let user = harness::seed_user(&iam, "ci-deployer").await;
+    harness::create_bucket(&moto.s3().await).await;
+    let env = harness::lambda::environment(&moto, &[("AWS_LAMBDA_LOG_FORMAT", "JSON")]);
+    let contain = harness::lambda::binary("contain");
+    let counted = |logs: &str| {
+        logs.lines()
+            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+            .filter(|l| {
+                l["fields"]["message"]
+                    .as_str()
+                    .is_some_and(|m| m.starts_with(prefix))
+            })
+            .count()
+    };
+    let root = harness::lambda::invoke(&contain, &env, &harness::event("manual-root.json")).await;
+    assert_eq!(
+        root.result.as_ref().map(|r| r["status"].clone()).ok(),
+        Some(Value::from("refused")),
+        "{}",
+        root.logs
+    );
+    assert_eq!(counted(&root.logs), 1, "one refusal counted: {}", root.logs);
+    let contained = harness::lambda::invoke(
+        &contain,
+        &env,
+        &harness::guardduty_finding(&user.name, &user.keys[0]),
+    )
+    .await;
+    assert!(contained.result.is_ok(), "{}", contained.logs);
+    assert_eq!(counted(&contained.logs), 0, "{}", contained.logs);
+}
