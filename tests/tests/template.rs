@@ -94,7 +94,14 @@ fn write_files(action: Action) -> &'static [&'static str] {
 
 /// What each function's code can call.
 fn code_side(playbook: Playbook) -> BTreeSet<String> {
-    let mut files = vec!["snapshot.rs", "responder/mod.rs"];
+    // The engine every function runs: its phases, and the snapshot's reads.
+    let mut files = vec![
+        "snapshot.rs",
+        "responder/mod.rs",
+        "responder/resolve.rs",
+        "responder/contain.rs",
+        "responder/record.rs",
+    ];
     if playbook == Playbook::Release {
         files.extend([
             "responder/release.rs",

@@ -1,0 +1,134 @@
+//! Phase 4 and 5, record and report: each principal's evidence uploaded as soon as it is done,
+//! then the event, the report and the manifest with every object's S3 version.
+
+use super::*;
+
+impl Responder {
+    /// Starts uploading one evidence object (at most [`UPLOAD_CONCURRENCY`] at once); the bytes
+    /// are held only until S3 has them.
+    pub(super) fn upload(&self, object: EvidenceObject, started: chrono::DateTime<Utc>) -> Upload {
+        let entry = object.entry(None);
+        let (s3, bucket) = (self.s3.clone(), self.config.evidence_bucket.clone());
+        let (retention, slots) = (self.config.retention.clone(), self.uploads.clone());
+        let stored = tokio::spawn(async move {
+            let _slot = slots.acquire_owned().await.map_err(|e| e.to_string())?;
+            let retention = retention.as_ref().map(|r| (r, started));
+            evidence::put(&s3, &bucket, &object, retention).await
+        });
+        Upload { entry, stored }
+    }
+
+    /// Writes the event, the extra records and the report in one wave, alongside the principals'
+    /// records still on their way, then the manifest with every object's S3 version: every hash
+    /// is known before upload, so the report lists the others and the manifest all of them.
+    pub(super) async fn store_evidence(
+        &self,
+        report: &mut Report,
+        incident_id: &str,
+        started: chrono::DateTime<Utc>,
+        event: &Value,
+        extra: Extra,
+    ) {
+        let prefix = evidence::run_prefix(incident_id, started);
+        let mut objects = vec![EvidenceObject::json(format!("{prefix}/event.json"), event)];
+        for (principal, name, record) in &extra.records {
+            let folder = evidence::principal_folder(&prefix, principal);
+            objects.push(EvidenceObject::json(format!("{folder}/{name}"), record));
+        }
+        report.waves += 2;
+        // The event and the release records start now; the principals' records are under way.
+        let mut uploads: Vec<Upload> = objects
+            .into_iter()
+            .map(|o| self.upload(o, started))
+            .chain(extra.uploads)
+            .collect();
+        report.evidence = extra
+            .stored
+            .iter()
+            .map(|(o, _)| o.evidence())
+            .chain(uploads.iter().map(|u| Evidence {
+                key: u.entry.key.clone(),
+                sha256: u.entry.sha256.clone(),
+                version_id: None,
+            }))
+            .collect();
+        report.evidence_lock = Some(match &self.config.retention {
+            Some(r) => {
+                let until = started + chrono::TimeDelta::days(i64::from(r.days));
+                format!(
+                    "{} until {}",
+                    r.mode.as_str(),
+                    until.to_rfc3339_opts(SecondsFormat::Secs, true)
+                )
+            }
+            None => "not locked by Tourniquet: EVIDENCE_RETENTION_MODE is unset, so only the \
+                     bucket's default retention, if it has one, keeps the evidence from being \
+                     deleted"
+                .into(),
+        });
+        let own = EvidenceObject::json(format!("{prefix}/report.json"), &*report);
+        uploads.push(self.upload(own, started));
+        // First every object, then the manifest, which records the versions S3 gave them.
+        let results = futures::future::join_all(uploads.into_iter().map(|u| async move {
+            let stored = u
+                .stored
+                .await
+                .unwrap_or_else(|e| Err(format!("the upload of {} failed: {e}", u.entry.key)));
+            (u.entry, stored)
+        }))
+        .await;
+        report.evidence = Vec::new();
+        let mut entries = Vec::new();
+        for (o, version_id) in extra.stored {
+            report.evidence.push(Evidence {
+                version_id: version_id.clone(),
+                ..o.evidence()
+            });
+            entries.push(o.entry(version_id));
+        }
+        for (entry, stored) in results {
+            match stored {
+                Ok(e) => {
+                    entries.push(evidence::ManifestEntry {
+                        version_id: e.version_id.clone(),
+                        ..entry
+                    });
+                    report.evidence.push(e);
+                }
+                Err(err) => evidence_failed(report, err),
+            }
+        }
+        let bucket = self.config.evidence_bucket.as_str();
+        let retention = self.config.retention.as_ref().map(|r| (r, started));
+        let manifest = evidence::manifest(incident_id, &prefix, entries);
+        match evidence::put(&self.s3, bucket, &manifest, retention).await {
+            Ok(e) => report.evidence.push(e),
+            Err(err) => evidence_failed(report, err),
+        }
+    }
+}
+
+/// An evidence object on its way to S3: what the report and manifest need of it, and the upload.
+pub(super) struct Upload {
+    entry: evidence::ManifestEntry,
+    stored: tokio::task::JoinHandle<Result<Evidence, String>>,
+}
+
+/// Objects of a run besides its event, report and manifest.
+#[derive(Default)]
+pub(super) struct Extra {
+    /// The principals' snapshots and plans, on their way.
+    pub(super) uploads: Vec<Upload>,
+    /// Records to upload with the rest, in a principal's folder (a release's `released.json`).
+    pub(super) records: Vec<(Principal, &'static str, Value)>,
+    /// Objects already uploaded earlier in the run (its intent), with their versions: listed,
+    /// not uploaded again.
+    pub(super) stored: Vec<(EvidenceObject, Option<String>)>,
+}
+
+/// An evidence object that could not be stored makes the run `partial`, and says which.
+fn evidence_failed(report: &mut Report, err: String) {
+    warn!(error = %err, "evidence not stored");
+    report.status = Status::Partial;
+    report.message = Some(format!("evidence not stored: {err}"));
+}
