@@ -242,11 +242,6 @@ impl PacedClient {
     pub fn fresh(&self) -> Self {
         Self::new(self.inner.clone(), self.pacer.ceiling)
     }
-
-    /// The bucket.
-    pub fn pacer(&self) -> &Arc<Pacer> {
-        &self.pacer
-    }
 }
 
 /// The SDK's default HTTPS client (hyper 1, rustls), which [`PacedClient`] wraps in Lambda.

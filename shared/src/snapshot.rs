@@ -1209,16 +1209,6 @@ impl Policies {
             .await
             .clone()
     }
-
-    /// How many distinct policies were read.
-    pub fn len(&self) -> usize {
-        self.read.lock().unwrap_or_else(|e| e.into_inner()).len()
-    }
-
-    /// Whether none was.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
 }
 
 /// A managed policy's default version: which one it is, then its document (two calls in sequence).

@@ -58,13 +58,13 @@ impl Responder {
         };
         let iam = match accounts.iam(&self.iam, &account) {
             Ok(iam) => iam,
-            Err(Blocked::Failed(why)) => {
+            Err(blocked) => {
+                let (status, why) = match blocked {
+                    Blocked::Failed(why) => (Status::Partial, why),
+                    Blocked::NotConfigured(why) => (Status::Refused, why),
+                };
                 let arn = named(&target.principal);
-                return (Err(stop(Status::Partial, arn, &account, why, waves)), waves);
-            }
-            Err(Blocked::NotConfigured(why)) => {
-                let arn = named(&target.principal);
-                return (Err(stop(Status::Refused, arn, &account, why, waves)), waves);
+                return (Err(stop(status, arn, &account, why, waves)), waves);
             }
         };
         let principal = match &target.principal {
