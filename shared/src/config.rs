@@ -18,8 +18,10 @@ pub struct Config {
     /// `EVIDENCE_RETENTION_MODE` and `EVIDENCE_RETENTION_DAYS`: Object Lock on every evidence
     /// object. Unset: the bucket's default retention, if it has one.
     pub retention: Option<crate::evidence::Retention>,
-    /// `MEMBER_ROLE_NAME`: the role to assume in a principal's account when it is not the
-    /// function's own. Unset: single account; principals elsewhere are refused.
+    /// `MEMBER_ROLE_NAME`: the common name of the member roles to assume in a principal's
+    /// account when it is not the function's own; a function assumes the one of its kind
+    /// ([`crate::plan::Playbook::member_role`]). Every role whose name starts with it is
+    /// protected. Unset: single account; principals elsewhere are refused.
     pub member_role_name: Option<String>,
     /// `MEMBER_EXTERNAL_ID`: the external id the member role's trust policy asks for, if any.
     pub member_external_id: Option<String>,
@@ -124,13 +126,15 @@ impl Config {
             .map(|n| n.trim().to_owned())
             .filter(|n| !n.is_empty());
         if let Some(name) = &member_role_name {
-            let valid = name.len() <= 64
+            // The longest suffix, `Release`, must fit IAM's 64 characters.
+            let valid = name.len() <= 57
                 && name
                     .chars()
                     .all(|c| c.is_ascii_alphanumeric() || "+=,.@_-".contains(c));
             if !valid {
                 return Err(format!(
-                    "MEMBER_ROLE_NAME must be a role name (1-64 of letters, digits, +=,.@_-), not `{name}`"
+                    "MEMBER_ROLE_NAME must be the start of a role name (1-57 of letters, digits, +=,.@_-; \
+                     the roles are it followed by Read, Contain, Release), not `{name}`"
                 ));
             }
         }
@@ -210,10 +214,10 @@ impl Config {
             ));
         }
         if let Some(member) = &self.member_role_name
-            && name == member.to_ascii_lowercase()
+            && name.starts_with(&member.to_ascii_lowercase())
         {
             return Some(format!(
-                "`{member}`, the role Tourniquet enters member accounts with (MEMBER_ROLE_NAME)"
+                "`{member}*`, the roles Tourniquet enters member accounts with (MEMBER_ROLE_NAME)"
             ));
         }
         if let Some(access) = ORGANIZATION_ACCESS_ROLES
@@ -425,6 +429,21 @@ mod tests {
     }
 
     #[test]
+    fn a_member_role_name_whose_roles_would_not_fit_is_named() {
+        let long = "M".repeat(58);
+        for bad in [long.as_str(), "Tourniquet/Member", "Member*"] {
+            let err = config(&[("EVIDENCE_BUCKET", "b"), ("MEMBER_ROLE_NAME", bad)]).unwrap_err();
+            assert!(
+                err.contains("MEMBER_ROLE_NAME") && err.contains(&format!("`{bad}`")),
+                "{err}"
+            );
+        }
+        let fits = "M".repeat(57);
+        let c = config(&[("EVIDENCE_BUCKET", "b"), ("MEMBER_ROLE_NAME", &fits)]).unwrap();
+        assert_eq!(c.member_role_name.as_deref(), Some(fits.as_str()));
+    }
+
+    #[test]
     fn the_iam_rate_is_a_positive_number_or_the_default() {
         let default = config(&[("EVIDENCE_BUCKET", "b")]).unwrap();
         assert_eq!(
@@ -457,6 +476,9 @@ mod tests {
         for (name, says) in [
             ("Tourniquet-ContainFunctionRole-AB12", "own stack"),
             ("tourniquetmember", "MEMBER_ROLE_NAME"),
+            ("TourniquetMemberContain", "MEMBER_ROLE_NAME"),
+            ("tourniquetmemberread", "MEMBER_ROLE_NAME"),
+            ("TourniquetMemberRelease", "MEMBER_ROLE_NAME"),
             ("organizationaccountaccessrole", "administers"),
             ("AWSControlTowerExecution", "administers"),
             ("stacksets-exec-0123456789abcdef", "administers"),

@@ -169,6 +169,19 @@ impl Playbook {
         }
     }
 
+    /// The member role this function enters other accounts with: each has exactly its
+    /// functions' power there, and trusts exactly their roles (`member-role.yaml`).
+    pub fn member_role(self) -> MemberRole {
+        match self {
+            Playbook::Snapshot => MemberRole::Read,
+            Playbook::Release => MemberRole::Release,
+            Playbook::Contain
+            | Playbook::DeactivateAccessKeys
+            | Playbook::AttachDenyAll
+            | Playbook::RevokeSessions => MemberRole::Contain,
+        }
+    }
+
     /// Whether this function carries out `action`.
     pub fn runs(self, action: Action) -> bool {
         match (self, action) {
@@ -179,6 +192,32 @@ impl Playbook {
             (Playbook::DeactivateAccessKeys, a) => a == Action::DeactivateAccessKey,
             (Playbook::AttachDenyAll, a) => a == Action::AttachDenyAll,
             (Playbook::RevokeSessions, a) => a == Action::RevokeSessions,
+        }
+    }
+}
+
+/// The three roles `member-role.yaml` creates in every member account, by what they may do. Their
+/// names are `MEMBER_ROLE_NAME` followed by the suffix.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum MemberRole {
+    /// Reads only: the forensic snapshot.
+    Read,
+    /// Reads and the containment writes.
+    Contain,
+    /// Reads and the undos of a release.
+    Release,
+}
+
+impl MemberRole {
+    /// Every member role.
+    pub const ALL: [MemberRole; 3] = [MemberRole::Read, MemberRole::Contain, MemberRole::Release];
+
+    /// What follows `MEMBER_ROLE_NAME` in the role's name.
+    pub fn suffix(self) -> &'static str {
+        match self {
+            MemberRole::Read => "Read",
+            MemberRole::Contain => "Contain",
+            MemberRole::Release => "Release",
         }
     }
 }

@@ -10,8 +10,8 @@ use harness::{
     BUCKET, MEMBER_ROLE, Moto, OWN_ACCOUNT, evidence_keys, guardduty_finding, key_statuses,
     seed_user,
 };
-use playbook::Responder;
 use playbook::report::Status;
+use playbook::{Playbook, Responder};
 use serde_json::{Value, json};
 
 const MEMBER: &str = "111122223333";
@@ -144,28 +144,36 @@ async fn one_event_naming_principals_in_three_accounts_contains_each_in_its_own(
     assert_eq!(report.waves, 7);
 }
 
-#[tokio::test]
-async fn an_account_that_cannot_be_entered_fails_alone_and_says_why() {
-    let moto = Moto::start_multi_account();
-    let own = seed_user(&moto.iam().await, "ops-bot").await;
-    let sdk = moto.sdk_config().await;
-    let s3 = harness::s3_client(&sdk);
-    harness::create_bucket(&s3).await;
-    // STS answers who we are, and refuses the member role (no role there, or trust refused).
+/// What the responder asked STS for.
+#[derive(Clone)]
+struct AssumeRequest {
+    role: String,
+    session: String,
+    duration: Option<i32>,
+    external: Option<String>,
+}
+
+/// An STS that answers who we are and refuses every member role (no role there, or trust
+/// refused), recording what was asked.
+fn refusing_sts() -> (
+    aws_sdk_sts::Client,
+    std::sync::Arc<std::sync::Mutex<Vec<AssumeRequest>>>,
+) {
     let identity = mock!(aws_sdk_sts::Client::get_caller_identity).then_output(|| {
         GetCallerIdentityOutput::builder()
             .account(OWN_ACCOUNT)
             .arn(format!("arn:aws:iam::{OWN_ACCOUNT}:user/moto"))
             .build()
     });
-    let session_name = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
-    let seen = session_name.clone();
+    let asked = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let seen = asked.clone();
     let refused = mock!(aws_sdk_sts::Client::assume_role).then_compute_response(move |request| {
-        seen.lock().unwrap().push((
-            request.role_session_name().unwrap_or_default().to_owned(),
-            request.duration_seconds(),
-            request.external_id().map(str::to_owned),
-        ));
+        seen.lock().unwrap().push(AssumeRequest {
+            role: request.role_arn().unwrap_or_default().to_owned(),
+            session: request.role_session_name().unwrap_or_default().to_owned(),
+            duration: request.duration_seconds(),
+            external: request.external_id().map(str::to_owned),
+        });
         aws_smithy_mocks::MockResponse::Error(AssumeRoleError::generic(
             aws_sdk_sts::error::ErrorMetadata::builder()
                 .code("AccessDenied")
@@ -173,7 +181,49 @@ async fn an_account_that_cannot_be_entered_fails_alone_and_says_why() {
                 .build(),
         ))
     });
-    let sts = mock_client!(aws_sdk_sts, RuleMode::MatchAny, [&identity, &refused]);
+    (
+        mock_client!(aws_sdk_sts, RuleMode::MatchAny, [&identity, &refused]),
+        asked,
+    )
+}
+
+#[tokio::test]
+async fn the_read_only_snapshot_enters_member_accounts_with_the_read_only_role() {
+    let moto = Moto::start_multi_account();
+    let sdk = moto.sdk_config().await;
+    let s3 = harness::s3_client(&sdk);
+    harness::create_bucket(&s3).await;
+    let (sts, asked) = refusing_sts();
+    let config = harness::config(&[("MEMBER_ROLE_NAME", MEMBER_ROLE)]);
+    let responder = Responder::with_clients(aws_sdk_iam::Client::new(&sdk), s3, sts, config)
+        .playing(Playbook::Snapshot);
+    let elsewhere = format!("arn:aws:iam::{OTHER_MEMBER}:user/build-bot");
+
+    let _ = responder.handle(custom_action(&[&elsewhere])).await;
+
+    let roles: Vec<String> = asked
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|a| a.role.clone())
+        .collect();
+    assert_eq!(
+        roles,
+        [format!(
+            "arn:aws:iam::{OTHER_MEMBER}:role/{MEMBER_ROLE}Read"
+        )],
+        "snapshot may only assume the read-only member role"
+    );
+}
+
+#[tokio::test]
+async fn an_account_that_cannot_be_entered_fails_alone_and_says_why() {
+    let moto = Moto::start_multi_account();
+    let own = seed_user(&moto.iam().await, "ops-bot").await;
+    let sdk = moto.sdk_config().await;
+    let s3 = harness::s3_client(&sdk);
+    harness::create_bucket(&s3).await;
+    let (sts, asked) = refusing_sts();
     let config = harness::config(&[
         ("MEMBER_ROLE_NAME", MEMBER_ROLE),
         ("MEMBER_EXTERNAL_ID", "tq-ext-1"),
@@ -212,7 +262,17 @@ async fn an_account_that_cannot_be_entered_fails_alone_and_says_why() {
         "{message}"
     );
     assert!(summary.contains("222233334444"), "{summary}");
-    let (session, duration, external) = session_name.lock().unwrap()[0].clone();
+    let AssumeRequest {
+        role,
+        session,
+        duration,
+        external,
+    } = asked.lock().unwrap()[0].clone();
+    assert_eq!(
+        role,
+        format!("arn:aws:iam::{OTHER_MEMBER}:role/{MEMBER_ROLE}Contain"),
+        "contain enters with the containment member role"
+    );
     assert!(session.starts_with("tourniquet-securityhub-"), "{session}");
     assert_eq!(duration, Some(900), "the shortest session STS allows");
     assert_eq!(external.as_deref(), Some("tq-ext-1"));

@@ -7,7 +7,7 @@
 //! own parser from the virtualenv `make test` creates.
 
 use playbook::Playbook;
-use playbook::plan::Action;
+use playbook::plan::{Action, MemberRole};
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -16,8 +16,17 @@ fn root() -> PathBuf {
     harness::root()
 }
 
-/// The template as JSON, intrinsic functions as `{"Ref": ...}`, `{"Fn::Sub": ...}` objects.
+/// `template.yaml` as JSON, intrinsic functions as `{"Ref": ...}`, `{"Fn::Sub": ...}` objects.
 fn template() -> Value {
+    decoded("template.yaml")
+}
+
+/// `member-role.yaml`, decoded the same way.
+fn member_template() -> Value {
+    decoded("member-role.yaml")
+}
+
+fn decoded(file: &str) -> Value {
     let python = std::env::var_os("TEMPLATE_PYTHON")
         .map(PathBuf::from)
         .unwrap_or_else(|| root().join(".venv-sam/bin/python"));
@@ -31,7 +40,7 @@ fn template() -> Value {
                   assert not errors, errors\nprint(json.dumps(template, default=str))";
     let out = std::process::Command::new(python)
         .args(["-c", script])
-        .arg(root().join("template.yaml"))
+        .arg(root().join(file))
         .output()
         .expect("python runs");
     assert!(
@@ -143,17 +152,34 @@ fn allowed(document: &Value) -> BTreeSet<String> {
         .collect()
 }
 
+/// The binary a function's logical id names, as the Makefile's `build-%Function` rule copies it
+/// for `sam build`: `DeactivateAccessKeysFunction` is `deactivate-access-keys`.
+fn binary_of(logical: &str) -> String {
+    let stem = logical
+        .strip_suffix("Function")
+        .unwrap_or_else(|| panic!("{logical}: a function's logical id ends in Function"));
+    let mut binary = String::new();
+    for (i, c) in stem.chars().enumerate() {
+        if c.is_ascii_uppercase() && i > 0 {
+            binary.push('-');
+        }
+        binary.push(c.to_ascii_lowercase());
+    }
+    binary
+}
+
 /// Each deployed function's binary and the IAM actions its role allows.
 fn template_side(template: &Value) -> BTreeMap<String, BTreeSet<String>> {
     let resources = template["Resources"].as_object().unwrap();
     resources
-        .values()
-        .filter(|r| r["Type"] == "AWS::Serverless::Function")
-        .map(|function| {
-            let binary = function["Metadata"]["BuildProperties"]["Binary"]
-                .as_str()
-                .expect("every function names its binary")
-                .to_owned();
+        .iter()
+        .filter(|(_, r)| r["Type"] == "AWS::Serverless::Function")
+        .map(|(logical, function)| {
+            assert_eq!(
+                function["Metadata"]["BuildMethod"], "makefile",
+                "{logical}: built by the Makefile's one cargo-lambda build"
+            );
+            let binary = binary_of(logical);
             let mut actions = BTreeSet::new();
             for policy in function["Properties"]["Policies"]
                 .as_array()
@@ -168,6 +194,51 @@ fn template_side(template: &Value) -> BTreeMap<String, BTreeSet<String>> {
             }
             (binary, actions)
         })
+        .collect()
+}
+
+/// Each member role of `member-role.yaml`, by kind: its resource and the IAM actions it allows
+/// (its managed policies and its inline ones).
+fn member_side(member: &Value) -> BTreeMap<&'static str, (Value, BTreeSet<String>)> {
+    let resources = member["Resources"].as_object().unwrap();
+    resources
+        .values()
+        .filter(|r| r["Type"] == "AWS::IAM::Role")
+        .map(|role| {
+            let name = role["Properties"]["RoleName"]["Fn::Sub"]
+                .as_str()
+                .expect("each member role is named ${RoleName}<kind>");
+            let kind = MemberRole::ALL
+                .into_iter()
+                .find(|k| name == format!("${{RoleName}}{}", k.suffix()))
+                .unwrap_or_else(|| panic!("{name} is no member role the code assumes"));
+            let mut actions = BTreeSet::new();
+            for managed in role["Properties"]["ManagedPolicyArns"]
+                .as_array()
+                .into_iter()
+                .flatten()
+            {
+                let name = managed["Ref"].as_str().expect("the stack's own policies");
+                actions.extend(allowed(&resources[name]["Properties"]["PolicyDocument"]));
+            }
+            for inline in role["Properties"]["Policies"]
+                .as_array()
+                .into_iter()
+                .flatten()
+            {
+                actions.extend(allowed(&inline["PolicyDocument"]));
+            }
+            (kind.suffix(), (role.clone(), actions))
+        })
+        .collect()
+}
+
+/// The functions (by binary) that assume a member role of `kind`.
+fn functions_of(kind: MemberRole) -> BTreeSet<String> {
+    Playbook::ALL
+        .into_iter()
+        .filter(|p| p.member_role() == kind)
+        .map(|p| p.name().to_owned())
         .collect()
 }
 
@@ -547,4 +618,427 @@ async fn every_refusal_reaches_the_refused_alarm_and_no_containment_does() {
     .await;
     assert!(contained.result.is_ok(), "{}", contained.logs);
     assert_eq!(counted(&contained.logs), 0, "{}", contained.logs);
+}
+
+#[test]
+fn each_member_role_allows_exactly_what_its_functions_code_calls() {
+    let roles = member_side(&member_template());
+    assert_eq!(roles.len(), MemberRole::ALL.len(), "one role per kind");
+    let mut problems = Vec::new();
+    for kind in MemberRole::ALL {
+        let code: BTreeSet<String> = Playbook::ALL
+            .into_iter()
+            .filter(|p| p.member_role() == kind)
+            .flat_map(code_side)
+            .collect();
+        let granted = &roles[kind.suffix()].1;
+        for missing in code.difference(granted) {
+            problems.push(format!(
+                "{}: its functions call iam:{missing}, the member role does not allow it",
+                kind.suffix()
+            ));
+        }
+        for extra in granted.difference(&code) {
+            problems.push(format!(
+                "{}: the member role allows iam:{extra}, none of its functions calls it",
+                kind.suffix()
+            ));
+        }
+    }
+    assert!(problems.is_empty(), "\n{}", problems.join("\n"));
+    let read = &roles[MemberRole::Read.suffix()].1;
+    assert!(
+        read.iter()
+            .all(|a| a.starts_with("get") || a.starts_with("list")),
+        "the read-only member role must be read-only: {read:?}"
+    );
+    for (kind, (_, actions)) in &roles {
+        if *kind != MemberRole::Release.suffix() {
+            assert!(
+                !actions
+                    .iter()
+                    .any(|a| a.starts_with("delete") || a.starts_with("detach")),
+                "only the release member role removes Tourniquet's own policies: {kind} {actions:?}"
+            );
+        }
+    }
+}
+
+#[test]
+fn each_member_role_trusts_exactly_its_functions_roles_and_each_function_assumes_only_its_own() {
+    let member = member_template();
+    let template = template();
+    let resources = template["Resources"].as_object().unwrap();
+    for (suffix, (role, _)) in member_side(&member) {
+        let kind = MemberRole::ALL
+            .into_iter()
+            .find(|k| k.suffix() == suffix)
+            .unwrap();
+        // The trust: the security account, narrowed to exactly the ARNs of one parameter.
+        let statements = role["Properties"]["AssumeRolePolicyDocument"]["Statement"]
+            .as_array()
+            .unwrap();
+        assert_eq!(statements.len(), 1, "{suffix}: one trust statement");
+        let trust = &statements[0];
+        let text = trust.to_string();
+        assert!(
+            !text.contains("ArnLike") && !text.contains("role/${"),
+            "{suffix}: no pattern in the trust: {text}"
+        );
+        let parameter = format!("{suffix}TrustedRoleArns");
+        let narrowed = &trust["Condition"]["StringEquals"]["Fn::If"];
+        for branch in [&narrowed[1], &narrowed[2]] {
+            assert_eq!(
+                branch["aws:PrincipalArn"],
+                serde_json::json!({"Ref": parameter}),
+                "{suffix}: trusts exactly {parameter}, with or without the organization"
+            );
+        }
+        assert!(
+            member["Parameters"][&parameter]["Type"] == "CommaDelimitedList",
+            "{parameter}"
+        );
+        // The parameter's value is the responder stack's output of the same kind: the roles of
+        // exactly the functions that assume this member role.
+        let output = &template["Outputs"][format!("Member{suffix}Trust")]["Value"];
+        let logical: Vec<String> = match output.get("Fn::Join") {
+            Some(join) => join[1].as_array().unwrap().clone(),
+            None => vec![output.clone()],
+        }
+        .iter()
+        .map(|v| {
+            v["Fn::GetAtt"][0]
+                .as_str()
+                .expect("a role's ARN")
+                .to_owned()
+        })
+        .collect();
+        let trusted: BTreeSet<String> = logical
+            .iter()
+            .map(|role| binary_of(role.strip_suffix("Role").expect("<Function>Role")))
+            .collect();
+        assert_eq!(trusted, functions_of(kind), "Member{suffix}Trust");
+        // And each of those functions may assume this member role, and no other.
+        for function in &logical {
+            let function = function.strip_suffix("Role").unwrap();
+            let assumable: Vec<String> = resources[function]["Properties"]["Policies"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter_map(|p| p["Fn::If"][1]["Ref"].as_str())
+                .filter_map(|name| {
+                    let document = &resources[name]["Properties"]["PolicyDocument"];
+                    document["Statement"][0]["Resource"]["Fn::Sub"]
+                        .as_str()
+                        .map(str::to_owned)
+                })
+                .collect();
+            assert_eq!(
+                assumable,
+                [format!(
+                    "arn:${{AWS::Partition}}:iam::*:role/${{MemberRoleName}}{suffix}"
+                )],
+                "{function} assumes only the {suffix} member role"
+            );
+        }
+    }
+}
+
+/// A template value with its intrinsic functions worked out, as CloudFormation would with
+/// `parameters` (`AWS::Partition` is `aws`): enough for `Ref`, `Fn::Sub`, `Fn::Join`, `Fn::Split`.
+fn render(value: &Value, parameters: &BTreeMap<&str, Value>) -> Value {
+    let text = |v: &Value| {
+        v.as_str()
+            .map(str::to_owned)
+            .unwrap_or_else(|| v.to_string())
+    };
+    match value {
+        Value::Object(map) if map.len() == 1 => {
+            let (function, argument) = map.iter().next().unwrap();
+            match function.as_str() {
+                "Ref" => {
+                    let name = argument.as_str().unwrap();
+                    if name == "AWS::Partition" {
+                        "aws".into()
+                    } else {
+                        parameters
+                            .get(name)
+                            .unwrap_or_else(|| panic!("no value for {name}"))
+                            .clone()
+                    }
+                }
+                "Fn::Sub" => {
+                    let mut out = argument.as_str().unwrap().to_owned();
+                    for (name, value) in parameters
+                        .iter()
+                        .map(|(n, v)| (*n, v))
+                        .chain([("AWS::Partition", &Value::from("aws"))])
+                    {
+                        out = out.replace(&format!("${{{name}}}"), &text(value));
+                    }
+                    assert!(!out.contains("${"), "unresolved: {out}");
+                    out.into()
+                }
+                "Fn::Join" => {
+                    let separator = argument[0].as_str().unwrap();
+                    let parts = render(&argument[1], parameters);
+                    let parts: Vec<String> = parts.as_array().unwrap().iter().map(text).collect();
+                    parts.join(separator).into()
+                }
+                "Fn::Split" => {
+                    let separator = argument[0].as_str().unwrap();
+                    let whole = text(&render(&argument[1], parameters));
+                    whole.split(separator).map(Value::from).collect()
+                }
+                _ => Value::Object(
+                    map.iter()
+                        .map(|(k, v)| (k.clone(), render(v, parameters)))
+                        .collect(),
+                ),
+            }
+        }
+        Value::Object(map) => Value::Object(
+            map.iter()
+                .map(|(k, v)| (k.clone(), render(v, parameters)))
+                .collect(),
+        ),
+        Value::Array(list) => list.iter().map(|v| render(v, parameters)).collect(),
+        other => other.clone(),
+    }
+}
+
+/// Whether an IAM-style pattern (`*` any run, `?` one character) matches `text`.
+fn glob(pattern: &str, text: &str) -> bool {
+    glob::Pattern::new(pattern).is_ok_and(|p| {
+        p.matches_with(
+            text,
+            glob::MatchOptions {
+                case_sensitive: true,
+                require_literal_separator: false,
+                require_literal_leading_dot: false,
+            },
+        )
+    })
+}
+
+#[test]
+fn the_guardrails_keep_everyone_but_administrators_off_tourniquet_and_fit_an_scp() {
+    let guardrails = decoded("guardrails.yaml");
+    let policy = &guardrails["Resources"]["TourniquetGuardrails"]["Properties"];
+    assert_eq!(policy["Type"], "SERVICE_CONTROL_POLICY");
+    // Rendered as it would be for an organization with a few administrator roles.
+    let administrators = serde_json::json!([
+        "arn:aws:iam::*:role/aws-reserved/sso.amazonaws.com/*/AWSReservedSSO_SecurityAdmin_*",
+        "arn:aws:iam::*:role/aws-reserved/sso.amazonaws.com/*/AWSReservedSSO_Administrator_*",
+        "arn:aws:iam::*:role/stacksets-exec-*",
+        "arn:aws:iam::999988887777:role/IncidentCommander",
+    ]);
+    let parameters: BTreeMap<&str, Value> = [
+        ("AdministratorRoleArns", administrators.clone()),
+        ("ResponderAccountId", "999988887777".into()),
+        ("ResponderStackName", "tourniquet-security-prod".into()),
+        (
+            "EvidenceBucketName",
+            "tourniquet-security-prod-evidencebucket-1a2b3c4d5e6f".into(),
+        ),
+        ("MemberRoleName", "TourniquetMember".into()),
+    ]
+    .into_iter()
+    .collect();
+    let content = render(&policy["Content"], &parameters);
+    let compact = serde_json::to_string(&content).unwrap();
+    assert!(
+        compact.len() <= 5120,
+        "an SCP holds 5,120 characters; this one is {}",
+        compact.len()
+    );
+
+    // Who a statement spares, and whether it denies `action` on `resource` to `principal`.
+    let statements = content["Statement"].as_array().unwrap();
+    let denied = |action: &str, resource: &str, principal: &str| -> bool {
+        statements.iter().any(|s| {
+            let list = |v: &Value| -> Vec<String> {
+                match v {
+                    Value::Array(l) => l.iter().map(|x| x.as_str().unwrap().to_owned()).collect(),
+                    Value::String(one) => vec![one.clone()],
+                    _ => vec![],
+                }
+            };
+            s["Effect"] == "Deny"
+                && list(&s["Action"]).iter().any(|a| a == action)
+                && list(&s["Resource"]).iter().any(|r| glob(r, resource))
+                && !list(&s["Condition"]["ArnNotLike"]["aws:PrincipalArn"])
+                    .iter()
+                    .any(|p| glob(p, principal))
+        })
+    };
+    let attacker = "arn:aws:iam::999988887777:role/DeveloperAccess";
+    let member_attacker = "arn:aws:iam::111122223333:user/ci-deployer";
+    let admin = "arn:aws:iam::999988887777:role/aws-reserved/sso.amazonaws.com/eu-west-1/AWSReservedSSO_SecurityAdmin_0123abcd";
+    let contain =
+        "arn:aws:iam::999988887777:role/tourniquet-security-prod-ContainFunctionRole-ABC123";
+    let function = |name: &str| {
+        format!(
+            "arn:aws:lambda:eu-west-1:999988887777:function:tourniquet-security-prod-{name}-XyZ12"
+        )
+    };
+    let bucket = "arn:aws:s3:::tourniquet-security-prod-evidencebucket-1a2b3c4d5e6f";
+    let object = format!("{bucket}/incidents/guardduty-1/manifest.json");
+
+    for action in [
+        "lambda:UpdateFunctionCode",
+        "lambda:UpdateFunctionConfiguration",
+    ] {
+        assert!(
+            denied(action, &function("ContainFunction"), attacker),
+            "{action}"
+        );
+        assert!(
+            !denied(action, &function("ContainFunction"), admin),
+            "{action} by an admin"
+        );
+    }
+    assert!(denied(
+        "lambda:InvokeFunction",
+        &function("ReleaseFunction"),
+        attacker
+    ));
+    assert!(denied(
+        "lambda:InvokeFunction",
+        &function("ReleaseFunction"),
+        contain
+    ));
+    assert!(!denied(
+        "lambda:InvokeFunction",
+        &function("ReleaseFunction"),
+        admin
+    ));
+    assert!(
+        !denied(
+            "lambda:InvokeFunction",
+            &function("ContainFunction"),
+            attacker
+        ),
+        "containing stays open to whoever may invoke contain"
+    );
+    for action in [
+        "s3:PutObject",
+        "s3:PutObjectRetention",
+        "s3:DeleteObjectVersion",
+        "s3:BypassGovernanceRetention",
+    ] {
+        assert!(denied(action, &object, attacker), "{action}");
+        assert!(!denied(action, &object, admin), "{action} by an admin");
+    }
+    assert!(
+        !denied("s3:PutObject", &object, contain),
+        "the functions write evidence"
+    );
+    assert!(
+        denied("s3:DeleteObjectVersion", &object, contain),
+        "and never remove it"
+    );
+    for action in [
+        "s3:PutBucketPolicy",
+        "s3:PutBucketObjectLockConfiguration",
+        "s3:PutLifecycleConfiguration",
+    ] {
+        assert!(denied(action, bucket, attacker), "{action}");
+        assert!(denied(action, bucket, contain), "{action} by a function");
+    }
+    for kind in MemberRole::ALL {
+        let role = format!(
+            "arn:aws:iam::111122223333:role/TourniquetMember{}",
+            kind.suffix()
+        );
+        for action in [
+            "iam:UpdateAssumeRolePolicy",
+            "iam:PutRolePolicy",
+            "iam:AttachRolePolicy",
+            "iam:DeleteRole",
+        ] {
+            assert!(denied(action, &role, member_attacker), "{action} on {role}");
+            assert!(
+                !denied(action, &role, admin),
+                "{action} on {role} by an admin"
+            );
+        }
+    }
+    let reads = "arn:aws:iam::111122223333:policy/TourniquetMemberReads";
+    assert!(denied("iam:CreatePolicyVersion", reads, member_attacker));
+    assert!(
+        denied("iam:CreateRole", contain, attacker),
+        "no one takes a function role's name"
+    );
+    assert!(denied("iam:UpdateAssumeRolePolicy", contain, attacker));
+
+    // What the guardrails name is what the stacks create: the member roles' and their policies'
+    // names, the function and role names CloudFormation gives the Tourniquet stack.
+    let member = member_template();
+    for (_, resource) in member["Resources"].as_object().unwrap() {
+        let name = match resource["Type"].as_str() {
+            Some("AWS::IAM::Role") => &resource["Properties"]["RoleName"],
+            Some("AWS::IAM::ManagedPolicy") => &resource["Properties"]["ManagedPolicyName"],
+            _ => continue,
+        };
+        let name = name["Fn::Sub"].as_str().expect("named after RoleName");
+        assert!(
+            name.starts_with("${RoleName}"),
+            "{name} is out of the guardrails' reach"
+        );
+    }
+    let template = template();
+    assert!(template["Resources"]["ReleaseFunction"]["Type"] == "AWS::Serverless::Function");
+    for (name, resource) in template["Resources"].as_object().unwrap() {
+        let named = match resource["Type"].as_str() {
+            Some("AWS::Serverless::Function") => "FunctionName",
+            Some("AWS::IAM::Role") => "RoleName",
+            Some("AWS::IAM::ManagedPolicy") => "ManagedPolicyName",
+            _ => continue,
+        };
+        assert!(
+            resource["Properties"].get(named).is_none(),
+            "{name}: a fixed name would escape the <stack>-<LogicalId>-* patterns"
+        );
+    }
+}
+
+#[test]
+fn sam_build_copies_each_functions_binary_from_one_cargo_lambda_build() {
+    let makefile = std::fs::read_to_string(root().join("Makefile")).unwrap();
+    let rule = makefile
+        .lines()
+        .skip_while(|l| !l.starts_with("build-%Function: build"))
+        .nth(1)
+        .expect("the build-%Function rule sam build runs");
+    assert!(
+        rule.contains("sed -E 's/([a-z])([A-Z])/\\1-\\2/g' | tr A-Z a-z")
+            && rule.contains("/bootstrap \"$(ARTIFACTS_DIR)/bootstrap\""),
+        "the rule names binaries as binary_of does: {rule}"
+    );
+    let build = makefile
+        .lines()
+        .skip_while(|l| !l.starts_with("build: "))
+        .nth(1)
+        .unwrap();
+    assert!(
+        build.contains("cargo lambda build --release --arm64"),
+        "{build}"
+    );
+    let samconfig = std::fs::read_to_string(root().join("samconfig.toml")).unwrap();
+    assert!(
+        samconfig.contains("build_in_source = true"),
+        "built in the source tree, one target/ for every function"
+    );
+    // And the names it makes are the workspace's binaries.
+    for logical in [
+        "ContainFunction",
+        "DeactivateAccessKeysFunction",
+        "AttachDenyAllFunction",
+    ] {
+        assert!(
+            root().join("functions").join(binary_of(logical)).is_dir(),
+            "{logical}"
+        );
+    }
 }

@@ -1,6 +1,7 @@
 //! Many accounts: the IAM client for each account an invocation touches. The function's own
-//! account uses its own client; any other is entered by assuming `MEMBER_ROLE_NAME` there, once per
-//! account per invocation, all accounts at once. Evidence always goes to the central bucket.
+//! account uses its own client; any other is entered by assuming the function's member role there
+//! (`MEMBER_ROLE_NAME` followed by `Read`, `Contain` or `Release`, by what the function does), once
+//! per account per invocation, all accounts at once. Evidence always goes to the central bucket.
 
 use super::Responder;
 use crate::error::describe;
@@ -71,7 +72,7 @@ impl Responder {
         let entries = futures::future::join_all(foreign.iter().map(|account| async move {
             let entry = match &self.config.member_role_name {
                 None => Entry::NotConfigured(plan::other_account(account, &me.account_id)),
-                Some(role) => match self.assume(me, account, role, incident_id).await {
+                Some(base) => match self.assume(me, account, base, incident_id).await {
                     Ok(client) => Entry::Entered(client),
                     Err(why) => Entry::Failed(why),
                 },
@@ -86,15 +87,17 @@ impl Responder {
         (accounts, waves)
     }
 
-    /// Assumes `role` in `account` through the regional STS endpoint (the SDK's default), with a
-    /// session name carrying the incident and the shortest duration, and builds an IAM client.
+    /// Assumes this function's member role (named from `base`) in `account` through the regional
+    /// STS endpoint (the SDK's default), with a session name carrying the incident and the
+    /// shortest duration, and builds an IAM client.
     async fn assume(
         &self,
         me: &Principal,
         account: &str,
-        role: &str,
+        base: &str,
         incident_id: &str,
     ) -> Result<aws_sdk_iam::Client, String> {
+        let role = format!("{base}{}", self.playbook.member_role().suffix());
         let arn = format!("arn:{}:iam::{account}:role/{role}", me.partition);
         let session: String = format!("tourniquet-{incident_id}")
             .chars()
