@@ -1,17 +1,21 @@
 """Baseline: a straightforward Python/boto3 responder, as existing Python incident responders are
 written, run as a Lambda function under the same Runtime API stub as Tourniquet.
 
-For every principal the event names, one call after another:
-  user: snapshot (GetUser, ListAccessKeys, GetAccessKeyLastUsed per key, ListUserPolicies +
+For every principal the event names, one call after another, the containment writes first (as a
+fair sequential responder would: the deny, the key the event names, the session cutoff, then the
+other keys once listed), the snapshot after them:
+  user: PutUserPolicy TourniquetDenyAll, UpdateAccessKey Inactive of the named key,
+        PutUserPolicy TourniquetRevokeOlderSessions, ListAccessKeys and UpdateAccessKey Inactive per
+        other active key; then the snapshot (GetUser, ListAccessKeys, GetAccessKeyLastUsed per key, ListUserPolicies +
         GetUserPolicy per policy, ListAttachedUserPolicies + GetPolicy/GetPolicyVersion per policy,
         ListGroupsForUser + per group its inline and managed policies with documents,
         GetLoginProfile, ListMFADevices, ListUserTags, ListSigningCertificates, ListSSHPublicKeys,
-        ListServiceSpecificCredentials), then PutUserPolicy TourniquetDenyAll, PutUserPolicy
-        TourniquetRevokeOlderSessions, UpdateAccessKey Inactive per active key, TagUser, and the
-        evidence (snapshot and report) to S3.
-  role: snapshot (GetRole, ListRolePolicies + GetRolePolicy, ListAttachedRolePolicies +
-        GetPolicy/GetPolicyVersion, ListInstanceProfilesForRole, ListRoleTags), PutRolePolicy
-        TourniquetRevokeOlderSessions, TagRole, the evidence to S3.
+        ListServiceSpecificCredentials), TagUser, and the evidence (snapshot and report) to S3.
+  role: PutRolePolicy TourniquetRevokeOlderSessions; then the snapshot (GetRole, ListRolePolicies +
+        GetRolePolicy, ListAttachedRolePolicies + GetPolicy/GetPolicyVersion,
+        ListInstanceProfilesForRole, ListRoleTags), TagRole, the evidence to S3.
+BOTO3_ORDER=snapshot-first: the order of responders that record before they act (the whole
+snapshot, then every write), kept as a second, labelled row.
 What it does not do: protected principals, its own identity, replays, fallback routes when a
 policy does not fit, write-once evidence with checksums, a manifest.
 
@@ -22,8 +26,6 @@ import datetime
 import http.client
 import json
 import os
-import sys
-import time
 
 import boto3
 from botocore.config import Config
@@ -109,28 +111,45 @@ def snapshot_role(name):
     return snap
 
 
-def contain(kind, name, incident, cutoff):
+SNAPSHOT_FIRST = os.environ.get("BOTO3_ORDER") == "snapshot-first"
+
+
+def contain_writes(kind, name, cutoff, named_key, steps):
+    """The containment writes: what a responder must do before anything else."""
+    if kind == "user":
+        iam.put_user_policy(UserName=name, PolicyName="TourniquetDenyAll", PolicyDocument=DENY_ALL)
+        steps.append("attach_deny_all")
+        if named_key:
+            iam.update_access_key(UserName=name, AccessKeyId=named_key, Status="Inactive")
+            steps.append(f"deactivate_access_key {named_key}")
+        iam.put_user_policy(UserName=name, PolicyName="TourniquetRevokeOlderSessions",
+                            PolicyDocument=revoke_policy(cutoff))
+        steps.append("revoke_sessions")
+        for key in paginate("list_access_keys", "AccessKeyMetadata", UserName=name):
+            if key["Status"] == "Active" and key["AccessKeyId"] != named_key:
+                iam.update_access_key(UserName=name, AccessKeyId=key["AccessKeyId"], Status="Inactive")
+                steps.append(f"deactivate_access_key {key['AccessKeyId']}")
+    else:
+        iam.put_role_policy(RoleName=name, PolicyName="TourniquetRevokeOlderSessions",
+                            PolicyDocument=revoke_policy(cutoff))
+        steps.append("revoke_sessions")
+
+
+def contain(kind, name, incident, cutoff, named_key=None):
     steps = []
     try:
-        snap = snapshot_user(name) if kind == "user" else snapshot_role(name)
         tags = [{"Key": "tourniquet:incident", "Value": incident},
                 {"Key": "tourniquet:contained-at", "Value": cutoff},
                 {"Key": "tourniquet:session-cutoff", "Value": cutoff}]
+        if SNAPSHOT_FIRST:
+            snap = snapshot_user(name) if kind == "user" else snapshot_role(name)
+            contain_writes(kind, name, cutoff, None, steps)
+        else:
+            contain_writes(kind, name, cutoff, named_key, steps)
+            snap = snapshot_user(name) if kind == "user" else snapshot_role(name)
         if kind == "user":
-            iam.put_user_policy(UserName=name, PolicyName="TourniquetDenyAll", PolicyDocument=DENY_ALL)
-            steps.append("attach_deny_all")
-            iam.put_user_policy(UserName=name, PolicyName="TourniquetRevokeOlderSessions",
-                                PolicyDocument=revoke_policy(cutoff))
-            steps.append("revoke_sessions")
-            for key in snap["access_keys"]:
-                if key["Status"] == "Active":
-                    iam.update_access_key(UserName=name, AccessKeyId=key["AccessKeyId"], Status="Inactive")
-                    steps.append(f"deactivate_access_key {key['AccessKeyId']}")
             iam.tag_user(UserName=name, Tags=tags)
         else:
-            iam.put_role_policy(RoleName=name, PolicyName="TourniquetRevokeOlderSessions",
-                                PolicyDocument=revoke_policy(cutoff))
-            steps.append("revoke_sessions")
             iam.tag_role(RoleName=name, Tags=tags)
         steps.append("tag_principal")
         prefix = f"incidents/{incident}/{cutoff}/{kind}/{name}"
@@ -143,18 +162,20 @@ def contain(kind, name, incident, cutoff):
 
 
 def targets(event):
-    """(kind, name) of every principal the event names, and the incident id."""
+    """(kind, name, named key) of every principal the event names, and the incident id."""
     detail = event.get("detail", {})
     if event.get("source") == "aws.guardduty":
         details = detail["resource"]["accessKeyDetails"]
         kind = "role" if details.get("userType") == "AssumedRole" else "user"
-        return f"guardduty-{detail['id']}", [(kind, details["userName"])]
+        key = details.get("accessKeyId") if kind == "user" else None
+        return f"guardduty-{detail['id']}", [(kind, details["userName"], key)]
     if event.get("source") == "aws.securityhub":
         found = []
         for finding in detail.get("findings", []):
             for res in finding.get("Resources", []):
                 if res["Type"] in ("AwsIamUser", "AwsIamRole"):
-                    found.append(("user" if res["Type"] == "AwsIamUser" else "role", res["Id"].rsplit("/", 1)[1]))
+                    found.append(("user" if res["Type"] == "AwsIamUser" else "role", res["Id"].rsplit("/", 1)[1],
+                                  None))
         return f"securityhub-{event.get('id', 'x')}", found
     return None, []
 
@@ -165,7 +186,7 @@ def handle(event):
         return {"status": "ignored"}
     now = datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0) + datetime.timedelta(seconds=1)
     cutoff = now.strftime("%Y-%m-%dT%H:%M:%SZ")
-    reports = [contain(kind, name, incident, cutoff) for kind, name in found]
+    reports = [contain(kind, name, incident, cutoff, key) for kind, name, key in found]
     ok = all(r["status"] == "contained" for r in reports)
     return {"incident_id": incident, "status": "contained" if ok else "partial", "targets": reports}
 

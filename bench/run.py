@@ -11,7 +11,6 @@ import copy
 import json
 import os
 import platform
-import re
 import shutil
 import signal
 import socket
@@ -281,20 +280,27 @@ class Bench:
 
     # A function process: Tourniquet's binary, or the boto3 baseline, under the Runtime API stub.
     def start_function(self, which: str, extra_env: dict | None = None) -> FunctionProcess:
-        if which == "boto3":
+        if which in ("boto3", "boto3sf"):
             argv = [self.python, str(HERE / "boto3_responder.py")]
+            if which == "boto3sf":
+                extra_env = dict(extra_env or {}, BOTO3_ORDER="snapshot-first")
         else:
             argv = [str(ROOT / "target/release" / which)]
         env = dict(self.env, **(extra_env or {}))
         return FunctionProcess(argv, env, str(LOGS / f"{which}.log"), name=which)
 
-    def invoke(self, fn: FunctionProcess, event: dict, principals: list[list], timeout: float) -> dict:
-        mark = self.proxy.mark()
+    def invoke(self, fn: FunctionProcess, event: dict, principals: list[list], timeout: float,
+               cold_mark: int | None = None) -> dict:
+        """One invocation. Warm: timed from the event handed to the started process. Cold
+        (`cold_mark`, the proxy's mark taken before the process was spawned): timed from the process's
+        spawn, its init and first poll of the Runtime API included."""
+        mark = self.proxy.mark() if cold_mark is None else cold_mark
         inv = fn.invoke(event, timeout)
         t_done = inv.done if inv.done else time.perf_counter()
         time.sleep(0.02)  # let the proxy log the last response
         records = self.proxy.since(mark)
-        result = analyze(records, inv.sent or t_done, t_done, principals)
+        start = fn.spawned if cold_mark is not None else (inv.sent or t_done)
+        result = analyze(records, start, t_done, principals)
         body = inv.result if isinstance(inv.result, dict) else {}
         if body.get("errorType") == "PartialContainment":
             # The report of a partial containment is stored with the evidence; the error names it.
@@ -374,9 +380,14 @@ class Bench:
 
     # --- scenarios -------------------------------------------------------------------------------
     def single(self, kind: str, runs: int) -> dict:
-        """One principal per event, `runs` times per responder, each in a freshly reset account."""
+        """One principal per event, `runs` times per responder, each in a freshly reset account, the
+        responders' order rotated run by run. Every process-based responder is spawned with its first
+        event already queued: its cold figure runs from the spawn (init, imports, first poll
+        included), like Cloud Custodian's from its process start; its warm figure is the next event
+        to the same process."""
         out: dict[str, list] = {k: [] for k in ("tourniquet_cold", "tourniquet_warm", "boto3_cold", "boto3_warm",
-                                                 "custodian", "tourniquet_gap", "boto3_gap")}
+                                                 "boto3sf_cold", "boto3sf_warm", "custodian", "tourniquet_gap",
+                                                 "boto3_gap")}
         seed = self.seeder.user if kind == "user" else self.seeder.role
         reqs = user_requirements if kind == "user" else role_requirements
         check = self.user_contained if kind == "user" else self.role_contained
@@ -384,9 +395,10 @@ class Bench:
         def event(p):
             return guardduty_user_event(p["name"], p["keys"][0]) if kind == "user" else guardduty_role_event(p["name"])
 
-        order = ["tourniquet", "boto3", "custodian"]
+        order = ["tourniquet", "boto3", "boto3sf", "custodian"]
         for i in range(runs):
-            for which in order[i % 3:] + order[:i % 3]:  # rotate, so no responder always goes first
+            k = i % len(order)
+            for which in order[k:] + order[:k]:  # rotate, so no responder always goes first
                 self.seeder.reset()
                 if which == "custodian":
                     p = seed(self.name(f"c7n-{kind}"))
@@ -397,17 +409,18 @@ class Bench:
                     continue
                 principals = [("cold", seed(self.name(f"{which[:4]}-{kind}"))),
                               ("warm", seed(self.name(f"{which[:4]}-{kind}")))]
-                if kind == "user" and self.args.gap_runs > i:
+                if kind == "user" and self.args.gap_runs > i and which != "boto3sf":
                     principals.append(("gap", seed(self.name(f"{which[:4]}-{kind}"))))
-                fn = self.start_function("contain" if which == "tourniquet" else "boto3")
+                mark = self.proxy.mark()
+                fn = self.start_function("contain" if which == "tourniquet" else which)
                 try:
-                    fn.wait_first_poll()
                     for label, p in principals:
                         # "gap": warm again, with moto's HTTP 500 on ListServiceSpecificCredentials left
                         # unfilled: one snapshot read failing with a server error.
                         self.proxy.fill_gaps = label != "gap"
                         try:
-                            r = self.invoke(fn, event(p), [reqs(p)], timeout=120)
+                            r = self.invoke(fn, event(p), [reqs(p)], timeout=120,
+                                            cold_mark=mark if label == "cold" else None)
                         finally:
                             self.proxy.fill_gaps = True
                         r["verified"] = check(p)
@@ -419,17 +432,15 @@ class Bench:
                 f"{k} {fmt_s(v[-1].get('contain_s'))}/{fmt_s(v[-1].get('complete_s'))}" for k, v in out.items() if v))
         return out
 
-    def many(self, count: int, runs: int) -> dict:
-        """One Security Hub custom action naming `count` users, under throttling."""
+    def many(self, count: int, runs: int, rate: float, responders: list[str], burst: float) -> dict:
+        """A synthetic Security Hub custom action naming `count` users, under throttling at `rate`
+        (a bucket of `burst`), `runs` times per responder, the order rotated run by run."""
         args = self.args
-        out: dict[str, list] = {"tourniquet": [], "tourniquet_told": [], "boto3": [], "custodian": [],
-                                "tourniquet_unthrottled": []}
+        out: dict[str, list] = {k: [] for k in responders}
         # `tourniquet`: its default pace (IAM_REQUESTS_PER_SECOND unset); `tourniquet_told`: told the rate
         # the proxy allows, as a deployment that knows its account's rate would be.
-        plan = ([("tourniquet", i) for i in range(runs)] + [("tourniquet_told", 0)]
-                + [("tourniquet_unthrottled", 0)])
-        if args.baseline_many_cap > 0:
-            plan += [("boto3", 0), ("custodian", 0)]
+        plan = [(which, i) for i in range(runs)
+                for which in responders[i % len(responders):] + responders[:i % len(responders)]]
         for which, i in plan:
             self.seeder.reset()
             t = time.perf_counter()
@@ -438,13 +449,15 @@ class Bench:
             event = securityhub_event([u["arn"] for u in users])
             principals = [user_requirements(u) for u in users]
             if which != "tourniquet_unthrottled":
-                self.proxy.throttle(args.throttle_rate, args.throttle_burst)
+                self.proxy.throttle(rate, burst)
             try:
                 if which == "custodian":
                     policy = custodian_policy("user", [u["name"] for u in users], "bench-many")
-                    r = self.custodian_run(policy, principals, timeout=args.baseline_many_cap)
+                    # Custodian runs to its end (it contains everything, at its pace); only the boto3
+                    # responder, which would take minutes, is capped.
+                    r = self.custodian_run(policy, principals, timeout=300)
                 else:
-                    told = {"IAM_REQUESTS_PER_SECOND": f"{args.throttle_rate:g}"} if which == "tourniquet_told" else None
+                    told = {"IAM_REQUESTS_PER_SECOND": f"{rate:g}"} if which == "tourniquet_told" else None
                     fn = self.start_function("boto3" if which == "boto3" else "contain", told)
                     try:
                         fn.wait_first_poll()
@@ -470,9 +483,12 @@ class Bench:
             finally:
                 self.proxy.throttle(None)
             r["verified_contained"] = sum(self.user_contained(u) for u in users)
-            r["floor_s"] = r["containment_requests"] / args.throttle_rate
+            # The bucket starts full: `burst` requests pass at once, the rest at the rate.
+            r["floor_s"] = max(0.0, r["containment_requests"] - burst) / rate
+            r["rate"], r["burst"] = rate, burst
             out[which].append(r)
-            log(f"many ({which}): {r['principals_contained']}/{count} contained, complete {fmt_s(r['complete_s'])}, "
+            log(f"many ({which}, {rate:g}/s): {r['principals_contained']}/{count} contained, "
+                f"contain {fmt_s(r.get('contain_s'))}, complete {fmt_s(r['complete_s'])}, "
                 f"throttled {r['throttled']}, waves {r['waves']}, status {r.get('status')}")
         return out
 
@@ -636,12 +652,18 @@ def main() -> int:
     ap.add_argument("--runs", type=int, default=5, help="runs per responder for the user and the role (default 5)")
     ap.add_argument("--latency-ms", type=float, default=60.0, help="latency added to every request (default 60)")
     ap.add_argument("--many", type=int, default=100, help="principals in the many-principal event (default 100)")
-    ap.add_argument("--many-runs", type=int, default=3, help="Tourniquet runs of the many-principal event (default 3)")
+    ap.add_argument("--many-runs", type=int, default=5,
+                    help="runs of the many-principal event per responder (default 5)")
+    ap.add_argument("--sweep-rates", default="10,25,100",
+                    help="the throttle sweep's other rates, requests/s, besides --throttle-rate (default 10,25,100)")
+    ap.add_argument("--sweep-many", type=int, default=10,
+                    help="users in the throttle sweep's event (default 10; its bucket holds one second)")
     ap.add_argument("--throttle-rate", type=float, default=50.0,
                     help="IAM (and STS) requests a second above which the proxy throttles, many-principal run (default 50)")
     ap.add_argument("--throttle-burst", type=float, default=50.0, help="token bucket size (default 50)")
-    ap.add_argument("--baseline-many-cap", type=float, default=60.0,
-                    help="seconds each baseline may spend on the many-principal event; 0 skips them (default 60)")
+    ap.add_argument("--baseline-many-cap", type=float, default=30.0,
+                    help="seconds the boto3 responder may spend on the many-principal event (Custodian runs to "
+                         "its end); 0 skips both baselines (default 30)")
     ap.add_argument("--gap-runs", type=int, default=3,
                     help="runs that add a warm user invocation with moto's HTTP 500 gap left open (default 3)")
     ap.add_argument("--cold-runs", type=int, default=5, help="cold starts per function binary (default 5)")
@@ -649,12 +671,14 @@ def main() -> int:
     ap.add_argument("--skip-arm64", action="store_true", help="do not try the cargo-lambda arm64 build")
     ap.add_argument("--arm64-timeout", type=float, default=2400.0,
                     help="seconds the arm64 cross-build may take (a cold one takes as long as the release build)")
-    ap.add_argument("--quick", action="store_true", help="2 runs, 20 principals, 2 cold starts: a smoke test")
+    ap.add_argument("--quick", action="store_true",
+                    help="for iteration: 2 runs, 20 principals, a 10-user sweep at 25/s, 2 cold starts, no builds")
     ap.add_argument("--output", default=str(ROOT / "BENCHMARKS.md"))
     args = ap.parse_args()
     if args.quick:
-        args.runs, args.many, args.many_runs, args.cold_runs, args.baseline_many_cap = 2, 20, 1, 2, 20.0
-        args.gap_runs = 1
+        args.runs, args.many, args.many_runs, args.cold_runs, args.baseline_many_cap = 2, 20, 2, 2, 20.0
+        args.gap_runs, args.sweep_rates, args.sweep_many = 1, "25", 5
+        args.skip_arm64 = True
 
     started = time.perf_counter()
     LOGS.mkdir(parents=True, exist_ok=True)
@@ -678,9 +702,20 @@ def main() -> int:
         raise KeyboardInterrupt
     signal.signal(signal.SIGTERM, stop)
     try:
+        baselines = ["boto3", "custodian"] if args.baseline_many_cap > 0 else []
+        many = ["tourniquet", "tourniquet_told"] + baselines
+        sweep_rates = [float(x) for x in args.sweep_rates.split(",") if x.strip()]
+
+        def sweep():
+            # The many-principal event at each rate, Tourniquet and Custodian side by side.
+            return {f"{rate:g}": bench.many(args.sweep_many, args.many_runs, rate,
+                                            ["tourniquet", "custodian"] if baselines else ["tourniquet"], rate)
+                    for rate in sorted(set(sweep_rates + [args.throttle_rate]))}
         phases = [("user", lambda: bench.single("user", args.runs)),
                   ("role", lambda: bench.single("role", args.runs)),
-                  ("many", lambda: bench.many(args.many, args.many_runs)),
+                  ("many", lambda: bench.many(args.many, args.many_runs, args.throttle_rate, many,
+                                              args.throttle_burst)),
+                  ("sweep", sweep),
                   ("cold", lambda: bench.cold_starts(args.cold_runs))]
         for name, phase in phases:
             t = time.perf_counter()
