@@ -88,7 +88,7 @@ def ratio_spread(base: list, other: list, key="contain_s") -> str:
     if not v:
         return "—"
     m = statistics.median(v)
-    return f"{m:.1f}×" if len(v) == 1 else f"{m:.1f}× [{min(v):.1f}–{max(v):.1f}]"
+    return f"{m:.2f}×" if len(v) == 1 else f"{m:.2f}× [{min(v):.2f}–{max(v):.2f}]"
 
 
 def single_table(data: dict) -> list[str]:
@@ -133,6 +133,11 @@ def render(res: dict) -> tuple[str, list[str]]:
     for r in many.get("tourniquet", []):
         if not r.get("answered"):
             failures.append("many/tourniquet: no answer")
+    for scenario, data in (res.get("incidents") or {}).items():
+        for r in data.get("tourniquet", []):
+            if r.get("verified_contained") != r.get("expected"):
+                failures.append(f"incidents/{scenario}: Tourniquet contained {r.get('verified_contained')} of "
+                                f"{r.get('expected')}")
 
     L: list[str] = []
     w = L.append
@@ -189,7 +194,7 @@ def render(res: dict) -> tuple[str, list[str]]:
       "for the same work reaching one invocation by other routes (a Health event naming many keys, a fan-out "
       "batch, a hunt's follow-on targets).")
     w(f"- Runs: {a['runs']} per responder for the user and for the role; {a['many_runs']} per responder for "
-      f"the many-principal event and for each rate of the sweep; the responders' order rotated run by run "
+      f"the many-principal event, for each rate of the sweep and for each incident; the responders' order rotated run by run "
       f"everywhere. The boto3 responder is capped at {a['baseline_many_cap']:g} s on the many-principal event "
       f"(it would take minutes); Custodian runs to its end. {a['cold_runs']} cold starts per binary. Figures "
       "are *median [min–max]*; ratios are the median of the per-run ratios.")
@@ -356,6 +361,55 @@ def render(res: dict) -> tuple[str, list[str]]:
               f"{ratio_spread(t, c)} | "
               f"{spread([{'n': r.get('verified_contained')} for r in t], 'n', 'n')} / "
               f"{spread([{'n': r.get('verified_contained')} for r in c], 'n', 'n')} of {n} |")
+        w("")
+    incidents = res.get("incidents") or {}
+    if incidents:
+        w(f"### Incidents as they arrive, throttled at {a['throttle_rate']:g} IAM requests/s")
+        w("")
+        w(f"- **Health**: one AWS Health `AWS_RISK_CREDENTIALS_EXPOSED` event naming {a.get('health_keys')} keys, "
+          f"two of them one user's ({a.get('health_keys', 1) - 1} users): each key's owner is looked up, the user "
+          "named twice is contained once.")
+        w(f"- **Users and roles**: a synthetic Security Hub custom action naming {a.get('mixed', 0) // 2} users and "
+          f"{a.get('mixed', 0) - a.get('mixed', 0) // 2} roles (Custodian: an `iam-user` and an `iam-role` policy in "
+          "one file).")
+        w(f"- **Separate findings at once**: {a.get('separate')} GuardDuty findings, one user each, every one its "
+          "own `contain` process spawned at the same moment with its event queued (Lambda's concurrency), all "
+          "sharing the account's one IAM rate; timed from the first spawn, each process's init included. "
+          f"Custodian is not run here: {a.get('separate')} concurrent `custodian run` processes are not how it is "
+          "deployed.")
+        w("")
+        w("| incident | responder | principals contained (read back) | time to contain all | its floor | Custodian over "
+          "Tourniquet (run by run) | time to complete | throttled requests | failed steps | peak RSS |")
+        w("|---|---|---|---|---|---|---|---|---|---|")
+        names = {"health": "Health, keys", "mixed": "users and roles", "separate": "separate findings"}
+        for scenario in ("health", "mixed", "separate"):
+            data = incidents.get(scenario) or {}
+            t, c = data.get("tourniquet", []), data.get("custodian", [])
+            for key, runs in (("tourniquet", t), ("custodian", c)):
+                if not runs:
+                    continue
+                expected = runs[0].get("expected")
+                label = "**Tourniquet** `contain`" if key == "tourniquet" else "Cloud Custodian"
+                if scenario == "separate":
+                    label += f" ×{expected} processes"
+                w(f"| {names[scenario]} | {label} | "
+                  f"{spread([{'n': r.get('verified_contained')} for r in runs], 'n', 'n')} of {expected} | "
+                  f"{spread(runs, 'contain_s')} | {spread(runs, 'floor_s')} | "
+                  f"{ratio_spread(t, c) if key == 'custodian' else '—'} | {spread(runs, 'complete_s')} | "
+                  f"{spread(runs, 'throttled', 'n')} | "
+                  f"{spread(runs, 'failed_steps', 'n') if key == 'tourniquet' and scenario != 'separate' else '—'} | "
+                  f"{spread(runs, 'peak_rss_kb', 'mb') if key == 'tourniquet' else '—'} |")
+        sep = (incidents.get("separate") or {}).get("tourniquet", [])
+        statuses: dict = {}
+        for r in sep:
+            for k, n in (r.get("statuses") or {}).items():
+                statuses[str(k)] = statuses.get(str(k), 0) + n
+        if statuses:
+            w("")
+            w("The separate invocations answered (all runs): " + ", ".join(f"`{k}` ×{n}" for k, n in sorted(statuses.items()))
+              + f". Each process paces itself at its default 40 requests/s and halves at a throttle; "
+              f"{a.get('separate')} of them share the proxy's {a['throttle_rate']:g}: peak RSS is the largest "
+              "single process's.")
         w("")
     errs: dict = {}
     for r in many.get("tourniquet", []):

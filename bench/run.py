@@ -21,6 +21,7 @@ import time
 import urllib.request
 import uuid
 import zipfile
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -110,18 +111,32 @@ def guardduty_role_event(role: str) -> dict:
     return event
 
 
-def securityhub_event(user_arns: list[str]) -> dict:
+def securityhub_event(arns: list[str]) -> dict:
+    """A Security Hub custom action with one finding per ARN (users and roles)."""
     event = load_event("securityhub-custom-action.json")
     event["id"] = str(uuid.uuid4())
     template = event["detail"]["findings"][1]
     findings = []
-    for arn in user_arns:
+    for arn in arns:
         f = copy.deepcopy(template)
         f["Id"] = f"bench-detect/{arn.rsplit('/', 1)[1]}/{uuid.uuid4()}"
         f["Title"] = f"Credentials of {arn} used from outside the account's known egress ranges"
-        f["Resources"] = [{"Type": "AwsIamUser", "Id": arn, "Partition": "aws", "Region": "us-east-1"}]
+        kind = "AwsIamRole" if ":role/" in arn else "AwsIamUser"
+        f["Resources"] = [{"Type": kind, "Id": arn, "Partition": "aws", "Region": "us-east-1"}]
         findings.append(f)
     event["detail"]["findings"] = findings
+    return event
+
+
+def health_event(keys: list[str]) -> dict:
+    """An AWS Health exposed-credentials event naming `keys` as its affected entities."""
+    event = load_event("health-credentials-exposed.json")
+    event["id"] = str(uuid.uuid4())
+    detail = event["detail"]
+    detail["eventArn"] = detail["eventArn"].rsplit("-", 1)[0] + "-" + uuid.uuid4().hex[:10]
+    detail["affectedEntities"] = [{"entityValue": k, "lastUpdatedTime": detail["lastUpdatedTime"]} for k in keys]
+    event["resources"] = list(keys)
+    detail["eventMetadata"]["publicKey"] = keys[0]
     return event
 
 
@@ -492,6 +507,99 @@ class Bench:
                 f"throttled {r['throttled']}, waves {r['waves']}, status {r.get('status')}")
         return out
 
+    def incidents(self, runs: int) -> dict:
+        """Shapes users meet, each `runs` times per responder under the main throttle, the order
+        rotated: a Health event naming many keys (two of one user), users and roles in one event,
+        and many separate findings at once, each its own invocation, sharing the account's rate."""
+        args = self.args
+        n_health, n_mixed, n_separate = args.health_keys, args.mixed, args.separate
+        out: dict = {"health": {"tourniquet": [], "custodian": []},
+                     "mixed": {"tourniquet": [], "custodian": []},
+                     "separate": {"tourniquet": []}}
+
+        def health():
+            # n-1 users; the first has both its keys named.
+            users = self.seeder.users([self.name("hk") for _ in range(n_health - 1)], groups=1)
+            keys = users[0]["keys"][:2] + [u["keys"][0] for u in users[1:]]
+            return (health_event(keys), [user_requirements(u) for u in users],
+                    custodian_policy("user", [u["name"] for u in users], "bench-health"),
+                    lambda: sum(self.user_contained(u) for u in users), len(users))
+
+        def mixed():
+            half = n_mixed // 2
+            users = self.seeder.users([self.name("mu") for _ in range(half)], groups=1)
+            with ThreadPoolExecutor(4) as pool:
+                roles = list(pool.map(self.seeder.role, [self.name("mr") for _ in range(n_mixed - half)]))
+            policy = custodian_policy("user", [u["name"] for u in users], "bench-mixed")
+            policy["policies"] += custodian_policy("role", [r["name"] for r in roles], "bench-mixed")["policies"]
+            return (securityhub_event([u["arn"] for u in users] + [r["arn"] for r in roles]),
+                    [user_requirements(u) for u in users] + [role_requirements(r) for r in roles], policy,
+                    lambda: sum(self.user_contained(u) for u in users) + sum(self.role_contained(r) for r in roles),
+                    n_mixed)
+
+        for scenario, make in (("health", health), ("mixed", mixed)):
+            if (n_health if scenario == "health" else n_mixed) < 2:
+                continue
+            order = ["tourniquet", "custodian"]
+            for i in range(runs):
+                for which in order[i % 2:] + order[:i % 2]:
+                    self.seeder.reset()
+                    event, principals, policy, verify, count = make()
+                    self.proxy.throttle(args.throttle_rate, args.throttle_burst)
+                    try:
+                        if which == "custodian":
+                            r = self.custodian_run(policy, principals, timeout=300)
+                        else:
+                            fn = self.start_function("contain")
+                            try:
+                                fn.wait_first_poll()
+                                r = self.invoke(fn, event, principals, timeout=300)
+                                r["peak_rss_kb"] = fn.peak_rss_kb()
+                            finally:
+                                fn.stop()
+                    finally:
+                        self.proxy.throttle(None)
+                    r["verified_contained"] = verify()
+                    r["expected"] = count
+                    r["floor_s"] = max(0.0, r["containment_requests"] - args.throttle_burst) / args.throttle_rate
+                    out[scenario][which].append(r)
+                    log(f"{scenario} ({which}): {r['principals_contained']}/{count} contained, "
+                        f"contain {fmt_s(r.get('contain_s'))}, complete {fmt_s(r['complete_s'])}, "
+                        f"throttled {r['throttled']}, status {r.get('status')}")
+
+        # Separate findings at once: one GuardDuty finding per user, each to its own process, all
+        # spawned together with the event queued (cold, from the first spawn), one shared rate.
+        for i in range(runs if n_separate > 0 else 0):
+            self.seeder.reset()
+            users = self.seeder.users([self.name("sep") for _ in range(n_separate)], groups=1)
+            principals = [user_requirements(u) for u in users]
+            self.proxy.throttle(args.throttle_rate, args.throttle_burst)
+            mark = self.proxy.mark()
+            fns = [self.start_function("contain") for _ in users]
+            try:
+                invs = [fn.stub.queue_event(guardduty_user_event(u["name"], u["keys"][0]))
+                        for fn, u in zip(fns, users)]
+                deadline = time.perf_counter() + 300
+                while time.perf_counter() < deadline and not all(inv.done for inv in invs):
+                    time.sleep(0.05)
+                t_done = max((inv.done or time.perf_counter()) for inv in invs)
+                time.sleep(0.02)
+                r = analyze(self.proxy.since(mark), min(fn.spawned for fn in fns), t_done, principals)
+                r["statuses"] = _count((inv.result or {}).get("status") or (inv.result or {}).get("errorType")
+                                       if isinstance(inv.result, dict) else None for inv in invs)
+                r["peak_rss_kb"] = max((fn.peak_rss_kb() or 0) for fn in fns)
+            finally:
+                for fn in fns:
+                    fn.stop()
+                self.proxy.throttle(None)
+            r["verified_contained"] = sum(self.user_contained(u) for u in users)
+            r["expected"] = n_separate
+            r["floor_s"] = max(0.0, r["containment_requests"] - args.throttle_burst) / args.throttle_rate
+            out["separate"]["tourniquet"].append(r)
+            log(f"separate ({n_separate} invocations): {r['principals_contained']}/{n_separate} contained, "
+                f"contain {fmt_s(r.get('contain_s'))}, throttled {r['throttled']}, statuses {r['statuses']}")
+        return out
+
     def cold_starts(self, runs: int) -> dict:
         """Process start to the first Runtime API poll and to the first response, and peak RSS."""
         event = load_event("ec2-state-change.json")  # answered without any AWS call: runtime cost only
@@ -667,17 +775,25 @@ def main() -> int:
     ap.add_argument("--gap-runs", type=int, default=3,
                     help="runs that add a warm user invocation with moto's HTTP 500 gap left open (default 3)")
     ap.add_argument("--cold-runs", type=int, default=5, help="cold starts per function binary (default 5)")
+    ap.add_argument("--health-keys", type=int, default=20,
+                    help="keys in the Health event, two of them one user's (default 20)")
+    ap.add_argument("--mixed", type=int, default=30, help="users and roles, half each, in one event (default 30)")
+    ap.add_argument("--separate", type=int, default=20,
+                    help="separate findings arriving at once, each its own invocation (default 20)")
     ap.add_argument("--skip-build", action="store_true", help="use target/release as it is")
     ap.add_argument("--skip-arm64", action="store_true", help="do not try the cargo-lambda arm64 build")
     ap.add_argument("--arm64-timeout", type=float, default=2400.0,
                     help="seconds the arm64 cross-build may take (a cold one takes as long as the release build)")
     ap.add_argument("--quick", action="store_true",
                     help="for iteration: 2 runs, 20 principals, a 10-user sweep at 25/s, 2 cold starts, no builds")
+    ap.add_argument("--phases", default="user,role,many,sweep,incidents,cold",
+                    help="the phases to run, comma-separated (a partial run is for checking, not for BENCHMARKS.md)")
     ap.add_argument("--output", default=str(ROOT / "BENCHMARKS.md"))
     args = ap.parse_args()
     if args.quick:
         args.runs, args.many, args.many_runs, args.cold_runs, args.baseline_many_cap = 2, 20, 2, 2, 20.0
         args.gap_runs, args.sweep_rates, args.sweep_many = 1, "25", 5
+        args.health_keys, args.mixed, args.separate = 6, 6, 4
         args.skip_arm64 = True
 
     started = time.perf_counter()
@@ -716,8 +832,12 @@ def main() -> int:
                   ("many", lambda: bench.many(args.many, args.many_runs, args.throttle_rate, many,
                                               args.throttle_burst)),
                   ("sweep", sweep),
+                  ("incidents", lambda: bench.incidents(args.many_runs)),
                   ("cold", lambda: bench.cold_starts(args.cold_runs))]
+        chosen = set(args.phases.split(","))
         for name, phase in phases:
+            if name not in chosen:
+                continue
             t = time.perf_counter()
             log(f"phase {name}")
             results[name] = phase()
