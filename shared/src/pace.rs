@@ -7,8 +7,9 @@
 //!
 //! The bucket sits in the SDK's HTTP client ([`PacedClient`]), so it carries every attempt,
 //! the SDK's own retries included, and needs no change where an IAM call is made. A throttled
-//! containment write is sent again from the bucket, ahead of every read, up to
-//! [`WRITE_RESENDS`] times before the SDK's retry sees the throttle.
+//! containment write (or `ListAccessKeys`, which the other keys' deactivation waits on) is sent
+//! again from the bucket, ahead of every read, for up to [`WRITE_PERSISTENCE`] before the SDK's
+//! retry sees the throttle.
 
 use aws_sdk_iam::config::{HttpClient, SharedHttpClient};
 use aws_smithy_runtime_api::client::http::{
@@ -32,9 +33,13 @@ pub const DEFAULT_REQUESTS_PER_SECOND: f64 = 40.0;
 /// How long the bucket takes to climb from a throttled rate back to the configured one.
 pub const RECOVERY: Duration = Duration::from_secs(10);
 
-/// Times a throttled containment write is sent again from the bucket (ahead of every read)
-/// before the SDK's own retry sees the throttle.
-pub const WRITE_RESENDS: u32 = 4;
+/// How long a throttled containment write, or `ListAccessKeys`, is sent again from the bucket
+/// (ahead of every snapshot read) before the SDK's own retry sees the throttle. IAM did not carry out a throttled request, so
+/// sending it again is safe; and many invocations sharing one account's rate (separate findings
+/// arriving at once, each its own invocation) throttle one another for seconds while their buckets
+/// slow down: a containment must outlast that, not give up after a few sends (`make bench`'s
+/// separate-findings incident lost principals that way with four resends).
+pub const WRITE_PERSISTENCE: Duration = Duration::from_secs(30);
 
 /// The lowest rate a throttled bucket falls to, requests a second.
 const FLOOR: f64 = 1.0;
@@ -282,13 +287,12 @@ impl HttpConnector for PacedConnector {
         let (inner, pacer) = (self.inner.clone(), self.pacer.clone());
         HttpConnectorFuture::new(async move {
             let mut request = request;
-            let mut resends = if class == Class::Contain {
-                WRITE_RESENDS
-            } else {
-                0
-            };
+            // The containment's writes, and the key listing its other keys wait on.
+            let until = (class <= Class::Keys).then(|| Instant::now() + WRITE_PERSISTENCE);
             loop {
-                let again = (resends > 0).then(|| request.try_clone()).flatten();
+                let again = until
+                    .filter(|until| Instant::now() < *until)
+                    .and_then(|_| request.try_clone());
                 pacer.acquire(class, ticket.lane).await;
                 let mut response = inner.call(request).await?;
                 if !matches!(response.status().as_u16(), 400 | 429 | 503) {
@@ -307,10 +311,7 @@ impl HttpConnector for PacedConnector {
                 }
                 pacer.throttled();
                 match again {
-                    Some(next) => {
-                        resends -= 1;
-                        request = next;
-                    }
+                    Some(next) => request = next,
                     None => return Ok(response),
                 }
             }
@@ -429,6 +430,75 @@ mod tests {
         tokio::time::advance(RECOVERY / 2).await;
         pacer.acquire(Class::Contain, 0).await;
         assert!((pacer.rate() - 40.0).abs() < 0.01, "{}", pacer.rate());
+    }
+
+    /// An IAM that throttles the first `throttles` requests it gets, then answers 200.
+    #[derive(Debug)]
+    struct ThrottlingIam {
+        throttles: usize,
+        calls: Arc<Mutex<usize>>,
+    }
+
+    impl HttpConnector for ThrottlingIam {
+        fn call(&self, _request: HttpRequest) -> HttpConnectorFuture {
+            let mut calls = self.calls.lock().unwrap();
+            *calls += 1;
+            let (status, body) = if *calls <= self.throttles {
+                (
+                    400,
+                    "<ErrorResponse><Error><Type>Sender</Type><Code>Throttling</Code><Message>Rate exceeded</Message></Error></ErrorResponse>",
+                )
+            } else {
+                (200, "<PutUserPolicyResponse/>")
+            };
+            let response = aws_smithy_runtime_api::http::Response::new(
+                status.try_into().unwrap(),
+                SdkBody::from(body),
+            );
+            HttpConnectorFuture::ready(Ok(response))
+        }
+    }
+
+    /// Sends one request through a paced connector over an IAM that throttles `throttles` times:
+    /// the status it ends with, the requests IAM saw, and how long it took.
+    async fn send_through_throttles(action: &str, throttles: usize) -> (u16, usize, Duration) {
+        let calls = Arc::new(Mutex::new(0));
+        let connector = PacedConnector {
+            inner: SharedHttpConnector::new(ThrottlingIam {
+                throttles,
+                calls: calls.clone(),
+            }),
+            pacer: Pacer::new(40.0),
+        };
+        let request = HttpRequest::new(SdkBody::from(format!(
+            "Action={action}&Version=2010-05-08&UserName=ci-deployer"
+        )));
+        let start = Instant::now();
+        let response = connector.call(request).await.unwrap();
+        let seen = *calls.lock().unwrap();
+        (response.status().as_u16(), seen, start.elapsed())
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_throttled_write_outlasts_a_storm_and_a_read_leaves_it_to_the_sdk() {
+        // Twenty throttles in a row, as invocations sharing one account's rate give one another:
+        // the write is sent again from the slowing bucket until IAM takes it.
+        let (status, seen, took) = send_through_throttles("PutUserPolicy", 20).await;
+        assert_eq!((status, seen), (200, 21));
+        assert!(took < WRITE_PERSISTENCE, "{took:?}");
+        // So is the key listing the other keys' deactivation waits on.
+        let (status, seen, _) = send_through_throttles("ListAccessKeys", 20).await;
+        assert_eq!((status, seen), (200, 21));
+        // A snapshot read is not the bucket's to resend: the SDK's retry sees its throttle.
+        let (status, seen, _) = send_through_throttles("GetUser", 20).await;
+        assert_eq!((status, seen), (400, 1));
+        // A storm longer than the persistence: the write is handed to the SDK's retry, throttled.
+        let (status, seen, took) = send_through_throttles("UpdateAccessKey", 10_000).await;
+        assert_eq!(status, 400);
+        assert!(
+            seen > 20 && took >= WRITE_PERSISTENCE,
+            "{seen} sends in {took:?}"
+        );
     }
 
     #[tokio::test(start_paused = true)]
