@@ -36,6 +36,7 @@ from seed import ACCOUNT, BUCKET, DENY_POLICY_ARN, Seeder  # noqa: E402
 OUT = HERE / "out"
 LOGS = OUT / "logs"
 FUNCTIONS = ["contain", "snapshot", "deactivate-access-keys", "attach-deny-all", "revoke-sessions", "release"]
+ALL_PHASES = "user,role,many,sweep,incidents,cold"
 DUMMY_CREDS = {"AWS_ACCESS_KEY_ID": "AKIAIOSFODNN7EXAMPLE",
                "AWS_SECRET_ACCESS_KEY": "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"}
 
@@ -786,7 +787,7 @@ def main() -> int:
                     help="seconds the arm64 cross-build may take (a cold one takes as long as the release build)")
     ap.add_argument("--quick", action="store_true",
                     help="for iteration: 2 runs, 20 principals, a 10-user sweep at 25/s, 2 cold starts, no builds")
-    ap.add_argument("--phases", default="user,role,many,sweep,incidents,cold",
+    ap.add_argument("--phases", default=ALL_PHASES,
                     help="the phases to run, comma-separated (a partial run is for checking, not for BENCHMARKS.md)")
     ap.add_argument("--output", default=str(ROOT / "BENCHMARKS.md"))
     args = ap.parse_args()
@@ -854,10 +855,16 @@ def main() -> int:
     results["sizes"] = sizes(args)
     results.setdefault("phase_s", {})["sizes"] = time.perf_counter() - t
     results["total_s"] = time.perf_counter() - started
-    (OUT / "results.json").write_text(json.dumps(results, indent=1, default=str))
+    # A partial run (--phases) is a check: it never replaces the full run's results or BENCHMARKS.md.
+    partial = set(args.phases.split(",")) != set(ALL_PHASES.split(","))
+    results_path = OUT / ("results-partial.json" if partial else "results.json")
+    output = Path(args.output)
+    if partial and output == ROOT / "BENCHMARKS.md":
+        output = OUT / "partial.md"
+    results_path.write_text(json.dumps(results, indent=1, default=str))
     text, failures = reportmod.render(results)
-    Path(args.output).write_text(text)
-    log(f"wrote {args.output} and bench/out/results.json in {results['total_s']:.0f} s")
+    output.write_text(text)
+    log(f"wrote {output} and {results_path.relative_to(ROOT)} in {results['total_s']:.0f} s")
     for f in failures:
         log(f"FAILED: {f}")
     return 1 if failures else 0
