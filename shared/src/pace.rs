@@ -8,7 +8,7 @@
 //! The bucket sits in the SDK's HTTP client ([`PacedClient`]), so it carries every attempt,
 //! the SDK's own retries included, and needs no change where an IAM call is made. A throttled
 //! containment write (or `ListAccessKeys`, which the other keys' deactivation waits on) is sent
-//! again from the bucket, ahead of every read, for up to [`WRITE_PERSISTENCE`] before the SDK's
+//! again from the bucket, ahead of every read, for up to [`CONTAINMENT_PERSISTENCE`] before the SDK's
 //! retry sees the throttle.
 
 use aws_sdk_iam::config::{HttpClient, SharedHttpClient};
@@ -34,12 +34,13 @@ pub const DEFAULT_REQUESTS_PER_SECOND: f64 = 40.0;
 pub const RECOVERY: Duration = Duration::from_secs(10);
 
 /// How long a throttled containment write, or `ListAccessKeys`, is sent again from the bucket
-/// (ahead of every snapshot read) before the SDK's own retry sees the throttle. IAM did not carry out a throttled request, so
-/// sending it again is safe; and many invocations sharing one account's rate (separate findings
-/// arriving at once, each its own invocation) throttle one another for seconds while their buckets
-/// slow down: a containment must outlast that, not give up after a few sends (`make bench`'s
-/// separate-findings incident lost principals that way with four resends).
-pub const WRITE_PERSISTENCE: Duration = Duration::from_secs(30);
+/// (ahead of every snapshot read) before the SDK's own retry sees the throttle. IAM did not carry
+/// out a throttled request, so sending it again is safe; and many invocations sharing one
+/// account's rate (separate findings arriving at once, each its own invocation) throttle one
+/// another for seconds while their buckets slow down: a containment must outlast that, not give up
+/// after a few sends (`make bench`'s separate-findings incident lost principals that way with four
+/// resends).
+pub const CONTAINMENT_PERSISTENCE: Duration = Duration::from_secs(30);
 
 /// The lowest rate a throttled bucket falls to, requests a second.
 const FLOOR: f64 = 1.0;
@@ -288,7 +289,7 @@ impl HttpConnector for PacedConnector {
         HttpConnectorFuture::new(async move {
             let mut request = request;
             // The containment's writes, and the key listing its other keys wait on.
-            let until = (class <= Class::Keys).then(|| Instant::now() + WRITE_PERSISTENCE);
+            let until = (class <= Class::Keys).then(|| Instant::now() + CONTAINMENT_PERSISTENCE);
             loop {
                 let again = until
                     .filter(|until| Instant::now() < *until)
@@ -485,7 +486,7 @@ mod tests {
         // the write is sent again from the slowing bucket until IAM takes it.
         let (status, seen, took) = send_through_throttles("PutUserPolicy", 20).await;
         assert_eq!((status, seen), (200, 21));
-        assert!(took < WRITE_PERSISTENCE, "{took:?}");
+        assert!(took < CONTAINMENT_PERSISTENCE, "{took:?}");
         // So is the key listing the other keys' deactivation waits on.
         let (status, seen, _) = send_through_throttles("ListAccessKeys", 20).await;
         assert_eq!((status, seen), (200, 21));
@@ -496,7 +497,7 @@ mod tests {
         let (status, seen, took) = send_through_throttles("UpdateAccessKey", 10_000).await;
         assert_eq!(status, 400);
         assert!(
-            seen > 20 && took >= WRITE_PERSISTENCE,
+            seen > 20 && took >= CONTAINMENT_PERSISTENCE,
             "{seen} sends in {took:?}"
         );
     }

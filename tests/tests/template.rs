@@ -233,13 +233,16 @@ fn member_side(member: &Value) -> BTreeMap<&'static str, (Value, BTreeSet<String
         .collect()
 }
 
-/// The functions (by binary) that assume a member role of `kind`.
-fn functions_of(kind: MemberRole) -> BTreeSet<String> {
+/// The functions that assume a member role of `kind`.
+fn playbooks_of(kind: MemberRole) -> impl Iterator<Item = Playbook> {
     Playbook::ALL
         .into_iter()
-        .filter(|p| p.member_role() == kind)
-        .map(|p| p.name().to_owned())
-        .collect()
+        .filter(move |p| p.member_role() == kind)
+}
+
+/// The same, by binary.
+fn functions_of(kind: MemberRole) -> BTreeSet<String> {
+    playbooks_of(kind).map(|p| p.name().to_owned()).collect()
 }
 
 #[test]
@@ -265,21 +268,25 @@ fn each_functions_role_allows_exactly_the_iam_actions_its_code_calls() {
             "{}: found no IAM call in the source",
             playbook.name()
         );
-        let granted = &template[playbook.name()];
-        for missing in code.difference(granted) {
-            problems.push(format!(
-                "{}: the code calls iam:{missing}, the template does not allow it",
-                playbook.name()
-            ));
-        }
-        for extra in granted.difference(&code) {
-            problems.push(format!(
-                "{}: the template allows iam:{extra}, the code never calls it",
-                playbook.name()
-            ));
-        }
+        problems.extend(mismatches(
+            playbook.name(),
+            &code,
+            &template[playbook.name()],
+        ));
     }
     assert!(problems.is_empty(), "\n{}", problems.join("\n"));
+}
+
+/// Where a role and the code it serves disagree: an action the code calls that the role does not
+/// allow, or one the role allows that the code never calls.
+fn mismatches(role: &str, code: &BTreeSet<String>, granted: &BTreeSet<String>) -> Vec<String> {
+    let missing = code
+        .difference(granted)
+        .map(|a| format!("{role}: the code calls iam:{a}, the role does not allow it"));
+    let extra = granted
+        .difference(code)
+        .map(|a| format!("{role}: the role allows iam:{a}, the code never calls it"));
+    missing.chain(extra).collect()
 }
 
 #[test]
@@ -626,24 +633,12 @@ fn each_member_role_allows_exactly_what_its_functions_code_calls() {
     assert_eq!(roles.len(), MemberRole::ALL.len(), "one role per kind");
     let mut problems = Vec::new();
     for kind in MemberRole::ALL {
-        let code: BTreeSet<String> = Playbook::ALL
-            .into_iter()
-            .filter(|p| p.member_role() == kind)
-            .flat_map(code_side)
-            .collect();
-        let granted = &roles[kind.suffix()].1;
-        for missing in code.difference(granted) {
-            problems.push(format!(
-                "{}: its functions call iam:{missing}, the member role does not allow it",
-                kind.suffix()
-            ));
-        }
-        for extra in granted.difference(&code) {
-            problems.push(format!(
-                "{}: the member role allows iam:{extra}, none of its functions calls it",
-                kind.suffix()
-            ));
-        }
+        let code: BTreeSet<String> = playbooks_of(kind).flat_map(code_side).collect();
+        problems.extend(mismatches(
+            &format!("member role {}", kind.suffix()),
+            &code,
+            &roles[kind.suffix()].1,
+        ));
     }
     assert!(problems.is_empty(), "\n{}", problems.join("\n"));
     let read = &roles[MemberRole::Read.suffix()].1;

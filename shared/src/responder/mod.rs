@@ -46,7 +46,7 @@ use resolve::account_of;
 
 /// Attempts per AWS call, the first included, in the SDK's standard retry mode (each attempt
 /// paced; a throttled containment write is also sent again from the bucket, for up to
-/// [`pace::WRITE_PERSISTENCE`]).
+/// [`pace::CONTAINMENT_PERSISTENCE`]).
 pub const RETRY_ATTEMPTS: u32 = 4;
 
 /// Principals whose snapshots are read at once, at most this many (their key listings and every
