@@ -37,6 +37,7 @@ GAPS = {
 # The form fields kept from an IAM/STS request, to tell which principal and which policy a call is about.
 KEPT_FIELDS = ("UserName", "RoleName", "PolicyName", "PolicyArn", "AccessKeyId", "Status", "GroupName")
 
+_KEY = re.compile(r"Credential=([A-Z0-9]+)/")
 _SCOPE = re.compile(r"Credential=[^/]+/\d{8}/[^/]+/([^/]+)/aws4_request")
 # Headers that belong to one hop, not forwarded either way.
 _HOP = {"connection", "keep-alive", "proxy-connection", "transfer-encoding", "te", "trailer",
@@ -94,14 +95,20 @@ class _Server(ThreadingHTTPServer):
 class LatencyProxy:
     """The proxy. `start()` serves on a free loopback port in background threads."""
 
-    def __init__(self, upstream_port: int, latency_ms: float = 60.0):
+    def __init__(self, upstream_port: int, latency_ms: float = 60.0, accounts: dict[str, str] | None = None):
         self.upstream_port = upstream_port
+        # The account of a long-term access key, told to moto (`x-moto-account-id`), which serves
+        # several accounts: other keys (a member role's session) are moto's to place.
+        self.accounts = accounts or {}
         self.latency = latency_ms / 1000.0
         self.records: list[Record] = []
         self.lock = threading.Lock()
         self.buckets: dict[str, TokenBucket] = {}
         self.server: _Server | None = None
         self.fill_gaps = True
+        # IAM's answer to a state moto does not enforce (a quota): (action, {field: value}, error
+        # code, message); a request of that action whose fields match gets HTTP 409 with that error.
+        self.limits: list[tuple[str, dict, str, str]] = []
 
     # --- configuration -------------------------------------------------------------------------
     def throttle(self, rate: float | None, burst: float | None = None) -> None:
@@ -112,6 +119,14 @@ class LatencyProxy:
             else:
                 burst = burst or rate
                 self.buckets = {"iam": TokenBucket(rate, burst), "sts": TokenBucket(rate, burst)}
+
+    def limit_for(self, service: str, action: str, fields: dict) -> bytes | None:
+        """The error body IAM would answer for this request under `limits`, or None."""
+        for name, match, code, message in self.limits if service == "iam" else ():
+            if name == action and all(fields.get(k) == v for k, v in match.items()):
+                return (f"<ErrorResponse><Error><Type>Sender</Type><Code>{code}</Code><Message>{message}"
+                        f"</Message></Error><RequestId>bench-limit</RequestId></ErrorResponse>").encode()
+        return None
 
     @property
     def endpoint(self) -> str:
@@ -157,6 +172,8 @@ class LatencyProxy:
                 filled = False
                 if throttled:
                     status, headers, payload = 400, [("Content-Type", "text/xml")], THROTTLED_BODY
+                elif (limit := proxy.limit_for(service, action, fields)) is not None:
+                    status, headers, payload = 409, [("Content-Type", "text/xml")], limit
                 elif proxy.fill_gaps and service == "iam" and action in GAPS:
                     status, headers, payload = 200, [("Content-Type", "text/xml")], GAPS[action]
                     filled = True
@@ -176,6 +193,9 @@ class LatencyProxy:
 
             def _upstream(self, body: bytes):
                 headers = {k: v for k, v in self.headers.items() if k.lower() not in _HOP}
+                key = _KEY.search(self.headers.get("Authorization", "") or "")
+                if key and key.group(1) in proxy.accounts:
+                    headers["x-moto-account-id"] = proxy.accounts[key.group(1)]
                 for attempt in range(2):
                     conn = getattr(self, "_conn", None)
                     if conn is None:

@@ -11,6 +11,7 @@ import copy
 import json
 import os
 import platform
+import re
 import shutil
 import signal
 import socket
@@ -31,12 +32,15 @@ sys.path.insert(0, str(HERE))
 import proxy as proxymod  # noqa: E402
 import report as reportmod  # noqa: E402
 from runtime_stub import FunctionProcess, RssSampler  # noqa: E402
-from seed import ACCOUNT, BUCKET, DENY_POLICY_ARN, Seeder  # noqa: E402
+from seed import ACCOUNT, BUCKET, DENY_ALL, DENY_POLICY_NAME, Seeder  # noqa: E402
 
 OUT = HERE / "out"
 LOGS = OUT / "logs"
 FUNCTIONS = ["contain", "snapshot", "deactivate-access-keys", "attach-deny-all", "revoke-sessions", "release"]
-ALL_PHASES = "user,role,many,sweep,incidents,cold"
+ALL_PHASES = "user,role,many,sweep,incidents,shapes,thousand,cold"
+# The member role's common name in the other accounts (member-role.yaml's default).
+MEMBER_ROLE = "TourniquetMember"
+MEMBER_ACCOUNTS = ["444455556666", "777788889999"]
 DUMMY_CREDS = {"AWS_ACCESS_KEY_ID": "AKIAIOSFODNN7EXAMPLE",
                "AWS_SECRET_ACCESS_KEY": "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"}
 
@@ -59,7 +63,10 @@ class Moto:
         if not server.exists():
             sys.exit(f"{server} not found: `make bench` creates it (the repo's .venv)")
         self.port = free_port()
-        env = dict(os.environ, MOTO_IAM_LOAD_MANAGED_POLICIES="true", MOTO_ACCOUNT_ID=ACCOUNT)
+        # Several accounts: the bench's own long-term key is told to be ACCOUNT's (the proxy and the
+        # seeder say so per request); a member role's session is moto's to place in its account.
+        env = dict(os.environ, MOTO_IAM_LOAD_MANAGED_POLICIES="true")
+        env.pop("MOTO_ACCOUNT_ID", None)
         self.log = open(LOGS / "moto.log", "wb")
         self.proc = subprocess.Popen([str(server), "-H", "127.0.0.1", "-p", str(self.port)], env=env,
                                      stdin=subprocess.DEVNULL, stdout=self.log, stderr=subprocess.STDOUT)
@@ -124,6 +131,7 @@ def securityhub_event(arns: list[str]) -> dict:
         f["Title"] = f"Credentials of {arn} used from outside the account's known egress ranges"
         kind = "AwsIamRole" if ":role/" in arn else "AwsIamUser"
         f["Resources"] = [{"Type": kind, "Id": arn, "Partition": "aws", "Region": "us-east-1"}]
+        f["AwsAccountId"] = arn.split(":")[4]
         findings.append(f)
     event["detail"]["findings"] = findings
     return event
@@ -149,7 +157,7 @@ def is_user_deny(r, user: str) -> bool:
         return False
     if r.action == "PutUserPolicy" and f.get("PolicyName") == "TourniquetDenyAll":
         return True
-    if r.action == "AttachUserPolicy" and (f.get("PolicyArn") == DENY_POLICY_ARN
+    if r.action == "AttachUserPolicy" and (is_custodian_deny(f.get("PolicyArn", ""))
                                           or f.get("PolicyArn", "").endswith("/TourniquetDenyAll")):
         return True
     return r.action == "AddUserToGroup" and f.get("GroupName") == "TourniquetQuarantine"
@@ -166,27 +174,52 @@ def is_role_cut(r, role: str) -> bool:
         return False
     if r.action == "PutRolePolicy" and f.get("PolicyName") in ("TourniquetRevokeOlderSessions", "TourniquetDenyAll"):
         return True
-    return r.action == "AttachRolePolicy" and (f.get("PolicyArn") == DENY_POLICY_ARN or "/tourniquet/" in f.get("PolicyArn", ""))
+    return r.action == "AttachRolePolicy" and (is_custodian_deny(f.get("PolicyArn", ""))
+                                               or "/tourniquet/" in f.get("PolicyArn", ""))
+
+
+def is_custodian_deny(arn: str) -> bool:
+    """The managed deny Cloud Custodian's set-policy attaches, in whichever account."""
+    return arn.startswith("arn:aws:iam::") and arn.endswith(f":policy/{DENY_POLICY_NAME}")
 
 
 def is_write(action: str) -> bool:
     return action.startswith(("Put", "Update", "Tag", "Attach", "AddUserToGroup", "CreatePolicy"))
 
 
+# A requirement: (the name or key id the request must carry, what the request must be).
 def user_requirements(user: dict) -> list:
-    return [lambda r, u=user["name"]: is_user_deny(r, u)] + [lambda r, k=k: is_key_off(r, k) for k in user["keys"]]
+    return [(user["name"], lambda r, u=user["name"]: is_user_deny(r, u))] + [
+        (k, lambda r, k=k: is_key_off(r, k)) for k in user["keys"]]
 
 
 def role_requirements(role: dict) -> list:
-    return [lambda r, n=role["name"]: is_role_cut(r, n)]
+    return [(role["name"], lambda r, n=role["name"]: is_role_cut(r, n))]
 
 
-def contained_at(records, depth, requirements):
+def subject_index(records) -> dict:
+    """The records' indexes by the user, role and key they name."""
+    index: dict[str, list[int]] = {}
+    for i, r in enumerate(records):
+        for k in ("UserName", "RoleName", "AccessKeyId"):
+            if r.fields.get(k):
+                index.setdefault(r.fields[k], []).append(i)
+    return index
+
+
+def all_contained(records, principals: list[list]) -> bool:
+    index = subject_index(records)
+    return all(any(records[i].status == 200 and need(records[i]) for i in index.get(subject, ()))
+               for reqs in principals for subject, need in reqs)
+
+
+def contained_at(records, depth, requirements, index):
     """(end time, wave, [wave of each requirement]) at which every requirement had a successful
     request, or None."""
     ends, waves = [], []
-    for need in requirements:
-        hits = [(r.end, depth[i]) for i, r in enumerate(records) if r.status == 200 and need(r)]
+    for subject, need in requirements:
+        hits = [(records[i].end, depth[i]) for i in index.get(subject, ())
+                if records[i].status == 200 and need(records[i])]
         if not hits:
             return None
         end, wave = min(hits)
@@ -206,7 +239,8 @@ CONTAINMENT_ACTIONS = {"PutUserPolicy", "PutRolePolicy", "UpdateAccessKey", "Lis
 def analyze(records, t0: float, t_done: float, principals: list[list]) -> dict:
     """Figures of one run. `principals`: for each principal, its list of requirements."""
     depth = proxymod.depths(records)
-    contained = [contained_at(records, depth, reqs) for reqs in principals]
+    index = subject_index(records)
+    contained = [contained_at(records, depth, reqs, index) for reqs in principals]
     done = [c for c in contained if c]
     first = min((r.start for r in records), default=t0)
     errors: dict[str, int] = {}
@@ -252,6 +286,8 @@ def analyze(records, t0: float, t_done: float, principals: list[list]) -> dict:
     if done:
         times = sorted(c[0] - t0 for c in done)
         out["first_contained_s"], out["median_contained_s"] = times[0], statistics.median(times)
+        if len(principals) >= 50:
+            out["contained_times_s"] = times
     by_wave: list[dict] = [dict() for _ in range(max(depth, default=0))]
     for i, r in enumerate(records):
         name = r.action if not r.throttled else f"{r.action} (throttled)"
@@ -278,13 +314,31 @@ class Bench:
     def __init__(self, args):
         self.args = args
         self.moto = Moto()
-        self.proxy = proxymod.LatencyProxy(self.moto.port, args.latency_ms).start()
+        self.proxy = proxymod.LatencyProxy(self.moto.port, args.latency_ms,
+                                           {DUMMY_CREDS["AWS_ACCESS_KEY_ID"]: ACCOUNT}).start()
         self.seeder = Seeder(self.moto.endpoint)
+        self.members: dict[str, Seeder] = {}
         self.env = {"AWS_ENDPOINT_URL": self.proxy.endpoint, "AWS_REGION": "us-east-1",
                     "AWS_DEFAULT_REGION": "us-east-1", "EVIDENCE_BUCKET": BUCKET, **DUMMY_CREDS}
         self.python = sys.executable
         self.custodian = str(Path(sys.executable).parent / "custodian")
         self.counter = 0
+
+    def reset(self) -> None:
+        """A fresh emulator: every account emptied (member accounts are entered again on demand)."""
+        self.seeder.reset()
+        self.members = {}
+
+    def seeder_for(self, account: str) -> Seeder:
+        """Seeding and reading back in `account`: this one, or a member account entered through
+        the member role (with the managed deny Cloud Custodian attaches, as in this account)."""
+        if account == ACCOUNT:
+            return self.seeder
+        if account not in self.members:
+            member = self.seeder.in_account(account, MEMBER_ROLE + "Contain")
+            member.iam.create_policy(PolicyName=DENY_POLICY_NAME, PolicyDocument=DENY_ALL)
+            self.members[account] = member
+        return self.members[account]
 
     def name(self, prefix: str) -> str:
         self.counter += 1
@@ -306,18 +360,24 @@ class Bench:
         return FunctionProcess(argv, env, str(LOGS / f"{which}.log"), name=which)
 
     def invoke(self, fn: FunctionProcess, event: dict, principals: list[list], timeout: float,
-               cold_mark: int | None = None) -> dict:
+               cold_mark: int | None = None, stop_when_contained: bool = False) -> dict:
         """One invocation. Warm: timed from the event handed to the started process. Cold
         (`cold_mark`, the proxy's mark taken before the process was spawned): timed from the process's
-        spawn, its init and first poll of the Runtime API included."""
+        spawn, its init and first poll of the Runtime API included. `stop_when_contained`: the run is
+        left once every principal is contained on the wire (where only that is measured); the
+        caller stops the process."""
         mark = self.proxy.mark() if cold_mark is None else cold_mark
-        inv = fn.invoke(event, timeout)
+        until = (lambda: all_contained(self.proxy.since(mark), principals)) if stop_when_contained else None
+        inv = fn.invoke(event, timeout, until=until)
         t_done = inv.done if inv.done else time.perf_counter()
         time.sleep(0.02)  # let the proxy log the last response
         records = self.proxy.since(mark)
         start = fn.spawned if cold_mark is not None else (inv.sent or t_done)
         result = analyze(records, start, t_done, principals)
         body = inv.result if isinstance(inv.result, dict) else {}
+        if body.get("errorType") == "Bench.Stopped":
+            result["stopped_when_contained"] = True
+            result.pop("complete_s", None)
         if body.get("errorType") == "PartialContainment":
             # The report of a partial containment is stored with the evidence; the error names it.
             stored = self.stored_report()
@@ -333,38 +393,50 @@ class Bench:
             failed = [s for t in body["targets"] for s in t.get("steps", [])
                       if isinstance(s, dict) and s.get("outcome") == "failed"]
             result["failed_steps"] = len(failed)
+            result["step_outcomes"] = _count(s.get("outcome") for t in body["targets"] for s in t.get("steps", [])
+                                             if isinstance(s, dict))
             result["failed_actions"] = _count(s.get("action") for s in failed)
         if body.get("errorType"):
             result["error"] = str(body.get("errorMessage", ""))[:300]
         return result
 
     def custodian_run(self, policy: dict, principals: list[list], timeout: float) -> dict:
+        return self.custodian_runs([(policy, None)], principals, timeout)
+
+    def custodian_runs(self, policies: list[tuple[dict, str | None]], principals: list[list],
+                       timeout: float) -> dict:
+        """`custodian run` of each policy file, all started at once (`--assume` the role given, as
+        c7n-org runs one process per account), timed from the first start to the last exit."""
         work = OUT / "custodian"
         shutil.rmtree(work, ignore_errors=True)
-        work.mkdir(parents=True)
-        path = work / "policy.json"
-        path.write_text(json.dumps(policy, indent=1))
         env = dict(os.environ, **self.env)
         env.pop("AWS_PROFILE", None)
+        argvs = []
+        for n, (policy, assume) in enumerate(policies):
+            here = work / str(n)
+            here.mkdir(parents=True)
+            (here / "policy.json").write_text(json.dumps(policy, indent=1))
+            argvs.append([self.custodian, "run", "-s", str(here / "output"), "--cache-period", "0", "-r", "us-east-1"]
+                         + (["--assume", assume] if assume else []) + [str(here / "policy.json")])
         mark = self.proxy.mark()
         t0 = time.perf_counter()
+        codes, timed_out = [], False
         with open(LOGS / "custodian.log", "ab") as logf:
-            proc = subprocess.Popen([self.custodian, "run", "-s", str(work / "output"), "--cache-period", "0",
-                                     "-r", "us-east-1", str(path)], env=env, stdin=subprocess.DEVNULL,
-                                    stdout=logf, stderr=subprocess.STDOUT)
-            try:
-                code = proc.wait(timeout)
-                timed_out = False
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                code = proc.wait()
-                timed_out = True
+            procs = [subprocess.Popen(argv, env=env, stdin=subprocess.DEVNULL, stdout=logf, stderr=subprocess.STDOUT)
+                     for argv in argvs]
+            for proc in procs:
+                try:
+                    codes.append(proc.wait(max(0.1, t0 + timeout - time.perf_counter())))
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    codes.append(proc.wait())
+                    timed_out = True
         t_done = time.perf_counter()
         time.sleep(0.02)
         result = analyze(self.proxy.since(mark), t0, t_done, principals)
-        result["ok"] = code == 0 and not timed_out
+        result["ok"] = all(c == 0 for c in codes) and not timed_out
         result["answered"] = not timed_out
-        result["status"] = "timed out" if timed_out else f"exit {code}"
+        result["status"] = "timed out" if timed_out else ", ".join(f"exit {c}" for c in codes)
         return result
 
     def stored_report(self) -> dict | None:
@@ -381,18 +453,21 @@ class Bench:
 
     # --- verification, read back directly from moto --------------------------------------------
     def user_contained(self, user: dict) -> bool:
-        iam = self.seeder.iam
-        keys_off = all(s == "Inactive" for s in self.seeder.key_statuses(user["name"]).values())
-        inline = iam.list_user_policies(UserName=user["name"])["PolicyNames"]
-        attached = [p["PolicyArn"] for p in iam.list_attached_user_policies(UserName=user["name"])["AttachedPolicies"]]
-        return keys_off and ("TourniquetDenyAll" in inline or any(
-            a == DENY_POLICY_ARN or a.endswith("/TourniquetDenyAll") for a in attached))
+        """Every key inactive, and a deny-all in force: inline, attached, or the quarantine group's."""
+        seeder = self.seeder_for(user.get("account", ACCOUNT))
+        iam, name = seeder.iam, user["name"]
+        keys_off = all(s == "Inactive" for s in seeder.key_statuses(name).values())
+        inline = iam.list_user_policies(UserName=name)["PolicyNames"]
+        attached = [p["PolicyArn"] for p in iam.list_attached_user_policies(UserName=name)["AttachedPolicies"]]
+        groups = [g["GroupName"] for g in iam.list_groups_for_user(UserName=name)["Groups"]]
+        return keys_off and ("TourniquetDenyAll" in inline or "TourniquetQuarantine" in groups or any(
+            is_custodian_deny(a) or a.endswith("/TourniquetDenyAll") for a in attached))
 
     def role_contained(self, role: dict) -> bool:
-        iam = self.seeder.iam
+        iam = self.seeder_for(role.get("account", ACCOUNT)).iam
         inline = iam.list_role_policies(RoleName=role["name"])["PolicyNames"]
         attached = [p["PolicyArn"] for p in iam.list_attached_role_policies(RoleName=role["name"])["AttachedPolicies"]]
-        return "TourniquetRevokeOlderSessions" in inline or DENY_POLICY_ARN in attached
+        return "TourniquetRevokeOlderSessions" in inline or any(is_custodian_deny(a) for a in attached)
 
     # --- scenarios -------------------------------------------------------------------------------
     def single(self, kind: str, runs: int) -> dict:
@@ -415,7 +490,7 @@ class Bench:
         for i in range(runs):
             k = i % len(order)
             for which in order[k:] + order[:k]:  # rotate, so no responder always goes first
-                self.seeder.reset()
+                self.reset()
                 if which == "custodian":
                     p = seed(self.name(f"c7n-{kind}"))
                     policy = custodian_policy(kind, [p["name"]], "bench-" + p["name"])
@@ -448,9 +523,12 @@ class Bench:
                 f"{k} {fmt_s(v[-1].get('contain_s'))}/{fmt_s(v[-1].get('complete_s'))}" for k, v in out.items() if v))
         return out
 
-    def many(self, count: int, runs: int, rate: float, responders: list[str], burst: float) -> dict:
+    def many(self, count: int, runs: int, rate: float, responders: list[str], burst: float,
+             stop_when_contained: tuple = ()) -> dict:
         """A synthetic Security Hub custom action naming `count` users, under throttling at `rate`
-        (a bucket of `burst`), `runs` times per responder, the order rotated run by run."""
+        (a bucket of `burst`), `runs` times per responder, the order rotated run by run. The
+        responders in `stop_when_contained` are left once every user is contained (their time to
+        complete is not measured there)."""
         args = self.args
         out: dict[str, list] = {k: [] for k in responders}
         # `tourniquet`: its default pace (IAM_REQUESTS_PER_SECOND unset); `tourniquet_told`: told the rate
@@ -458,7 +536,7 @@ class Bench:
         plan = [(which, i) for i in range(runs)
                 for which in responders[i % len(responders):] + responders[:i % len(responders)]]
         for which, i in plan:
-            self.seeder.reset()
+            self.reset()
             t = time.perf_counter()
             users = self.seeder.users([self.name(f"many{i}") for _ in range(count)], groups=1)
             log(f"seeded {count} users in {time.perf_counter() - t:.1f} s")
@@ -480,7 +558,8 @@ class Bench:
                         cap = args.baseline_many_cap if which == "boto3" else 300
                         mark = self.proxy.mark()
                         sampler = RssSampler(fn.proc.pid)
-                        r = self.invoke(fn, event, principals, timeout=cap)
+                        r = self.invoke(fn, event, principals, timeout=cap,
+                                        stop_when_contained=which in stop_when_contained)
                         r["peak_rss_kb"] = fn.peak_rss_kb()
                         samples = sampler.close()
                         # Where the memory goes: RSS when the last IAM request ended (every principal
@@ -504,7 +583,7 @@ class Bench:
             r["rate"], r["burst"] = rate, burst
             out[which].append(r)
             log(f"many ({which}, {rate:g}/s): {r['principals_contained']}/{count} contained, "
-                f"contain {fmt_s(r.get('contain_s'))}, complete {fmt_s(r['complete_s'])}, "
+                f"contain {fmt_s(r.get('contain_s'))}, complete {fmt_s(r.get('complete_s'))}, "
                 f"throttled {r['throttled']}, waves {r['waves']}, status {r.get('status')}")
         return out
 
@@ -544,7 +623,7 @@ class Bench:
             order = ["tourniquet", "custodian"]
             for i in range(runs):
                 for which in order[i % 2:] + order[:i % 2]:
-                    self.seeder.reset()
+                    self.reset()
                     event, principals, policy, verify, count = make()
                     self.proxy.throttle(args.throttle_rate, args.throttle_burst)
                     try:
@@ -554,7 +633,8 @@ class Bench:
                             fn = self.start_function("contain")
                             try:
                                 fn.wait_first_poll()
-                                r = self.invoke(fn, event, principals, timeout=300)
+                                r = self.invoke(fn, event, principals, timeout=300,
+                                                stop_when_contained=scenario == "mixed")
                                 r["peak_rss_kb"] = fn.peak_rss_kb()
                             finally:
                                 fn.stop()
@@ -565,13 +645,13 @@ class Bench:
                     r["floor_s"] = max(0.0, r["containment_requests"] - args.throttle_burst) / args.throttle_rate
                     out[scenario][which].append(r)
                     log(f"{scenario} ({which}): {r['principals_contained']}/{count} contained, "
-                        f"contain {fmt_s(r.get('contain_s'))}, complete {fmt_s(r['complete_s'])}, "
+                        f"contain {fmt_s(r.get('contain_s'))}, complete {fmt_s(r.get('complete_s'))}, "
                         f"throttled {r['throttled']}, status {r.get('status')}")
 
         # Separate findings at once: one GuardDuty finding per user, each to its own process, all
         # spawned together with the event queued (cold, from the first spawn), one shared rate.
         for i in range(runs if n_separate > 0 else 0):
-            self.seeder.reset()
+            self.reset()
             users = self.seeder.users([self.name("sep") for _ in range(n_separate)], groups=1)
             principals = [user_requirements(u) for u in users]
             self.proxy.throttle(args.throttle_rate, args.throttle_burst)
@@ -600,6 +680,154 @@ class Bench:
             log(f"separate ({n_separate} invocations): {r['principals_contained']}/{n_separate} contained, "
                 f"contain {fmt_s(r.get('contain_s'))}, throttled {r['throttled']}, statuses {r['statuses']}")
         return out
+
+    def one_incident(self, which: str, event: dict, principals: list[list], policies: list, env: dict | None = None,
+                     stop_when_contained: bool = False) -> dict:
+        """One responder on one incident under the main throttle: Tourniquet's `contain` started and
+        polling, then the event (warm, as an incident that is not the function's first); Custodian's
+        processes from their start."""
+        args = self.args
+        self.proxy.throttle(args.throttle_rate, args.throttle_burst)
+        try:
+            if which == "custodian":
+                r = self.custodian_runs(policies, principals, timeout=300)
+            else:
+                fn = self.start_function("contain", env)
+                try:
+                    fn.wait_first_poll()
+                    r = self.invoke(fn, event, principals, timeout=300, stop_when_contained=stop_when_contained)
+                    r["peak_rss_kb"] = fn.peak_rss_kb()
+                finally:
+                    fn.stop()
+        finally:
+            self.proxy.throttle(None)
+        r["floor_s"] = max(0.0, r["containment_requests"] - args.throttle_burst) / args.throttle_rate
+        return r
+
+    def shapes(self, runs: int) -> dict:
+        """One incident's shapes beyond its size, `runs` times per responder, the order rotated, under
+        the main throttle: principals in three accounts (through the member role; Custodian: one
+        process per account with `--assume`, all at once, as c7n-org would run them), a user with 30
+        policies (the snapshot pages through them), a user with no room for another policy (the
+        fallback routes; Custodian's attach fails as IAM's would), and a replay of the same event."""
+        out: dict = {k: {"tourniquet": [], "custodian": []} for k in ("accounts", "policies", "fallback", "replay")}
+        member_env = {"MEMBER_ROLE_NAME": MEMBER_ROLE}
+
+        def role_arn(account):
+            return None if account == ACCOUNT else f"arn:aws:iam::{account}:role/{MEMBER_ROLE}Contain"
+
+        def accounts():
+            users = [dict(self.seeder_for(a).user(self.name("acct"), groups=1, rich=False), account=a)
+                     for a in [ACCOUNT] + MEMBER_ACCOUNTS]
+            policies = [(custodian_policy("user", [u["name"]], "bench-accounts", u["account"]), role_arn(u["account"]))
+                        for u in users]
+            return securityhub_event([u["arn"] for u in users]), users, policies, member_env
+
+        def policies():
+            u = self.seeder.user_with_policies(self.name("p30"))
+            return (guardduty_user_event(u["name"], u["keys"][0]), [u],
+                    [(custodian_policy("user", [u["name"]], "bench-policies"), None)], None)
+
+        def fallback():
+            u = self.seeder.user_at_limits(self.name("full"))
+            # What IAM answers for this user, which moto does not enforce: the inline deny does not fit
+            # in the 2,048 characters left, and an 11th managed policy exceeds the quota.
+            self.proxy.limits = [
+                ("PutUserPolicy", {"UserName": u["name"], "PolicyName": "TourniquetDenyAll"}, "LimitExceeded",
+                 f"Maximum policy size of 2048 bytes exceeded for user {u['name']}"),
+                ("AttachUserPolicy", {"UserName": u["name"]}, "LimitExceeded",
+                 "Cannot exceed quota for PoliciesPerUser: 10")]
+            return (guardduty_user_event(u["name"], u["keys"][0]), [u],
+                    [(custodian_policy("user", [u["name"]], "bench-fallback"), None)], None)
+
+        for scenario, make in (("accounts", accounts), ("policies", policies), ("fallback", fallback)):
+            order = ["tourniquet", "custodian"]
+            for i in range(runs):
+                for which in order[i % 2:] + order[:i % 2]:
+                    self.reset()
+                    try:
+                        event, users, pols, env = make()
+                        principals = [user_requirements(u) for u in users]
+                        r = self.one_incident(which, event, principals, pols, env)
+                    finally:
+                        self.proxy.limits = []
+                    r["verified_contained"] = sum(self.user_contained(u) for u in users)
+                    r["expected"] = len(users)
+                    if which == "tourniquet":
+                        r["routes"] = self.stored_routes()
+                    out[scenario][which].append(r)
+                    log(f"{scenario} ({which}): {r['verified_contained']}/{len(users)} contained (read back), "
+                        f"contain {fmt_s(r.get('contain_s'))}, complete {fmt_s(r.get('complete_s'))}, "
+                        f"status {r.get('status')}")
+
+        # A replay: the same event again, after the first run contained its user. Tourniquet: the
+        # same process (warm); Custodian: the same policy run again. The second run is measured.
+        order = ["tourniquet", "custodian"]
+        for i in range(runs):
+            for which in order[i % 2:] + order[:i % 2]:
+                self.reset()
+                u = self.seeder.user(self.name("replay"), groups=1, rich=False)
+                principals = [user_requirements(u)]
+                event = guardduty_user_event(u["name"], u["keys"][0])
+                policy = custodian_policy("user", [u["name"]], "bench-replay")
+                if which == "custodian":
+                    first = self.custodian_run(policy, principals, timeout=120)
+                    r = self.custodian_run(policy, principals, timeout=120)
+                else:
+                    fn = self.start_function("contain")
+                    try:
+                        fn.wait_first_poll()
+                        first = self.invoke(fn, event, principals, timeout=120)
+                        r = self.invoke(fn, copy.deepcopy(event), principals, timeout=120)
+                    finally:
+                        fn.stop()
+                r["first_complete_s"] = first.get("complete_s")
+                r["first_iam_writes"] = first["iam_writes"]
+                r["verified_contained"] = int(self.user_contained(u))
+                out["replay"][which].append(r)
+                log(f"replay ({which}): second run {fmt_s(r.get('complete_s'))}, IAM writes {r['iam_writes']} "
+                    f"(first run {r['first_iam_writes']}), status {r.get('status')}")
+        return out
+
+    def stored_routes(self) -> dict:
+        """How the newest stored report's deny-all went in: {route: count}."""
+        report = self.stored_report() or {}
+        return _count(s.get("route") for t in report.get("targets", []) for s in t.get("steps", [])
+                      if s.get("action") == "attach_deny_all")
+
+    def thousand(self, count: int) -> dict:
+        """One labelled run: more principals than one invocation can finish in Lambda's 300 s, under
+        the main throttle, at Tourniquet's default pace. The stub gives the invocation Lambda's
+        deadline (300 s); at 300 s the process is stopped, as Lambda would stop it."""
+        args = self.args
+        self.reset()
+        t = time.perf_counter()
+        users = self.seeder.users([self.name("k") for _ in range(count)], groups=1)
+        log(f"seeded {count} users in {time.perf_counter() - t:.1f} s")
+        principals = [user_requirements(u) for u in users]
+        event = securityhub_event([u["arn"] for u in users])
+        self.proxy.throttle(args.throttle_rate, args.throttle_burst)
+        fn = self.start_function("contain")
+        try:
+            fn.wait_first_poll()
+            r = self.invoke(fn, event, principals, timeout=300)
+            r["peak_rss_kb"] = fn.peak_rss_kb()
+            r["killed_at_timeout"] = r["status"] == "Bench.Timeout"
+        finally:
+            fn.stop()
+            self.proxy.throttle(None)
+        r["evidence_objects_stored"] = self.seeder.evidence_count()
+        report = self.stored_report() or {}
+        r["stored_report"] = bool(report)
+        r["stored_report_status"] = report.get("status")
+        r["stored_target_statuses"] = _count(t.get("status") for t in report.get("targets", []))
+        r["cut_short"] = sum(bool(t.get("message") and "deadline" in t["message"]) for t in report.get("targets", []))
+        r["verified_contained"] = sum(self.user_contained(u) for u in users)
+        r["expected"] = count
+        r["floor_s"] = max(0.0, r["containment_requests"] - args.throttle_burst) / args.throttle_rate
+        log(f"thousand: {r['verified_contained']}/{count} contained (read back), contain {fmt_s(r.get('contain_s'))}, "
+            f"answer {r.get('status')} after {fmt_s(r.get('complete_s'))}, evidence objects {r['evidence_objects_stored']}")
+        return r
 
     def cold_starts(self, runs: int) -> dict:
         """Process start to the first Runtime API poll and to the first response, and peak RSS."""
@@ -635,12 +863,12 @@ class Bench:
         return out
 
 
-def custodian_policy(kind: str, names: list[str], incident: str) -> dict:
+def custodian_policy(kind: str, names: list[str], incident: str, account: str = ACCOUNT) -> dict:
     """What Cloud Custodian can do of the playbook: keys disabled, a managed deny attached, a tag."""
     key = "UserName" if kind == "user" else "RoleName"
     flt = {"type": "value", "key": key, "value": names[0]} if len(names) == 1 else \
         {"type": "value", "key": key, "op": "in", "value": names}
-    actions = [{"type": "set-policy", "state": "attached", "arn": DENY_POLICY_ARN},
+    actions = [{"type": "set-policy", "state": "attached", "arn": f"arn:aws:iam::{account}:policy/{DENY_POLICY_NAME}"},
                {"type": "tag", "key": "tourniquet:incident", "value": incident}]
     if kind == "user":
         actions.insert(0, {"type": "remove-keys", "disable": True})
@@ -770,15 +998,17 @@ def main() -> int:
     ap.add_argument("--throttle-rate", type=float, default=50.0,
                     help="IAM (and STS) requests a second above which the proxy throttles, many-principal run (default 50)")
     ap.add_argument("--throttle-burst", type=float, default=50.0, help="token bucket size (default 50)")
-    ap.add_argument("--baseline-many-cap", type=float, default=30.0,
+    ap.add_argument("--baseline-many-cap", type=float, default=20.0,
                     help="seconds the boto3 responder may spend on the many-principal event (Custodian runs to "
-                         "its end); 0 skips both baselines (default 30)")
+                         "its end); 0 skips both baselines (default 20)")
     ap.add_argument("--gap-runs", type=int, default=3,
                     help="runs that add a warm user invocation with moto's HTTP 500 gap left open (default 3)")
     ap.add_argument("--cold-runs", type=int, default=5, help="cold starts per function binary (default 5)")
     ap.add_argument("--health-keys", type=int, default=20,
                     help="keys in the Health event, two of them one user's (default 20)")
-    ap.add_argument("--mixed", type=int, default=30, help="users and roles, half each, in one event (default 30)")
+    ap.add_argument("--mixed", type=int, default=100, help="users and roles, half each, in one event (default 100)")
+    ap.add_argument("--thousand", type=int, default=1000,
+                    help="principals in the one labelled run that outgrows the 300 s timeout (default 1000)")
     ap.add_argument("--separate", type=int, default=20,
                     help="separate findings arriving at once, each its own invocation (default 20)")
     ap.add_argument("--skip-build", action="store_true", help="use target/release as it is")
@@ -794,7 +1024,7 @@ def main() -> int:
     if args.quick:
         args.runs, args.many, args.many_runs, args.cold_runs, args.baseline_many_cap = 2, 20, 2, 2, 20.0
         args.gap_runs, args.sweep_rates, args.sweep_many = 1, "25", 5
-        args.health_keys, args.mixed, args.separate = 6, 6, 4
+        args.health_keys, args.mixed, args.separate, args.thousand = 6, 6, 4, 60
         args.skip_arm64 = True
 
     started = time.perf_counter()
@@ -802,6 +1032,8 @@ def main() -> int:
     for stale in LOGS.glob("*.log"):
         stale.unlink()
     results: dict = {"args": vars(args), "machine": machine(), "started": time.strftime("%Y-%m-%d %H:%M:%S %Z")}
+    memory = re.search(r"^\s+MemorySize:\s*(\d+)", (ROOT / "template.yaml").read_text(), re.M)
+    results["memory_mb"] = int(memory.group(1)) if memory else None
 
     if not args.skip_build:
         log("cargo build --release --bins")
@@ -826,14 +1058,17 @@ def main() -> int:
         def sweep():
             # The many-principal event at each rate, Tourniquet and Custodian side by side.
             return {f"{rate:g}": bench.many(args.sweep_many, args.many_runs, rate,
-                                            ["tourniquet", "custodian"] if baselines else ["tourniquet"], rate)
+                                            ["tourniquet", "custodian"] if baselines else ["tourniquet"], rate,
+                                            stop_when_contained=("tourniquet",))
                     for rate in sorted(set(sweep_rates + [args.throttle_rate]))}
         phases = [("user", lambda: bench.single("user", args.runs)),
                   ("role", lambda: bench.single("role", args.runs)),
                   ("many", lambda: bench.many(args.many, args.many_runs, args.throttle_rate, many,
-                                              args.throttle_burst)),
+                                              args.throttle_burst, stop_when_contained=("tourniquet_told",))),
                   ("sweep", sweep),
                   ("incidents", lambda: bench.incidents(args.many_runs)),
+                  ("shapes", lambda: bench.shapes(args.many_runs)),
+                  ("thousand", lambda: bench.thousand(args.thousand) if args.thousand else None),
                   ("cold", lambda: bench.cold_starts(args.cold_runs))]
         chosen = set(args.phases.split(","))
         for name, phase in phases:

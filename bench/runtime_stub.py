@@ -196,10 +196,13 @@ class FunctionProcess:
                 return None
         return None if self.stub.first_poll is None else self.stub.first_poll - self.spawned
 
-    def invoke(self, event: dict, timeout: float = 300.0) -> Invocation:
-        """Queues `event` and waits for its result (or the timeout, or the process's exit)."""
+    def invoke(self, event: dict, timeout: float = 300.0, until=None) -> Invocation:
+        """Queues `event` and waits for its result (or the timeout, or the process's exit, or
+        `until()` turning true: checked four times a second, the invocation is then left running
+        and answered `Bench.Stopped`)."""
         inv = self.stub.queue_event(event)
         deadline = time.perf_counter() + timeout
+        next_check = time.perf_counter() + 0.25
         while time.perf_counter() < deadline:
             try:
                 got = self.stub.finished.get(timeout=0.05)
@@ -208,6 +211,11 @@ class FunctionProcess:
             except queue.Empty:
                 if self.proc.poll() is not None:
                     break
+            if until is not None and time.perf_counter() >= next_check:
+                next_check = time.perf_counter() + 0.25
+                if until():
+                    inv.result = {"errorType": "Bench.Stopped", "errorMessage": "stopped once contained"}
+                    return inv
         inv.result = {"errorType": "Bench.Timeout" if self.proc.poll() is None else "Runtime.ExitError",
                       "errorMessage": f"no answer (exit code {self.proc.poll()})"}
         return inv

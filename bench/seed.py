@@ -19,18 +19,37 @@ EC2_TRUST = json.dumps({"Version": "2012-10-17", "Statement": [{
     "Effect": "Allow", "Principal": {"Service": "ec2.amazonaws.com"}, "Action": "sts:AssumeRole"}]})
 
 
+def _in_account(account: str):
+    def add(request, **_):
+        request.headers["x-moto-account-id"] = account
+    return add
+
+
 def doc(action: str) -> str:
     return json.dumps({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": action, "Resource": "*"}]})
 
 
 class Seeder:
-    def __init__(self, moto_endpoint: str):
+    def __init__(self, moto_endpoint: str, credentials: dict | None = None, account: str = ACCOUNT):
         self.endpoint = moto_endpoint
+        self.account = account
         cfg = Config(retries={"max_attempts": 1}, max_pool_connections=16, s3={"addressing_style": "path"})
-        kw = dict(endpoint_url=moto_endpoint, region_name="us-east-1", aws_access_key_id="AKIAIOSFODNN7EXAMPLE",
-                  aws_secret_access_key="wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY", config=cfg)
+        creds = credentials or {"aws_access_key_id": "AKIAIOSFODNN7EXAMPLE",
+                                "aws_secret_access_key": "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"}
+        kw = dict(endpoint_url=moto_endpoint, region_name="us-east-1", config=cfg, **creds)
         self.iam = boto3.client("iam", **kw)
         self.s3 = boto3.client("s3", **kw)
+        self.sts = boto3.client("sts", **kw)
+        if credentials is None:
+            # moto serves several accounts: the long-term key's requests are this account's.
+            for client in (self.iam, self.s3, self.sts):
+                client.meta.events.register("before-send.*.*", _in_account(account))
+
+    def in_account(self, account: str, role: str) -> "Seeder":
+        """A seeder inside another account of the emulator, entered through `role` there."""
+        c = self.sts.assume_role(RoleArn=f"arn:aws:iam::{account}:role/{role}", RoleSessionName="bench-seed")["Credentials"]
+        return Seeder(self.endpoint, {"aws_access_key_id": c["AccessKeyId"], "aws_secret_access_key": c["SecretAccessKey"],
+                                      "aws_session_token": c["SessionToken"]}, account)
 
     def reset(self) -> None:
         """Empties the emulated account, then puts back what every run expects: the evidence
@@ -73,6 +92,43 @@ class Seeder:
         with ThreadPoolExecutor(4) as pool:
             return list(pool.map(lambda n: self.user(n, groups=groups, rich=False), names))
 
+    def user_with_policies(self, name: str, each: int = 10) -> dict:
+        """A user with `each` inline policies, `each` customer managed policies attached (IAM's
+        default quota is 10) and `each` groups with an inline policy each: 3 x `each` policies."""
+        iam = self.iam
+        user = self.user(name, groups=0, rich=False)
+        iam.delete_user_policy(UserName=name, PolicyName="deploy-everything")
+        iam.detach_user_policy(UserName=name, PolicyArn="arn:aws:iam::aws:policy/ReadOnlyAccess")
+        for i in range(each):
+            iam.put_user_policy(UserName=name, PolicyName=f"inline-{i + 1:02d}", PolicyDocument=doc(f"s3:Get{i}*"))
+            arn = iam.create_policy(PolicyName=f"{name}-m{i + 1:02d}", PolicyDocument=doc(f"ec2:Describe{i}*"))["Policy"]["Arn"]
+            iam.attach_user_policy(UserName=name, PolicyArn=arn)
+            group = f"{name}-g{i + 1:02d}"
+            iam.create_group(GroupName=group)
+            iam.put_group_policy(GroupName=group, PolicyName="group-inline", PolicyDocument=doc(f"lambda:Get{i}*"))
+            iam.add_user_to_group(GroupName=group, UserName=name)
+        return user
+
+    def user_at_limits(self, name: str) -> dict:
+        """A user with no room for another policy: inline documents filling IAM's 2,048 characters
+        for a user and the 10 managed policies of IAM's default quota attached. Moto enforces
+        neither; the bench's proxy answers `LimitExceeded` as IAM would for this user."""
+        iam = self.iam
+        user = self.user(name, groups=0, rich=False)
+        iam.delete_user_policy(UserName=name, PolicyName="deploy-everything")
+        iam.detach_user_policy(UserName=name, PolicyArn="arn:aws:iam::aws:policy/ReadOnlyAccess")
+        # Four documents of ~500 characters (IAM counts them without whitespace): 2,000 of 2,048 used.
+        actions = [f"s3:GetObjectVersion{i:03d}" for i in range(17)]
+        filler = json.dumps({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": actions,
+                                                                      "Resource": "*"}]}, separators=(",", ":"))
+        for i in range(4):
+            iam.put_user_policy(UserName=name, PolicyName=f"fill-{i + 1}", PolicyDocument=filler)
+        used = 4 * len(filler)
+        for i in range(10):
+            arn = iam.create_policy(PolicyName=f"{name}-m{i + 1:02d}", PolicyDocument=doc(f"ec2:Describe{i}*"))["Policy"]["Arn"]
+            iam.attach_user_policy(UserName=name, PolicyArn=arn)
+        return dict(user, inline_chars=used)
+
     def role(self, name: str) -> dict:
         """An EC2 instance role: trust policy, an inline and a managed policy, an instance profile, a tag."""
         iam = self.iam
@@ -88,4 +144,4 @@ class Seeder:
         return {k["AccessKeyId"]: k["Status"] for k in self.iam.list_access_keys(UserName=user)["AccessKeyMetadata"]}
 
     def evidence_count(self) -> int:
-        return self.s3.list_objects_v2(Bucket=BUCKET).get("KeyCount", 0)
+        return sum(page.get("KeyCount", 0) for page in self.s3.get_paginator("list_objects_v2").paginate(Bucket=BUCKET))
