@@ -822,7 +822,8 @@ def thousand_section(res: dict) -> list[str]:
     w(f"| {r.get('verified_contained')} of {n} | {secs(r.get('contain_s')) if r.get('contain_s') else '— (not all)'} | "
       f"{secs(r.get('floor_s'))} | {by(30)} / {by(60)} / {by(120)} / {by(240)} | {answer} | "
       f"{('`' + str(r.get('stored_report_status')) + '`: ' + statuses) if r.get('stored_report') else 'none stored'} | "
-      f"{r.get('cut_short', 0)} | {r.get('evidence_objects_stored')} | {r.get('throttled')} | "
+      f"{r.get('cut_short', 0) if r.get('stored_report') else '— (no report)'} | "
+      f"{r.get('evidence_objects_stored')} | {r.get('throttled')} | "
       f"{mb((r.get('peak_rss_kb') or 0) * 1024)} |")
     w("")
     memory = res.get("memory_mb")
@@ -836,8 +837,9 @@ def thousand_section(res: dict) -> list[str]:
     if memory and r.get("peak_rss_kb"):
         share = r["peak_rss_kb"] / 1024 / memory
         w(f"Peak RSS {mb(r['peak_rss_kb'] * 1024)} against the function's {memory} MB (`MemorySize` in "
-          f"`template.yaml`): {share:.0%}" + (", over it: Lambda would have stopped the function for memory."
-                                             if share >= 1 else "."))
+          f"`template.yaml`, MiB in Lambda's accounting): {share:.0%}"
+          + (", over it: Lambda would have stopped the function for memory." if share >= 1 else
+             ", at the limit, where Lambda stops a function for memory." if share >= 0.9 else "."))
         w("")
     return L
 
