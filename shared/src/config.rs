@@ -30,6 +30,22 @@ pub struct Config {
     /// `IAM_REQUESTS_PER_SECOND`: the rate each account's IAM requests are paced to
     /// ([`crate::pace::DEFAULT_REQUESTS_PER_SECOND`] when unset).
     pub iam_requests_per_second: f64,
+    /// How the humans are told.
+    pub notify: Notify,
+}
+
+/// `NOTIFY_TOPIC_ARN`, `NOTIFY_FORMAT`, `NOTIFY_DRY_RUN`, `SECURITYHUB_UPDATE_FINDINGS`.
+#[derive(Clone, Debug)]
+pub struct Notify {
+    /// `NOTIFY_TOPIC_ARN`: the SNS topic every run that is not ignored is told to. Unset: none.
+    pub topic_arn: Option<String>,
+    /// `NOTIFY_FORMAT`: `email` (default), or `chatbot` (AWS Chatbot's custom notifications).
+    pub format: crate::notify::Format,
+    /// `NOTIFY_DRY_RUN`: dry runs are told too (with "DRY RUN" in the subject). Default `false`.
+    pub dry_run: bool,
+    /// `SECURITYHUB_UPDATE_FINDINGS`: the Security Hub findings a run acted on get a note,
+    /// `Workflow.Status` `NOTIFIED` and the incident's id. Default `false`; the template sets it.
+    pub update_findings: bool,
 }
 
 impl Config {
@@ -166,7 +182,33 @@ impl Config {
                         )
                     })?,
             };
+        let topic_arn = lookup("NOTIFY_TOPIC_ARN")
+            .map(|n| n.trim().to_owned())
+            .filter(|n| !n.is_empty());
+        if let Some(arn) = &topic_arn
+            && !is_topic_arn(arn)
+        {
+            return Err(format!(
+                "NOTIFY_TOPIC_ARN must be an SNS topic ARN (arn:aws:sns:REGION:ACCOUNT:NAME), not `{arn}`"
+            ));
+        }
+        let format = match lookup("NOTIFY_FORMAT").as_deref().map(str::trim) {
+            None | Some("") | Some("email") => crate::notify::Format::Email,
+            Some("chatbot") => crate::notify::Format::Chatbot,
+            Some(other) => {
+                return Err(format!(
+                    "NOTIFY_FORMAT must be `email` or `chatbot`, not `{other}`"
+                ));
+            }
+        };
+        let notify = Notify {
+            topic_arn,
+            format,
+            dry_run: flag("NOTIFY_DRY_RUN")?,
+            update_findings: flag("SECURITYHUB_UPDATE_FINDINGS")?,
+        };
         Ok(Self {
+            notify,
             iam_requests_per_second,
             stack_name,
             member_role_name,
@@ -316,6 +358,23 @@ impl ProtectedPattern {
     }
 }
 
+/// `arn:<partition>:sns:<region>:<account>:<name>`, the name as SNS allows it.
+fn is_topic_arn(arn: &str) -> bool {
+    let parts: Vec<&str> = arn.split(':').collect();
+    let ["arn", partition, "sns", region, account, name] = parts[..] else {
+        return false;
+    };
+    let base = name.strip_suffix(".fifo").unwrap_or(name);
+    partition.starts_with("aws")
+        && !region.is_empty()
+        && account.len() == 12
+        && account.chars().all(|c| c.is_ascii_digit())
+        && (1..=256).contains(&base.len())
+        && base
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -343,6 +402,41 @@ mod tests {
                 .unwrap_err()
                 .contains("DRY_RUN")
         );
+    }
+
+    #[test]
+    fn notification_settings_are_checked_and_name_the_variable() {
+        let base = ("EVIDENCE_BUCKET", "b");
+        let none = config(&[base]).unwrap().notify;
+        assert!(none.topic_arn.is_none() && !none.dry_run && !none.update_findings);
+        assert_eq!(none.format, crate::notify::Format::Email);
+        let set = config(&[
+            base,
+            (
+                "NOTIFY_TOPIC_ARN",
+                "arn:aws:sns:us-east-1:111122223333:tq-notify",
+            ),
+            ("NOTIFY_FORMAT", "chatbot"),
+            ("NOTIFY_DRY_RUN", "true"),
+            ("SECURITYHUB_UPDATE_FINDINGS", "true"),
+        ])
+        .unwrap()
+        .notify;
+        assert_eq!(
+            set.topic_arn.as_deref(),
+            Some("arn:aws:sns:us-east-1:111122223333:tq-notify")
+        );
+        assert_eq!(set.format, crate::notify::Format::Chatbot);
+        assert!(set.dry_run && set.update_findings);
+        for (name, value) in [
+            ("NOTIFY_TOPIC_ARN", "arn:aws:sqs:us-east-1:111122223333:q"),
+            ("NOTIFY_TOPIC_ARN", "tq-notify"),
+            ("NOTIFY_FORMAT", "slack"),
+            ("NOTIFY_DRY_RUN", "yes"),
+        ] {
+            let err = config(&[base, (name, value)]).unwrap_err();
+            assert!(err.contains(name) && err.contains(value), "{err}");
+        }
     }
 
     #[test]

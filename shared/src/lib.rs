@@ -5,13 +5,15 @@
 //! - [`plan`] decides the steps and judges their outcomes from what IAM said (pure);
 //! - [`responder`] is the one place that talks to AWS: it reads, writes in waves, and reports;
 //! - [`snapshot`] and [`evidence`] are the reads and the writes of forensic evidence;
-//! - [`pace`] paces every IAM request of an account through one token bucket, writes first.
+//! - [`pace`] paces every IAM request of an account through one token bucket, writes first;
+//! - [`notify`] words what a run did for the humans: the SNS message and the finding's note (pure).
 
 pub mod config;
 pub mod error;
 pub mod evidence;
 pub mod execute;
 pub mod intake;
+pub mod notify;
 pub mod pace;
 pub mod plan;
 pub mod principal;

@@ -192,6 +192,35 @@ pub struct Report {
     /// contained, and the run is `partial` so that a human sees them.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub skipped: Vec<Skipped>,
+    /// How the humans were told, one entry per channel (`sns`, `securityhub`); a failure here
+    /// never changes the run's status, which is about the containment.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub notify: Vec<Notice>,
+}
+
+/// How one channel told the humans of a run.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Notice {
+    /// `sns` or `securityhub`.
+    pub channel: String,
+    /// The topic, or the findings.
+    pub target: String,
+    /// `applied` (told), `skipped` (an earlier run already told it), `failed` (the detail says why).
+    pub outcome: Outcome,
+    /// What was sent, or why not.
+    pub detail: String,
+}
+
+impl Notice {
+    /// A channel's notice.
+    pub fn new(channel: &str, target: impl Into<String>, outcome: Outcome, detail: String) -> Self {
+        Self {
+            channel: channel.to_owned(),
+            target: target.into(),
+            outcome,
+            detail,
+        }
+    }
 }
 
 /// A malformed entity of an event, not contained.
@@ -220,6 +249,7 @@ impl Report {
             evidence: Vec::new(),
             evidence_lock: None,
             skipped: Vec::new(),
+            notify: Vec::new(),
         }
     }
 

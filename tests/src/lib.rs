@@ -625,3 +625,102 @@ pub async fn seed_rich_user(iam: &aws_sdk_iam::Client, name: &str) -> SeededUser
         .expect("SSH public key");
     user
 }
+
+/// A topic with a queue subscribed to it: what an e-mail subscriber would get, read back.
+pub struct Inbox {
+    /// The topic's ARN (`NOTIFY_TOPIC_ARN`).
+    pub topic: String,
+    queue: String,
+    sqs: aws_sdk_sqs::Client,
+}
+
+impl Inbox {
+    /// Creates the topic `tq-notify` and the queue `responders` subscribed to it.
+    pub async fn new(sdk: &SdkConfig) -> Self {
+        let sns = aws_sdk_sns::Client::new(sdk);
+        let sqs = aws_sdk_sqs::Client::new(sdk);
+        let topic = sns
+            .create_topic()
+            .name("tq-notify")
+            .send()
+            .await
+            .expect("topic")
+            .topic_arn
+            .expect("topic arn");
+        let queue = sqs
+            .create_queue()
+            .queue_name("responders")
+            .send()
+            .await
+            .expect("queue")
+            .queue_url
+            .expect("queue url");
+        let queue_arn = sqs
+            .get_queue_attributes()
+            .queue_url(&queue)
+            .attribute_names(aws_sdk_sqs::types::QueueAttributeName::QueueArn)
+            .send()
+            .await
+            .expect("queue attributes")
+            .attributes
+            .and_then(|a| {
+                a.get(&aws_sdk_sqs::types::QueueAttributeName::QueueArn)
+                    .cloned()
+            })
+            .expect("queue arn");
+        sns.subscribe()
+            .topic_arn(&topic)
+            .protocol("sqs")
+            .endpoint(queue_arn)
+            .send()
+            .await
+            .expect("subscribe");
+        Self { topic, queue, sqs }
+    }
+
+    /// Every message delivered since the last call: SNS's envelope (`Subject`, `Message`,
+    /// `MessageAttributes`), as the subscriber receives it.
+    pub async fn received(&self) -> Vec<Value> {
+        let mut out = Vec::new();
+        loop {
+            let batch = self
+                .sqs
+                .receive_message()
+                .queue_url(&self.queue)
+                .max_number_of_messages(10)
+                .send()
+                .await
+                .expect("receive")
+                .messages
+                .unwrap_or_default();
+            if batch.is_empty() {
+                return out;
+            }
+            for m in batch {
+                out.push(serde_json::from_str(m.body().unwrap_or_default()).expect("SNS envelope"));
+                self.sqs
+                    .delete_message()
+                    .queue_url(&self.queue)
+                    .receipt_handle(m.receipt_handle().unwrap_or_default())
+                    .send()
+                    .await
+                    .expect("delete");
+            }
+        }
+    }
+
+    /// The one message delivered since the last call: its subject, its body (JSON) and its
+    /// attributes.
+    pub async fn one(&self) -> (String, Value, Value) {
+        let mut got = self.received().await;
+        assert_eq!(got.len(), 1, "exactly one message: {got:#?}");
+        let envelope = got.remove(0);
+        let body =
+            serde_json::from_str(envelope["Message"].as_str().unwrap()).expect("a JSON body");
+        (
+            envelope["Subject"].as_str().unwrap().to_owned(),
+            body,
+            envelope["MessageAttributes"].clone(),
+        )
+    }
+}

@@ -562,6 +562,151 @@ fn every_alarm_can_deliver_to_its_topic_through_the_topics_own_key() {
     }
 }
 
+/// Every statement a function's role allows, its managed policies' included.
+fn allow_statements(template: &Value, function: &Value) -> Vec<Value> {
+    let resources = &template["Resources"];
+    function["Properties"]["Policies"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|policy| match policy["Ref"].as_str() {
+            Some(name) => resources[name]["Properties"]["PolicyDocument"].clone(),
+            None => policy.clone(),
+        })
+        .flat_map(|document| match &document["Statement"] {
+            Value::Array(list) => list.clone(),
+            other => vec![other.clone()],
+        })
+        .filter(|s| s["Effect"] == "Allow")
+        .collect()
+}
+
+/// Whether `statements` allow `action` on exactly `resource`.
+fn grants(statements: &[Value], action: &str, resource: &Value) -> bool {
+    statements.iter().any(|s| {
+        let actions = &s["Action"];
+        let has = actions == action
+            || actions
+                .as_array()
+                .is_some_and(|a| a.iter().any(|x| x == action));
+        has && &s["Resource"] == resource
+    })
+}
+
+/// Grants beyond `iam:`, which moto does not enforce (KMS least of all): every function that
+/// tells the humans may publish to the topic through its key, and only `contain`, which
+/// receives Security Hub's events, may update findings, and only to `NOTIFIED`. A grant missing
+/// or misplaced fails here, not in the first incident.
+#[test]
+fn every_function_may_tell_the_humans_and_only_contain_may_note_findings() {
+    let code = std::fs::read_to_string(source("responder/notify.rs")).unwrap();
+    assert!(code.contains(".publish()") && code.contains(".batch_update_findings()"));
+    for (file, calls) in [("responder/mod.rs", 2), ("responder/release.rs", 1)] {
+        let text = std::fs::read_to_string(source(file)).unwrap();
+        assert_eq!(
+            text.matches(".notify(").count(),
+            calls,
+            "{file}: where runs tell the humans"
+        );
+    }
+    let template = template();
+    let resources = &template["Resources"];
+    let topic = serde_json::json!({"Ref": "NotifyTopic"});
+    let key = serde_json::json!({"Fn::GetAtt": ["AlarmKey", "Arn"]});
+    assert_eq!(
+        resources["NotifyTopic"]["Properties"]["KmsMasterKeyId"],
+        serde_json::json!({"Ref": "AlarmKey"}),
+        "the topic is encrypted with the stack's key"
+    );
+    assert_eq!(
+        template["Globals"]["Function"]["Environment"]["Variables"]["NOTIFY_TOPIC_ARN"],
+        topic
+    );
+    let functions: Vec<(&String, &Value)> = resources
+        .as_object()
+        .unwrap()
+        .iter()
+        .filter(|(_, r)| r["Type"] == "AWS::Serverless::Function")
+        .collect();
+    assert_eq!(functions.len(), 6);
+    for (name, function) in &functions {
+        let statements = allow_statements(&template, function);
+        assert!(
+            grants(&statements, "sns:Publish", &topic),
+            "{name} cannot publish to the topic"
+        );
+        for action in ["kms:GenerateDataKey*", "kms:Decrypt"] {
+            assert!(
+                grants(&statements, action, &key),
+                "{name} lacks {action} on the topic's key"
+            );
+        }
+        let updates: Vec<&Value> = statements
+            .iter()
+            .filter(|s| s["Action"] == "securityhub:BatchUpdateFindings")
+            .collect();
+        if name.as_str() == "ContainFunction" {
+            assert_eq!(updates.len(), 1, "{name} notes the findings it acted on");
+            assert_eq!(
+                updates[0]["Condition"]["StringEquals"]["securityhub:ASFFSyntaxPath/Workflow.Status"],
+                "NOTIFIED",
+                "never RESOLVED or SUPPRESSED"
+            );
+        } else {
+            assert!(
+                updates.is_empty(),
+                "{name} has no Security Hub events to update"
+            );
+        }
+        // Nothing else beyond IAM, S3, STS, logs and these.
+        for s in &statements {
+            let actions = match &s["Action"] {
+                Value::Array(list) => list.clone(),
+                one => vec![one.clone()],
+            };
+            for a in actions.iter().filter_map(Value::as_str) {
+                assert!(
+                    [
+                        "iam:",
+                        "s3:",
+                        "sts:",
+                        "sns:Publish",
+                        "kms:GenerateDataKey*",
+                        "kms:Decrypt",
+                        "securityhub:BatchUpdateFindings",
+                        "sqs:SendMessage",
+                        "logs:"
+                    ]
+                    .iter()
+                    .any(|p| a.starts_with(p)),
+                    "{name} allows {a}"
+                );
+            }
+        }
+    }
+    // A message on the topic is Tourniquet's word: everyone else is denied publishing.
+    let deny = &resources["NotifyTopicPolicy"]["Properties"]["PolicyDocument"]["Statement"][0];
+    assert_eq!(
+        (deny["Effect"].as_str(), deny["Principal"].as_str()),
+        (Some("Deny"), Some("*"))
+    );
+    assert_eq!(deny["Action"], "sns:Publish");
+    let allowed: BTreeSet<String> = deny["Condition"]["ArnNotEquals"]["aws:PrincipalArn"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            r["Fn::GetAtt"][0]
+                .as_str()
+                .unwrap()
+                .trim_end_matches("Role")
+                .to_owned()
+        })
+        .collect();
+    let functions: BTreeSet<String> = functions.iter().map(|(n, _)| (*n).clone()).collect();
+    assert_eq!(allowed, functions);
+}
+
 /// The refused-principal alarm counts what `contain` really logs: the template's metric filter
 /// (`{ $.fields.message = "refused*" }`) is applied to the JSON log lines of the real binary, run
 /// as Lambda runs it with JSON logging, on a root request (refused) and on a user (contained).

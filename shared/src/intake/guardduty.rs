@@ -257,6 +257,7 @@ pub(super) fn parse(
         reason: Some(finding.finding_type),
         last_seen,
         skipped,
+        severity: Some(super::severity_label(finding.severity).into()),
         ..Incident::new(
             format!("guardduty-{id}"),
             Source::GuardDuty,

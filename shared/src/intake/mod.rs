@@ -117,6 +117,36 @@ pub struct Incident {
     /// A human's cap for this invocation (`max_principals` in the payload), replacing
     /// `MAX_PRINCIPALS_PER_EVENT`.
     pub max_principals: Option<usize>,
+    /// The severity its source gave it (`LOW` .. `CRITICAL`, see [`severity_label`]), if any.
+    pub severity: Option<String>,
+    /// The Security Hub findings acted on, to update with what was done.
+    pub findings: Vec<FindingRef>,
+    /// When every imported finding acted on carries Tourniquet's own mark for one incident
+    /// (`UserDefinedFields` `tourniquet:incident`): that incident. Security Hub re-emits a finding
+    /// Tourniquet updated; the responder ignores it only if its ledger shows the update (anyone
+    /// allowed `securityhub:BatchUpdateFindings` can write the mark).
+    pub echo_of: Option<String>,
+}
+
+/// A Security Hub finding's identifiers (what `BatchUpdateFindings` takes).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FindingRef {
+    /// The finding's `Id`.
+    pub id: String,
+    /// The finding's `ProductArn`.
+    pub product_arn: String,
+}
+
+/// A severity label from a score on GuardDuty's 0-10 scale (GuardDuty's own ranges; Security
+/// Hub's normalized 0-100 divided by 10 falls in the same bands as its labels).
+pub fn severity_label(score: f64) -> &'static str {
+    match score {
+        s if s >= 9.0 => "CRITICAL",
+        s if s >= 7.0 => "HIGH",
+        s if s >= 4.0 => "MEDIUM",
+        s if s >= 1.0 => "LOW",
+        _ => "INFORMATIONAL",
+    }
 }
 
 impl Incident {
@@ -132,6 +162,9 @@ impl Incident {
             last_seen: None,
             skipped: Vec::new(),
             max_principals: None,
+            severity: None,
+            findings: Vec::new(),
+            echo_of: None,
         }
     }
 

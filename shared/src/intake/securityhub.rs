@@ -33,6 +33,10 @@ struct Finding {
     severity: Option<Severity>,
     #[serde(default)]
     types: Vec<String>,
+    /// Name-value pairs anyone allowed `securityhub:BatchUpdateFindings` may set; Tourniquet's
+    /// own mark is one ([`crate::notify::INCIDENT_FIELD`]).
+    #[serde(default)]
+    user_defined_fields: std::collections::BTreeMap<String, Value>,
 }
 
 /// ASFF type namespaces of threat detections; everything else (`Software and Configuration
@@ -89,6 +93,7 @@ pub(super) fn parse(
     let chosen = event.detail_type.ends_with("Custom Action");
     let mut targets = Vec::new();
     let mut acted_on = Vec::new();
+    let mut acted: Vec<&Finding> = Vec::new();
     let mut not_acted_on = Vec::new();
     let mut skipped = Vec::new();
     let mut last_seen = None;
@@ -131,6 +136,7 @@ pub(super) fn parse(
         if !found.is_empty() {
             targets.extend(found);
             acted_on.push(finding.id.as_str());
+            acted.push(finding);
             last_seen = last_seen.max(timestamp(finding.last_observed_at.as_deref()));
         }
     }
@@ -163,10 +169,46 @@ pub(super) fn parse(
     } else {
         Trigger::Automatic
     };
+    // Security Hub re-emits a finding Tourniquet updated, as imported: the same mark on every
+    // finding names the incident whose ledger may show that update. A human's custom action is
+    // never taken for an echo.
+    let marks: Vec<Option<&str>> = acted
+        .iter()
+        .map(|f| {
+            f.user_defined_fields
+                .get(crate::notify::INCIDENT_FIELD)
+                .and_then(Value::as_str)
+        })
+        .collect();
+    let echo_of = match marks.first() {
+        Some(Some(first)) if !chosen && marks.iter().all(|m| m == &Some(*first)) => {
+            Some((*first).to_owned())
+        }
+        _ => None,
+    };
+    let severity = acted
+        .iter()
+        .filter_map(|f| f.severity.as_ref().and_then(Severity::score))
+        .fold(None, |max: Option<f64>, s| {
+            Some(max.map_or(s, |m| m.max(s)))
+        })
+        .map(|s| super::severity_label(s).to_owned());
+    let findings = acted
+        .iter()
+        .filter_map(|f| {
+            Some(super::FindingRef {
+                id: f.id.clone(),
+                product_arn: f.product_arn.clone()?,
+            })
+        })
+        .collect();
     Ok(Intake::Incident(Incident {
         reason: Some(reason),
         last_seen,
         skipped,
+        severity,
+        findings,
+        echo_of,
         ..Incident::new(id, Source::SecurityHub, trigger, targets)
     }))
 }

@@ -36,6 +36,7 @@ use tracing::{info, warn};
 
 mod accounts;
 mod contain;
+mod notify;
 mod record;
 mod release;
 mod resolve;
@@ -66,6 +67,8 @@ pub struct Responder {
     iam: aws_sdk_iam::Client,
     s3: aws_sdk_s3::Client,
     sts: aws_sdk_sts::Client,
+    sns: aws_sdk_sns::Client,
+    securityhub: aws_sdk_securityhub::Client,
     config: Config,
     playbook: Playbook,
     identity: OnceCell<Principal>,
@@ -165,6 +168,24 @@ impl Responder {
                 aws_sdk_sts::Client::new(sdk),
                 config,
             )
+            .with_notify_clients(
+                aws_sdk_sns::Client::new(sdk),
+                aws_sdk_securityhub::Client::new(sdk),
+            )
+        }
+    }
+
+    /// The same responder telling the humans through these clients (a test's, with fault
+    /// injection); [`Self::with_clients`] alone has clients that reach no endpoint.
+    pub fn with_notify_clients(
+        self,
+        sns: aws_sdk_sns::Client,
+        securityhub: aws_sdk_securityhub::Client,
+    ) -> Self {
+        Self {
+            sns,
+            securityhub,
+            ..self
         }
     }
 
@@ -175,10 +196,17 @@ impl Responder {
         sts: aws_sdk_sts::Client,
         config: Config,
     ) -> Self {
+        let unconfigured = || {
+            aws_config::SdkConfig::builder()
+                .behavior_version(BehaviorVersion::latest())
+                .build()
+        };
         Self {
             iam,
             s3,
             sts,
+            sns: aws_sdk_sns::Client::new(&unconfigured()),
+            securityhub: aws_sdk_securityhub::Client::new(&unconfigured()),
             config,
             playbook: Playbook::Contain,
             identity: OnceCell::new(),
@@ -256,6 +284,16 @@ impl Responder {
             }
             Ok(Intake::Incident(incident)) => incident,
         };
+        if let Some(reason) = Box::pin(self.echo(&incident)).await {
+            info!(%reason, "event ignored");
+            return Ok(Report {
+                source: Some(incident.source.as_str().into()),
+                reason: incident.reason.clone(),
+                message: Some(reason),
+                waves: 1,
+                ..Report::new(&incident.id, Status::Ignored, incident.dry_run)
+            });
+        }
         let dry_run = self.config.dry_run || incident.dry_run;
         let now = started.to_rfc3339_opts(SecondsFormat::Millis, true);
         info!(incident = %incident.id, source = ?incident.source, dry_run, function = self.playbook.name(), "incident received");
@@ -378,10 +416,19 @@ impl Responder {
             skipped,
             ..Report::new(&incident.id, status, dry_run)
         };
+        // The humans first: the message names where the evidence is going.
+        let ledger_keys = ledger.as_deref().unwrap_or_default();
+        // Boxed: nested, the futures are too deep for the compiler's layout computation.
+        let notified =
+            Box::pin(self.notify(&mut report, Some(&incident), ledger_keys, &prefix)).await;
         if !dry_run {
             let extra = Extra {
                 stored: intent.into_iter().collect(),
-                uploads: records.into_iter().flatten().collect(),
+                uploads: records
+                    .into_iter()
+                    .flatten()
+                    .chain(notified.map(|o| self.upload(o, started)))
+                    .collect(),
                 ..Extra::default()
             };
             self.store_evidence(&mut report, &incident.id, started, &event, extra)
@@ -436,8 +483,20 @@ impl Responder {
             targets,
             ..Report::new(&incident.id, Status::Refused, dry_run)
         };
+        let bucket = &self.config.evidence_bucket;
+        let ledger = evidence::incident_keys(&self.s3, bucket, &incident.id)
+            .await
+            .unwrap_or_default();
+        let prefix = evidence::run_prefix(&incident.id, started);
+        let notified = Box::pin(self.notify(&mut report, Some(incident), &ledger, &prefix)).await;
         if !dry_run {
-            let extra = Extra::default();
+            let extra = Extra {
+                uploads: notified
+                    .map(|o| self.upload(o, started))
+                    .into_iter()
+                    .collect(),
+                ..Extra::default()
+            };
             self.store_evidence(&mut report, &incident.id, started, event, extra)
                 .await;
         }

@@ -11,7 +11,7 @@ use crate::principal::{Principal, PrincipalKind};
 use crate::release::{self, Now, Undo};
 use crate::report::{Outcome, Report, Status, StepReport, TargetReport};
 use crate::snapshot;
-use chrono::SecondsFormat;
+use chrono::{SecondsFormat, Utc};
 use futures::StreamExt;
 use serde_json::Value;
 use tracing::{info, warn};
@@ -22,6 +22,27 @@ impl Responder {
     /// or on drift (unless forced); then undoes, concurrently, what the ledger says was applied.
     pub(super) async fn release(&self, event: Value) -> Result<Report, Error> {
         let started = (self.clock)();
+        // Boxed, as in `handle_until`: nested, the futures are too deep for the layout computation.
+        let mut result = Box::pin(self.release_from(event, started)).await;
+        // The humans are told of every release that got as far as a report (no marker: each
+        // release is a human's request, and each is told).
+        let report = match &mut result {
+            Ok(report) => Some(report),
+            Err(Error::Partial { report, .. }) => Some(report.as_mut()),
+            Err(_) => None,
+        };
+        if let Some(report) = report {
+            let prefix = evidence::run_prefix(&report.incident_id, started);
+            Box::pin(self.notify(report, None, &[], &prefix)).await;
+        }
+        result
+    }
+
+    async fn release_from(
+        &self,
+        event: Value,
+        started: chrono::DateTime<Utc>,
+    ) -> Result<Report, Error> {
         let request = intake::parse_release(&event).inspect_err(|err| {
             warn!(field = %err.field, error = %err.message, "invalid release request; nothing was changed");
         })?;

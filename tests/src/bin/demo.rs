@@ -4,7 +4,7 @@
 //! before, after, the report and the evidence.
 
 use harness::lambda::{binary, invoke};
-use harness::{BUCKET, Moto, SeededUser, guardduty_finding, seed_user, user_state};
+use harness::{BUCKET, Inbox, Moto, SeededUser, guardduty_finding, seed_user, user_state};
 use serde_json::Value;
 
 #[tokio::main]
@@ -51,6 +51,8 @@ async fn main() {
         .await;
     let iam = aws_sdk_iam::Client::new(&admin);
     let s3 = harness::s3_client(&admin);
+    // The stack's notification topic, with a queue standing for the responders' inbox.
+    let inbox = Inbox::new(&admin).await;
 
     section("BEFORE");
     print_user(&iam, &user).await;
@@ -73,6 +75,7 @@ async fn main() {
             responder_key.secret_access_key.clone(),
         ),
         ("EVIDENCE_BUCKET", BUCKET.to_string()),
+        ("NOTIFY_TOPIC_ARN", inbox.topic.clone()),
         // The emulator answers ListServiceSpecificCredentials with HTTP 500: retry it once, not five times.
         ("AWS_MAX_ATTEMPTS", "2".to_string()),
     ];
@@ -98,6 +101,28 @@ async fn main() {
         "{}",
         serde_json::to_string_pretty(&report).unwrap_or_default()
     );
+
+    section("NOTIFICATION (what the topic's subscribers received)");
+    for envelope in inbox.received().await {
+        println!(
+            "Subject: {}",
+            envelope["Subject"].as_str().unwrap_or_default()
+        );
+        let attributes = &envelope["MessageAttributes"];
+        for name in ["status", "severity", "account"] {
+            println!(
+                "  attribute {name}: {}",
+                attributes[name]["Value"].as_str().unwrap_or_default()
+            );
+        }
+        let body = envelope["Message"].as_str().unwrap_or_default();
+        let pretty = serde_json::from_str::<Value>(body)
+            .map(|v| serde_json::to_string_pretty(&v).unwrap_or_default())
+            .unwrap_or_else(|_| body.to_owned());
+        for line in pretty.lines() {
+            println!("  {line}");
+        }
+    }
 
     section("EVIDENCE (s3://tourniquet-evidence, every SHA-256 recomputed against the manifest)");
     let incident = report["incident_id"].as_str().unwrap_or_default();
