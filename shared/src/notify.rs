@@ -269,8 +269,12 @@ fn warnings(report: &Report) -> String {
             }
         ));
     }
-    if needs_a_human(report) {
-        text.push_str(" A human is needed now: see what_to_do and the failed steps.");
+    match report.status {
+        Status::Refused => text.push_str(" A human is needed now: see what_to_do."),
+        Status::Partial => text.push_str(
+            " A human is needed now: see the failed steps, the skipped entities and what_to_do.",
+        ),
+        _ => {}
     }
     text
 }

@@ -177,7 +177,7 @@ impl Responder {
                 "sns",
                 topic,
                 Outcome::Failed,
-                format!("sns:Publish failed: {}", describe(&e)),
+                format!("sns:Publish failed{}: {}", http_status(&e), describe(&e)),
             ),
         }
     }
@@ -225,7 +225,11 @@ impl Responder {
                     .send()
                     .await
                     .map_err(|e| {
-                        format!("securityhub:BatchUpdateFindings failed: {}", describe(&e))
+                        format!(
+                            "securityhub:BatchUpdateFindings failed{}: {}",
+                            http_status(&e),
+                            describe(&e)
+                        )
                     })?;
                 Ok::<_, String>(
                     out.unprocessed_findings
@@ -276,4 +280,17 @@ fn finding_count(findings: &[intake::FindingRef]) -> String {
         [one] => one.id.clone(),
         many => format!("{} findings", many.len()),
     }
+}
+
+/// " (HTTP 403)": the status of an answer, which names the failure when the SDK could not read
+/// the answer's error code.
+fn http_status<E>(
+    err: &aws_sdk_sns::error::SdkError<
+        E,
+        aws_smithy_runtime_api::client::orchestrator::HttpResponse,
+    >,
+) -> String {
+    err.raw_response()
+        .map(|r| format!(" (HTTP {})", r.status().as_u16()))
+        .unwrap_or_default()
 }

@@ -51,8 +51,12 @@ async fn main() {
         .await;
     let iam = aws_sdk_iam::Client::new(&admin);
     let s3 = harness::s3_client(&admin);
-    // The stack's notification topic, with a queue standing for the responders' inbox.
-    let inbox = Inbox::new(&admin).await;
+    // The stack's notification topic, with a queue standing for the responders' inbox, on an
+    // emulator of its own: once authorization is enforced, moto's signature check rejects the
+    // Rust SDK's SNS Publish (SignatureDoesNotMatch) though AWS accepts it, so SNS is served
+    // unenforced (the function reaches it through AWS_ENDPOINT_URL_SNS).
+    let notifications = Moto::start();
+    let inbox = Inbox::new(&notifications.sdk_config().await).await;
 
     section("BEFORE");
     print_user(&iam, &user).await;
@@ -76,6 +80,7 @@ async fn main() {
         ),
         ("EVIDENCE_BUCKET", BUCKET.to_string()),
         ("NOTIFY_TOPIC_ARN", inbox.topic.clone()),
+        ("AWS_ENDPOINT_URL_SNS", notifications.endpoint.clone()),
         // The emulator answers ListServiceSpecificCredentials with HTTP 500: retry it once, not five times.
         ("AWS_MAX_ATTEMPTS", "2".to_string()),
     ];
