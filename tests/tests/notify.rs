@@ -184,12 +184,7 @@ async fn a_notification_that_fails_never_fails_the_containment() {
         "{}",
         notice.detail
     );
-    assert!(
-        key_statuses(&iam, &user.name)
-            .await
-            .iter()
-            .all(|(_, s)| *s == StatusType::Inactive)
-    );
+    assert!(all_inactive(&iam, &user.name).await);
     // Nothing was told: no record that it was.
     assert!(
         !evidence_keys(&moto.s3().await)
@@ -325,18 +320,56 @@ fn securityhub() -> (
     (client, seen)
 }
 
-#[tokio::test]
-async fn a_security_hub_finding_is_noted_once_and_its_echo_is_ignored() {
+/// A responder told to update Security Hub findings (the mocked client records each request),
+/// with its inbox on moto and a seeded user.
+struct Scene {
+    moto: Moto,
+    inbox: Inbox,
+    iam: aws_sdk_iam::Client,
+    user: harness::SeededUser,
+    updates: Arc<Mutex<Vec<BatchUpdateFindingsInput>>>,
+    responder: Responder,
+}
+
+async fn with_security_hub() -> Scene {
     let moto = Moto::start();
     let inbox = Inbox::new(&moto.sdk_config().await).await;
     let iam = moto.iam().await;
-    let s3 = moto.s3().await;
     let user = seed_user(&iam, "ci-deployer").await;
     let (hub, updates) = securityhub();
     let sns = aws_sdk_sns::Client::new(&moto.sdk_config().await);
     let responder = responder(&moto, &inbox, &[("SECURITYHUB_UPDATE_FINDINGS", "true")])
         .await
         .with_notify_clients(sns, hub);
+    Scene {
+        moto,
+        inbox,
+        iam,
+        user,
+        updates,
+        responder,
+    }
+}
+
+/// Every key of `user` inactive, read back.
+async fn all_inactive(iam: &aws_sdk_iam::Client, user: &str) -> bool {
+    key_statuses(iam, user)
+        .await
+        .iter()
+        .all(|(_, s)| *s == StatusType::Inactive)
+}
+
+#[tokio::test]
+async fn a_security_hub_finding_is_noted_once_and_its_echo_is_ignored() {
+    let Scene {
+        moto,
+        inbox,
+        user,
+        updates,
+        responder,
+        ..
+    } = with_security_hub().await;
+    let s3 = moto.s3().await;
     let finding = imported(&user);
 
     let first = responder.handle(finding.clone()).await.expect("contained");
@@ -433,15 +466,14 @@ async fn a_security_hub_finding_is_noted_once_and_its_echo_is_ignored() {
 
 #[tokio::test]
 async fn a_forged_mark_on_a_finding_does_not_silence_the_responder() {
-    let moto = Moto::start();
-    let inbox = Inbox::new(&moto.sdk_config().await).await;
-    let iam = moto.iam().await;
-    let user = seed_user(&iam, "ci-deployer").await;
-    let (hub, updates) = securityhub();
-    let sns = aws_sdk_sns::Client::new(&moto.sdk_config().await);
-    let responder = responder(&moto, &inbox, &[("SECURITYHUB_UPDATE_FINDINGS", "true")])
-        .await
-        .with_notify_clients(sns, hub);
+    let Scene {
+        moto: _moto,
+        inbox,
+        iam,
+        user,
+        updates,
+        responder,
+    } = with_security_hub().await;
     // The attacker, allowed securityhub:BatchUpdateFindings, marks the finding as Tourniquet
     // would, for the very incident id the finding maps to, before Tourniquet ever saw it.
     let mut finding = imported(&user);
@@ -458,27 +490,19 @@ async fn a_forged_mark_on_a_finding_does_not_silence_the_responder() {
 
     assert_eq!(report.status, Status::Contained, "{report:?}");
     assert_eq!(report.incident_id, incident);
-    assert!(
-        key_statuses(&iam, &user.name)
-            .await
-            .iter()
-            .all(|(_, s)| *s == StatusType::Inactive)
-    );
+    assert!(all_inactive(&iam, &user.name).await);
     assert_eq!(updates.lock().unwrap().len(), 1);
     assert_eq!(inbox.received().await.len(), 1);
 }
 
 #[tokio::test]
 async fn a_custom_action_on_an_updated_finding_is_a_humans_choice_not_an_echo() {
-    let moto = Moto::start();
-    let inbox = Inbox::new(&moto.sdk_config().await).await;
-    let iam = moto.iam().await;
-    let user = seed_user(&iam, "ci-deployer").await;
-    let (hub, _) = securityhub();
-    let sns = aws_sdk_sns::Client::new(&moto.sdk_config().await);
-    let responder = responder(&moto, &inbox, &[("SECURITYHUB_UPDATE_FINDINGS", "true")])
-        .await
-        .with_notify_clients(sns, hub);
+    let Scene {
+        moto: _moto,
+        user,
+        responder,
+        ..
+    } = with_security_hub().await;
     let finding = imported(&user);
     let first = responder.handle(finding.clone()).await.expect("contained");
     let mut chosen = echo_of(&finding, &first);
