@@ -625,24 +625,10 @@ class Bench:
                 for which in order[i % 2:] + order[:i % 2]:
                     self.reset()
                     event, principals, policy, verify, count = make()
-                    self.proxy.throttle(args.throttle_rate, args.throttle_burst)
-                    try:
-                        if which == "custodian":
-                            r = self.custodian_run(policy, principals, timeout=300)
-                        else:
-                            fn = self.start_function("contain")
-                            try:
-                                fn.wait_first_poll()
-                                r = self.invoke(fn, event, principals, timeout=300,
-                                                stop_when_contained=scenario == "mixed")
-                                r["peak_rss_kb"] = fn.peak_rss_kb()
-                            finally:
-                                fn.stop()
-                    finally:
-                        self.proxy.throttle(None)
+                    r = self.one_incident(which, event, principals, [(policy, None)],
+                                          stop_when_contained=scenario == "mixed")
                     r["verified_contained"] = verify()
                     r["expected"] = count
-                    r["floor_s"] = max(0.0, r["containment_requests"] - args.throttle_burst) / args.throttle_rate
                     out[scenario][which].append(r)
                     log(f"{scenario} ({which}): {r['principals_contained']}/{count} contained, "
                         f"contain {fmt_s(r.get('contain_s'))}, complete {fmt_s(r.get('complete_s'))}, "

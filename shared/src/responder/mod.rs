@@ -483,10 +483,16 @@ impl Responder {
             targets,
             ..Report::new(&incident.id, Status::Refused, dry_run)
         };
-        let bucket = &self.config.evidence_bucket;
-        let ledger = evidence::incident_keys(&self.s3, bucket, &incident.id)
-            .await
-            .unwrap_or_default();
+        // The ledger says whether this refusal was told already; read only if it would be told.
+        let ledger = match self.channels(&report, Some(incident)) {
+            (None, []) => Vec::new(),
+            _ => {
+                let bucket = &self.config.evidence_bucket;
+                evidence::incident_keys(&self.s3, bucket, &incident.id)
+                    .await
+                    .unwrap_or_default()
+            }
+        };
         let prefix = evidence::run_prefix(&incident.id, started);
         let notified = Box::pin(self.notify(&mut report, Some(incident), &ledger, &prefix)).await;
         if !dry_run {

@@ -42,19 +42,16 @@ impl Responder {
         }
     }
 
-    /// Tells the humans what `report` says, adding a `notify` entry per channel to it. Returns
-    /// the object that records the notification in the run's evidence (`notified-<status>.json`)
-    /// when a channel took it. `ledger` is the incident's keys read at the start of the run.
-    pub(super) async fn notify(
-        &self,
-        report: &mut Report,
-        incident: Option<&Incident>,
-        ledger: &[String],
-        prefix: &str,
-    ) -> Option<EvidenceObject> {
+    /// Where this run would tell the humans: the SNS topic (none for an ignored run, or a dry run
+    /// unless `NOTIFY_DRY_RUN`), and the Security Hub findings to update (a real run's, when asked).
+    pub(super) fn channels<'a>(
+        &'a self,
+        report: &Report,
+        incident: Option<&'a Incident>,
+    ) -> (Option<&'a str>, &'a [intake::FindingRef]) {
         let settings = &self.config.notify;
         if report.status == Status::Ignored {
-            return None;
+            return (None, &[]);
         }
         let topic = settings
             .topic_arn
@@ -70,10 +67,24 @@ impl Responder {
             }
             _ => &[],
         };
-        let last_seen = incident.and_then(|i| i.last_seen);
+        (topic, findings)
+    }
+
+    /// Tells the humans what `report` says, adding a `notify` entry per channel to it. Returns
+    /// the object that records the notification in the run's evidence (`notified-<status>.json`)
+    /// when a channel took it. `ledger` is the incident's keys read at the start of the run.
+    pub(super) async fn notify(
+        &self,
+        report: &mut Report,
+        incident: Option<&Incident>,
+        ledger: &[String],
+        prefix: &str,
+    ) -> Option<EvidenceObject> {
+        let (topic, findings) = self.channels(report, incident);
         if topic.is_none() && findings.is_empty() {
             return None;
         }
+        let last_seen = incident.and_then(|i| i.last_seen);
         let changed = report
             .targets
             .iter()
