@@ -667,3 +667,24 @@ fn the_partition_comes_from_the_event_never_a_default() {
     let p = incident_of(&s).targets[0].principal.clone().unwrap();
     assert!(p.arn().starts_with("arn:aws-cn:iam::"), "{}", p.arn());
 }
+
+#[test]
+fn an_odd_user_defined_fields_never_stops_a_containment_and_marks_nothing() {
+    // Anyone allowed securityhub:BatchUpdateFindings writes these fields: whatever they hold, the
+    // finding is still acted on, and only a string mark counts as Tourniquet's.
+    for fields in [
+        json!(null),
+        json!({"tourniquet:incident": 7}),
+        json!({"tourniquet:incident": ["guardduty-x"]}),
+    ] {
+        let mut imported = event("securityhub-imported-guardduty.json");
+        imported["detail"]["findings"][0]["UserDefinedFields"] = fields.clone();
+        let incident = incident_of(&imported);
+        assert_eq!(incident.echo_of, None, "{fields}");
+        assert_eq!(incident.targets.len(), 1, "{fields}");
+    }
+    let mut marked = event("securityhub-imported-guardduty.json");
+    marked["detail"]["findings"][0]["UserDefinedFields"] =
+        json!({"tourniquet:incident": "guardduty-x"});
+    assert_eq!(incident_of(&marked).echo_of.as_deref(), Some("guardduty-x"));
+}

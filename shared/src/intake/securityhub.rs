@@ -35,8 +35,9 @@ struct Finding {
     types: Vec<String>,
     /// Name-value pairs anyone allowed `securityhub:BatchUpdateFindings` may set; Tourniquet's
     /// own mark is one ([`crate::notify::INCIDENT_FIELD`]).
+    /// `null` or absent is none; a value that is not a string is no mark.
     #[serde(default)]
-    user_defined_fields: std::collections::BTreeMap<String, Value>,
+    user_defined_fields: Option<std::collections::BTreeMap<String, Value>>,
 }
 
 /// ASFF type namespaces of threat detections; everything else (`Software and Configuration
@@ -176,6 +177,7 @@ pub(super) fn parse(
         .iter()
         .map(|f| {
             f.user_defined_fields
+                .as_ref()?
                 .get(crate::notify::INCIDENT_FIELD)
                 .and_then(Value::as_str)
         })
