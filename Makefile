@@ -30,13 +30,14 @@ test: $(MOTO) lint template
 	cargo build --quiet --bins
 	cargo test --workspace
 
-## template: the three templates linted, validated and security-scanned (suppressions carry reasons)
+## template: the four templates linted, validated and security-scanned (suppressions carry reasons)
 template: $(SAM)
-	$(SAMENV)/bin/cfn-lint template.yaml member-role.yaml guardrails.yaml
+	$(SAMENV)/bin/cfn-lint template.yaml member-role.yaml member-role-stackset.yaml guardrails.yaml
 	SAM_CLI_TELEMETRY=0 $(SAM) validate --lint --region us-east-1 --template-file template.yaml
 	SAM_CLI_TELEMETRY=0 $(SAM) validate --lint --region us-east-1 --template-file member-role.yaml
 	SAM_CLI_TELEMETRY=0 $(SAM) validate --lint --region us-east-1 --template-file guardrails.yaml
-	$(SAMENV)/bin/checkov --skip-download --compact --quiet --file template.yaml --file member-role.yaml --file guardrails.yaml
+	SAM_CLI_TELEMETRY=0 $(SAM) validate --lint --region us-east-1 --template-file member-role-stackset.yaml
+	$(SAMENV)/bin/checkov --skip-download --compact --quiet --file template.yaml --file member-role.yaml --file member-role-stackset.yaml --file guardrails.yaml
 
 lint:
 	cargo fmt --all -- --check

@@ -32,6 +32,9 @@ pub struct Config {
     pub iam_requests_per_second: f64,
     /// How the humans are told.
     pub notify: Notify,
+    /// `WORK_QUEUE_URL`, `FANOUT_ACCOUNTS_THRESHOLD`, `FANOUT_PRINCIPALS_PER_ITEM`,
+    /// `PROTECTED_ACCOUNTS`: when an incident is fanned out, and where nothing is contained.
+    pub fanout: crate::fanout::Options,
 }
 
 /// `NOTIFY_TOPIC_ARN`, `NOTIFY_FORMAT`, `NOTIFY_DRY_RUN`, `SECURITYHUB_UPDATE_FINDINGS`.
@@ -207,7 +210,46 @@ impl Config {
             dry_run: flag("NOTIFY_DRY_RUN")?,
             update_findings: flag("SECURITYHUB_UPDATE_FINDINGS")?,
         };
+        let count = |name: &str, default: usize| match lookup(name).filter(|t| !t.trim().is_empty())
+        {
+            None => Ok(default),
+            Some(text) => text
+                .trim()
+                .parse::<usize>()
+                .ok()
+                .filter(|n| *n > 0)
+                .ok_or_else(|| format!("{name} must be a whole number, 1 or more, not `{text}`")),
+        };
+        let queue_url = lookup("WORK_QUEUE_URL")
+            .map(|n| n.trim().to_owned())
+            .filter(|n| !n.is_empty());
+        if let Some(url) = &queue_url
+            && !(url.starts_with("https://") || url.starts_with("http://"))
+        {
+            return Err(format!(
+                "WORK_QUEUE_URL must be an SQS queue URL (https://sqs.REGION.amazonaws.com/ACCOUNT/NAME), not `{url}`"
+            ));
+        }
+        let defaults = crate::fanout::Options::default();
+        let protected_accounts = lookup("PROTECTED_ACCOUNTS")
+            .unwrap_or_default()
+            .split(',')
+            .map(str::trim)
+            .filter(|a| !a.is_empty())
+            .map(|a| {
+                crate::principal::check_account(a)
+                    .map(|()| a.to_owned())
+                    .map_err(|e| format!("PROTECTED_ACCOUNTS: {e}"))
+            })
+            .collect::<Result<_, _>>()?;
+        let fanout = crate::fanout::Options {
+            queue_url,
+            accounts_threshold: count("FANOUT_ACCOUNTS_THRESHOLD", defaults.accounts_threshold)?,
+            principals_per_item: count("FANOUT_PRINCIPALS_PER_ITEM", defaults.principals_per_item)?,
+            protected_accounts,
+        };
         Ok(Self {
+            fanout,
             notify,
             iam_requests_per_second,
             stack_name,

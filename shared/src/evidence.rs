@@ -23,7 +23,7 @@ pub const ROOT: &str = "incidents";
 pub fn run_prefix(incident_id: &str, started: DateTime<Utc>) -> String {
     format!(
         "{ROOT}/{incident_id}/{}",
-        started.format("%Y%m%dT%H%M%S%.3fZ")
+        crate::fanout::format_stamp(started)
     )
 }
 
@@ -89,9 +89,10 @@ fn run_of(key: &str) -> Option<(&str, DateTime<Utc>)> {
     let mut parts = key.splitn(4, '/');
     let (root, id, run) = (parts.next()?, parts.next()?, parts.next()?);
     parts.next()?;
-    let started = chrono::NaiveDateTime::parse_from_str(run, "%Y%m%dT%H%M%S%.3fZ").ok()?;
+    // A work item's run carries its item after the start (`crate::fanout::item_run`).
+    let started = crate::fanout::stamp(run)?;
     let prefix_len = root.len() + id.len() + run.len() + 2;
-    Some((&key[..prefix_len], started.and_utc()))
+    Some((&key[..prefix_len], started))
 }
 
 /// Whether `key` is the release record of `principal` (names compare case-insensitively).
@@ -542,7 +543,8 @@ pub async fn verify(
     Ok(checks)
 }
 
-async fn read(
+/// One object's bytes (a given version, or the current one).
+pub(crate) async fn read(
     s3: &aws_sdk_s3::Client,
     bucket: &str,
     key: &str,

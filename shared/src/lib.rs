@@ -12,6 +12,7 @@ pub mod config;
 pub mod error;
 pub mod evidence;
 pub mod execute;
+pub mod fanout;
 pub mod intake;
 pub mod notify;
 pub mod pace;

@@ -80,6 +80,7 @@ pub fn status_name(status: Status) -> &'static str {
         Status::Ignored => "ignored",
         Status::Captured => "captured",
         Status::Released => "released",
+        Status::Dispatched => "dispatched",
     }
 }
 
@@ -98,10 +99,10 @@ fn needs_a_human(report: &Report) -> bool {
     matches!(report.status, Status::Refused | Status::Partial)
 }
 
-/// Every account the run names, in order, once.
-fn accounts(report: &Report) -> Vec<&str> {
+/// Every account of `targets`, in order, once.
+fn accounts<'a>(targets: &[&'a TargetReport]) -> Vec<&'a str> {
     let mut out: Vec<&str> = Vec::new();
-    for t in &report.targets {
+    for t in targets {
         if !t.account_id.is_empty() && !out.contains(&t.account_id.as_str()) {
             out.push(&t.account_id);
         }
@@ -110,16 +111,25 @@ fn accounts(report: &Report) -> Vec<&str> {
 }
 
 /// What the run acted on, in a few words: one principal's ARN ("root credentials in <account>"
-/// for the root user), or how many in which accounts.
+/// for the root user), or how many in which accounts. A run that contained (or dispatched) some
+/// principals and refused others counts those it contained; the body counts the rest.
 fn what(report: &Report) -> String {
-    match &report.targets[..] {
+    let counted: Vec<&TargetReport> = match report.status {
+        Status::Contained | Status::Dispatched => report
+            .targets
+            .iter()
+            .filter(|t| t.status == report.status)
+            .collect(),
+        _ => report.targets.iter().collect(),
+    };
+    match &counted[..] {
         [] => "no principal".into(),
         [one] if one.principal_arn.ends_with(":root") => {
             format!("root credentials in {}", one.account_id)
         }
         [one] => one.principal_arn.clone(),
         many => {
-            let accounts = accounts(report);
+            let accounts = accounts(many);
             let accounts = match &accounts[..] {
                 [one] => (*one).to_owned(),
                 more => format!("{} accounts", more.len()),
@@ -141,6 +151,7 @@ pub fn subject(report: &Report) -> String {
         Status::Captured => format!("Evidence captured for {what}"),
         Status::Released => format!("Released {what}"),
         Status::Ignored => format!("Ignored: {what}"),
+        Status::Dispatched => format!("Dispatched {what} to the work queue"),
     };
     let line = if report.dry_run && report.status != Status::Planned {
         format!("DRY RUN: {line}")
@@ -241,6 +252,7 @@ fn counts(report: &Report) -> String {
         (Status::Captured, "captured"),
         (Status::Released, "released"),
         (Status::Ignored, "left alone"),
+        (Status::Dispatched, "dispatched"),
     ]
     .into_iter()
     .filter_map(|(status, word)| {
@@ -298,7 +310,7 @@ pub fn message(report: &Report, ctx: &Context<'_>, format: Format) -> Message {
     let subject = subject(report);
     let status = status_name(report.status);
     let severity = ctx.severity.unwrap_or("UNSPECIFIED").to_owned();
-    let accounts = accounts(report);
+    let accounts = accounts(&report.targets.iter().collect::<Vec<_>>());
     let mut principals: Vec<Value> = report
         .targets
         .iter()
@@ -463,10 +475,7 @@ pub fn earlier_notice(
         };
         let started = run
             .rsplit_once('/')
-            .and_then(|(_, stamp)| {
-                chrono::NaiveDateTime::parse_from_str(stamp, "%Y%m%dT%H%M%S%.3fZ").ok()
-            })
-            .map(|t| t.and_utc());
+            .and_then(|(_, run)| crate::fanout::stamp(run));
         told && match (started, last_seen) {
             (Some(started), Some(seen)) => started >= seen,
             (Some(_), None) => true,

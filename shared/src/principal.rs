@@ -206,7 +206,8 @@ pub fn check_partition(partition: &str) -> Result<(), String> {
     }
 }
 
-fn check_account(account_id: &str) -> Result<(), String> {
+/// Checks that `account_id` is an AWS account id (12 digits); the error says what it is not.
+pub fn check_account(account_id: &str) -> Result<(), String> {
     if account_id.len() == 12 && account_id.bytes().all(|b| b.is_ascii_digit()) {
         Ok(())
     } else {

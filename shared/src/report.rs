@@ -25,6 +25,9 @@ pub enum Status {
     Captured,
     /// `release` only: the containment is undone, but for the documented residue.
     Released,
+    /// `contain` only: the incident was fanned out; its work items run from the work queue
+    /// (ask for its status with `{"incident_id": ..., "status": true}`).
+    Dispatched,
 }
 
 /// How one step ended.

@@ -16,7 +16,7 @@ pub async fn serve(playbook: Playbook) -> Result<(), lambda_runtime::Error> {
     lambda_runtime::run(service_fn(move |event: LambdaEvent<Value>| async move {
         let deadline =
             std::time::UNIX_EPOCH + std::time::Duration::from_millis(event.context.deadline);
-        responder.handle_until(event.payload, Some(deadline)).await
+        responder.invoke(event.payload, Some(deadline)).await
     }))
     .await
 }

@@ -57,6 +57,17 @@ pub fn binary(name: &str) -> PathBuf {
 
 /// Runs `binary` under a local Runtime API with `env`, invokes it once with `event`, then stops it.
 pub async fn invoke(binary: &Path, env: &[(&str, String)], event: &Value) -> Invocation {
+    invoke_killed_when(binary, env, event, std::future::pending()).await
+}
+
+/// As [`invoke`], but the process is killed (as Lambda kills a function at its timeout, or a host
+/// fails) the moment `kill` completes, if it has not answered by then.
+pub async fn invoke_killed_when(
+    binary: &Path,
+    env: &[(&str, String)],
+    event: &Value,
+    kill: impl std::future::Future<Output = ()>,
+) -> Invocation {
     let listener = TcpListener::bind("127.0.0.1:0")
         .await
         .expect("loopback port");
@@ -91,6 +102,7 @@ pub async fn invoke(binary: &Path, env: &[(&str, String)], event: &Value) -> Inv
     let result = tokio::select! {
         result = results.recv() => result,
         _ = child.wait() => None,
+        () = kill => None,
         _ = tokio::time::sleep(Duration::from_secs(120)) => None,
     };
     server.abort();

@@ -1,7 +1,9 @@
 //! Test harness: a moto server on loopback, SDK clients pointed at it, a compromised user to seed,
 //! and the sample events of `events/`. Used by the integration tests and by `make demo`.
 
+pub mod esm;
 pub mod lambda;
+pub mod proxy;
 pub mod wire;
 
 use aws_config::retry::RetryConfig;
@@ -54,7 +56,8 @@ pub struct Moto {
     child: Child,
     /// `http://127.0.0.1:PORT`.
     pub endpoint: String,
-    port: u16,
+    /// Its loopback port.
+    pub port: u16,
 }
 
 impl Moto {

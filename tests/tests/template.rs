@@ -601,7 +601,11 @@ fn grants(statements: &[Value], action: &str, resource: &Value) -> bool {
 fn every_function_may_tell_the_humans_and_only_contain_may_note_findings() {
     let code = std::fs::read_to_string(source("responder/notify.rs")).unwrap();
     assert!(code.contains(".publish()") && code.contains(".batch_update_findings()"));
-    for (file, calls) in [("responder/mod.rs", 2), ("responder/release.rs", 1)] {
+    for (file, calls) in [
+        ("responder/mod.rs", 2),
+        ("responder/release.rs", 1),
+        ("responder/dispatch.rs", 2),
+    ] {
         let text = std::fs::read_to_string(source(file)).unwrap();
         assert_eq!(
             text.matches(".notify(").count(),
@@ -665,6 +669,10 @@ fn every_function_may_tell_the_humans_and_only_contain_may_note_findings() {
                 one => vec![one.clone()],
             };
             for a in actions.iter().filter_map(Value::as_str) {
+                // Only contain fans out: it sends work items and finds an organization's accounts.
+                if a.starts_with("organizations:") || a == "sqs:SendMessage" {
+                    assert_eq!(name.as_str(), "ContainFunction", "{name} allows {a}");
+                }
                 assert!(
                     [
                         "iam:",
@@ -675,6 +683,8 @@ fn every_function_may_tell_the_humans_and_only_contain_may_note_findings() {
                         "kms:Decrypt",
                         "securityhub:BatchUpdateFindings",
                         "sqs:SendMessage",
+                        "organizations:DescribeOrganization",
+                        "organizations:List",
                         "logs:"
                     ]
                     .iter()
@@ -705,6 +715,150 @@ fn every_function_may_tell_the_humans_and_only_contain_may_note_findings() {
         .collect();
     let functions: BTreeSet<String> = functions.iter().map(|(n, _)| (*n).clone()).collect();
     assert_eq!(allowed, functions);
+}
+
+/// The work queue as Lambda advises for an event source mapping, and as a way to aim contain:
+/// only contain's role may send, only contain consumes (one item an invocation, failures reported
+/// per item, at most `WorkConcurrency` at once), a message is seen again only after the function's
+/// timeout six times over, and one that keeps failing lands in an alarmed dead-letter queue.
+#[test]
+fn only_contain_sends_work_items_and_consumes_them_as_lambda_advises() {
+    let template = template();
+    let resources = &template["Resources"];
+    let queue = &resources["WorkQueue"]["Properties"];
+    let timeout = template["Globals"]["Function"]["Timeout"].as_i64().unwrap();
+    assert!(
+        queue["VisibilityTimeout"].as_i64().unwrap() >= 6 * timeout,
+        "visibility {} < 6 x {timeout}",
+        queue["VisibilityTimeout"]
+    );
+    assert_eq!(
+        queue["RedrivePolicy"]["deadLetterTargetArn"],
+        serde_json::json!({"Fn::GetAtt": ["WorkDeadLetterQueue", "Arn"]})
+    );
+    assert_eq!(
+        queue["RedrivePolicy"]["maxReceiveCount"],
+        serde_json::json!({"Ref": "WorkMaxReceives"})
+    );
+    let deny = &resources["WorkQueuePolicy"]["Properties"]["PolicyDocument"]["Statement"][0];
+    assert_eq!(
+        (
+            deny["Effect"].as_str(),
+            deny["Principal"].as_str(),
+            deny["Action"].as_str()
+        ),
+        (Some("Deny"), Some("*"), Some("sqs:SendMessage"))
+    );
+    assert_eq!(
+        deny["Condition"]["ArnNotLike"]["aws:PrincipalArn"],
+        serde_json::json!({"Fn::GetAtt": ["ContainFunctionRole", "Arn"]})
+    );
+    let alarm = &resources["WorkDeadLetterAlarm"]["Properties"];
+    assert_eq!(
+        alarm["Dimensions"][0]["Value"],
+        serde_json::json!({"Fn::GetAtt": ["WorkDeadLetterQueue", "QueueName"]})
+    );
+    assert_eq!(
+        alarm["AlarmActions"],
+        serde_json::json!([{"Ref": "AlarmTopic"}])
+    );
+    let work_queue = serde_json::json!({"Fn::GetAtt": ["WorkQueue", "Arn"]});
+    for (name, function) in resources
+        .as_object()
+        .unwrap()
+        .iter()
+        .filter(|(_, r)| r["Type"] == "AWS::Serverless::Function")
+    {
+        let sqs_events: Vec<&Value> = function["Properties"]["Events"]
+            .as_object()
+            .into_iter()
+            .flat_map(|e| e.values())
+            .filter(|e| e["Type"] == "SQS")
+            .collect();
+        let env = &function["Properties"]["Environment"]["Variables"];
+        if name == "ContainFunction" {
+            assert_eq!(sqs_events.len(), 1);
+            let mapping = &sqs_events[0]["Properties"];
+            assert_eq!(mapping["Queue"], work_queue);
+            assert_eq!(mapping["BatchSize"], 1);
+            assert_eq!(
+                mapping["FunctionResponseTypes"],
+                serde_json::json!(["ReportBatchItemFailures"])
+            );
+            assert_eq!(
+                mapping["ScalingConfig"]["MaximumConcurrency"],
+                serde_json::json!({"Ref": "WorkConcurrency"})
+            );
+            assert_eq!(
+                env["WORK_QUEUE_URL"],
+                serde_json::json!({"Ref": "WorkQueue"})
+            );
+            let statements = allow_statements(&template, function);
+            assert!(grants(&statements, "sqs:SendMessage", &work_queue));
+        } else {
+            assert!(sqs_events.is_empty(), "{name} consumes a queue");
+            assert!(env.get("WORK_QUEUE_URL").is_none(), "{name} fans out");
+        }
+    }
+}
+
+/// The StackSet deploys member-role.yaml itself (by URL, not a copy that could drift), passes
+/// every one of its parameters through and nothing else, to every account of the units as they
+/// join, in one Region (IAM is global), and always with the organization condition on the trust.
+#[test]
+fn the_stackset_deploys_the_member_roles_unchanged_to_every_account_of_the_units() {
+    let member = member_template();
+    let stackset = decoded("member-role-stackset.yaml");
+    let set = &stackset["Resources"]["MemberRoles"]["Properties"];
+    assert_eq!(set["PermissionModel"], "SERVICE_MANAGED");
+    assert_eq!(set["AutoDeployment"]["Enabled"], true);
+    assert_eq!(
+        set["TemplateURL"],
+        serde_json::json!({"Ref": "MemberRoleTemplateUrl"})
+    );
+    assert!(
+        set.get("TemplateBody").is_none(),
+        "a copy of member-role.yaml would drift"
+    );
+    assert_eq!(
+        set["StackInstancesGroup"][0]["Regions"],
+        serde_json::json!([{"Ref": "AWS::Region"}])
+    );
+    let passed: BTreeMap<String, Value> = set["Parameters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            (
+                p["ParameterKey"].as_str().unwrap().to_owned(),
+                p["ParameterValue"].clone(),
+            )
+        })
+        .collect();
+    let expected: BTreeSet<String> = member["Parameters"]
+        .as_object()
+        .unwrap()
+        .keys()
+        .cloned()
+        .collect();
+    assert_eq!(passed.keys().cloned().collect::<BTreeSet<_>>(), expected);
+    for (key, value) in &passed {
+        assert_eq!(
+            value,
+            &serde_json::json!({"Ref": key}),
+            "{key} is passed through"
+        );
+        assert!(
+            stackset["Parameters"].get(key).is_some(),
+            "{key} is a parameter of the StackSet"
+        );
+    }
+    assert!(
+        stackset["Parameters"]["OrganizationId"]
+            .get("Default")
+            .is_none(),
+        "across an organization, the roles trust only its principals"
+    );
 }
 
 /// The refused-principal alarm counts what `contain` really logs: the template's metric filter

@@ -1,6 +1,8 @@
 //! The manual request of the public contract, as a responder types it into the console.
 
-use super::{Incident, Intake, Source, Target, Trigger, check_incident_id, digest};
+use super::{
+    AccountSet, Across, Incident, Intake, Source, Target, Trigger, check_incident_id, digest,
+};
 use crate::error::InputError;
 use crate::principal::{Principal, check_access_key_id};
 use serde::Deserialize;
@@ -10,6 +12,9 @@ use serde_json::Value;
 #[serde(deny_unknown_fields)]
 struct ManualRequest {
     principal_arn: Option<String>,
+    /// With `accounts`: the same principal in many accounts (`role/ci-deployer`).
+    principal_name: Option<String>,
+    accounts: Option<Value>,
     access_key_id: Option<String>,
     incident_id: Option<String>,
     reason: Option<String>,
@@ -22,6 +27,9 @@ struct ManualRequest {
 
 pub(super) fn parse(event: &Value) -> Result<Intake, InputError> {
     let request: ManualRequest = super::deserialize(event)?;
+    if request.principal_name.is_some() || request.accounts.is_some() {
+        return across(request);
+    }
     if request.principal_arn.is_none() && request.access_key_id.is_none() {
         return Err(InputError::new(
             "principal_arn",
@@ -69,6 +77,109 @@ pub(super) fn parse(event: &Value) -> Result<Intake, InputError> {
         dry_run: request.dry_run,
         ..Incident::new(id, Source::Manual, Trigger::Human, vec![target])
     }))
+}
+
+/// An organization-wide request: `principal_name` in every account `accounts` selects.
+fn across(request: ManualRequest) -> Result<Intake, InputError> {
+    if request.principal_arn.is_some() || request.access_key_id.is_some() {
+        return Err(InputError::new(
+            "principal_name",
+            "give either `principal_arn`/`access_key_id` (one principal) or `principal_name` with \
+             `accounts` (the same principal in many accounts), not both",
+        ));
+    }
+    let Some(name) = request.principal_name else {
+        return Err(InputError::new(
+            "principal_name",
+            "missing: `accounts` needs the principal to contain in each, like \"role/ci-deployer\"",
+        ));
+    };
+    let Some(accounts) = request.accounts else {
+        return Err(InputError::new(
+            "accounts",
+            "missing: name where to contain `principal_name`: \"all\", a list of account ids, or {\"ou\": \"ou-...\"}",
+        ));
+    };
+    if name.starts_with("arn:") {
+        return Err(InputError::new(
+            "principal_name",
+            format!(
+                "`{name}` is an ARN: give the name without its account, like \"role/ci-deployer\""
+            ),
+        ));
+    }
+    let principal = Principal::parse_arn(&format!("arn:aws:iam::{PLACEHOLDER_ACCOUNT}:{name}"))
+        .ok()
+        .filter(|p| p.kind != crate::principal::PrincipalKind::Root)
+        .ok_or_else(|| {
+            InputError::new(
+                "principal_name",
+                format!("`{name}` is not `role/NAME` or `user/NAME` (a path may come before NAME)"),
+            )
+        })?;
+    let set = account_set(&accounts)?;
+    let id = match request.incident_id {
+        Some(id) => check_incident_id("incident_id", &id).map(|()| id)?,
+        None => format!("manual-{}", digest(&format!("{name}|{accounts}"))),
+    };
+    Ok(Intake::Incident(Incident {
+        reason: request.reason,
+        dry_run: request.dry_run,
+        across: Some(Box::new(Across {
+            principal,
+            accounts: set,
+        })),
+        ..Incident::new(id, Source::Manual, Trigger::Human, Vec::new())
+    }))
+}
+
+/// The account a request's `principal_name` is parsed with, replaced by each account's.
+pub(super) const PLACEHOLDER_ACCOUNT: &str = "000000000000";
+
+fn account_set(accounts: &Value) -> Result<AccountSet, InputError> {
+    let what = "must be \"all\", a list of 12-digit account ids, or {\"ou\": \"ou-...\"} (an \
+                organizational unit, or the root r-...)";
+    match accounts {
+        Value::String(all) if all == "all" => Ok(AccountSet::All),
+        Value::Array(ids) if !ids.is_empty() => {
+            let mut listed: Vec<String> = Vec::new();
+            for (i, id) in ids.iter().enumerate() {
+                let field = format!("accounts[{i}]");
+                let id = id.as_str().ok_or_else(|| {
+                    InputError::new(&field, format!("`{id}` is not an account id"))
+                })?;
+                crate::principal::check_account(id).map_err(|e| InputError::new(&field, e))?;
+                if !listed.iter().any(|l| l == id) {
+                    listed.push(id.to_owned());
+                }
+            }
+            Ok(AccountSet::Listed(listed))
+        }
+        Value::Object(ou) if ou.len() == 1 && ou.contains_key("ou") => {
+            let id = ou["ou"].as_str().unwrap_or_default();
+            let valid = |prefix: &str| {
+                id.strip_prefix(prefix).is_some_and(|rest| {
+                    !rest.is_empty()
+                        && rest.len() <= 70
+                        && rest
+                            .chars()
+                            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+                })
+            };
+            if valid("ou-") || valid("r-") {
+                Ok(AccountSet::Ou(id.to_owned()))
+            } else {
+                Err(InputError::new(
+                    "accounts.ou",
+                    format!(
+                        "`{}` is not an organizational unit id (ou-...) or root id (r-...)",
+                        ou["ou"]
+                    ),
+                ))
+            }
+        }
+        other => Err(InputError::new("accounts", format!("`{other}` {what}"))),
+    }
 }
 
 #[derive(Deserialize)]

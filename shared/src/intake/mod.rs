@@ -17,13 +17,13 @@ use crate::error::InputError;
 use crate::principal::Principal;
 use aws_lambda_events::eventbridge::EventBridgeEvent;
 use chrono::{DateTime, Utc};
-use serde::Serialize;
 use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 /// Where an incident came from.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Source {
     /// A GuardDuty finding.
     #[serde(rename = "aws.guardduty")]
@@ -85,7 +85,7 @@ impl Target {
 }
 
 /// Who chose the principals an incident names.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Trigger {
     /// An AWS detection, delivered by an EventBridge rule with nobody in the loop.
@@ -126,6 +126,47 @@ pub struct Incident {
     /// Tourniquet updated; the responder ignores it only if its ledger shows the update (anyone
     /// allowed `securityhub:BatchUpdateFindings` can write the mark).
     pub echo_of: Option<String>,
+    /// An organization-wide request: one principal in every account of a set, resolved by the
+    /// responder through AWS Organizations into `targets`.
+    pub across: Option<Box<Across>>,
+}
+
+/// The same principal in many accounts, as a manual request names it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Across {
+    /// The principal, with a placeholder account (`000000000000`): see [`Across::in_account`].
+    pub principal: Principal,
+    /// Which accounts.
+    pub accounts: AccountSet,
+}
+
+impl Across {
+    /// The principal in `account`, in `partition`.
+    pub fn in_account(&self, account: &str, partition: &str) -> Principal {
+        Principal {
+            account_id: account.to_owned(),
+            partition: partition.to_owned(),
+            ..self.principal.clone()
+        }
+    }
+
+    /// The principal without an account (`role/ci-deployer`), for messages.
+    pub fn name(&self) -> String {
+        let arn = self.principal.arn();
+        arn.split_once(":iam::000000000000:")
+            .map_or(arn.clone(), |(_, name)| name.to_owned())
+    }
+}
+
+/// The accounts an organization-wide request selects.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum AccountSet {
+    /// Every active account of the organization (`organizations:ListAccounts`).
+    All,
+    /// These accounts.
+    Listed(Vec<String>),
+    /// Every active account under this organizational unit or root, nested units included.
+    Ou(String),
 }
 
 /// A Security Hub finding's identifiers (what `BatchUpdateFindings` takes).
@@ -151,7 +192,7 @@ pub fn severity_label(score: f64) -> &'static str {
 
 impl Incident {
     /// An incident with the defaults a parser fills in only where it knows better.
-    fn new(id: String, source: Source, trigger: Trigger, targets: Vec<Target>) -> Self {
+    pub(crate) fn new(id: String, source: Source, trigger: Trigger, targets: Vec<Target>) -> Self {
         Self {
             id,
             source,
@@ -165,6 +206,7 @@ impl Incident {
             severity: None,
             findings: Vec::new(),
             echo_of: None,
+            across: None,
         }
     }
 
@@ -367,7 +409,7 @@ fn merge_targets(targets: &mut Vec<Target>) {
 }
 
 /// Deserializes with the JSON path of the offending field in the error.
-fn deserialize<T: DeserializeOwned>(event: &Value) -> Result<T, InputError> {
+pub(crate) fn deserialize<T: DeserializeOwned>(event: &Value) -> Result<T, InputError> {
     serde_path_to_error::deserialize(event).map_err(|err| {
         let path = err.path().to_string();
         let field = if path.is_empty() || path == "." {
@@ -380,7 +422,7 @@ fn deserialize<T: DeserializeOwned>(event: &Value) -> Result<T, InputError> {
 }
 
 /// Incident ids become S3 key segments and tag values: letters, digits, `.`, `_`, `-`.
-fn check_incident_id(field: &str, id: &str) -> Result<(), InputError> {
+pub(crate) fn check_incident_id(field: &str, id: &str) -> Result<(), InputError> {
     let valid = (1..=128).contains(&id.len())
         && id
             .chars()

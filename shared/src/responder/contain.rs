@@ -151,7 +151,7 @@ impl Responder {
             role_deny_all: self.config.role_deny_all,
         };
         let critical = plan::critical_steps(principal, named_keys, self.playbook, options);
-        let cutoff = plan::session_cutoff(invocation.started);
+        let cutoff = invocation.cutoff.to_owned();
         let writer = Writer {
             iam,
             principal,

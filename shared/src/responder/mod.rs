@@ -17,9 +17,10 @@
 //! is the release playbook.
 
 use crate::config::Config;
-use crate::error::{Error, describe};
+use crate::error::{Error, InputError, describe};
 use crate::evidence::{self, EvidenceObject};
 use crate::execute::{Route, WriteError, Writer, Written};
+use crate::fanout;
 use crate::intake::{self, Incident, Intake, Source, Target, Trigger};
 use crate::pace::{self, PacedClient, Ticket};
 use crate::plan::{self, Action, Options, Playbook, PrincipalState, Step};
@@ -31,17 +32,20 @@ use crate::snapshot::{self, Snapshot};
 use aws_config::{BehaviorVersion, SdkConfig};
 use chrono::{SecondsFormat, Utc};
 use serde_json::Value;
+use std::collections::{BTreeMap, BTreeSet};
 use tokio::sync::OnceCell;
 use tracing::{info, warn};
 
 mod accounts;
 mod contain;
+mod dispatch;
 mod notify;
 mod record;
 mod release;
 mod resolve;
 
 use accounts::{Accounts, Blocked};
+use dispatch::{WorkRun, fanout_records, protected_account};
 use record::{Extra, Upload};
 use resolve::account_of;
 
@@ -69,6 +73,8 @@ pub struct Responder {
     sts: aws_sdk_sts::Client,
     sns: aws_sdk_sns::Client,
     securityhub: aws_sdk_securityhub::Client,
+    sqs: aws_sdk_sqs::Client,
+    organizations: aws_sdk_organizations::Client,
     config: Config,
     playbook: Playbook,
     identity: OnceCell<Principal>,
@@ -87,6 +93,8 @@ pub type Clock = std::sync::Arc<dyn Fn() -> chrono::DateTime<Utc> + Send + Sync>
 struct Invocation<'a> {
     me: &'a Principal,
     accounts: &'a Accounts,
+    /// Accounts nothing is contained in, and why.
+    protected: &'a BTreeMap<String, String>,
     incident: &'a Incident,
     /// The incident's evidence keys: its ledger and release records (see `Responder::released`
     /// and `evidence::prior_cutoff`), or why they could not be listed.
@@ -100,6 +108,8 @@ struct Invocation<'a> {
     dry_run: bool,
     now: &'a str,
     started: chrono::DateTime<Utc>,
+    /// The session cutoff this run writes: its start's, or its dispatched incident's.
+    cutoff: &'a str,
     /// When the investigation stops, if the function has a deadline.
     stop_reading: Option<tokio::time::Instant>,
 }
@@ -172,6 +182,24 @@ impl Responder {
                 aws_sdk_sns::Client::new(sdk),
                 aws_sdk_securityhub::Client::new(sdk),
             )
+            .with_fanout_clients(
+                aws_sdk_sqs::Client::new(sdk),
+                aws_sdk_organizations::Client::new(sdk),
+            )
+        }
+    }
+
+    /// The same responder fanning out through these clients (a test's);
+    /// [`Self::with_clients`] alone has clients that reach no endpoint.
+    pub fn with_fanout_clients(
+        self,
+        sqs: aws_sdk_sqs::Client,
+        organizations: aws_sdk_organizations::Client,
+    ) -> Self {
+        Self {
+            sqs,
+            organizations,
+            ..self
         }
     }
 
@@ -207,6 +235,8 @@ impl Responder {
             sts,
             sns: aws_sdk_sns::Client::new(&unconfigured()),
             securityhub: aws_sdk_securityhub::Client::new(&unconfigured()),
+            sqs: aws_sdk_sqs::Client::new(&unconfigured()),
+            organizations: aws_sdk_organizations::Client::new(&unconfigured()),
             config,
             playbook: Playbook::Contain,
             identity: OnceCell::new(),
@@ -259,13 +289,6 @@ impl Responder {
             // layout computation.
             return Box::pin(self.release(event)).await;
         }
-        let stop_reading = deadline.map(|d| {
-            let left = d
-                .duration_since(std::time::SystemTime::now())
-                .unwrap_or_default();
-            tokio::time::Instant::now() + left.saturating_sub(DEADLINE_MARGIN.min(left / 2))
-        });
-        let started = (self.clock)();
         let incident = match intake::parse(&event, &self.config.intake) {
             Err(err) => {
                 warn!(field = %err.field, error = %err.message, "invalid event; nothing was changed");
@@ -284,7 +307,46 @@ impl Responder {
             }
             Ok(Intake::Incident(incident)) => incident,
         };
-        if let Some(reason) = Box::pin(self.echo(&incident)).await {
+        Box::pin(self.respond(incident, &event, deadline, None)).await
+    }
+
+    /// Handles any invocation and answers as Lambda should: a work queue's batch (SQS records)
+    /// with the items that failed, a status request with the incident's status, any other event
+    /// with its report.
+    pub async fn invoke(
+        &self,
+        event: Value,
+        deadline: Option<std::time::SystemTime>,
+    ) -> Result<Value, Error> {
+        let answer = if fanout_records(&event) {
+            serde_json::to_value(Box::pin(self.work(event, deadline)).await?)
+        } else if event.get("status").is_some() && self.playbook != Playbook::Release {
+            Ok(Box::pin(self.status(&event)).await?)
+        } else {
+            serde_json::to_value(self.handle_until(event, deadline).await?)
+        };
+        answer.map_err(|e| Error::Aws(format!("the answer could not be serialized: {e}")))
+    }
+
+    /// Carries out the function's playbook for `incident`: the whole of it, or one work item of
+    /// a dispatched incident (`work`), or the dispatch itself when the incident is too large.
+    async fn respond(
+        &self,
+        mut incident: Incident,
+        event: &Value,
+        deadline: Option<std::time::SystemTime>,
+        work: Option<WorkRun>,
+    ) -> Result<Report, Error> {
+        let stop_reading = deadline.map(|d| {
+            let left = d
+                .duration_since(std::time::SystemTime::now())
+                .unwrap_or_default();
+            tokio::time::Instant::now() + left.saturating_sub(DEADLINE_MARGIN.min(left / 2))
+        });
+        let started = (self.clock)();
+        if work.is_none()
+            && let Some(reason) = Box::pin(self.echo(&incident)).await
+        {
             info!(%reason, "event ignored");
             return Ok(Report {
                 source: Some(incident.source.as_str().into()),
@@ -296,30 +358,84 @@ impl Responder {
         }
         let dry_run = self.config.dry_run || incident.dry_run;
         let now = started.to_rfc3339_opts(SecondsFormat::Millis, true);
-        info!(incident = %incident.id, source = ?incident.source, dry_run, function = self.playbook.name(), "incident received");
+        info!(incident = %incident.id, source = ?incident.source, dry_run, function = self.playbook.name(), work_item = ?work.as_ref().map(|w| w.item), "incident received");
 
-        if let Some(why) = incident.over_cap(&self.config.intake) {
+        if work.is_none()
+            && let Some(why) = incident.over_cap(&self.config.intake)
+        {
             return Ok(self
-                .needs_a_human(&incident, dry_run, why, started, &event)
+                .needs_a_human(&incident, dry_run, why, started, event)
                 .await);
         }
+
+        // Where the targets are: an organization-wide request's accounts, a lone key's owning
+        // account (sts:GetAccessKeyInfo), and the accounts nothing may be contained in. One wave
+        // when there is anything to ask, beside the identity on a cold start.
+        let mut waves = 0;
+        let (placed, protected) = if work.is_none() {
+            let (placed, w) = Box::pin(self.place(&mut incident)).await;
+            waves += w;
+            placed?
+        } else {
+            (
+                None,
+                self.config
+                    .fanout
+                    .protected_accounts
+                    .iter()
+                    .map(|a| (a.clone(), protected_account(a)))
+                    .collect(),
+            )
+        };
+        if work.is_none()
+            && self.playbook == Playbook::Contain
+            && let Some(me) = placed
+        {
+            let accounts: Vec<String> =
+                incident.targets.iter().map(|t| account_of(t, me)).collect();
+            let distinct: BTreeSet<&String> = accounts.iter().collect();
+            if let Some(why) = self
+                .config
+                .fanout
+                .fan_out(distinct.len(), incident.targets.len())
+            {
+                return Box::pin(self.dispatch(
+                    &incident, event, &accounts, &protected, why, started, dry_run, waves,
+                ))
+                .await;
+            }
+        }
+
+        let cutoff = match &work {
+            Some(w) => w.cutoff.clone(),
+            None => plan::session_cutoff(started),
+        };
+        let prefix = match &work {
+            Some(w) => format!(
+                "{}/{}/{}",
+                evidence::ROOT,
+                incident.id,
+                fanout::item_run(started, w.item, &w.dispatch)
+            ),
+            None => evidence::run_prefix(&incident.id, started),
+        };
 
         // One wave before the first IAM write: the run's intent is stored (a run that dies before
         // its report still leaves a ledger a release understands) and the incident's ledger is
         // listed (a detection re-delivered after a release must not undo the humans' decision; a
         // replay keeps the cutoff its ledger records), beside the identity call on a cold start.
         let bucket = &self.config.evidence_bucket;
-        let intent = self.intent(&incident, dry_run, started);
+        let intent = self.intent(&incident, dry_run, &cutoff);
         let mut identity = 0;
         let (me, ledger, intent) = tokio::join!(
             self.me(&mut identity),
             evidence::incident_keys(&self.s3, bucket, &incident.id),
-            self.store_intent(intent, started)
+            self.store_intent(intent, &prefix, started)
         );
         let me = me?;
         // The identity (on a cold start), the ledger's listing and the intent went out together:
         // one wave before the first IAM write.
-        let mut waves = 1;
+        waves += 1;
         // Tourniquet's own IAM calls show up in CloudTrail: they must never trigger it again.
         if incident.source == Source::CloudTrail
             && incident
@@ -341,17 +457,22 @@ impl Responder {
             });
         }
 
-        let accounts = incident.targets.iter().map(|t| account_of(t, me)).collect();
+        let accounts = incident
+            .targets
+            .iter()
+            .map(|t| account_of(t, me))
+            .filter(|a| !protected.contains_key(a))
+            .collect();
         let (accounts, entering) = self.enter(me, accounts, &incident.id).await;
         waves += entering;
 
         let reports = OnceCell::new();
         let policies = snapshot::Policies::default();
         let investigations = tokio::sync::Semaphore::new(INVESTIGATIONS);
-        let prefix = evidence::run_prefix(&incident.id, started);
         let invocation = Invocation {
             me,
             accounts: &accounts,
+            protected: &protected,
             incident: &incident,
             ledger: &ledger,
             reports: &reports,
@@ -360,6 +481,7 @@ impl Responder {
             dry_run,
             now: &now,
             started,
+            cutoff: &cutoff,
             stop_reading,
         };
 
@@ -416,22 +538,39 @@ impl Responder {
             skipped,
             ..Report::new(&incident.id, status, dry_run)
         };
-        // The humans first: the message names where the evidence is going.
+        // The humans first: the message names where the evidence is going. A work item tells
+        // nobody: the incident's summary does, once, when its last item ends.
         let ledger_keys = ledger.as_deref().unwrap_or_default();
-        // Boxed: nested, the futures are too deep for the compiler's layout computation.
-        let notified =
-            Box::pin(self.notify(&mut report, Some(&incident), ledger_keys, &prefix)).await;
+        let notified = match work {
+            Some(_) => None,
+            // Boxed: nested, the futures are too deep for the compiler's layout computation.
+            None => Box::pin(self.notify(&mut report, Some(&incident), ledger_keys, &prefix)).await,
+        };
         if !dry_run {
+            let outcome = work.as_ref().map(|w| {
+                let object = EvidenceObject::json(
+                    format!("{prefix}/{}", fanout::outcome_object(report.status)),
+                    &fanout::Outcome {
+                        incident_id: incident.id.clone(),
+                        dispatch: w.dispatch.clone(),
+                        item: w.item,
+                        status: report.status,
+                        summary: report.summary(),
+                    },
+                );
+                self.upload(object, started)
+            });
             let extra = Extra {
                 stored: intent.into_iter().collect(),
                 uploads: records
                     .into_iter()
                     .flatten()
                     .chain(notified.map(|o| self.upload(o, started)))
+                    .chain(outcome)
                     .collect(),
                 ..Extra::default()
             };
-            self.store_evidence(&mut report, &incident.id, started, &event, extra)
+            self.store_evidence(&mut report, &prefix, &incident.id, started, event, extra)
                 .await;
         }
         info!(
@@ -441,6 +580,11 @@ impl Responder {
             report = %serde_json::to_string(&report).unwrap_or_default(),
             "{}", report.summary()
         );
+        if let Some(w) = &work
+            && !dry_run
+        {
+            Box::pin(self.conclude(&incident.id, w)).await;
+        }
         if report.status == Status::Partial {
             return Err(Error::Partial {
                 summary: report.summary(),
@@ -503,7 +647,7 @@ impl Responder {
                     .collect(),
                 ..Extra::default()
             };
-            self.store_evidence(&mut report, &incident.id, started, event, extra)
+            self.store_evidence(&mut report, &prefix, &incident.id, started, event, extra)
                 .await;
         }
         info!(incident = %report.incident_id, status = ?report.status, "{}", report.summary());
@@ -512,12 +656,7 @@ impl Responder {
 
     /// The run's intent: what it may change, for every target of the incident. `None` when it
     /// writes nothing to IAM (a dry run, the snapshot function).
-    fn intent(
-        &self,
-        incident: &Incident,
-        dry_run: bool,
-        started: chrono::DateTime<Utc>,
-    ) -> Option<evidence::Intent> {
+    fn intent(&self, incident: &Incident, dry_run: bool, cutoff: &str) -> Option<evidence::Intent> {
         if dry_run || self.playbook == Playbook::Snapshot {
             return None;
         }
@@ -549,7 +688,7 @@ impl Responder {
             ledger_version: LEDGER_VERSION,
             incident_id: incident.id.clone(),
             function: self.playbook.name().into(),
-            cutoff: plan::session_cutoff(started),
+            cutoff: cutoff.to_owned(),
             targets,
         })
     }
@@ -559,10 +698,10 @@ impl Responder {
     async fn store_intent(
         &self,
         intent: Option<evidence::Intent>,
+        prefix: &str,
         started: chrono::DateTime<Utc>,
     ) -> Option<(EvidenceObject, Option<String>)> {
         let intent = intent?;
-        let prefix = evidence::run_prefix(&intent.incident_id, started);
         let object = EvidenceObject::json(format!("{prefix}/{}", evidence::INTENT_OBJECT), &intent);
         let retention = self.config.retention.as_ref().map(|r| (r, started));
         let bucket = &self.config.evidence_bucket;

@@ -24,15 +24,15 @@ impl Responder {
     pub(super) async fn store_evidence(
         &self,
         report: &mut Report,
+        prefix: &str,
         incident_id: &str,
         started: chrono::DateTime<Utc>,
         event: &Value,
         extra: Extra,
     ) {
-        let prefix = evidence::run_prefix(incident_id, started);
         let mut objects = vec![EvidenceObject::json(format!("{prefix}/event.json"), event)];
         for (principal, name, record) in &extra.records {
-            let folder = evidence::principal_folder(&prefix, principal);
+            let folder = evidence::principal_folder(prefix, principal);
             objects.push(EvidenceObject::json(format!("{folder}/{name}"), record));
         }
         report.waves += 2;
@@ -100,7 +100,7 @@ impl Responder {
         }
         let bucket = self.config.evidence_bucket.as_str();
         let retention = self.config.retention.as_ref().map(|r| (r, started));
-        let manifest = evidence::manifest(incident_id, &prefix, entries);
+        let manifest = evidence::manifest(incident_id, prefix, entries);
         match evidence::put(&self.s3, bucket, &manifest, retention).await {
             Ok(e) => report.evidence.push(e),
             Err(err) => evidence_failed(report, err),

@@ -242,8 +242,16 @@ impl Responder {
                 uploads,
                 ..super::Extra::default()
             };
-            self.store_evidence(&mut report, &request.incident_id, started, &event, extra)
-                .await;
+            let prefix = evidence::run_prefix(&request.incident_id, started);
+            self.store_evidence(
+                &mut report,
+                &prefix,
+                &request.incident_id,
+                started,
+                &event,
+                extra,
+            )
+            .await;
         }
         info!(incident = %report.incident_id, status = ?report.status, "{}", report.summary());
         if report.status == Status::Partial {

@@ -49,13 +49,25 @@ impl Responder {
         target: &Target,
         run: &Invocation<'a>,
     ) -> (Resolved<'a>, u32) {
-        let Invocation { me, accounts, .. } = *run;
+        let Invocation {
+            me,
+            accounts,
+            protected,
+            ..
+        } = *run;
         let mut waves = 0;
         let account = account_of(target, me);
         let named = |principal: &Option<Principal>| match principal {
             Some(p) => p.arn(),
             None => format!("(owner of {})", target.access_key_ids[0]),
         };
+        if let Some(why) = protected.get(&account) {
+            let arn = named(&target.principal);
+            return (
+                Err(stop(Status::Refused, arn, &account, why.clone(), waves)),
+                waves,
+            );
+        }
         let iam = match accounts.iam(&self.iam, &account) {
             Ok(iam) => iam,
             Err(blocked) => {

@@ -1,0 +1,744 @@
+//! Organization scale, the part that talks to AWS: where an incident's targets are (an
+//! organization-wide request's accounts through AWS Organizations, a lone key's account through
+//! `sts:GetAccessKeyInfo`), the dispatch of an incident too large for one invocation to the work
+//! queue, the work items the queue brings back (each checked against the dispatch in the evidence
+//! store), the incident's status, and its one summary when the last item ends.
+
+use super::*;
+use crate::fanout::{Dispatch, ItemState};
+use crate::intake::AccountSet;
+use aws_lambda_events::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
+use aws_sdk_sqs::types::SendMessageBatchRequestEntry;
+use futures::StreamExt;
+
+/// Messages per `SendMessageBatch` (SQS's limit).
+const MESSAGES_PER_BATCH: usize = 10;
+
+/// `SendMessageBatch` requests in flight at once.
+const BATCHES_AT_ONCE: usize = 8;
+
+/// A work item's run: the item of which dispatch, and the incident's cutoff.
+pub(super) struct WorkRun {
+    /// The dispatch's start, as in its key.
+    pub(super) dispatch: String,
+    /// The item.
+    pub(super) item: u32,
+    /// The incident's session cutoff, from the dispatch.
+    pub(super) cutoff: String,
+}
+
+/// Whether `event` is a batch of SQS records (the work queue's event source mapping).
+pub(super) fn fanout_records(event: &Value) -> bool {
+    event
+        .get("Records")
+        .and_then(Value::as_array)
+        .and_then(|r| r.first())
+        .and_then(|r| r.get("eventSource"))
+        .and_then(Value::as_str)
+        == Some("aws:sqs")
+}
+
+/// Why nothing is contained in a `PROTECTED_ACCOUNTS` account.
+pub(super) fn protected_account(account: &str) -> String {
+    format!(
+        "account {account} is protected (PROTECTED_ACCOUNTS): nothing is contained there; a \
+         human must act in it directly"
+    )
+}
+
+/// The accounts an organization-wide request selects, and the organization's management account.
+struct OrganizationAccounts {
+    accounts: Vec<String>,
+    management: Option<String>,
+}
+
+/// The ids of the accounts that are active (suspended and closing accounts are left out).
+#[allow(deprecated)]
+fn active(
+    accounts: impl IntoIterator<Item = aws_sdk_organizations::types::Account>,
+) -> Vec<String> {
+    use aws_sdk_organizations::types::{AccountState, AccountStatus};
+    accounts
+        .into_iter()
+        .filter(|a| match (&a.state, &a.status) {
+            (Some(state), _) => *state == AccountState::Active,
+            (None, Some(status)) => *status == AccountStatus::Active,
+            (None, None) => true,
+        })
+        .filter_map(|a| a.id)
+        .collect()
+}
+
+impl Responder {
+    /// Finds where the incident's targets are, before anything is written: an organization-wide
+    /// request becomes one target per selected account, a lone key without an account gets the
+    /// one `sts:GetAccessKeyInfo` names. Returns the function's identity when it was asked (it
+    /// is, whenever `contain` may fan out), the accounts nothing may be contained in (with why),
+    /// and the waves it took.
+    #[allow(clippy::type_complexity)]
+    pub(super) async fn place<'a>(
+        &'a self,
+        incident: &mut Incident,
+    ) -> (
+        Result<(Option<&'a Principal>, BTreeMap<String, String>), Error>,
+        u32,
+    ) {
+        let mut protected: BTreeMap<String, String> = self
+            .config
+            .fanout
+            .protected_accounts
+            .iter()
+            .map(|a| (a.clone(), protected_account(a)))
+            .collect();
+        let fanning = self.playbook == Playbook::Contain && self.config.fanout.queue_url.is_some();
+        let lone: Vec<(usize, String)> = incident
+            .targets
+            .iter()
+            .enumerate()
+            .filter(|(_, t)| t.principal.is_none() && t.account_id.is_none())
+            .map(|(i, t)| (i, t.access_key_ids[0].clone()))
+            .collect();
+        let across = incident.across.clone();
+        if !fanning && lone.is_empty() && across.is_none() {
+            return (Ok((None, protected)), 0);
+        }
+        let mut identity = 0;
+        let (me, organization, owners) = tokio::join!(
+            self.me(&mut identity),
+            async {
+                match &across {
+                    Some(a) => Some(self.organization_accounts(&a.accounts).await),
+                    None => None,
+                }
+            },
+            futures::future::join_all(lone.iter().map(|(_, key)| self.key_account(key)))
+        );
+        let me = match me {
+            Ok(me) => me,
+            Err(e) => return (Err(e), 1),
+        };
+        for ((i, key), owner) in lone.iter().zip(owners) {
+            match owner {
+                Ok(account) => {
+                    info!(key = %key, account = %account, "sts:GetAccessKeyInfo placed the key");
+                    incident.targets[*i].account_id = Some(account);
+                }
+                Err(e) => {
+                    warn!(key = %key, error = %e, "the key's account is unknown: looking for it in the function's own");
+                }
+            }
+        }
+        if let (Some(across), Some(organization)) = (across, organization) {
+            let organization = match organization {
+                Ok(o) => o,
+                Err(e) => return (Err(Error::Aws(e)), 1),
+            };
+            if let Some(management) = organization.management {
+                protected.entry(management.clone()).or_insert_with(|| {
+                    format!(
+                        "account {management} is the organization's management account: an \
+                         organization-wide request never contains anything there (a human acts \
+                         in it directly)"
+                    )
+                });
+            }
+            if organization.accounts.is_empty() {
+                let err =
+                    InputError::new("accounts", "selects no active account of the organization");
+                return (Err(err.into()), 1);
+            }
+            incident.targets = organization
+                .accounts
+                .iter()
+                .map(|a| Target {
+                    principal: Some(across.in_account(a, &me.partition)),
+                    access_key_ids: Vec::new(),
+                    account_id: None,
+                })
+                .collect();
+        }
+        (Ok((Some(me), protected)), 1)
+    }
+
+    /// The account that owns an access key, as `sts:GetAccessKeyInfo` says.
+    async fn key_account(&self, key: &str) -> Result<String, String> {
+        self.sts
+            .get_access_key_info()
+            .access_key_id(key)
+            .send()
+            .await
+            .map_err(|e| format!("sts:GetAccessKeyInfo failed: {}", describe(&e)))?
+            .account
+            .ok_or_else(|| "sts:GetAccessKeyInfo named no account".to_owned())
+    }
+
+    /// The active accounts `set` selects, and the management account. `all` and an OU need
+    /// AWS Organizations (the management account, or a delegated administrator); a list is taken
+    /// as it is, and only the management account is asked for.
+    async fn organization_accounts(
+        &self,
+        set: &AccountSet,
+    ) -> Result<OrganizationAccounts, String> {
+        let org = &self.organizations;
+        let management = async {
+            match org.describe_organization().send().await {
+                Ok(out) => out.organization.and_then(|o| o.master_account_id),
+                Err(e) => {
+                    warn!(error = %describe(&e), "the organization's management account is unknown: only PROTECTED_ACCOUNTS are left out");
+                    None
+                }
+            }
+        };
+        let advice = "nothing was changed. An organization-wide request runs in the management \
+                      account or a delegated administrator for AWS Organizations, with \
+                      organizations:ListAccounts, ListAccountsForParent, \
+                      ListOrganizationalUnitsForParent and DescribeOrganization";
+        let accounts = async {
+            match set {
+                AccountSet::Listed(ids) => Ok::<_, String>(ids.clone()),
+                AccountSet::All => {
+                    let pages: Vec<_> = org
+                        .list_accounts()
+                        .into_paginator()
+                        .send()
+                        .collect::<Vec<_>>()
+                        .await
+                        .into_iter()
+                        .collect::<Result<_, _>>()
+                        .map_err(|e| {
+                            format!(
+                                "organizations:ListAccounts failed ({}); {advice}",
+                                describe(&e)
+                            )
+                        })?;
+                    Ok(active(
+                        pages
+                            .into_iter()
+                            .flat_map(|p| p.accounts.unwrap_or_default()),
+                    ))
+                }
+                AccountSet::Ou(root) => {
+                    let mut parents = vec![root.clone()];
+                    let mut found = Vec::new();
+                    while let Some(parent) = parents.pop() {
+                        let (accounts, units) = tokio::join!(
+                            org.list_accounts_for_parent()
+                                .parent_id(&parent)
+                                .into_paginator()
+                                .send()
+                                .collect::<Vec<_>>(),
+                            org.list_organizational_units_for_parent()
+                                .parent_id(&parent)
+                                .into_paginator()
+                                .send()
+                                .collect::<Vec<_>>()
+                        );
+                        for page in accounts {
+                            let page = page.map_err(|e| {
+                                format!(
+                                    "organizations:ListAccountsForParent on {parent} failed ({}); {advice}",
+                                    describe(&e)
+                                )
+                            })?;
+                            found.extend(active(page.accounts.unwrap_or_default()));
+                        }
+                        for page in units {
+                            let page = page.map_err(|e| {
+                                format!(
+                                    "organizations:ListOrganizationalUnitsForParent on {parent} failed ({}); {advice}",
+                                    describe(&e)
+                                )
+                            })?;
+                            let units = page.organizational_units.unwrap_or_default();
+                            parents.extend(units.into_iter().filter_map(|u| u.id));
+                        }
+                    }
+                    found.sort();
+                    found.dedup();
+                    Ok(found)
+                }
+            }
+        };
+        let (management, accounts) = tokio::join!(management, accounts);
+        Ok(OrganizationAccounts {
+            accounts: accounts?,
+            management,
+        })
+    }
+
+    /// Sends an incident too large for one invocation to the work queue: the dispatch (its
+    /// intent, with every item and the one cutoff) is stored first, then one message per item.
+    /// A dry run shows the items and sends nothing.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) async fn dispatch(
+        &self,
+        incident: &Incident,
+        event: &Value,
+        accounts: &[String],
+        protected: &BTreeMap<String, String>,
+        why: String,
+        started: chrono::DateTime<Utc>,
+        dry_run: bool,
+        mut waves: u32,
+    ) -> Result<Report, Error> {
+        let per_item = self.config.fanout.principals_per_item;
+        let cutoff = plan::session_cutoff(started);
+        let dispatch = Dispatch::new(incident, accounts, cutoff, per_item, protected);
+        let stamp = crate::fanout::format_stamp(started);
+        let prefix = evidence::run_prefix(&incident.id, started);
+        info!(incident = %incident.id, items = dispatch.items.len(), reason = %why, "fanned out");
+        let each = if dry_run {
+            Status::Planned
+        } else {
+            Status::Dispatched
+        };
+        let mut targets: Vec<TargetReport> = dispatch
+            .items
+            .iter()
+            .flat_map(|item| {
+                item.targets.iter().map(move |t| {
+                    let arn = t.principal_arn.clone().unwrap_or_else(|| {
+                        format!("(owner of {})", t.access_key_ids.first().map_or("", |k| k))
+                    });
+                    TargetReport {
+                        message: None,
+                        ..TargetReport::stopped(arn, &item.account_id, each, String::new())
+                    }
+                })
+            })
+            .collect();
+        for (target, account) in incident.targets.iter().zip(accounts) {
+            if let Some(reason) = protected.get(account) {
+                let arn = target.principal.as_ref().map_or_else(
+                    || format!("(owner of {})", target.access_key_ids[0]),
+                    Principal::arn,
+                );
+                targets.push(TargetReport::stopped(
+                    arn,
+                    account,
+                    Status::Refused,
+                    reason.clone(),
+                ));
+            }
+        }
+        let (status, mut message) = if dry_run {
+            (
+                Status::Planned,
+                format!(
+                    "would be fanned out ({why}): {} work items for the work queue; nothing was sent",
+                    dispatch.items.len()
+                ),
+            )
+        } else {
+            (
+                Status::Dispatched,
+                format!(
+                    "fanned out ({why}): {} work items sent to the work queue with the session \
+                     cutoff {}; ask for its progress with {{\"incident_id\": \"{}\", \"status\": true}}",
+                    dispatch.items.len(),
+                    dispatch.cutoff,
+                    incident.id
+                ),
+            )
+        };
+        let mut report = Report {
+            source: Some(incident.source.as_str().into()),
+            reason: incident.reason.clone(),
+            targets,
+            ..Report::new(&incident.id, status, dry_run)
+        };
+        let mut stored = Vec::new();
+        if !dry_run {
+            // The intent first: a message is acted on only if its dispatch is in the store.
+            let object = EvidenceObject::json(
+                format!("{prefix}/{}", crate::fanout::DISPATCH_OBJECT),
+                &dispatch,
+            );
+            let retention = self.config.retention.as_ref().map(|r| (r, started));
+            let bucket = &self.config.evidence_bucket;
+            waves += 1;
+            match evidence::put(&self.s3, bucket, &object, retention).await {
+                Ok(put) => stored.push((object, put.version_id)),
+                Err(e) => {
+                    let why = format!(
+                        "the dispatch could not be stored ({e}): no work item was sent, nothing \
+                         was changed; invoke contain again"
+                    );
+                    warn!(incident = %incident.id, error = %e, "dispatch not stored");
+                    return Err(Error::Aws(why));
+                }
+            }
+            waves += 1;
+            let unsent = self.send_items(&dispatch, &stamp).await;
+            if !unsent.is_empty() {
+                report.status = Status::Partial;
+                message = format!(
+                    "{message}. {} work items could NOT be sent: {}; invoke contain again with \
+                     the same event (items already contained report already_in_place)",
+                    unsent.len(),
+                    unsent.join("; ")
+                );
+            }
+        }
+        report.message = Some(message);
+        report.waves = waves;
+        let notified = Box::pin(self.notify(&mut report, Some(incident), &[], &prefix)).await;
+        if !dry_run {
+            let extra = Extra {
+                stored,
+                uploads: notified
+                    .map(|o| self.upload(o, started))
+                    .into_iter()
+                    .collect(),
+                ..Extra::default()
+            };
+            self.store_evidence(&mut report, &prefix, &incident.id, started, event, extra)
+                .await;
+        }
+        info!(incident = %report.incident_id, status = ?report.status, "{}", report.summary());
+        if report.status == Status::Partial {
+            return Err(Error::Partial {
+                summary: report.summary(),
+                report: Box::new(report),
+            });
+        }
+        Ok(report)
+    }
+
+    /// Sends one message per item, ten to a request; returns what could not be sent, each with
+    /// why.
+    async fn send_items(&self, dispatch: &Dispatch, stamp: &str) -> Vec<String> {
+        let Some(queue) = self.config.fanout.queue_url.as_deref() else {
+            return vec!["no WORK_QUEUE_URL".into()];
+        };
+        let batches: Vec<Vec<SendMessageBatchRequestEntry>> = dispatch
+            .items
+            .chunks(MESSAGES_PER_BATCH)
+            .map(|chunk| {
+                chunk
+                    .iter()
+                    .filter_map(|item| {
+                        let body = serde_json::to_string(&dispatch.message(stamp, item)).ok()?;
+                        SendMessageBatchRequestEntry::builder()
+                            .id(item.item.to_string())
+                            .message_body(body)
+                            .build()
+                            .ok()
+                    })
+                    .collect()
+            })
+            .collect();
+        futures::stream::iter(batches.into_iter().map(|entries| async move {
+            let ids: Vec<String> = entries.iter().map(|e| e.id().to_owned()).collect();
+            match self
+                .sqs
+                .send_message_batch()
+                .queue_url(queue)
+                .set_entries(Some(entries))
+                .send()
+                .await
+            {
+                Ok(out) => out
+                    .failed
+                    .iter()
+                    .map(|f| {
+                        format!(
+                            "item {}: {} {}",
+                            f.id,
+                            f.code,
+                            f.message.as_deref().unwrap_or_default()
+                        )
+                    })
+                    .collect::<Vec<_>>(),
+                Err(e) => {
+                    let why = describe(&e);
+                    ids.iter().map(|id| format!("item {id}: {why}")).collect()
+                }
+            }
+        }))
+        .buffer_unordered(BATCHES_AT_ONCE)
+        .collect::<Vec<_>>()
+        .await
+        .into_iter()
+        .flatten()
+        .collect()
+    }
+
+    /// A batch of work items from the queue: each run in turn; the answer names the messages
+    /// that did not end contained (or refused, or ignored), so that SQS delivers them again and
+    /// the dead-letter queue keeps them after its `maxReceiveCount`.
+    pub(super) async fn work(
+        &self,
+        event: Value,
+        deadline: Option<std::time::SystemTime>,
+    ) -> Result<SqsBatchResponse, Error> {
+        if self.playbook != Playbook::Contain {
+            return Err(InputError::new(
+                "Records",
+                format!(
+                    "{} does not take work items: only contain consumes the work queue",
+                    self.playbook.name()
+                ),
+            )
+            .into());
+        }
+        let batch: SqsEvent = intake::deserialize(&event)?;
+        let mut response = SqsBatchResponse::default();
+        for record in batch.records {
+            let id = record.message_id.clone().unwrap_or_default();
+            let left = deadline.map(|d| {
+                d.duration_since(std::time::SystemTime::now())
+                    .unwrap_or_default()
+            });
+            let ended = if left.is_some_and(|l| l < DEADLINE_MARGIN * 2) {
+                warn!(message = %id, "too little time left for this work item: SQS delivers it again");
+                false
+            } else {
+                match Box::pin(self.work_item(&record, deadline)).await {
+                    Ok(report) => report.status != Status::Partial,
+                    Err(e) => {
+                        warn!(message = %id, error = %e, "work item not done: SQS delivers it again, the dead-letter queue keeps it after maxReceiveCount");
+                        false
+                    }
+                }
+            };
+            if !ended {
+                let mut failure = BatchItemFailure::default();
+                failure.item_identifier = id;
+                response.batch_item_failures.push(failure);
+            }
+        }
+        Ok(response)
+    }
+
+    /// One work item: its message read and checked against its dispatch in the evidence store,
+    /// then the item's targets contained with the incident's cutoff.
+    async fn work_item(
+        &self,
+        record: &SqsMessage,
+        deadline: Option<std::time::SystemTime>,
+    ) -> Result<Report, Error> {
+        let body = record.body.as_deref().unwrap_or_default();
+        let message = crate::fanout::parse_message(body)?;
+        let key = format!(
+            "{}/{}/{}/{}",
+            evidence::ROOT,
+            message.incident_id,
+            message.dispatch,
+            crate::fanout::DISPATCH_OBJECT
+        );
+        let dispatch = self.read_dispatch(&key).await.map_err(|e| {
+            InputError::new(
+                "body",
+                format!(
+                    "a work item is acted on only when its incident's dispatch is in the evidence \
+                     store, and {e}; nothing was changed"
+                ),
+            )
+        })?;
+        let item = dispatch
+            .check(&message)
+            .map_err(|e| InputError::new("body", format!("{e}; nothing was changed")))?;
+        let incident = dispatch
+            .incident(item)
+            .map_err(|e| InputError::new("body", e))?;
+        let work = WorkRun {
+            dispatch: message.dispatch.clone(),
+            item: item.item,
+            cutoff: dispatch.cutoff.clone(),
+        };
+        let event = serde_json::to_value(record).unwrap_or_default();
+        Box::pin(self.respond(incident, &event, deadline, Some(work))).await
+    }
+
+    /// A dispatch record, read back.
+    async fn read_dispatch(&self, key: &str) -> Result<Dispatch, String> {
+        let bucket = &self.config.evidence_bucket;
+        let bytes = evidence::read(&self.s3, bucket, key, None)
+            .await
+            .map_err(|e| format!("s3://{bucket}/{key} cannot be read ({e})"))?;
+        serde_json::from_slice(&bytes).map_err(|e| format!("{key} is not a dispatch: {e}"))
+    }
+
+    /// `{"incident_id": ..., "status": true}`: the incident's progress from the evidence store.
+    pub(super) async fn status(&self, event: &Value) -> Result<Value, Error> {
+        #[derive(serde::Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct StatusRequest {
+            incident_id: String,
+            status: bool,
+        }
+        let request: StatusRequest = intake::deserialize(event)?;
+        if !request.status {
+            return Err(InputError::new(
+                "status",
+                "`false` asks for nothing: send `true` for the incident's status, or leave it out",
+            )
+            .into());
+        }
+        intake::check_incident_id("incident_id", &request.incident_id)?;
+        let bucket = &self.config.evidence_bucket;
+        let keys = evidence::incident_keys(&self.s3, bucket, &request.incident_id)
+            .await
+            .map_err(Error::Aws)?;
+        let Some((key, stamp)) = crate::fanout::latest_dispatch(&keys) else {
+            let runs: BTreeSet<&str> = keys.iter().filter_map(|k| k.split('/').nth(2)).collect();
+            let answer = if runs.is_empty() {
+                "unknown: the evidence store has no run of this incident".to_owned()
+            } else {
+                format!(
+                    "not dispatched: {} run(s) of this incident, each with its report in the evidence store",
+                    runs.len()
+                )
+            };
+            return Ok(serde_json::json!({
+                "incident_id": request.incident_id,
+                "status": answer,
+                "runs": runs,
+            }));
+        };
+        let dispatch = self.read_dispatch(key).await.map_err(Error::Aws)?;
+        let items = crate::fanout::progress(&dispatch, stamp, &keys);
+        let summary = format!(
+            "{}/{}/{}/{stamp}.json",
+            evidence::ROOT,
+            request.incident_id,
+            crate::fanout::SUMMARIES
+        );
+        Ok(serde_json::json!({
+            "incident_id": request.incident_id,
+            "status": crate::fanout::overall(&items),
+            "dispatched_at": stamp,
+            "cutoff": dispatch.cutoff,
+            "counts": crate::fanout::counts(&items),
+            "refused_accounts": dispatch.refused,
+            "summary": keys.contains(&summary).then_some(summary),
+            "items": items,
+        }))
+    }
+
+    /// After a work item's run: when every item of its dispatch has ended, the incident's summary
+    /// is stored once (the first run to get there writes it; S3 refuses any second writer) and
+    /// the humans are told, once.
+    pub(super) async fn conclude(&self, incident_id: &str, work: &WorkRun) {
+        let bucket = &self.config.evidence_bucket;
+        let dispatch_key = format!(
+            "{}/{incident_id}/{}/{}",
+            evidence::ROOT,
+            work.dispatch,
+            crate::fanout::DISPATCH_OBJECT
+        );
+        let (keys, dispatch) = tokio::join!(
+            evidence::incident_keys(&self.s3, bucket, incident_id),
+            self.read_dispatch(&dispatch_key)
+        );
+        let (keys, dispatch) = match (keys, dispatch) {
+            (Ok(k), Ok(d)) => (k, d),
+            (Err(e), _) | (_, Err(e)) => {
+                warn!(incident = %incident_id, error = %e, "the incident's progress cannot be read: no summary from this item");
+                return;
+            }
+        };
+        let items = crate::fanout::progress(&dispatch, &work.dispatch, &keys);
+        let overall = crate::fanout::overall(&items);
+        if overall == "in_progress" {
+            return;
+        }
+        let counts = crate::fanout::counts(&items);
+        let key = format!(
+            "{}/{incident_id}/{}/{}.json",
+            evidence::ROOT,
+            crate::fanout::SUMMARIES,
+            work.dispatch
+        );
+        let summary = serde_json::json!({
+            "incident_id": incident_id,
+            "status": overall,
+            "dispatched_at": work.dispatch,
+            "cutoff": dispatch.cutoff,
+            "counts": counts,
+            "refused_accounts": dispatch.refused,
+            "items": items,
+        });
+        let started = (self.clock)();
+        let retention = self.config.retention.as_ref().map(|r| (r, started));
+        let object = EvidenceObject::json(key.clone(), &summary);
+        match evidence::put(&self.s3, bucket, &object, retention).await {
+            Ok(_) => {
+                info!(incident = %incident_id, status = %overall, summary = %key, "the last work item ended: the incident is summarised")
+            }
+            Err(e) if e.contains("PreconditionFailed") => {
+                info!(incident = %incident_id, "another work item summarised the incident");
+                return;
+            }
+            Err(e) => {
+                warn!(incident = %incident_id, error = %e, "the incident's summary could not be stored: the humans are not told by this item");
+                return;
+            }
+        }
+        let mut report = self.summary_report(&dispatch, &items, &overall, counts);
+        let prefix = format!("{}/{incident_id}/{}", evidence::ROOT, work.dispatch);
+        Box::pin(self.notify(&mut report, None, &[], &prefix)).await;
+        info!(incident = %incident_id, report = %serde_json::to_string(&report).unwrap_or_default(), "{}", report.summary());
+    }
+
+    /// The incident's summary as a report, for the humans: each principal with its item's
+    /// status.
+    fn summary_report(
+        &self,
+        dispatch: &Dispatch,
+        items: &[crate::fanout::ItemProgress],
+        overall: &str,
+        counts: BTreeMap<String, usize>,
+    ) -> Report {
+        let status = match overall {
+            "partial" => Status::Partial,
+            "refused" => Status::Refused,
+            "ignored" => Status::Ignored,
+            _ => Status::Contained,
+        };
+        let targets = dispatch
+            .items
+            .iter()
+            .zip(items)
+            .flat_map(|(item, progress)| {
+                let (status, run) = match &progress.state {
+                    ItemState::Ended { status, run } => (status.as_str(), run.as_str()),
+                    _ => ("partial", ""),
+                };
+                let status: Status =
+                    serde_json::from_value(Value::String(status.into())).unwrap_or(Status::Partial);
+                item.targets.iter().map(move |t| {
+                    let arn = t.principal_arn.clone().unwrap_or_else(|| {
+                        format!("(owner of {})", t.access_key_ids.first().map_or("", |k| k))
+                    });
+                    TargetReport {
+                        message: (status != Status::Contained)
+                            .then(|| format!("work item {}: see the report in {run}/", item.item)),
+                        ..TargetReport::stopped(arn, &item.account_id, status, String::new())
+                    }
+                })
+            })
+            .chain(dispatch.refused.iter().map(|r| {
+                TargetReport::stopped(
+                    format!("(account {})", r.account_id),
+                    &r.account_id,
+                    Status::Refused,
+                    r.reason.clone(),
+                )
+            }))
+            .collect();
+        let counts: Vec<String> = counts.iter().map(|(k, v)| format!("{v} {k}")).collect();
+        Report {
+            source: Some(dispatch.source.as_str().into()),
+            reason: dispatch.reason.clone(),
+            message: Some(format!(
+                "every work item has ended: {} of {} items",
+                counts.join(", "),
+                items.len()
+            )),
+            targets,
+            ..Report::new(&dispatch.incident_id, status, false)
+        }
+    }
+}

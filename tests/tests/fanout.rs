@@ -1,0 +1,359 @@
+//! Organization scale: an incident across many accounts is dispatched to the work queue and
+//! contained account by account by the real `contain` binary, fed by a driver that behaves as
+//! Lambda's SQS event source mapping ([`harness::esm`]), on a multi-account moto with AWS
+//! Organizations, SQS and SNS. State is read back from IAM, S3 and the queues.
+
+use aws_sdk_iam::types::StatusType;
+use harness::esm::{Mapping, Queues};
+use harness::lambda::{self, binary, environment};
+use harness::{
+    Inbox, MEMBER_ROLE, Moto, OWN_ACCOUNT, cutoff_in, evidence_body, key_statuses, role_state,
+    seed_role, seed_user,
+};
+use serde_json::{Value, json};
+use std::time::Duration;
+
+/// Creates the organization (the emulator's own account is its management account) and `n`
+/// member accounts; returns their ids.
+async fn organization(moto: &Moto, n: usize) -> Vec<String> {
+    let org = aws_sdk_organizations::Client::new(&moto.sdk_config().await);
+    org.create_organization()
+        .feature_set(aws_sdk_organizations::types::OrganizationFeatureSet::All)
+        .send()
+        .await
+        .expect("organization");
+    let mut accounts = Vec::new();
+    for i in 0..n {
+        let status = org
+            .create_account()
+            .account_name(format!("workload-{i}"))
+            .email(format!("workload-{i}@example.com"))
+            .send()
+            .await
+            .expect("account")
+            .create_account_status
+            .expect("status");
+        accounts.push(status.account_id.expect("account id"));
+    }
+    accounts
+}
+
+/// The status of `incident` as contain answers it.
+async fn status(env: &[(&'static str, String)], incident: &str) -> Value {
+    let answer = lambda::invoke(
+        &binary("contain"),
+        env,
+        &json!({"incident_id": incident, "status": true}),
+    )
+    .await;
+    answer.result.expect("a status")
+}
+
+#[tokio::test]
+async fn thirty_accounts_have_their_role_sessions_cut_with_one_cutoff_and_one_summary() {
+    let moto = Moto::start_multi_account();
+    let accounts = organization(&moto, 30).await;
+    for account in &accounts {
+        seed_role(&moto.iam_in(account).await, "ci-deployer", "/").await;
+    }
+    let sdk = moto.sdk_config().await;
+    harness::create_bucket(&moto.s3().await).await;
+    let queues = Queues::new(&sdk, 1, 3).await;
+    let inbox = Inbox::new(&sdk).await;
+    let env = environment(
+        &moto,
+        &[
+            ("MEMBER_ROLE_NAME", MEMBER_ROLE),
+            ("WORK_QUEUE_URL", &queues.work),
+            ("NOTIFY_TOPIC_ARN", &inbox.topic),
+        ],
+    );
+    let request = json!({"principal_name": "role/ci-deployer", "accounts": "all",
+                         "incident_id": "IR-ORG-1", "reason": "CI system compromised"});
+
+    let dispatched = lambda::invoke(&binary("contain"), &env, &request).await;
+
+    let report = dispatched.result.expect("dispatched");
+    assert_eq!(report["status"], "dispatched", "{report:#}");
+    let targets = report["targets"].as_array().unwrap();
+    assert_eq!(
+        targets
+            .iter()
+            .filter(|t| t["status"] == "dispatched")
+            .count(),
+        30
+    );
+    let management = targets
+        .iter()
+        .find(|t| t["account_id"] == OWN_ACCOUNT)
+        .expect("the management account is in the report");
+    assert_eq!(management["status"], "refused");
+    assert!(
+        management["message"]
+            .as_str()
+            .unwrap()
+            .contains("management account"),
+        "{management}"
+    );
+    let before = status(&env, "IR-ORG-1").await;
+    assert_eq!(before["status"], "in_progress");
+    assert_eq!(before["counts"], json!({"pending": 30}));
+    let cutoff = before["cutoff"].as_str().unwrap().to_owned();
+    assert_eq!(
+        cutoff_in(&role_state(&moto.iam_in(&accounts[0]).await, "ci-deployer").await),
+        None,
+        "nothing is contained before its work item runs"
+    );
+
+    let mapping = Mapping {
+        queues: &queues,
+        binary: binary("contain"),
+        env: env.clone(),
+        batch_size: 1,
+        concurrency: 10,
+    };
+    let deliveries = mapping.drain(Duration::from_secs(240)).await;
+
+    assert_eq!(deliveries.len(), 30, "one invocation per account");
+    for d in &deliveries {
+        let answer = d.invocation.result.as_ref().expect("answered");
+        assert_eq!(
+            answer["batchItemFailures"],
+            json!([]),
+            "{}",
+            d.invocation.logs
+        );
+    }
+    for account in &accounts {
+        let state = role_state(&moto.iam_in(account).await, "ci-deployer").await;
+        assert_eq!(
+            cutoff_in(&state).as_deref(),
+            Some(cutoff.as_str()),
+            "{account}: every account carries the incident's one cutoff: {state}"
+        );
+    }
+    let after = status(&env, "IR-ORG-1").await;
+    assert_eq!(after["status"], "contained", "{after:#}");
+    assert_eq!(after["counts"], json!({"contained": 30}));
+    assert!(after["summary"].is_string(), "{after:#}");
+    let told: Vec<String> = inbox
+        .received()
+        .await
+        .iter()
+        .map(|m| m["Subject"].as_str().unwrap_or_default().to_owned())
+        .collect();
+    assert_eq!(told.len(), 2, "the dispatch and one summary: {told:?}");
+    assert!(
+        told[0].starts_with("Dispatched 30 principals in 30 accounts"),
+        "{told:?}"
+    );
+    assert!(
+        told[1].starts_with("Contained 30 principals in 30 accounts"),
+        "{told:?}"
+    );
+}
+
+#[tokio::test]
+async fn an_account_that_cannot_be_entered_ends_in_the_dead_letter_queue_and_the_others_are_contained()
+ {
+    let moto = Moto::start_multi_account();
+    let accounts: Vec<String> = (1..=6).map(|i| format!("{i}0000000000{i}")).collect();
+    for account in &accounts {
+        seed_role(&moto.iam_in(account).await, "ci-deployer", "/").await;
+    }
+    let refused = accounts[2].clone();
+    // STS refuses the member role in that account, as a missing member-role.yaml or a trust
+    // policy that does not name the function would.
+    let proxy = harness::proxy::Refusing::start(
+        moto.port,
+        vec![format!("RoleArn=arn%3Aaws%3Aiam%3A%3A{refused}%3Arole")],
+    )
+    .await;
+    let sdk = moto.sdk_config().await;
+    harness::create_bucket(&moto.s3().await).await;
+    let queues = Queues::new(&sdk, 1, 2).await;
+    let mut env = environment(
+        &moto,
+        &[
+            ("MEMBER_ROLE_NAME", MEMBER_ROLE),
+            ("WORK_QUEUE_URL", &queues.work),
+        ],
+    );
+    env.retain(|(k, _)| *k != "AWS_ENDPOINT_URL");
+    env.push(("AWS_ENDPOINT_URL", proxy.endpoint.clone()));
+    let request = json!({"principal_name": "role/ci-deployer", "accounts": accounts,
+                         "incident_id": "IR-ORG-2"});
+
+    let dispatched = lambda::invoke(&binary("contain"), &env, &request).await;
+    assert_eq!(
+        dispatched.result.expect("dispatched")["status"],
+        "dispatched"
+    );
+    let mapping = Mapping {
+        queues: &queues,
+        binary: binary("contain"),
+        env: env.clone(),
+        batch_size: 1,
+        concurrency: 4,
+    };
+    let deliveries = mapping.drain(Duration::from_secs(120)).await;
+
+    let of_refused: Vec<u32> = deliveries
+        .iter()
+        .filter(|d| d.bodies[0]["account_id"] == refused.as_str())
+        .map(|d| d.receive_counts[0])
+        .collect();
+    assert_eq!(of_refused, [1, 2], "delivered maxReceiveCount times");
+    let dead = queues.dead_letters().await;
+    assert_eq!(dead.len(), 1, "{dead:?}");
+    assert_eq!(dead[0]["account_id"], refused.as_str());
+    for account in &accounts {
+        let state = role_state(&moto.iam_in(account).await, "ci-deployer").await;
+        assert_eq!(
+            cutoff_in(&state).is_some(),
+            *account != refused,
+            "{account}: {state}"
+        );
+    }
+    let answer = status(&env, "IR-ORG-2").await;
+    assert_eq!(answer["status"], "partial", "{answer:#}");
+    assert_eq!(answer["counts"], json!({"contained": 5, "partial": 1}));
+    let item = answer["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["account_id"] == refused.as_str())
+        .unwrap()
+        .clone();
+    assert_eq!(item["runs"], 2);
+    let report: Value = serde_json::from_slice(
+        &evidence_body(
+            &moto.s3().await,
+            &format!("{}/report.json", item["run"].as_str().unwrap()),
+        )
+        .await,
+    )
+    .unwrap();
+    let message = report["targets"][0]["message"].as_str().unwrap();
+    assert!(
+        message.contains(&format!("cannot enter account {refused}"))
+            && message.contains("AccessDenied"),
+        "{message}"
+    );
+}
+
+#[tokio::test]
+async fn a_work_item_killed_mid_run_completes_on_redelivery_with_nothing_applied_twice() {
+    let moto = Moto::start_multi_account();
+    let accounts = ["111100001111".to_owned(), "222200002222".to_owned()];
+    for account in &accounts {
+        seed_user(&moto.iam_in(account).await, "ci-deployer").await;
+    }
+    let sdk = moto.sdk_config().await;
+    harness::create_bucket(&moto.s3().await).await;
+    let queues = Queues::new(&sdk, 1, 3).await;
+    // Slow reads: the snapshot is still being read well after the containment writes.
+    let env = environment(
+        &moto,
+        &[
+            ("MEMBER_ROLE_NAME", MEMBER_ROLE),
+            ("WORK_QUEUE_URL", &queues.work),
+            ("FANOUT_ACCOUNTS_THRESHOLD", "1"),
+            ("IAM_REQUESTS_PER_SECOND", "2"),
+        ],
+    );
+    let request = json!({"principal_name": "user/ci-deployer", "accounts": accounts,
+                         "incident_id": "IR-ORG-3"});
+    let dispatched = lambda::invoke(&binary("contain"), &env, &request).await;
+    assert_eq!(
+        dispatched.result.expect("dispatched")["status"],
+        "dispatched"
+    );
+    let mapping = Mapping {
+        queues: &queues,
+        binary: binary("contain"),
+        env: env.clone(),
+        batch_size: 1,
+        concurrency: 2,
+    };
+
+    // The first delivery of the first item is killed once its keys are inactive: after the
+    // containment's writes, before its report.
+    let first = mapping.receive(1).await;
+    let account = first[0]
+        .body()
+        .and_then(|b| serde_json::from_str::<Value>(b).ok())
+        .map(|b| b["account_id"].as_str().unwrap_or_default().to_owned())
+        .unwrap();
+    let member = moto.iam_in(&account).await;
+    let contained = async {
+        loop {
+            let keys = key_statuses(&member, "ci-deployer").await;
+            if keys.iter().all(|(_, s)| *s == StatusType::Inactive) {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    };
+    let killed =
+        lambda::invoke_killed_when(&binary("contain"), &env, &mapping.event(&first), contained)
+            .await;
+    assert!(
+        killed.result.is_err(),
+        "killed before it answered: {killed:?}"
+    );
+    let midway = status(&env, "IR-ORG-3").await;
+    let item = midway["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["account_id"] == account.as_str())
+        .unwrap()
+        .clone();
+    assert_eq!(
+        item["state"], "started",
+        "a run without an outcome: {midway:#}"
+    );
+
+    mapping.drain(Duration::from_secs(120)).await;
+
+    let answer = status(&env, "IR-ORG-3").await;
+    assert_eq!(answer["counts"], json!({"contained": 2}), "{answer:#}");
+    let item = answer["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|i| i["account_id"] == account.as_str())
+        .unwrap()
+        .clone();
+    assert_eq!(item["runs"], 2, "killed once, completed on redelivery");
+    let report: Value = serde_json::from_slice(
+        &evidence_body(
+            &moto.s3().await,
+            &format!("{}/report.json", item["run"].as_str().unwrap()),
+        )
+        .await,
+    )
+    .unwrap();
+    let keys: Vec<&Value> = report["targets"][0]["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s["action"] == "deactivate_access_key")
+        .collect();
+    assert_eq!(keys.len(), 2, "{report:#}");
+    assert!(
+        keys.iter().all(|s| s["outcome"] == "already_in_place"),
+        "the redelivery found the keys inactive and changed none: {keys:#?}"
+    );
+    let state = harness::user_state(&member, "ci-deployer").await;
+    let inline = state["inline"].as_array().unwrap();
+    assert_eq!(
+        inline
+            .iter()
+            .filter(|p| p[0] == playbook::plan::REVOKE_POLICY_NAME)
+            .count(),
+        1
+    );
+    assert_eq!(cutoff_in(&state).as_deref(), answer["cutoff"].as_str());
+}
