@@ -1,7 +1,8 @@
 """A loopback proxy in front of moto: adds latency to every request, throttles IAM and STS above a
-request rate as IAM does (a token bucket per service, `Throttling`/`Rate exceeded`), and records
-every request (start, end, action, status) so that the number of sequential waves a run takes and
-how many requests were in flight at once are measured from what went over the wire.
+request rate as IAM does (a token bucket per service, or per service and account, `Throttling`/`Rate
+exceeded`), and records every request (start, end, action, status, the account whose credentials
+signed it) so that the number of sequential waves a run takes and how many requests were in flight
+at once are measured from what went over the wire.
 
 Standard library only. Listens on 127.0.0.1 only.
 """
@@ -35,10 +36,11 @@ GAPS = {
 }
 
 # The form fields kept from an IAM/STS request, to tell which principal and which policy a call is about.
-KEPT_FIELDS = ("UserName", "RoleName", "PolicyName", "PolicyArn", "AccessKeyId", "Status", "GroupName")
+KEPT_FIELDS = ("UserName", "RoleName", "PolicyName", "PolicyArn", "AccessKeyId", "Status", "GroupName", "RoleArn")
 
 _KEY = re.compile(r"Credential=([A-Z0-9]+)/")
 _SCOPE = re.compile(r"Credential=[^/]+/\d{8}/[^/]+/([^/]+)/aws4_request")
+_ISSUED_KEY = re.compile(rb"<AccessKeyId>([A-Z0-9]+)</AccessKeyId>")
 # Headers that belong to one hop, not forwarded either way.
 _HOP = {"connection", "keep-alive", "proxy-connection", "transfer-encoding", "te", "trailer",
         "upgrade", "expect", "content-length"}
@@ -57,6 +59,7 @@ class Record:
     fields: dict = field(default_factory=dict)
     filled: bool = False  # answered by the proxy for an action the emulator lacks (GAPS)
     size: int = 0  # request body bytes
+    account: str = ""  # the account of the credentials that signed it ("" when the proxy cannot tell)
 
 
 class TokenBucket:
@@ -103,7 +106,13 @@ class LatencyProxy:
         self.latency = latency_ms / 1000.0
         self.records: list[Record] = []
         self.lock = threading.Lock()
-        self.buckets: dict[str, TokenBucket] = {}
+        # Session keys moto issued through AssumeRole, and the account of the role each was for.
+        self.sessions: dict[str, str] = {}
+        # Throttling: (rate, burst) for IAM and STS, or None; one bucket per service, or per service
+        # and account (`per_account`), made on first use.
+        self.bucket_spec: tuple[float, float] | None = None
+        self.per_account = False
+        self.buckets: dict[tuple[str, str], TokenBucket] = {}
         self.server: _Server | None = None
         self.fill_gaps = True
         # IAM's answer to a state moto does not enforce (a quota): (action, {field: value}, error
@@ -111,14 +120,42 @@ class LatencyProxy:
         self.limits: list[tuple[str, dict, str, str]] = []
 
     # --- configuration -------------------------------------------------------------------------
-    def throttle(self, rate: float | None, burst: float | None = None) -> None:
-        """Throttle IAM and STS (each its own bucket) above `rate` requests a second; None: never."""
+    def throttle(self, rate: float | None, burst: float | None = None, per_account: bool = False) -> None:
+        """Throttle IAM and STS (each its own bucket) above `rate` requests a second; None: never.
+        `per_account`: a bucket per service and per account (the account of the credentials that
+        sign the request), as IAM's and STS's rates are; otherwise one bucket per service for every
+        account at once."""
         with self.lock:
-            if not rate:
-                self.buckets = {}
-            else:
-                burst = burst or rate
-                self.buckets = {"iam": TokenBucket(rate, burst), "sts": TokenBucket(rate, burst)}
+            self.buckets = {}
+            self.bucket_spec = (rate, burst or rate) if rate else None
+            self.per_account = per_account
+
+    def bucket_for(self, service: str, account: str) -> TokenBucket | None:
+        spec = self.bucket_spec
+        if spec is None or service not in ("iam", "sts"):
+            return None
+        key = (service, account if self.per_account else "")
+        with self.lock:
+            bucket = self.buckets.get(key)
+            if bucket is None:
+                bucket = self.buckets[key] = TokenBucket(*spec)
+            return bucket
+
+    def account_of(self, headers) -> str:
+        """The account of the access key that signed a request: a long-term key's from `accounts`,
+        a session key's from the AssumeRole that issued it through this proxy."""
+        key = _KEY.search(headers.get("Authorization", "") or "")
+        if not key:
+            return ""
+        return self.accounts.get(key.group(1)) or self.sessions.get(key.group(1), "")
+
+    def learn_session(self, fields: dict, payload: bytes) -> None:
+        """After a successful AssumeRole: its new key belongs to the role's account."""
+        issued = _ISSUED_KEY.search(payload)
+        parts = fields.get("RoleArn", "").split(":")
+        if issued and len(parts) > 4 and parts[4]:
+            with self.lock:
+                self.sessions[issued.group(1).decode()] = parts[4]
 
     def limit_for(self, service: str, action: str, fields: dict) -> bytes | None:
         """The error body IAM would answer for this request under `limits`, or None."""
@@ -166,7 +203,8 @@ class LatencyProxy:
                 start = time.perf_counter()
                 body = self._body()
                 service, action, fields = classify(self.command, self.path, self.headers, body)
-                bucket = proxy.buckets.get(service)
+                account = proxy.account_of(self.headers)
+                bucket = proxy.bucket_for(service, account)
                 throttled = bucket is not None and not bucket.take()
                 time.sleep(proxy.latency)
                 filled = False
@@ -179,6 +217,8 @@ class LatencyProxy:
                     filled = True
                 else:
                     status, headers, payload = self._upstream(body)
+                    if service == "sts" and action == "AssumeRole" and status == 200:
+                        proxy.learn_session(fields, payload)
                 # The whole response in one write (see setup()).
                 head = [f"HTTP/1.1 {status} {self.responses.get(status, ('',))[0]}\r\n"]
                 head += [f"{n}: {v}\r\n" for n, v in headers if n.lower() not in _HOP]
@@ -189,7 +229,7 @@ class LatencyProxy:
                 end = time.perf_counter()
                 with proxy.lock:
                     proxy.records.append(Record(start, end, service, action, status, throttled, fields, filled,
-                                                len(body)))
+                                                len(body), account))
 
             def _upstream(self, body: bytes):
                 headers = {k: v for k, v in self.headers.items() if k.lower() not in _HOP}
@@ -242,6 +282,10 @@ def classify(method: str, path: str, headers, body: bytes) -> tuple[str, str, di
     scope = _SCOPE.search(headers.get("Authorization", "") or "")
     service = scope.group(1) if scope else ""
     content_type = headers.get("Content-Type", "") or ""
+    target = headers.get("X-Amz-Target", "") or ""
+    if target:
+        # The JSON protocols (SQS's, among others): the action is the target's operation.
+        return service or "?", target.rsplit(".", 1)[-1], {}
     if method == "POST" and (service in ("iam", "sts") or "x-www-form-urlencoded" in content_type):
         form = urllib.parse.parse_qs(body.decode("utf-8", "replace"))
         action = form.get("Action", ["?"])[0]

@@ -18,6 +18,7 @@ import socket
 import statistics
 import subprocess
 import sys
+import threading
 import time
 import urllib.request
 import uuid
@@ -37,10 +38,18 @@ from seed import ACCOUNT, BUCKET, DENY_ALL, DENY_POLICY_NAME, Seeder  # noqa: E4
 OUT = HERE / "out"
 LOGS = OUT / "logs"
 FUNCTIONS = ["contain", "snapshot", "deactivate-access-keys", "attach-deny-all", "revoke-sessions", "release"]
-ALL_PHASES = "user,role,many,sweep,incidents,shapes,thousand,cold"
+ALL_PHASES = "user,role,many,sweep,incidents,shapes,thousand,cold,org"
 # The member role's common name in the other accounts (member-role.yaml's default).
 MEMBER_ROLE = "TourniquetMember"
 MEMBER_ACCOUNTS = ["444455556666", "777788889999"]
+# The organization phase: one role of this name in every account, its sessions revoked everywhere.
+ORG_ROLE = "ci-deployer"
+REVOKE_POLICY = "TourniquetRevokeOlderSessions"
+# The work queue as the bench runs it: the template's redrive after 3 receives (WorkMaxReceives),
+# but a visibility timeout of 30 s instead of the template's 1,800 (six times the function's
+# timeout), so that a failed item comes back within the run.
+ORG_VISIBILITY_S = 30
+ORG_MAX_RECEIVES = 3
 DUMMY_CREDS = {"AWS_ACCESS_KEY_ID": "AKIAIOSFODNN7EXAMPLE",
                "AWS_SECRET_ACCESS_KEY": "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"}
 
@@ -815,6 +824,229 @@ class Bench:
             f"answer {r.get('status')} after {fmt_s(r.get('complete_s'))}, evidence objects {r['evidence_objects_stored']}")
         return r
 
+    # --- organization scale ----------------------------------------------------------------------
+    def org(self, count: int) -> dict:
+        """The same role (`ci-deployer`) in `count` accounts, its sessions revoked in every one:
+        Tourniquet's `contain` dispatching one work item per account to an SQS queue, consumed by
+        an emulation of Lambda's SQS event source mapping at each concurrency of `--org-concurrency`;
+        against a sequential boto3 loop of the same calls (AssumeRole, PutRolePolicy). Each from a
+        fresh emulator, under the main throttle with one bucket per account and service."""
+        args = self.args
+        accounts = org_account_ids(count)
+        out: dict = {"accounts": count, "tourniquet": {}, "throttle_rate": args.throttle_rate,
+                     "throttle_burst": args.throttle_burst, "per_account_buckets": True,
+                     "visibility_s": ORG_VISIBILITY_S, "max_receives": ORG_MAX_RECEIVES}
+        for concurrency in args.org_concurrency:
+            out["tourniquet"][str(concurrency)] = self.org_tourniquet(accounts, concurrency)
+        out["boto3_loop"] = self.org_baseline(accounts)
+        return out
+
+    def org_prepare(self, accounts: list[str]) -> dict:
+        """A fresh emulator: the role in every account, the work queue and its dead-letter queue."""
+        self.reset()
+        t = time.perf_counter()
+        self.seeder.role_in_accounts(ORG_ROLE, accounts)
+        sqs = self.seeder.sqs
+        dead = sqs.create_queue(QueueName="tq-work-dead")["QueueUrl"]
+        dead_arn = sqs.get_queue_attributes(QueueUrl=dead, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        work = sqs.create_queue(QueueName="tq-work", Attributes={
+            "VisibilityTimeout": str(ORG_VISIBILITY_S),
+            "RedrivePolicy": json.dumps({"deadLetterTargetArn": dead_arn, "maxReceiveCount": ORG_MAX_RECEIVES})})["QueueUrl"]
+        arn = sqs.get_queue_attributes(QueueUrl=work, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        log(f"org: seeded {ORG_ROLE} in {len(accounts)} accounts and the work queue in {time.perf_counter() - t:.1f} s")
+        return {"work": work, "dead": dead, "arn": arn}
+
+    def queue_depth(self, url: str) -> int:
+        """Messages in a queue, visible or in flight (read directly from moto, not measured)."""
+        attrs = self.seeder.sqs.get_queue_attributes(QueueUrl=url, AttributeNames=[
+            "ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"])["Attributes"]
+        return sum(int(v) for v in attrs.values())
+
+    def org_read_back(self, accounts: list[str]) -> dict:
+        documents = self.seeder.role_policy_in_accounts(ORG_ROLE, REVOKE_POLICY, accounts)
+        return {"verified_contained": sum(d is not None for d in documents.values()),
+                "cutoffs": sorted(cutoffs_of(documents))}
+
+    def org_tourniquet(self, accounts: list[str], concurrency: int) -> dict:
+        """One run: from the start line (the dispatching `contain` spawned with the organization
+        request queued: a cold start), `concurrency` emulated event source mapping workers, each
+        with its own `contain` process kept warm (its first invocation cold), each receiving one
+        message at a time (BatchSize 1), invoking, deleting the message when `batchItemFailures` is
+        empty and leaving it to the visibility timeout otherwise; until the queue is empty."""
+        import boto3
+        from botocore.config import Config
+        args = self.args
+        queues = self.org_prepare(accounts)
+        incident = f"IR-ORG-{concurrency}-{uuid.uuid4().hex[:6]}"
+        env = {"WORK_QUEUE_URL": queues["work"], "MEMBER_ROLE_NAME": MEMBER_ROLE}
+        request = {"principal_name": f"role/{ORG_ROLE}", "accounts": accounts, "incident_id": incident,
+                   "reason": "bench: CI deployer role compromised across the organization"}
+        # The mapping's own SQS calls go through the proxy too (its latency, recorded as sqs).
+        esm = boto3.client("sqs", endpoint_url=self.proxy.endpoint, region_name="us-east-1",
+                           aws_access_key_id=DUMMY_CREDS["AWS_ACCESS_KEY_ID"],
+                           aws_secret_access_key=DUMMY_CREDS["AWS_SECRET_ACCESS_KEY"],
+                           config=Config(max_pool_connections=concurrency + 4, retries={"mode": "standard"}))
+        lock = threading.Lock()
+        invocations: list[dict] = []
+        drained = threading.Event()
+        deadline = time.perf_counter() + max(300.0, 3.0 * len(accounts))
+        self.proxy.throttle(args.throttle_rate, args.throttle_burst, per_account=True)
+        mark = self.proxy.mark()
+        dispatcher = self.start_function("contain", env)
+        t0 = dispatcher.spawned
+        dispatched = dispatcher.stub.queue_event(request)
+
+        def worker(n: int) -> None:
+            fn: FunctionProcess | None = None
+            try:
+                while not drained.is_set() and time.perf_counter() < deadline:
+                    received = time.perf_counter()
+                    try:
+                        got = esm.receive_message(QueueUrl=queues["work"], MaxNumberOfMessages=1, WaitTimeSeconds=1,
+                                                  MessageSystemAttributeNames=["All"]).get("Messages", [])
+                    except Exception as e:  # the mapping retries its polls
+                        log(f"org: worker {n}: receive failed: {e}")
+                        time.sleep(0.5)
+                        continue
+                    if not got:
+                        if dispatched.done and self.queue_depth(queues["work"]) == 0:
+                            drained.set()
+                        continue
+                    message = got[0]
+                    cold = fn is None or fn.proc.poll() is not None
+                    if cold:
+                        if fn is not None:
+                            fn.stop()
+                        fn = self.start_function("contain", env)
+                    started = fn.spawned if cold else time.perf_counter()
+                    inv = fn.invoke(sqs_event(message, queues["arn"]), timeout=300)
+                    answer = inv.result if isinstance(inv.result, dict) else {}
+                    done = inv.ok and answer.get("batchItemFailures") == []
+                    deleted = None
+                    if done:
+                        try:
+                            esm.delete_message(QueueUrl=queues["work"], ReceiptHandle=message["ReceiptHandle"])
+                            deleted = time.perf_counter()
+                        except Exception as e:
+                            log(f"org: worker {n}: delete failed: {e}")
+                    try:
+                        body = json.loads(message["Body"])
+                    except ValueError:
+                        body = {}
+                    with lock:
+                        invocations.append({
+                            "worker": n, "cold": cold, "received": received - t0, "started": started - t0,
+                            "sent": (inv.sent - t0) if inv.sent else None,
+                            "answered": (inv.done - t0) if inv.done else None, "deleted": (deleted - t0) if deleted else None,
+                            "ok": done, "account": body.get("account_id"),
+                            "receive_count": int((message.get("Attributes") or {}).get("ApproximateReceiveCount", "1")),
+                            "error": None if done else str(answer)[:300]})
+            finally:
+                if fn is not None:
+                    fn.stop()
+
+        threads = [threading.Thread(target=worker, args=(n,), name=f"esm-{n}", daemon=True) for n in range(concurrency)]
+        try:
+            for t in threads:
+                t.start()
+            while not dispatched.done and time.perf_counter() < deadline and dispatcher.proc.poll() is None:
+                time.sleep(0.02)
+            if not dispatched.done:
+                drained.set()  # nothing was dispatched: the workers stop
+            for t in threads:
+                t.join(max(0.0, deadline - time.perf_counter()) + 310)
+            t_end = time.perf_counter()
+        finally:
+            drained.set()
+            dispatcher.stop()
+            self.proxy.throttle(None)
+        time.sleep(0.05)
+        records = self.proxy.since(mark)
+        r = org_wire(records, t0, accounts)
+        answer = dispatched.result if isinstance(dispatched.result, dict) else {}
+        r.update(responder="tourniquet", concurrency=concurrency, incident_id=incident,
+                 dispatch_status=answer.get("status") or answer.get("errorType"),
+                 dispatch_answer_s=(dispatched.done - t0) if dispatched.done else None,
+                 dispatched_items=sum(1 for t in answer.get("targets", []) if t.get("status") == "dispatched"),
+                 invocations=len(invocations), cold_starts=sum(i["cold"] for i in invocations),
+                 failed_invocations=sum(not i["ok"] for i in invocations),
+                 redeliveries=sum(i["receive_count"] > 1 for i in invocations),
+                 queue_left=self.queue_depth(queues["work"]), dead_letters=self.queue_depth(queues["dead"]),
+                 ran_s=t_end - t0, invocation_log=sorted(invocations, key=lambda i: i["started"]))
+        deletes = [i["deleted"] for i in invocations if i["deleted"] is not None]
+        if deletes and r["queue_left"] == 0 and len(deletes) >= len(accounts):
+            r["drained_s"] = max(deletes)
+        warm = [i["answered"] - i["sent"] for i in invocations if not i["cold"] and i["ok"] and i["sent"] is not None]
+        cold = [i["answered"] - i["started"] for i in invocations if i["cold"] and i["ok"] and i["answered"] is not None]
+        cycle = [i["deleted"] - i["received"] for i in invocations if not i["cold"] and i["deleted"] is not None]
+        r["item_warm_s_median"] = statistics.median(warm) if warm else None
+        r["item_cold_s_median"] = statistics.median(cold) if cold else None
+        r["item_cycle_s_median"] = statistics.median(cycle) if cycle else None
+        # From each item's start to its account's revoke policy on the wire.
+        cut_offsets = [r["cut_at"][i["account"]] - (i["sent"] if not i["cold"] else i["started"])
+                       for i in invocations if i["ok"] and i["account"] in r["cut_at"] and i["sent"] is not None]
+        r["item_cut_s_median"] = statistics.median(cut_offsets) if cut_offsets else None
+        r["evidence_objects_stored"] = self.seeder.evidence_count()
+        r.update(self.org_read_back(accounts))
+        r["incident"] = self.org_status(env, incident)
+        log(f"org (Tourniquet, concurrency {concurrency}): {r['verified_contained']}/{len(accounts)} contained "
+            f"(read back), every account {fmt_s(r.get('contain_s'))}, drained {fmt_s(r.get('drained_s'))}, "
+            f"{r['invocations']} invocations ({r['cold_starts']} cold), throttled {r['throttled']}, "
+            f"dispatch {r['dispatch_status']} in {fmt_s(r['dispatch_answer_s'])}, incident {r['incident'].get('status')}")
+        return r
+
+    def org_status(self, env: dict, incident: str) -> dict:
+        """The incident's status as `contain` answers it, after the run (not measured)."""
+        fn = self.start_function("contain", env)
+        try:
+            inv = fn.invoke({"incident_id": incident, "status": True}, timeout=120)
+        finally:
+            fn.stop()
+        answer = inv.result if isinstance(inv.result, dict) else {}
+        return {"status": answer.get("status") or answer.get("errorType"), "counts": answer.get("counts"),
+                "summary": bool(answer.get("summary"))}
+
+    def org_baseline(self, accounts: list[str]) -> dict:
+        """A sequential loop of the same calls in boto3, in this process, through the proxy: for
+        each account, STS AssumeRole of the member role, then PutRolePolicy of the same
+        revoke-older-sessions document (one cutoff, taken at the start). No snapshot, tags or
+        evidence: the loop does less per account than Tourniquet's work item."""
+        import boto3
+        args = self.args
+        self.org_prepare(accounts)
+        errors: list[str] = []
+        self.proxy.throttle(args.throttle_rate, args.throttle_burst, per_account=True)
+        mark = self.proxy.mark()
+        t0 = time.perf_counter()
+        try:
+            session = boto3.session.Session()
+            kw = dict(endpoint_url=self.proxy.endpoint, region_name="us-east-1")
+            sts = session.client("sts", aws_access_key_id=DUMMY_CREDS["AWS_ACCESS_KEY_ID"],
+                                 aws_secret_access_key=DUMMY_CREDS["AWS_SECRET_ACCESS_KEY"], **kw)
+            now = time.gmtime(time.time() + 1)
+            document = revoke_document(time.strftime("%Y-%m-%dT%H:%M:%SZ", now))
+            for account in accounts:
+                try:
+                    c = sts.assume_role(RoleArn=f"arn:aws:iam::{account}:role/{MEMBER_ROLE}Contain",
+                                        RoleSessionName="bench-loop")["Credentials"]
+                    iam = session.client("iam", aws_access_key_id=c["AccessKeyId"],
+                                         aws_secret_access_key=c["SecretAccessKey"],
+                                         aws_session_token=c["SessionToken"], **kw)
+                    iam.put_role_policy(RoleName=ORG_ROLE, PolicyName=REVOKE_POLICY, PolicyDocument=document)
+                except Exception as e:  # one account's failure does not stop the loop
+                    errors.append(f"{account}: {e}"[:200])
+            t_done = time.perf_counter()
+        finally:
+            self.proxy.throttle(None)
+        time.sleep(0.05)
+        r = org_wire(self.proxy.since(mark), t0, accounts)
+        r.update(responder="boto3_loop", concurrency=1, complete_s=t_done - t0, loop_errors=len(errors),
+                 loop_error_sample=errors[:3])
+        r.update(self.org_read_back(accounts))
+        log(f"org (boto3 loop): {r['verified_contained']}/{len(accounts)} contained (read back), every account "
+            f"{fmt_s(r.get('contain_s'))}, throttled {r['throttled']}, errors {len(errors)}")
+        return r
+
     def cold_starts(self, runs: int) -> dict:
         """Process start to the first Runtime API poll and to the first response, and peak RSS."""
         event = load_event("ec2-state-change.json")  # answered without any AWS call: runtime cost only
@@ -847,6 +1079,99 @@ class Bench:
             log(f"cold start {which}: first poll {fmt_ms(med([r['first_poll_s'] for r in out[which]]))}, "
                 f"RSS {med([r['peak_rss_kb'] for r in out[which]])} kB")
         return out
+
+
+def org_account_ids(n: int) -> list[str]:
+    """`n` distinct 12-digit account ids, none of them the bench's own or its member accounts."""
+    return [f"{310000000000 + 7919 * (i + 1):012d}" for i in range(n)]
+
+
+def revoke_document(cutoff: str) -> str:
+    """The revoke-older-sessions policy the sequential baseline puts (the same condition as Tourniquet's)."""
+    return json.dumps({"Version": "2012-10-17", "Statement": [{
+        "Effect": "Deny", "Action": "*", "Resource": "*",
+        "Condition": {"DateLessThan": {"aws:TokenIssueTime": cutoff}}}]})
+
+
+def cutoffs_of(documents: dict) -> set:
+    """The distinct `aws:TokenIssueTime` cutoffs of the revoke policies read back."""
+    out = set()
+    for doc in documents.values():
+        for st in (doc or {}).get("Statement", []) if isinstance(doc, dict) else []:
+            value = (st.get("Condition") or {}).get("DateLessThan", {}).get("aws:TokenIssueTime")
+            if value:
+                out.add(value)
+    return out
+
+
+def org_wire(records, t0: float, accounts: list[str]) -> dict:
+    """What the wire shows of an organization-wide revocation: when each account's role got its
+    revoke policy (account-aware: every account's role has the same name; the account is the one
+    whose credentials signed the request), the throttles, the requests by service and action."""
+    cut: dict[str, float] = {}
+    for r in records:
+        if r.status == 200 and r.account and is_role_cut(r, ORG_ROLE):
+            if r.account not in cut or r.end < cut[r.account]:
+                cut[r.account] = r.end
+    wanted = set(accounts)
+    times = sorted(cut[a] - t0 for a in cut if a in wanted)
+    by_service: dict[str, int] = {}
+    throttled: dict[str, int] = {}
+    actions: dict[str, int] = {}
+    for r in records:
+        by_service[r.service] = by_service.get(r.service, 0) + 1
+        if r.throttled:
+            throttled[r.service] = throttled.get(r.service, 0) + 1
+        name = f"S3 {r.action.split(' ')[1]}" if r.action.startswith("S3 ") else r.action
+        if r.action == f"S3 GET /{BUCKET}":
+            name = "S3 LIST"
+        actions[name] = actions.get(name, 0) + 1
+    errors: dict[str, int] = {}
+    for r in records:
+        if r.status >= 300 and not r.throttled and r.status != 404:
+            errors[f"{r.action} {r.status}"] = errors.get(f"{r.action} {r.status}", 0) + 1
+    out = {"accounts": len(accounts), "contained_on_wire": len(times), "requests": len(records),
+           "requests_by_service": by_service, "requests_by_action": actions, "throttled": throttled,
+           "throttled_total": sum(throttled.values()), "errors": errors,
+           "max_in_flight": proxymod.max_in_flight(records), "contained_times_s": times,
+           "cut_at": {a: t - t0 for a, t in cut.items()}}
+    if times:
+        out["first_contained_s"], out["median_contained_s"] = times[0], statistics.median(times)
+    if len(times) == len(accounts):
+        out["contain_s"] = times[-1]
+    lists = [r.end - r.start for r in records if r.action == f"S3 GET /{BUCKET}" and r.status == 200]
+    if lists:
+        out["s3_list_s_median"] = statistics.median(lists)
+    batches = [r for r in records if r.action == "SendMessageBatch"]
+    if batches:
+        out["send_batches"] = len(batches)
+        out["send_batch_s_median"] = statistics.median([r.end - r.start for r in batches])
+        out["dispatch_sent_s"] = max(r.end for r in batches) - t0
+    dispatch = [r.size for r in records if r.action.startswith("S3 PUT") and r.action.endswith("/dispatch.json")]
+    if dispatch:
+        out["dispatch_bytes"] = dispatch[0]
+    return out
+
+
+def sqs_event(message: dict, queue_arn: str) -> dict:
+    """The event Lambda's SQS event source mapping builds from one message (BatchSize 1)."""
+    attributes = message.get("Attributes") or {}
+    return {"Records": [{
+        "messageId": message["MessageId"],
+        "receiptHandle": message["ReceiptHandle"],
+        "body": message["Body"],
+        "attributes": {
+            "ApproximateReceiveCount": attributes.get("ApproximateReceiveCount", "1"),
+            "SentTimestamp": attributes.get("SentTimestamp", "0"),
+            "SenderId": attributes.get("SenderId", "AROAEXAMPLE:contain"),
+            "ApproximateFirstReceiveTimestamp": attributes.get("ApproximateFirstReceiveTimestamp", "0"),
+        },
+        "messageAttributes": {},
+        "md5OfBody": message.get("MD5OfBody", ""),
+        "eventSource": "aws:sqs",
+        "eventSourceARN": queue_arn,
+        "awsRegion": "us-east-1",
+    }]}
 
 
 def custodian_policy(kind: str, names: list[str], incident: str, account: str = ACCOUNT) -> dict:
@@ -997,6 +1322,10 @@ def main() -> int:
                     help="principals in the one labelled run that outgrows the 300 s timeout (default 1000)")
     ap.add_argument("--separate", type=int, default=20,
                     help="separate findings arriving at once, each its own invocation (default 20)")
+    ap.add_argument("--org-accounts", type=int, default=300,
+                    help="accounts of the organization-wide role revocation (default 300; --quick: 20)")
+    ap.add_argument("--org-concurrency", default="10,50",
+                    help="the emulated event source mapping's concurrencies, comma-separated (default 10,50)")
     ap.add_argument("--skip-build", action="store_true", help="use target/release as it is")
     ap.add_argument("--skip-arm64", action="store_true", help="do not try the cargo-lambda arm64 build")
     ap.add_argument("--arm64-timeout", type=float, default=2400.0,
@@ -1007,10 +1336,13 @@ def main() -> int:
                     help="the phases to run, comma-separated (a partial run is for checking, not for BENCHMARKS.md)")
     ap.add_argument("--output", default=str(ROOT / "BENCHMARKS.md"))
     args = ap.parse_args()
+    args.org_concurrency = [int(x) for x in str(args.org_concurrency).split(",") if x.strip()]
     if args.quick:
         args.runs, args.many, args.many_runs, args.cold_runs, args.baseline_many_cap = 2, 20, 2, 2, 20.0
         args.gap_runs, args.sweep_rates, args.sweep_many = 1, "25", 5
         args.health_keys, args.mixed, args.separate, args.thousand = 6, 6, 4, 60
+        if args.org_accounts == 300:
+            args.org_accounts = 20
         args.skip_arm64 = True
 
     started = time.perf_counter()
@@ -1055,7 +1387,8 @@ def main() -> int:
                   ("incidents", lambda: bench.incidents(args.many_runs)),
                   ("shapes", lambda: bench.shapes(args.many_runs)),
                   ("thousand", lambda: bench.thousand(args.thousand) if args.thousand else None),
-                  ("cold", lambda: bench.cold_starts(args.cold_runs))]
+                  ("cold", lambda: bench.cold_starts(args.cold_runs)),
+                  ("org", lambda: bench.org(args.org_accounts) if args.org_accounts else None)]
         chosen = set(args.phases.split(","))
         for name, phase in phases:
             if name not in chosen:

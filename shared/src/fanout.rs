@@ -291,6 +291,12 @@ impl Dispatch {
     }
 }
 
+/// A stable id of at most 64 characters from any text (SQS's deduplication id).
+pub fn digest(text: &str) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(text))
+}
+
 /// Reads a work item's message body; the error names what is wrong.
 pub fn parse_message(body: &str) -> Result<Message, InputError> {
     let value: serde_json::Value = serde_json::from_str(body)

@@ -1,6 +1,6 @@
 //! What Lambda's SQS event source mapping does, small: receive a batch from the work queue, invoke
-//! the function binary with it (several at once, up to a maximum concurrency), delete the messages
-//! that succeeded, leave the reported failures (or a whole failed or killed batch) to reappear
+//! the function binary with it (several at once, up to a maximum concurrency; a FIFO queue's
+//! message group in order, one batch at a time), delete the messages that succeeded, leave the reported failures (or a whole failed or killed batch) to reappear
 //! after the visibility timeout; the queue's redrive policy moves a message to the dead-letter
 //! queue after `maxReceiveCount` receives, as SQS does (moto implements it).
 
@@ -24,8 +24,8 @@ pub struct Queues {
 }
 
 impl Queues {
-    /// Creates `tq-work` (visibility `visibility_seconds`) and `tq-work-dead`, redriven after
-    /// `max_receives` receives.
+    /// Creates the FIFO queues `tq-work.fifo` (visibility `visibility_seconds`) and
+    /// `tq-work-dead.fifo`, redriven after `max_receives` receives, as the template does.
     pub async fn new(
         sdk: &aws_config::SdkConfig,
         visibility_seconds: u32,
@@ -34,7 +34,8 @@ impl Queues {
         let sqs = aws_sdk_sqs::Client::new(sdk);
         let dead = sqs
             .create_queue()
-            .queue_name("tq-work-dead")
+            .queue_name("tq-work-dead.fifo")
+            .attributes(QueueAttributeName::FifoQueue, "true")
             .send()
             .await
             .expect("dead-letter queue")
@@ -45,7 +46,8 @@ impl Queues {
             json!({"deadLetterTargetArn": dead_arn, "maxReceiveCount": max_receives}).to_string();
         let work = sqs
             .create_queue()
-            .queue_name("tq-work")
+            .queue_name("tq-work.fifo")
+            .attributes(QueueAttributeName::FifoQueue, "true")
             .attributes(
                 QueueAttributeName::VisibilityTimeout,
                 visibility_seconds.to_string(),
@@ -125,6 +127,8 @@ pub struct Delivery {
     pub receive_counts: Vec<u32>,
     /// The function's answer.
     pub invocation: Invocation,
+    /// When the invocation started and ended.
+    pub span: std::ops::Range<std::time::Instant>,
 }
 
 /// The event source mapping of one function binary on one queue.
@@ -161,16 +165,37 @@ impl Mapping<'_> {
                 tokio::time::sleep(Duration::from_millis(250)).await;
                 continue;
             }
-            let batches: Vec<Vec<Message>> = messages
-                .chunks(self.batch_size)
-                .map(<[Message]>::to_vec)
-                .collect();
-            let done: Vec<Delivery> = futures::stream::iter(batches)
-                .map(|batch| self.invoke(batch))
+            // A FIFO queue's message group is processed in order, one batch at a time, and
+            // stops at a failure (the rest reappear with it); groups run side by side.
+            let mut groups: Vec<(String, Vec<Message>)> = Vec::new();
+            for message in messages {
+                let group = attribute(&message, MessageSystemAttributeName::MessageGroupId)
+                    .unwrap_or_else(|| message.message_id().unwrap_or_default().to_owned());
+                match groups.iter_mut().find(|(g, _)| *g == group) {
+                    Some((_, of_group)) => of_group.push(message),
+                    None => groups.push((group, vec![message])),
+                }
+            }
+            let done: Vec<Vec<Delivery>> = futures::stream::iter(groups)
+                .map(|(_, of_group)| async move {
+                    let mut done = Vec::new();
+                    for batch in of_group.chunks(self.batch_size) {
+                        let delivery = self.invoke(batch.to_vec()).await;
+                        let failed = !matches!(
+                            &delivery.invocation.result,
+                            Ok(answer) if answer["batchItemFailures"] == json!([])
+                        );
+                        done.push(delivery);
+                        if failed {
+                            break;
+                        }
+                    }
+                    done
+                })
                 .buffer_unordered(self.concurrency)
                 .collect()
                 .await;
-            deliveries.extend(done);
+            deliveries.extend(done.into_iter().flatten());
         }
     }
 
@@ -202,7 +227,9 @@ impl Mapping<'_> {
     /// One invocation with `batch`, as the mapping sends it; then the deletes.
     async fn invoke(&self, batch: Vec<Message>) -> Delivery {
         let event = self.event(&batch);
+        let start = std::time::Instant::now();
         let invocation = lambda::invoke(&self.binary, &self.env, &event).await;
+        let span = start..std::time::Instant::now();
         self.settle(&batch, &invocation).await;
         Delivery {
             bodies: batch
@@ -211,6 +238,7 @@ impl Mapping<'_> {
                 .collect(),
             receive_counts: batch.iter().map(receive_count).collect(),
             invocation,
+            span,
         }
     }
 
@@ -271,9 +299,11 @@ impl Mapping<'_> {
 }
 
 fn receive_count(message: &Message) -> u32 {
-    message
-        .attributes()
-        .and_then(|a| a.get(&MessageSystemAttributeName::ApproximateReceiveCount))
+    attribute(message, MessageSystemAttributeName::ApproximateReceiveCount)
         .and_then(|c| c.parse().ok())
         .unwrap_or(0)
+}
+
+fn attribute(message: &Message, name: MessageSystemAttributeName) -> Option<String> {
+    message.attributes().and_then(|a| a.get(&name)).cloned()
 }

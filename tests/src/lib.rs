@@ -50,6 +50,31 @@ pub fn guardduty_finding(user: &str, key: &str) -> Value {
     event
 }
 
+/// A Security Hub custom action on one finding per principal ARN (a human's selection: not capped).
+pub fn custom_action(arns: &[&str]) -> Value {
+    let mut event = event("securityhub-imported.json");
+    event["detail-type"] = "Security Hub Findings - Custom Action".into();
+    let template = event["detail"]["findings"][0].clone();
+    let findings: Vec<Value> = arns
+        .iter()
+        .enumerate()
+        .map(|(i, arn)| {
+            let mut finding = template.clone();
+            finding["Id"] = format!("tq-detect/{i}").into();
+            finding["AwsAccountId"] = arn.split(':').nth(4).unwrap_or_default().into();
+            let kind = if arn.contains(":role/") {
+                "AwsIamRole"
+            } else {
+                "AwsIamUser"
+            };
+            finding["Resources"] = serde_json::json!([{"Type": kind, "Id": arn}]);
+            finding
+        })
+        .collect();
+    event["detail"]["findings"] = findings.into();
+    event
+}
+
 /// A moto server on a free loopback port, stopped when dropped. Each test starts its own, so
 /// tests never see one another's state.
 pub struct Moto {

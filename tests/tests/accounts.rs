@@ -17,26 +17,6 @@ use serde_json::{Value, json};
 const MEMBER: &str = "111122223333";
 const OTHER_MEMBER: &str = "222233334444";
 
-/// A Security Hub custom action on one finding per user ARN.
-fn custom_action(arns: &[&str]) -> Value {
-    let mut event = harness::event("securityhub-imported.json");
-    event["detail-type"] = "Security Hub Findings - Custom Action".into();
-    let template = event["detail"]["findings"][0].clone();
-    let findings: Vec<Value> = arns
-        .iter()
-        .enumerate()
-        .map(|(i, arn)| {
-            let mut finding = template.clone();
-            finding["Id"] = format!("tq-detect/{i}").into();
-            finding["AwsAccountId"] = arn.split(':').nth(4).unwrap().into();
-            finding["Resources"] = json!([{"Type": "AwsIamUser", "Id": arn}]);
-            finding
-        })
-        .collect();
-    event["detail"]["findings"] = findings.into();
-    event
-}
-
 async fn member_responder(moto: &Moto) -> Responder {
     moto.responder(&[("MEMBER_ROLE_NAME", MEMBER_ROLE)]).await
 }
@@ -120,7 +100,7 @@ async fn one_event_naming_principals_in_three_accounts_contains_each_in_its_own(
     let responder = member_responder(&moto).await;
 
     let report = responder
-        .handle(custom_action(&[&own.arn, &a.arn, &b.arn]))
+        .handle(harness::custom_action(&[&own.arn, &a.arn, &b.arn]))
         .await
         .expect("contained");
 
@@ -199,7 +179,9 @@ async fn the_read_only_snapshot_enters_member_accounts_with_the_read_only_role()
         .playing(Playbook::Snapshot);
     let elsewhere = format!("arn:aws:iam::{OTHER_MEMBER}:user/build-bot");
 
-    let _ = responder.handle(custom_action(&[&elsewhere])).await;
+    let _ = responder
+        .handle(harness::custom_action(&[&elsewhere]))
+        .await;
 
     let roles: Vec<String> = asked
         .lock()
@@ -233,7 +215,7 @@ async fn an_account_that_cannot_be_entered_fails_alone_and_says_why() {
     let elsewhere = format!("arn:aws:iam::{OTHER_MEMBER}:user/build-bot");
 
     let err = responder
-        .handle(custom_action(&[&own.arn, &elsewhere]))
+        .handle(harness::custom_action(&[&own.arn, &elsewhere]))
         .await
         .expect_err("a target that could not be contained fails the invocation");
 

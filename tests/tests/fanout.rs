@@ -357,3 +357,65 @@ async fn a_work_item_killed_mid_run_completes_on_redelivery_with_nothing_applied
     );
     assert_eq!(cutoff_in(&state).as_deref(), answer["cutoff"].as_str());
 }
+
+#[tokio::test]
+async fn one_accounts_items_run_one_after_another_while_accounts_run_at_once() {
+    let moto = Moto::start_multi_account();
+    let accounts = ["111100001111", "222200002222"];
+    let mut arns = Vec::new();
+    for account in accounts {
+        let member = moto.iam_in(account).await;
+        for name in ["deployer-a", "deployer-b", "deployer-c"] {
+            arns.push(seed_role(&member, name, "/").await.arn);
+        }
+    }
+    let sdk = moto.sdk_config().await;
+    harness::create_bucket(&moto.s3().await).await;
+    let queues = Queues::new(&sdk, 1, 3).await;
+    let env = environment(
+        &moto,
+        &[
+            ("MEMBER_ROLE_NAME", MEMBER_ROLE),
+            ("WORK_QUEUE_URL", &queues.work),
+            ("FANOUT_PRINCIPALS_PER_ITEM", "1"),
+        ],
+    );
+    let arns: Vec<&str> = arns.iter().map(String::as_str).collect();
+    let dispatched = lambda::invoke(&binary("contain"), &env, &harness::custom_action(&arns)).await;
+    let report = dispatched.result.expect("dispatched");
+    assert_eq!(report["status"], "dispatched", "{report:#}");
+    let mapping = Mapping {
+        queues: &queues,
+        binary: binary("contain"),
+        env,
+        batch_size: 1,
+        concurrency: 6,
+    };
+
+    let deliveries = mapping.drain(Duration::from_secs(120)).await;
+
+    assert_eq!(deliveries.len(), 6, "one item per principal");
+    let overlap = |a: &harness::esm::Delivery, b: &harness::esm::Delivery| {
+        a.span.start < b.span.end && b.span.start < a.span.end
+    };
+    let account = |d: &harness::esm::Delivery| d.bodies[0]["account_id"].clone();
+    let mut across = false;
+    for (i, a) in deliveries.iter().enumerate() {
+        for b in &deliveries[i + 1..] {
+            if account(a) == account(b) {
+                assert!(!overlap(a, b), "two items of {} ran at once", account(a));
+            } else {
+                across |= overlap(a, b);
+            }
+        }
+    }
+    assert!(across, "the two accounts' items ran side by side");
+    for arn in arns {
+        let (account, name) = (
+            arn.split(':').nth(4).unwrap(),
+            arn.rsplit('/').next().unwrap(),
+        );
+        let state = role_state(&moto.iam_in(account).await, name).await;
+        assert!(cutoff_in(&state).is_some(), "{arn}: {state}");
+    }
+}

@@ -726,6 +726,12 @@ fn only_contain_sends_work_items_and_consumes_them_as_lambda_advises() {
     let template = template();
     let resources = &template["Resources"];
     let queue = &resources["WorkQueue"]["Properties"];
+    // One account's items one after another: IAM's rate is the account's.
+    assert_eq!(queue["FifoQueue"], true);
+    assert_eq!(
+        resources["WorkDeadLetterQueue"]["Properties"]["FifoQueue"],
+        true
+    );
     let timeout = template["Globals"]["Function"]["Timeout"].as_i64().unwrap();
     assert!(
         queue["VisibilityTimeout"].as_i64().unwrap() >= 6 * timeout,

@@ -72,9 +72,8 @@ fn active(
 impl Responder {
     /// Finds where the incident's targets are, before anything is written: an organization-wide
     /// request becomes one target per selected account, a lone key without an account gets the
-    /// one `sts:GetAccessKeyInfo` names. Returns the function's identity when it was asked (it
-    /// is, whenever `contain` may fan out), the accounts nothing may be contained in (with why),
-    /// and the waves it took.
+    /// one `sts:GetAccessKeyInfo` names. Returns the function's identity when it was asked, the
+    /// accounts nothing may be contained in (with why), and the waves it took.
     #[allow(clippy::type_complexity)]
     pub(super) async fn place<'a>(
         &'a self,
@@ -90,7 +89,6 @@ impl Responder {
             .iter()
             .map(|a| (a.clone(), protected_account(a)))
             .collect();
-        let fanning = self.playbook == Playbook::Contain && self.config.fanout.queue_url.is_some();
         let lone: Vec<(usize, String)> = incident
             .targets
             .iter()
@@ -99,7 +97,7 @@ impl Responder {
             .map(|(i, t)| (i, t.access_key_ids[0].clone()))
             .collect();
         let across = incident.across.clone();
-        if !fanning && lone.is_empty() && across.is_none() {
+        if lone.is_empty() && across.is_none() {
             return (Ok((None, protected)), 0);
         }
         let mut identity = 0;
@@ -411,6 +409,10 @@ impl Responder {
         let Some(queue) = self.config.fanout.queue_url.as_deref() else {
             return vec!["no WORK_QUEUE_URL".into()];
         };
+        // A FIFO queue runs one account's items one after another (its message group): IAM's
+        // rate is the account's, and each item paces only its own requests. A dispatch sent
+        // again within SQS's five minutes is deduplicated.
+        let fifo = queue.ends_with(".fifo");
         let batches: Vec<Vec<SendMessageBatchRequestEntry>> = dispatch
             .items
             .chunks(MESSAGES_PER_BATCH)
@@ -418,10 +420,16 @@ impl Responder {
                 chunk
                     .iter()
                     .filter_map(|item| {
-                        let body = serde_json::to_string(&dispatch.message(stamp, item)).ok()?;
+                        let message = dispatch.message(stamp, item);
+                        let body = serde_json::to_string(&message).ok()?;
+                        let dedup = format!("{}.{stamp}.{}", message.incident_id, item.item);
                         SendMessageBatchRequestEntry::builder()
                             .id(item.item.to_string())
                             .message_body(body)
+                            .set_message_group_id(fifo.then(|| item.account_id.clone()))
+                            .set_message_deduplication_id(
+                                fifo.then(|| crate::fanout::digest(&dedup)),
+                            )
                             .build()
                             .ok()
                     })

@@ -387,18 +387,32 @@ impl Responder {
                     .collect(),
             )
         };
-        if work.is_none()
-            && self.playbook == Playbook::Contain
-            && let Some(me) = placed
-        {
-            let accounts: Vec<String> =
-                incident.targets.iter().map(|t| account_of(t, me)).collect();
-            let distinct: BTreeSet<&String> = accounts.iter().collect();
+        if work.is_none() && self.playbook == Playbook::Contain {
+            // Whether to fan out needs no identity: a target of no known account is the
+            // function's own, whichever that is.
+            let known = |t: &Target| {
+                t.principal
+                    .as_ref()
+                    .map(|p| p.account_id.clone())
+                    .or_else(|| t.account_id.clone())
+            };
+            let distinct: BTreeSet<Option<String>> = incident.targets.iter().map(known).collect();
             if let Some(why) = self
                 .config
                 .fanout
                 .fan_out(distinct.len(), incident.targets.len())
             {
+                let me = match placed {
+                    Some(me) => me,
+                    None => {
+                        let mut identity = 0;
+                        let me = self.me(&mut identity).await?;
+                        waves += identity;
+                        me
+                    }
+                };
+                let accounts: Vec<String> =
+                    incident.targets.iter().map(|t| account_of(t, me)).collect();
                 return Box::pin(self.dispatch(
                     &incident, event, &accounts, &protected, why, started, dry_run, waves,
                 ))
