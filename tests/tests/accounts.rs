@@ -12,7 +12,6 @@ use harness::{
 };
 use playbook::report::Status;
 use playbook::{Playbook, Responder};
-use serde_json::{Value, json};
 
 const MEMBER: &str = "111122223333";
 const OTHER_MEMBER: &str = "222233334444";
