@@ -108,6 +108,12 @@ class LatencyProxy:
         self.lock = threading.Lock()
         # Session keys moto issued through AssumeRole, and the account of the role each was for.
         self.sessions: dict[str, str] = {}
+        # Whether a session key's requests tell moto their account too (`x-moto-account-id`), as the
+        # long-term key's do. Without it moto finds the account by scanning every account's IAM
+        # backend in every partition for the key, creating the partitions' backends (each loading
+        # AWS's managed policies) as it goes: seconds per account on its first request, an emulator
+        # cost that grows with the accounts and that AWS does not have.
+        self.tell_session_accounts = False
         # Throttling: (rate, burst) for IAM and STS, or None; one bucket per service, or per service
         # and account (`per_account`), made on first use.
         self.bucket_spec: tuple[float, float] | None = None
@@ -236,6 +242,8 @@ class LatencyProxy:
                 key = _KEY.search(self.headers.get("Authorization", "") or "")
                 if key and key.group(1) in proxy.accounts:
                     headers["x-moto-account-id"] = proxy.accounts[key.group(1)]
+                elif key and proxy.tell_session_accounts and key.group(1) in proxy.sessions:
+                    headers["x-moto-account-id"] = proxy.sessions[key.group(1)]
                 for attempt in range(2):
                     conn = getattr(self, "_conn", None)
                     if conn is None:

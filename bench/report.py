@@ -5,7 +5,9 @@ Run alone (`python bench/report.py`) it re-renders BENCHMARKS.md from the last r
 
 from __future__ import annotations
 
+import heapq
 import json
+import math
 import statistics
 import sys
 from pathlib import Path
@@ -133,6 +135,11 @@ def render(res: dict) -> tuple[str, list[str]]:
     for r in many.get("tourniquet", []):
         if not r.get("answered"):
             failures.append("many/tourniquet: no answer")
+    org = res.get("org") or {}
+    for c, r in (org.get("tourniquet") or {}).items():
+        if r.get("verified_contained") != org.get("accounts"):
+            failures.append(f"org/tourniquet at concurrency {c}: {r.get('verified_contained')} of "
+                            f"{org.get('accounts')} accounts contained (read back)")
     for phase in ("incidents", "shapes"):
         for scenario, data in (res.get(phase) or {}).items():
             for r in data.get("tourniquet", []):
@@ -420,6 +427,7 @@ def render(res: dict) -> tuple[str, list[str]]:
         w("")
     L += shapes_section(res)
     L += thousand_section(res)
+    L += org_section(res)
     errs: dict = {}
     for r in many.get("tourniquet", []):
         for k, n in r.get("errors", {}).items():
@@ -842,6 +850,360 @@ def thousand_section(res: dict) -> list[str]:
              ", at the limit, where Lambda stops a function for memory." if share >= 0.9 else "."))
         w("")
     return L
+
+
+# --- organization scale: the model's quotas -----------------------------------------------------
+# Documented: Lambda's concurrency quota per Region (1,000 by default, shared by every function of
+# the account there); an SQS event source mapping's MaximumConcurrency (2 to 1,000); its scaling on
+# a standard queue (five concurrent batches when messages arrive, then up to 300 more a minute);
+# SendMessageBatch's 10 messages a request. Assumed (not confirmed from AWS's documentation in the
+# run that wrote this): STS at 600 requests a second per account and Region.
+LAMBDA_CONCURRENCY = 1000
+ESM_MAX_CONCURRENCY = 1000
+ESM_START, ESM_RAMP_PER_S = 5, 300 / 60
+STS_RPS = 600
+SQS_BATCH = 10
+S3_PAGE = 1000
+S3_GET_PER_PREFIX = 5500  # documented: GET/HEAD requests a second per partitioned prefix
+LAMBDA_TIMEOUT_S = 300  # the function's Timeout in template.yaml
+REPORT_READS_AT_ONCE = 8  # how many of the incident's reports a run reads at once
+
+
+def org_params(org: dict) -> dict | None:
+    """The model's inputs, from the least contended Tourniquet run of this phase (the lowest
+    concurrency: on 2 cores a run with more processes measures the machine's CPU as well)."""
+    runs = org.get("tourniquet") or {}
+    if not runs:
+        return None
+    c = min(runs, key=int)
+    r = runs[c]
+    n = org.get("accounts") or 0
+    if not n or not r.get("item_warm_s_median"):
+        return None
+    acts = r.get("requests_by_action") or {}
+    items = max(1, r.get("invocations") or n)
+    pairs = n * (n - 1) / 2
+    return {
+        "from_concurrency": int(c), "n": n,
+        "t_item": r["item_warm_s_median"],
+        "t_cold": r.get("item_cold_s_median") or r["item_warm_s_median"],
+        "t_cut": r.get("item_cut_s_median") or r["item_warm_s_median"],
+        "t_list": r.get("s3_list_s_median") or 0.0,
+        "t_batch": r.get("send_batch_s_median") or 0.0,
+        "dispatch_s": r.get("dispatch_answer_s") or 0.0,
+        "objects_per_item": (r.get("evidence_objects_stored") or 0) / n,
+        "sts_per_item": acts.get("AssumeRole", 0) / items,
+        "iam_per_item": (r.get("requests_by_service") or {}).get("iam", 0) / items,
+        "s3_per_item": (r.get("requests_by_service") or {}).get("s3", 0) / items,
+        "lists_per_item": acts.get("S3 LIST", 0) / items,
+        # Of the reports stored before an item starts, how many it reads (1: every one).
+        "report_reads_per_prior": acts.get("S3 GET report.json", 0) / pairs if pairs else 0.0,
+        "report_reads": acts.get("S3 GET report.json", 0),
+        "t_get": r.get("report_get_s_median") or 0.0,
+        "requests_per_s": r.get("requests_per_s"),
+        "dispatch_bytes_per_account": (r.get("dispatch_bytes") or 0) / n,
+    }
+
+
+def org_dispatch_s(n: int, p: dict) -> float:
+    """The dispatching invocation: measured, plus a round trip per further 8 SendMessageBatch of 10
+    (eight in flight at once, as `contain` sends them)."""
+    rounds = math.ceil(math.ceil(n / SQS_BATCH) / 8)
+    measured = math.ceil(math.ceil(p["n"] / SQS_BATCH) / 8)
+    return p["dispatch_s"] + max(0, rounds - measured) * p["t_batch"]
+
+
+def org_growth(k: float, p: dict) -> tuple[float, float, float, float]:
+    """What item number `k` (the items before it done) spends on the incident's growing evidence:
+    (its first listing's time, all its listings' time, its report reads' time, the S3 reads)."""
+    pages = max(1, math.ceil((k * p["objects_per_item"] + 1) / S3_PAGE))
+    lists = max(1.0, p["lists_per_item"])
+    reads = p["report_reads_per_prior"] * k
+    read_s = math.ceil(reads / REPORT_READS_AT_ONCE) * p["t_get"]
+    return pages * p["t_list"], lists * pages * p["t_list"], read_s, lists * pages + reads
+
+
+def org_model(n: int, c: int, p: dict, ramp: bool = True) -> dict:
+    """A model, not a measurement: the dispatch, then `n` work items on min(c, quotas) slots, each
+    slot's first item a cold start. An item takes the measured warm time, moved by what its growing
+    evidence costs against the measured run's middle item: its listings of the incident (one
+    before its first IAM write, on the path to the cut) and its reads of the incident's reports
+    (beside the first writes, off that path); stretched when the slots together would ask STS for
+    more AssumeRole a second than the quota. Slots open at once, or as the event source mapping
+    scales (`ramp`: five, then five more a second)."""
+    slots = min(c, ESM_MAX_CONCURRENCY, LAMBDA_CONCURRENCY)
+    ref_first, ref_lists, ref_reads, _ = org_growth(p["n"] / 2, p)
+    base = max(p["t_cut"], p["t_item"] - ref_lists - ref_reads)
+    start = org_dispatch_s(n, p)
+    heap = [(start + (max(0, i + 1 - ESM_START) / ESM_RAMP_PER_S if ramp else 0.0), i, False) for i in range(slots)]
+    heapq.heapify(heap)
+    last_cut = last_end = 0.0
+    longest = 0.0
+    reads_total = 0.0
+    sts_bound = False
+    for k in range(n):
+        free, i, used = heapq.heappop(heap)
+        first, lists, reads, s3 = org_growth(k, p)
+        reads_total += s3
+        item = base + lists + reads
+        # STS: the slots' AssumeRole a second at this item time, against the quota.
+        if p["sts_per_item"] * slots / item > STS_RPS:
+            item, sts_bound = p["sts_per_item"] * slots / STS_RPS, True
+        cold = 0.0 if used else max(0.0, p["t_cold"] - p["t_item"])
+        last_cut = max(last_cut, free + cold + max(0.0, p["t_cut"] + first - ref_first))
+        end = free + cold + item
+        longest = max(longest, item + cold)
+        last_end = max(last_end, end)
+        heapq.heappush(heap, (end, i, True))
+    return {"contain_s": last_cut, "drained_s": last_end, "slots": slots, "sts_bound": sts_bound,
+            "dispatch_s": start, "s3_reads": reads_total, "s3_rate": reads_total / max(1e-9, last_end - start),
+            "longest_item_s": longest}
+
+
+def org_section(res: dict) -> list[str]:
+    """Organization scale: the role revoked in every account, and the model beyond."""
+    org, a = res.get("org") or {}, res["args"]
+    if not org:
+        return []
+    n = org.get("accounts")
+    runs = org.get("tourniquet") or {}
+    loop = org.get("boto3_loop") or {}
+    L: list[str] = []
+    w = L.append
+    w(f"### Organization scale: {n} accounts")
+    w("")
+    w(f"One role, `ci-deployer`, in each of {n} accounts (12-digit ids the bench makes up; each account's role "
+      "seeded in moto as that account's); the organization-wide manual request "
+      '`{"principal_name": "role/ci-deployer", "accounts": [...], "incident_id": ...}` (a list of account '
+      "ids: no AWS Organizations). Tourniquet's `contain` stores `dispatch.json` in the evidence bucket and "
+      "sends one SQS message per account (`SendMessageBatch` of 10, `WORK_QUEUE_URL`); the same binary "
+      "consumes the queue, entering each account through `TourniquetMemberContain` and putting "
+      "`TourniquetRevokeOlderSessions` (one cutoff for the whole incident), its tags and the snapshot's reads. "
+      "The baseline is a sequential boto3 loop of the same two calls per account (`AssumeRole` of the member "
+      "role, `PutRolePolicy` of the same document), in the bench's process, through the same proxy. Every run "
+      "starts from an emptied emulator, seeded afresh.")
+    w("")
+    w("- **Start line**: the dispatching `contain` process is spawned with the request queued (a cold start, "
+      "counted); the emulated event source mapping's workers start polling at the same moment. The loop's "
+      "start line is its first line (Python and boto3 already imported: its start is not counted).")
+    w("- **Every account contained**: from the start line to the end of the last account's successful "
+      "`PutRolePolicy TourniquetRevokeOlderSessions` on the wire. Every account's role has the same name, so "
+      "the proxy tells accounts apart by the credentials that signed the request: a session key is the "
+      "account's whose role the `AssumeRole` that issued it named. **Drained**: to the last message's "
+      "`DeleteMessage`, the queue then empty (visible and in flight). *Contained (read back)*: the policy "
+      "read from each account's role in moto afterwards; *cutoffs*: how many distinct `aws:TokenIssueTime` "
+      "values those policies carry.")
+    w(f"- **Throttling**: the main throttle ({org.get('throttle_rate', a['throttle_rate']):g} requests/s, burst "
+      f"{org.get('throttle_burst', a['throttle_burst']):g}) with **one bucket per account and service** for IAM "
+      "and STS, as IAM's and STS's rates are per account: each member account's IAM has its own bucket, and "
+      "every `AssumeRole` (Tourniquet's and the loop's alike) draws on the responder account's STS bucket. "
+      "The three-account shape above uses one bucket for every account, which is stricter than AWS.")
+    w("- **The event source mapping is emulated**, by a Python loop in the bench, not Lambda: C worker threads, "
+      "each keeping one `contain` process warm under its own Runtime API stub (its first invocation a cold "
+      "start, as a new execution environment's would be; a process that exits is replaced by a cold one), "
+      "each receiving one message at a time (`BatchSize` 1, long polling of 1 s), invoking with the event "
+      "Lambda builds, deleting the message when `batchItemFailures` is empty and leaving it to the visibility "
+      f"timeout otherwise. The queue: visibility {org.get('visibility_s')} s (the template's is 1,800 s, six "
+      f"times the function's timeout: shortened so that a failed item comes back within the run), redrive to "
+      f"a dead-letter queue after {org.get('max_receives')} receives (`WorkMaxReceives`). All C workers start "
+      "at once; Lambda's mapping scales up over time instead (see the model). The mapping's own SQS calls go "
+      "through the proxy and carry its latency.")
+    cores = (res.get("machine") or {}).get("nproc")
+    w(f"- **One machine**: moto, the proxy (Python threads), the bench's workers and every `contain` process "
+      f"share {cores} cores. At concurrency 50, fifty `contain` processes and moto's request threads run on "
+      f"{cores} cores, where Lambda would give each execution environment its own share of a CPU: the "
+      "higher concurrency measures this machine as much as Tourniquet, and per-item times grow with it. "
+      f"moto answers on loopback; the proxy adds {a['latency_ms']:g} ms to every request (IAM, STS, S3 and "
+      "SQS alike).")
+    w("")
+    def against_loop(r):
+        if not loop.get("contain_s") or not r.get("contain_s"):
+            return "—"
+        x = loop["contain_s"] / r["contain_s"]
+        return f"{x:.2f}×" + (" (slower than the loop)" if x < 1 else "")
+
+    w("| responder | concurrency | every account contained | drained | invocations | cold starts | throttled "
+      "(IAM / STS) | contained (read back) | cutoffs | the loop's time ÷ this |")
+    w("|---|---|---|---|---|---|---|---|---|---|")
+    for c in sorted(runs, key=int):
+        r = runs[c]
+        th = r.get("throttled") or {}
+        contained = secs(r.get("contain_s")) if r.get("contain_s") is not None else \
+            f"— ({r.get('contained_on_wire')} of {n} on the wire)"
+        drained = secs(r.get("drained_s")) if r.get("drained_s") is not None else \
+            f"— ({r.get('queue_left')} left, {r.get('dead_letters')} dead letters)"
+        w(f"| **Tourniquet**: `contain` dispatching, emulated event source mapping | {c} | {contained} | {drained} | "
+          f"{r.get('invocations')} work items + 1 dispatch | {r.get('cold_starts')} + 1 | "
+          f"{th.get('iam', 0)} / {th.get('sts', 0)} | {r.get('verified_contained')} of {n} | "
+          f"{len(r.get('cutoffs') or [])} | {against_loop(r)} |")
+    if loop:
+        th = loop.get("throttled") or {}
+        w(f"| sequential boto3 loop (`AssumeRole` + `PutRolePolicy` per account) | 1 | "
+          f"{secs(loop.get('contain_s')) if loop.get('contain_s') is not None else '— (not every account)'} | — | "
+          f"— (one process) | — | {th.get('iam', 0)} / {th.get('sts', 0)} | {loop.get('verified_contained')} of "
+          f"{n} | {len(loop.get('cutoffs') or [])} | 1× |")
+    w("")
+    if runs:
+        w("| concurrency | first / median account contained | the dispatch answered (`status`) | messages sent by | "
+          "work item, warm (median) | work item, cold (median) | item start → its cut (warm, median) | "
+          "failed / redelivered | requests (peak in flight) | the incident's status afterwards |")
+        w("|---|---|---|---|---|---|---|---|---|---|")
+        for c in sorted(runs, key=int):
+            r = runs[c]
+            inc = r.get("incident") or {}
+            counts = ", ".join(f"{k} {v}" for k, v in sorted((inc.get("counts") or {}).items()))
+            w(f"| {c} | {secs(r.get('first_contained_s'))} / {secs(r.get('median_contained_s'))} | "
+              f"{secs(r.get('dispatch_answer_s'))} (`{r.get('dispatch_status')}`, {r.get('dispatched_items')} items) | "
+              f"{secs(r.get('dispatch_sent_s'))} ({r.get('send_batches', 0)} `SendMessageBatch`) | "
+              f"{secs(r.get('item_warm_s_median'))} | {secs(r.get('item_cold_s_median'))} | "
+              f"{secs(r.get('item_cut_s_median'))} | {r.get('failed_invocations')} / {r.get('redeliveries')} | "
+              f"{r.get('requests')} ({r.get('max_in_flight')}) | `{inc.get('status')}`"
+              + (f": {counts}" if counts else "") + (", summary stored" if inc.get("summary") else "") + " |")
+        w("")
+    low = runs[min(runs, key=int)] if runs else {}
+    if loop.get("contain_s") and low.get("item_warm_s_median"):
+        per_account = loop["contain_s"] / n
+        t_item, t_cut = low["item_warm_s_median"], low.get("item_cut_s_median")
+        w(f"**Where the time goes.** The loop does two round trips an account ({secs(per_account)} each account "
+          f"here) and nothing else: no snapshot, tags, evidence, report or summary. A Tourniquet work item holds "
+          f"its slot for {secs(t_item)} (warm, median, at concurrency {min(runs, key=int)}): its account's cut comes "
+          f"{secs(t_cut)} after its start, the rest is the snapshot's reads, the evidence, the item's report and "
+          "the incident's conclusion, during which the slot takes no other account. C slots therefore contain "
+          f"about C / {t_item:.2f} s accounts a second, the loop 1 / {per_account:.2f} s: the fan-out passes the "
+          f"loop from a concurrency of about **{t_item / per_account:.0f}** on this machine's timings, and "
+          "its lead grows with the concurrency only as far as the CPU (here) or the quotas below (on AWS) allow.")
+        w("")
+    errs: dict = {}
+    for r in list(runs.values()) + ([loop] if loop else []):
+        for k, v in (r.get("errors") or {}).items():
+            errs[k] = errs.get(k, 0) + v
+    if errs:
+        w("Answers other than 2xx, throttling and 404 on the wire (all runs): "
+          + ", ".join(f"`{k}` ×{v}" for k, v in sorted(errs.items())) + "."
+          + (" `DescribeOrganization` 400: the dispatching invocation asks whether there is an organization (to "
+             "leave its management account out); the emulator has none, and a list of account ids needs none."
+             if any(k.startswith("DescribeOrganization") for k in errs) else "")
+          + (" `summaries/` 412: the items that end last each find every item ended and try to store the "
+             "incident's summary with a write-once condition; S3 keeps the first and refuses the others, by "
+             "design (one summary, one notification)." if any("/summaries/" in k and k.endswith("412") for k in errs)
+             else ""))
+        w("")
+    p = org_params(org)
+    if not p:
+        return L
+    w("#### A model of 1,000 and 10,000 accounts (a model, not a measurement)")
+    w("")
+    w(f"Inputs, measured in this run (the concurrency-{p['from_concurrency']} run, the least contended on "
+      f"{cores} cores): a warm work item takes **{secs(p['t_item'])}** (its account's cut "
+      f"{secs(p['t_cut'])} after its start), a cold one {secs(p['t_cold'])}; per item "
+      f"{p['iam_per_item']:.1f} IAM requests in its own account, {p['sts_per_item']:.2f} `AssumeRole` in the "
+      f"responder account, {p['s3_per_item']:.1f} S3 requests, of which {p['lists_per_item']:.1f} list the "
+      f"incident's evidence (a page: {secs(p['t_list'])}) and the rest are mostly reads of the reports the "
+      f"incident already had ({p['report_reads']:,} in the run: {p['report_reads_per_prior']:.2f} of every "
+      f"report stored before an item started; a read: {secs(p['t_get'])}); {p['objects_per_item']:.1f} "
+      f"evidence objects stored an item; the dispatch answered in {secs(p['dispatch_s'])} "
+      f"({secs(p['t_batch'])} a `SendMessageBatch`); `dispatch.json` holds "
+      f"{p['dispatch_bytes_per_account']:.0f} bytes an account. Every time carries the proxy's "
+      f"{a['latency_ms']:g} ms a request"
+      + (f", and moto served {p['requests_per_s']:.0f} requests a second over the run: on this machine that, "
+         "not Tourniquet, is the ceiling of the higher concurrency." if p.get("requests_per_s") else "."))
+    w("")
+    w("The formula asked for: **wall time ≈ dispatch + ⌈accounts / concurrency⌉ × per-item time**, with "
+      "concurrency bounded by:")
+    w("")
+    w(f"- Lambda's concurrency quota per Region, {LAMBDA_CONCURRENCY:,} by default, shared with every other "
+      "function of the responder account in that Region (the dispatching invocation included); and the "
+      f"mapping's `MaximumConcurrency`, 2 to {ESM_MAX_CONCURRENCY:,} (`WorkConcurrency` in the template, 10 by "
+      "default).")
+    w(f"- The mapping's scaling on a standard queue, as AWS documents it: {ESM_START} concurrent batches when "
+      "messages arrive, then up to 300 more a minute. At 50 it takes about "
+      f"{(50 - ESM_START) / ESM_RAMP_PER_S:.0f} s to reach full concurrency, at 1,000 about "
+      f"{(1000 - ESM_START) / ESM_RAMP_PER_S / 60:.1f} minutes; the emulation above starts every worker at once, "
+      "so its figures are what a mapping already scaled up would do.")
+    w(f"- STS in the responder account: every work item's `AssumeRole` of the member role there. With "
+      f"{p['sts_per_item']:.2f} a item, C items of {secs(p['t_item'])} at once ask "
+      f"C × {p['sts_per_item']:.2f} / {p['t_item']:.2f} s requests a second; this model assumes a quota of "
+      f"**{STS_RPS} requests a second** per account and Region (an assumption: not confirmed from AWS's "
+      "documentation when this section was written) and stretches the item time where it would be passed.")
+    w("- IAM: each work item's requests go to its own account, whose rate (not published by AWS, "
+      f"{org.get('throttle_rate', a['throttle_rate']):g}/s in this bench) no other item shares: accounts do not "
+      f"compete, and one item's {p['iam_per_item']:.0f} requests stay within one account's burst.")
+    w("- SQS: a standard queue takes a nearly unlimited rate of calls; 10,000 messages are "
+      f"{math.ceil(10000 / SQS_BATCH):,} `SendMessageBatch` requests, sent eight at once by the dispatching "
+      "invocation; the in-flight messages never exceed the concurrency.")
+    w(f"- S3, the term that grows: every work item lists the incident's evidence ({p['lists_per_item']:.1f} "
+      "listings an item here: once before its first IAM write, the ledger, on the path to the cut; again when it "
+      f"ends), {S3_PAGE:,} keys a page, one round trip a page, {p['objects_per_item']:.1f} objects added an "
+      f"item: {math.ceil(10000 * p['objects_per_item'] / S3_PAGE)} pages a listing for the last items of "
+      "10,000. And it reads the report of every run the incident already has, "
+      f"{REPORT_READS_AT_ONCE} at a time, beside its first writes (the ledger's prior cutoff for its "
+      "principal): the last of 10,000 items reads about 10,000 reports, and the incident's items together read "
+      "about half of 10,000² of them. Neither delays an item's own cut much (one listing does), but both hold "
+      "its slot, so later accounts wait. The model moves each item's time by these two against the measured "
+      "run's middle item. `dispatch.json` (read by every item, twice) grows to "
+      f"{10000 * p['dispatch_bytes_per_account'] / 1024 / 1024:.1f} MiB at 10,000 accounts, which the model "
+      "does not price.")
+    w("")
+    w("| accounts | concurrency | ⌈accounts / C⌉ | the formula: dispatch + ⌈accounts / C⌉ × item | model: + cold "
+      "starts, listings, STS (every account contained / drained) | + the mapping's documented scaling "
+      "(contained / drained) | STS-bound | longest item | S3 reads of the evidence (total; a second, average) |")
+    w("|---|---|---|---|---|---|---|---|---|")
+    checks = []
+    for c in sorted(runs, key=int):
+        m = org_model(n, int(c), p, ramp=False)
+        checks.append((c, m, runs[c]))
+    for accounts in (1000, 10000):
+        for c in (10, 50, 1000):
+            rounds = math.ceil(accounts / c)
+            formula = org_dispatch_s(accounts, p) + rounds * p["t_item"]
+            flat = org_model(accounts, c, p, ramp=False)
+            ramped = org_model(accounts, c, p, ramp=True)
+            w(f"| {accounts:,} | {c:,}" + (" (every unit of the default quota)" if c == 1000 else "") +
+              f" | {rounds:,} | {span(formula)} | {span(flat['contain_s'])} / {span(flat['drained_s'])} | "
+              f"{span(ramped['contain_s'])} / {span(ramped['drained_s'])} | {yes_no(ramped['sts_bound'])} | "
+              f"{span(ramped['longest_item_s'])}"
+              + (" (past the 300 s timeout)" if ramped["longest_item_s"] > LAMBDA_TIMEOUT_S else "") + " | "
+              f"{ramped['s3_reads']:,.0f}; {ramped['s3_rate']:,.0f}/s |")
+    w("")
+    if checks:
+        w("The model against this run (the same model, no scaling ramp, as the emulation has none): "
+          + "; ".join(f"concurrency {c}: model {secs(m['contain_s'])} / {secs(m['drained_s'])}, measured "
+                      f"{secs(r.get('contain_s'))} / {secs(r.get('drained_s'))}" for c, m, r in checks)
+          + ". Where the measurement is slower than the model at the higher concurrency, the difference is "
+          f"this machine's {cores} cores shared by every process, which Lambda would not share.")
+        w("")
+    w("Reading it: the formula (a fixed item time) holds only while the incident is small. Each item's reads of "
+      "the incident's earlier reports and listings grow with the items before it, so the item time grows "
+      "with the accounts and the S3 reads with their square; past a few hundred accounts that, not the "
+      "concurrency, sets the time, and at the quota's concurrency the mapping's documented scaling adds its "
+      "minutes. The last column sets the reads against S3's documented "
+      f"{S3_GET_PER_PREFIX:,} GET/HEAD requests a second per partitioned prefix (the incident's items share "
+      "one prefix; S3 answers `503 Slow Down` past it until it partitions), which the model does not enforce; "
+      "an item longer than the function's 300 s timeout would not finish at all and would come back after the "
+      "visibility timeout, which the model does not follow either.")
+    w("")
+    w("What the model leaves out: Lambda's own invoke overhead and cold starts on AWS's hardware (measured here "
+      "on this machine); each request's latency on AWS (every figure here carries the proxy's "
+      f"{a['latency_ms']:g} ms); IAM's eventual consistency (the policy is in force seconds after "
+      "`PutRolePolicy` answers, in every account alike); throttling retries; other functions using the "
+      "Region's concurrency.")
+    w("")
+    return L
+
+
+def span(x):
+    """A modelled duration: seconds, minutes past 2 minutes, hours past 2 hours."""
+    if x is None:
+        return "—"
+    if x >= 7200:
+        return f"{x / 3600:.1f} h"
+    if x >= 120:
+        return f"{x / 60:.1f} min"
+    return secs(x)
+
+
+def yes_no(b):
+    return "yes" if b else "no"
 
 
 def fmtn(x):

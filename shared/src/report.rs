@@ -199,6 +199,20 @@ pub struct Report {
     /// never changes the run's status, which is about the containment.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub notify: Vec<Notice>,
+    /// For a `dispatched` incident: the work items sent to the work queue.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub work_items: Vec<WorkItemRef>,
+}
+
+/// A work item of a dispatched incident, as its report lists it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WorkItemRef {
+    /// Its number.
+    pub item: u32,
+    /// Its account.
+    pub account_id: String,
+    /// How many principals it names.
+    pub principals: usize,
 }
 
 /// How one channel told the humans of a run.
@@ -253,6 +267,7 @@ impl Report {
             evidence_lock: None,
             skipped: Vec::new(),
             notify: Vec::new(),
+            work_items: Vec::new(),
         }
     }
 

@@ -41,7 +41,7 @@ impl Queues {
             .expect("dead-letter queue")
             .queue_url
             .expect("url");
-        let dead_arn = arn(&sqs, &dead).await;
+        let dead_arn = queue_arn(&sqs, &dead).await;
         let redrive =
             json!({"deadLetterTargetArn": dead_arn, "maxReceiveCount": max_receives}).to_string();
         let work = sqs
@@ -58,7 +58,7 @@ impl Queues {
             .expect("work queue")
             .queue_url
             .expect("url");
-        let work_arn = arn(&sqs, &work).await;
+        let work_arn = queue_arn(&sqs, &work).await;
         Self {
             work,
             work_arn,
@@ -106,7 +106,8 @@ impl Queues {
     }
 }
 
-async fn arn(sqs: &aws_sdk_sqs::Client, url: &str) -> String {
+/// A queue's ARN.
+pub async fn queue_arn(sqs: &aws_sdk_sqs::Client, url: &str) -> String {
     sqs.get_queue_attributes()
         .queue_url(url)
         .attribute_names(QueueAttributeName::QueueArn)

@@ -683,19 +683,7 @@ impl Inbox {
             .expect("queue")
             .queue_url
             .expect("queue url");
-        let queue_arn = sqs
-            .get_queue_attributes()
-            .queue_url(&queue)
-            .attribute_names(aws_sdk_sqs::types::QueueAttributeName::QueueArn)
-            .send()
-            .await
-            .expect("queue attributes")
-            .attributes
-            .and_then(|a| {
-                a.get(&aws_sdk_sqs::types::QueueAttributeName::QueueArn)
-                    .cloned()
-            })
-            .expect("queue arn");
+        let queue_arn = esm::queue_arn(&sqs, &queue).await;
         sns.subscribe()
             .topic_arn(&topic)
             .protocol("sqs")

@@ -602,9 +602,10 @@ fn every_function_may_tell_the_humans_and_only_contain_may_note_findings() {
     let code = std::fs::read_to_string(source("responder/notify.rs")).unwrap();
     assert!(code.contains(".publish()") && code.contains(".batch_update_findings()"));
     for (file, calls) in [
-        ("responder/mod.rs", 2),
+        ("responder/mod.rs", 1),
+        ("responder/record.rs", 1),
         ("responder/release.rs", 1),
-        ("responder/dispatch.rs", 2),
+        ("responder/dispatch.rs", 1),
     ] {
         let text = std::fs::read_to_string(source(file)).unwrap();
         assert_eq!(
@@ -805,6 +806,58 @@ fn only_contain_sends_work_items_and_consumes_them_as_lambda_advises() {
             assert!(sqs_events.is_empty(), "{name} consumes a queue");
             assert!(env.get("WORK_QUEUE_URL").is_none(), "{name} fans out");
         }
+    }
+}
+
+/// Every object the functions read back from the evidence store (the ledger a replay, a
+/// re-delivered detection and a work item rely on) is readable by every function: moto does not
+/// enforce S3 permissions, so a read the policy forgot would only fail in AWS, silently keeping a
+/// later cutoff or refusing every work item.
+#[test]
+fn every_function_may_read_the_ledger_its_code_reads() {
+    let code: String = ["evidence.rs", "responder/dispatch.rs", "fanout.rs"]
+        .iter()
+        .map(|f| std::fs::read_to_string(source(f)).unwrap())
+        .collect();
+    let read = ["report.json", "released.json", "dispatch.json"];
+    for object in read {
+        assert!(
+            code.contains(object),
+            "{object} is no longer read: update this test"
+        );
+    }
+    let template = template();
+    let resources = &template["Resources"];
+    let ledger = resources["ReadPrincipalsPolicy"]["Properties"]["PolicyDocument"]["Statement"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["Action"] == "s3:GetObject")
+        .expect("a read of the evidence");
+    let pattern = ledger["Resource"]["Fn::Sub"]
+        .as_str()
+        .unwrap()
+        .replace("${EvidenceBucket.Arn}", "arn:aws:s3:::bucket");
+    for object in read {
+        let key = format!("arn:aws:s3:::bucket/incidents/IR-1/20261202T090000.000Z/{object}");
+        assert!(
+            glob(&pattern, &key),
+            "{pattern} does not let the functions read {key}"
+        );
+    }
+    for (name, function) in resources
+        .as_object()
+        .unwrap()
+        .iter()
+        .filter(|(_, r)| r["Type"] == "AWS::Serverless::Function")
+    {
+        assert!(
+            function["Properties"]["Policies"]
+                .as_array()
+                .unwrap()
+                .contains(&serde_json::json!({"Ref": "ReadPrincipalsPolicy"})),
+            "{name} cannot read the ledger"
+        );
     }
 }
 

@@ -343,6 +343,15 @@ impl Responder {
             source: Some(incident.source.as_str().into()),
             reason: incident.reason.clone(),
             targets,
+            work_items: dispatch
+                .items
+                .iter()
+                .map(|i| crate::report::WorkItemRef {
+                    item: i.item,
+                    account_id: i.account_id.clone(),
+                    principals: i.targets.len(),
+                })
+                .collect(),
             ..Report::new(&incident.id, status, dry_run)
         };
         let mut stored = Vec::new();
@@ -380,27 +389,21 @@ impl Responder {
         }
         report.message = Some(message);
         report.waves = waves;
-        let notified = Box::pin(self.notify(&mut report, Some(incident), &[], &prefix)).await;
-        if !dry_run {
-            let extra = Extra {
-                stored,
-                uploads: notified
-                    .map(|o| self.upload(o, started))
-                    .into_iter()
-                    .collect(),
-                ..Extra::default()
-            };
-            self.store_evidence(&mut report, &prefix, &incident.id, started, event, extra)
-                .await;
-        }
-        info!(incident = %report.incident_id, status = ?report.status, "{}", report.summary());
-        if report.status == Status::Partial {
-            return Err(Error::Partial {
-                summary: report.summary(),
-                report: Box::new(report),
-            });
-        }
-        Ok(report)
+        let extra = Extra {
+            stored,
+            ..Extra::default()
+        };
+        self.tell_and_store(
+            &mut report,
+            Some(incident),
+            &[],
+            &prefix,
+            started,
+            event,
+            extra,
+        )
+        .await;
+        record::answer(report)
     }
 
     /// Sends one message per item, ten to a request; returns what could not be sent, each with

@@ -599,13 +599,7 @@ impl Responder {
         {
             Box::pin(self.conclude(&incident.id, w)).await;
         }
-        if report.status == Status::Partial {
-            return Err(Error::Partial {
-                summary: report.summary(),
-                report: Box::new(report),
-            });
-        }
-        Ok(report)
+        record::answer(report)
     }
 
     /// The report of an incident that names more principals than may be contained without a
@@ -652,19 +646,17 @@ impl Responder {
             }
         };
         let prefix = evidence::run_prefix(&incident.id, started);
-        let notified = Box::pin(self.notify(&mut report, Some(incident), &ledger, &prefix)).await;
-        if !dry_run {
-            let extra = Extra {
-                uploads: notified
-                    .map(|o| self.upload(o, started))
-                    .into_iter()
-                    .collect(),
-                ..Extra::default()
-            };
-            self.store_evidence(&mut report, &prefix, &incident.id, started, event, extra)
-                .await;
-        }
-        info!(incident = %report.incident_id, status = ?report.status, "{}", report.summary());
+        let extra = Extra::default();
+        self.tell_and_store(
+            &mut report,
+            Some(incident),
+            &ledger,
+            &prefix,
+            started,
+            event,
+            extra,
+        )
+        .await;
         report
     }
 

@@ -108,6 +108,46 @@ impl Responder {
     }
 }
 
+impl Responder {
+    /// The end of a run that has nothing of its own to add: the humans told (when a channel is
+    /// configured), then the event, the report and `extra` stored (unless a dry run), then the
+    /// report's line in the log.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) async fn tell_and_store(
+        &self,
+        report: &mut Report,
+        incident: Option<&Incident>,
+        ledger: &[String],
+        prefix: &str,
+        started: chrono::DateTime<Utc>,
+        event: &Value,
+        mut extra: Extra,
+    ) {
+        let notified = Box::pin(self.notify(report, incident, ledger, prefix)).await;
+        if !report.dry_run {
+            extra
+                .uploads
+                .extend(notified.map(|o| self.upload(o, started)));
+            let id = report.incident_id.clone();
+            self.store_evidence(report, prefix, &id, started, event, extra)
+                .await;
+        }
+        info!(incident = %report.incident_id, status = ?report.status, "{}", report.summary());
+    }
+}
+
+/// A run's report as the invocation's answer: a `partial` one is an error (after everything was
+/// tried and stored), so that Lambda's retries and dead-letter queue see it.
+pub(super) fn answer(report: Report) -> Result<Report, Error> {
+    if report.status == Status::Partial {
+        return Err(Error::Partial {
+            summary: report.summary(),
+            report: Box::new(report),
+        });
+    }
+    Ok(report)
+}
+
 /// An evidence object on its way to S3: what the report and manifest need of it, and the upload.
 pub(super) struct Upload {
     entry: evidence::ManifestEntry,

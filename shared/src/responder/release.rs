@@ -254,13 +254,7 @@ impl Responder {
             .await;
         }
         info!(incident = %report.incident_id, status = ?report.status, "{}", report.summary());
-        if report.status == Status::Partial {
-            return Err(Error::Partial {
-                summary: report.summary(),
-                report: Box::new(report),
-            });
-        }
-        Ok(report)
+        super::record::answer(report)
     }
 
     /// Every report of the incident, oldest first; the intents of runs that left no report (they
