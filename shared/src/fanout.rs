@@ -352,6 +352,15 @@ pub fn item_run(started: DateTime<Utc>, item: u32, dispatch: &str) -> String {
     format!("{}-item-{item}-of-{dispatch}", format_stamp(started))
 }
 
+/// Whether an incident's `key` belongs to the ledger of item `item` of dispatch `dispatch`: the
+/// incident's own runs (its containments, releases, the dispatch) and this item's runs, not the
+/// other items' (each names other principals, and reading their reports in every item made the
+/// reads of an incident grow with the square of its accounts).
+pub fn in_item_ledger(key: &str, dispatch: &str, item: u32) -> bool {
+    let run = key.split('/').nth(2).unwrap_or_default();
+    !run.contains("-item-") || run.ends_with(&format!("-item-{item}-of-{dispatch}"))
+}
+
 /// The object a work item's run leaves to say how it ended.
 pub fn outcome_object(status: Status) -> String {
     format!("outcome.{}.json", crate::notify::status_name(status))
@@ -676,6 +685,12 @@ mod tests {
             "incidents/IR-1/20261202T090001.000Z-item-2-of-20261201T000000.000Z/outcome.contained.json".into(),
         ]
         .into();
+        let own: Vec<&String> = keys.iter().filter(|k| in_item_ledger(k, d, 0)).collect();
+        assert_eq!(
+            own.len(),
+            4,
+            "the dispatch, item 0's runs, not item 1's: {own:?}"
+        );
         let items = progress(&dispatch, d, &keys);
         assert_eq!(items[0].runs, 2);
         assert!(

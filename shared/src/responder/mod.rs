@@ -447,6 +447,15 @@ impl Responder {
             self.store_intent(intent, &prefix, started)
         );
         let me = me?;
+        // A work item's ledger is the incident's own runs and its item's, not the other items'.
+        let ledger = match &work {
+            Some(w) => ledger.map(|keys| {
+                keys.into_iter()
+                    .filter(|k| fanout::in_item_ledger(k, &w.dispatch, w.item))
+                    .collect()
+            }),
+            None => ledger,
+        };
         // The identity (on a cold start), the ledger's listing and the intent went out together:
         // one wave before the first IAM write.
         waves += 1;
