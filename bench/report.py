@@ -664,7 +664,8 @@ def render(res: dict) -> tuple[str, list[str]]:
       "`bench/requirements.txt`) and the repository's moto virtualenv if missing, builds the release binaries "
       "and the arm64 packages, measures, and rewrites this file. `bench/.venv-bench/bin/python bench/run.py "
       "--help` lists the knobs (`--runs`, `--latency-ms`, `--throttle-rate`, `--many`, `--sweep-rates`, "
-      "`--quick` for a smaller run while iterating, `--skip-arm64`). Logs of every process are in "
+      "`--org-accounts`, `--org-concurrency`, `--org-queue`, `--quick` for a smaller run while iterating, "
+      "`--skip-arm64`). Logs of every process are in "
       "`bench/out/logs/`. How long this run took, phase by phase, is under Targets (Duration).")
     w("")
 
@@ -867,6 +868,7 @@ S3_PAGE = 1000
 S3_GET_PER_PREFIX = 5500  # documented: GET/HEAD requests a second per partitioned prefix
 LAMBDA_TIMEOUT_S = 300  # the function's Timeout in template.yaml
 REPORT_READS_AT_ONCE = 8  # how many of the incident's reports a run reads at once
+FIFO_TPS = 300  # documented: a FIFO queue's calls a second per action, without high throughput
 
 
 def org_params(org: dict) -> dict | None:
@@ -884,11 +886,15 @@ def org_params(org: dict) -> dict | None:
     items = max(1, r.get("invocations") or n)
     pairs = n * (n - 1) / 2
     return {
-        "from_concurrency": int(c), "n": n,
+        "from_concurrency": int(c), "n": n, "fifo": org.get("queue") == "fifo",
         "t_item": r["item_warm_s_median"],
         "t_cold": r.get("item_cold_s_median") or r["item_warm_s_median"],
         "t_cut": r.get("item_cut_s_median") or r["item_warm_s_median"],
-        "t_list": r.get("s3_list_s_median") or 0.0,
+        # S3's times while the incident was small (the earliest warm items' window): later in a long
+        # run they carry moto's queue.
+        "t_list": r.get("s3_list_s_early") or r.get("s3_list_s_p10") or r.get("s3_list_s_median") or 0.0,
+        "t_early": r.get("item_early_s_median") or r["item_warm_s_median"],
+        "k_early": r.get("item_early_k_median") if r.get("item_early_s_median") else n / 2,
         "t_batch": r.get("send_batch_s_median") or 0.0,
         "dispatch_s": r.get("dispatch_answer_s") or 0.0,
         "objects_per_item": (r.get("evidence_objects_stored") or 0) / n,
@@ -899,7 +905,8 @@ def org_params(org: dict) -> dict | None:
         # Of the reports stored before an item starts, how many it reads (1: every one).
         "report_reads_per_prior": acts.get("S3 GET report.json", 0) / pairs if pairs else 0.0,
         "report_reads": acts.get("S3 GET report.json", 0),
-        "t_get": r.get("report_get_s_median") or 0.0,
+        "t_get": r.get("report_get_s_early") or r.get("report_get_s_p10") or r.get("report_get_s_median") or 0.0,
+        "t_get_median": r.get("report_get_s_median"),
         "requests_per_s": r.get("requests_per_s"),
         "dispatch_bytes_per_account": (r.get("dispatch_bytes") or 0) / n,
     }
@@ -907,10 +914,13 @@ def org_params(org: dict) -> dict | None:
 
 def org_dispatch_s(n: int, p: dict) -> float:
     """The dispatching invocation: measured, plus a round trip per further 8 SendMessageBatch of 10
-    (eight in flight at once, as `contain` sends them)."""
-    rounds = math.ceil(math.ceil(n / SQS_BATCH) / 8)
+    (eight in flight at once, as `contain` sends them); on a FIFO queue no faster than its 300
+    calls a second."""
+    batches = math.ceil(n / SQS_BATCH)
+    rounds = math.ceil(batches / 8)
     measured = math.ceil(math.ceil(p["n"] / SQS_BATCH) / 8)
-    return p["dispatch_s"] + max(0, rounds - measured) * p["t_batch"]
+    sending = max(rounds * p["t_batch"], batches / FIFO_TPS if p.get("fifo") else 0.0)
+    return p["dispatch_s"] + max(0.0, sending - measured * p["t_batch"])
 
 
 def org_growth(k: float, p: dict) -> tuple[float, float, float, float]:
@@ -926,36 +936,42 @@ def org_growth(k: float, p: dict) -> tuple[float, float, float, float]:
 def org_model(n: int, c: int, p: dict, ramp: bool = True) -> dict:
     """A model, not a measurement: the dispatch, then `n` work items on min(c, quotas) slots, each
     slot's first item a cold start. An item takes the measured warm time, moved by what its growing
-    evidence costs against the measured run's middle item: its listings of the incident (one
+    evidence costs against the measured run's earliest warm items: its listings of the incident (one
     before its first IAM write, on the path to the cut) and its reads of the incident's reports
     (beside the first writes, off that path); stretched when the slots together would ask STS for
-    more AssumeRole a second than the quota. Slots open at once, or as the event source mapping
-    scales (`ramp`: five, then five more a second)."""
+    more AssumeRole a second than the quota, or (FIFO) more ReceiveMessage and DeleteMessage a
+    second than the queue's 300 (one of each an item, as the emulation does). Slots open at once, or
+    as the event source mapping scales (`ramp`: five, then five more a second)."""
     slots = min(c, ESM_MAX_CONCURRENCY, LAMBDA_CONCURRENCY)
-    ref_first, ref_lists, ref_reads, _ = org_growth(p["n"] / 2, p)
-    base = max(p["t_cut"], p["t_item"] - ref_lists - ref_reads)
+    ref_first, ref_lists, ref_reads, _ = org_growth(p["k_early"], p)
+    base = max(p["t_cut"], p["t_early"] - ref_lists - ref_reads)
     start = org_dispatch_s(n, p)
     heap = [(start + (max(0, i + 1 - ESM_START) / ESM_RAMP_PER_S if ramp else 0.0), i, False) for i in range(slots)]
     heapq.heapify(heap)
     last_cut = last_end = 0.0
     longest = 0.0
     reads_total = 0.0
-    sts_bound = False
+    bound: set = set()
     for k in range(n):
         free, i, used = heapq.heappop(heap)
         first, lists, reads, s3 = org_growth(k, p)
         reads_total += s3
         item = base + lists + reads
-        # STS: the slots' AssumeRole a second at this item time, against the quota.
+        # STS: the slots' AssumeRole a second at this item time, against the quota; SQS FIFO: the
+        # slots' receives (and deletes) a second against the queue's.
         if p["sts_per_item"] * slots / item > STS_RPS:
-            item, sts_bound = p["sts_per_item"] * slots / STS_RPS, True
+            item = p["sts_per_item"] * slots / STS_RPS
+            bound.add("STS")
+        if p.get("fifo") and slots / item > FIFO_TPS:
+            item = slots / FIFO_TPS
+            bound.add("SQS FIFO")
         cold = 0.0 if used else max(0.0, p["t_cold"] - p["t_item"])
         last_cut = max(last_cut, free + cold + max(0.0, p["t_cut"] + first - ref_first))
         end = free + cold + item
         longest = max(longest, item + cold)
         last_end = max(last_end, end)
         heapq.heappush(heap, (end, i, True))
-    return {"contain_s": last_cut, "drained_s": last_end, "slots": slots, "sts_bound": sts_bound,
+    return {"contain_s": last_cut, "drained_s": last_end, "slots": slots, "bound": sorted(bound),
             "dispatch_s": start, "s3_reads": reads_total, "s3_rate": reads_total / max(1e-9, last_end - start),
             "longest_item_s": longest}
 
@@ -981,7 +997,8 @@ def org_section(res: dict) -> list[str]:
       "`TourniquetRevokeOlderSessions` (one cutoff for the whole incident), its tags and the snapshot's reads. "
       "The baseline is a sequential boto3 loop of the same two calls per account (`AssumeRole` of the member "
       "role, `PutRolePolicy` of the same document), in the bench's process, through the same proxy. Every run "
-      "starts from an emptied emulator, seeded afresh.")
+      "starts from a new emulator process (without AWS's managed policies, which nothing here uses), seeded "
+      "afresh; seeding is not measured.")
     w("")
     w("- **Start line**: the dispatching `contain` process is spawned with the request queued (a cold start, "
       "counted); the emulated event source mapping's workers start polling at the same moment. The loop's "
@@ -989,7 +1006,9 @@ def org_section(res: dict) -> list[str]:
     w("- **Every account contained**: from the start line to the end of the last account's successful "
       "`PutRolePolicy TourniquetRevokeOlderSessions` on the wire. Every account's role has the same name, so "
       "the proxy tells accounts apart by the credentials that signed the request: a session key is the "
-      "account's whose role the `AssumeRole` that issued it named. **Drained**: to the last message's "
+      "account's whose role the `AssumeRole` that issued it named (the proxy also tells moto that account: "
+      "moto would otherwise look a new session key up in every account's IAM, seconds per account on its "
+      "first use, an emulator cost AWS does not have). **Drained**: to the last message's "
       "`DeleteMessage`, the queue then empty (visible and in flight). *Contained (read back)*: the policy "
       "read from each account's role in moto afterwards; *cutoffs*: how many distinct `aws:TokenIssueTime` "
       "values those policies carry.")
@@ -1003,8 +1022,13 @@ def org_section(res: dict) -> list[str]:
       "start, as a new execution environment's would be; a process that exits is replaced by a cold one), "
       "each receiving one message at a time (`BatchSize` 1, long polling of 1 s), invoking with the event "
       "Lambda builds, deleting the message when `batchItemFailures` is empty and leaving it to the visibility "
-      f"timeout otherwise. The queue: visibility {org.get('visibility_s')} s (the template's is 1,800 s, six "
-      f"times the function's timeout: shortened so that a failed item comes back within the run), redrive to "
+      "timeout otherwise. The queue: "
+      + ("FIFO, as the template's `WorkQueue` (`contain` sends each item with its account as the message "
+         "group), " if org.get("queue") == "fifo" else "a standard queue (`--org-queue standard`; the "
+         "template's is FIFO), ")
+      + f"visibility {org.get('visibility_s')} s, the function's timeout (the template's is 1,800 s, six "
+      f"times it: shortened so that a failed item comes back within the run, while no item still running is "
+      f"delivered twice), redrive to "
       f"a dead-letter queue after {org.get('max_receives')} receives (`WorkMaxReceives`). All C workers start "
       "at once; Lambda's mapping scales up over time instead (see the model). The mapping's own SQS calls go "
       "through the proxy and carry its latency.")
@@ -1028,9 +1052,9 @@ def org_section(res: dict) -> list[str]:
     for c in sorted(runs, key=int):
         r = runs[c]
         th = r.get("throttled") or {}
-        contained = secs(r.get("contain_s")) if r.get("contain_s") is not None else \
+        contained = span(r.get("contain_s")) if r.get("contain_s") is not None else \
             f"— ({r.get('contained_on_wire')} of {n} on the wire)"
-        drained = secs(r.get("drained_s")) if r.get("drained_s") is not None else \
+        drained = span(r.get("drained_s")) if r.get("drained_s") is not None else \
             f"— ({r.get('queue_left')} left, {r.get('dead_letters')} dead letters)"
         w(f"| **Tourniquet**: `contain` dispatching, emulated event source mapping | {c} | {contained} | {drained} | "
           f"{r.get('invocations')} work items + 1 dispatch | {r.get('cold_starts')} + 1 | "
@@ -1039,7 +1063,7 @@ def org_section(res: dict) -> list[str]:
     if loop:
         th = loop.get("throttled") or {}
         w(f"| sequential boto3 loop (`AssumeRole` + `PutRolePolicy` per account) | 1 | "
-          f"{secs(loop.get('contain_s')) if loop.get('contain_s') is not None else '— (not every account)'} | — | "
+          f"{span(loop.get('contain_s')) if loop.get('contain_s') is not None else '— (not every account)'} | — | "
           f"— (one process) | — | {th.get('iam', 0)} / {th.get('sts', 0)} | {loop.get('verified_contained')} of "
           f"{n} | {len(loop.get('cutoffs') or [])} | 1× |")
     w("")
@@ -1057,21 +1081,38 @@ def org_section(res: dict) -> list[str]:
               f"{secs(r.get('dispatch_sent_s'))} ({r.get('send_batches', 0)} `SendMessageBatch`) | "
               f"{secs(r.get('item_warm_s_median'))} | {secs(r.get('item_cold_s_median'))} | "
               f"{secs(r.get('item_cut_s_median'))} | {r.get('failed_invocations')} / {r.get('redeliveries')} | "
-              f"{r.get('requests')} ({r.get('max_in_flight')}) | `{inc.get('status')}`"
+              f"{r.get('requests', 0):,} ({r.get('max_in_flight')}) | `{inc.get('status')}`"
               + (f": {counts}" if counts else "") + (", summary stored" if inc.get("summary") else "") + " |")
         w("")
+        dup = {c: r.get("concurrent_duplicates") for c, r in runs.items() if r.get("concurrent_duplicates")}
+        if dup:
+            w("Redelivered here means received twice at the same moment: "
+              + ", ".join(f"{v} message(s) at concurrency {c}" for c, v in sorted(dup.items(), key=lambda x: int(x[0])))
+              + " went to two workers whose receives overlapped (moto's receive is not atomic under concurrent "
+              "polls; an SQS FIFO queue does not do this). Both runs of the item contained the account; the "
+              "invocations column counts both.")
+            w("")
     low = runs[min(runs, key=int)] if runs else {}
     if loop.get("contain_s") and low.get("item_warm_s_median"):
         per_account = loop["contain_s"] / n
         t_item, t_cut = low["item_warm_s_median"], low.get("item_cut_s_median")
+        acts = low.get("requests_by_action") or {}
         w(f"**Where the time goes.** The loop does two round trips an account ({secs(per_account)} each account "
-          f"here) and nothing else: no snapshot, tags, evidence, report or summary. A Tourniquet work item holds "
-          f"its slot for {secs(t_item)} (warm, median, at concurrency {min(runs, key=int)}): its account's cut comes "
-          f"{secs(t_cut)} after its start, the rest is the snapshot's reads, the evidence, the item's report and "
-          "the incident's conclusion, during which the slot takes no other account. C slots therefore contain "
-          f"about C / {t_item:.2f} s accounts a second, the loop 1 / {per_account:.2f} s: the fan-out passes the "
-          f"loop from a concurrency of about **{t_item / per_account:.0f}** on this machine's timings, and "
-          "its lead grows with the concurrency only as far as the CPU (here) or the quotas below (on AWS) allow.")
+          f"here) and nothing else: no snapshot, tags, evidence, report or summary; {2 * n:,} requests in all. "
+          f"At concurrency {min(runs, key=int)} Tourniquet sent {low.get('requests', 0):,} requests, "
+          f"{acts.get('S3 GET report.json', 0):,} of them reads of reports the incident already had (each item "
+          f"reads the report of every item before it) and {acts.get('S3 LIST', 0):,} listings of its evidence. "
+          f"A work item holds its slot for {secs(t_item)} (warm, median; the earliest warm items "
+          f"{secs(low.get('item_early_s_median'))}): its account's cut comes "
+          f"{secs(t_cut)} after its start, the rest is those reads, the snapshot, the evidence, the item's report "
+          "and the incident's conclusion, during which the slot takes no other account. C slots therefore contain "
+          f"about C / {t_item:.2f} s accounts a second, the loop 1 / {per_account:.2f} s: at that item time the "
+          f"fan-out needs a concurrency of about **{t_item / per_account:.0f}** to match the loop"
+          + (f"; but moto, one Python process, was already busy {busy:.0%} of a core at concurrency "
+             f"{min(runs, key=int)}, so on this machine more concurrency makes each item longer rather than the "
+             "run shorter" if (busy := moto_busy(low)) and busy >= 0.8 else "")
+          + ". On AWS the concurrency is bounded by the quotas, and the item time by the incident's growing "
+          "evidence (see the model).")
         w("")
     errs: dict = {}
     for r in list(runs.values()) + ([loop] if loop else []):
@@ -1094,21 +1135,23 @@ def org_section(res: dict) -> list[str]:
     w("#### A model of 1,000 and 10,000 accounts (a model, not a measurement)")
     w("")
     w(f"Inputs, measured in this run (the concurrency-{p['from_concurrency']} run, the least contended on "
-      f"{cores} cores): a warm work item takes **{secs(p['t_item'])}** (its account's cut "
-      f"{secs(p['t_cut'])} after its start), a cold one {secs(p['t_cold'])}; per item "
+      f"{cores} cores): a warm work item takes **{secs(p['t_item'])}** over the run (median; its account's "
+      f"cut {secs(p['t_cut'])} after its start), the earliest warm items (the second round, the incident "
+      f"still small) {secs(p['t_early'])}, a cold one {secs(p['t_cold'])}; per item "
       f"{p['iam_per_item']:.1f} IAM requests in its own account, {p['sts_per_item']:.2f} `AssumeRole` in the "
       f"responder account, {p['s3_per_item']:.1f} S3 requests, of which {p['lists_per_item']:.1f} list the "
       f"incident's evidence (a page: {secs(p['t_list'])}) and the rest are mostly reads of the reports the "
       f"incident already had ({p['report_reads']:,} in the run: {p['report_reads_per_prior']:.2f} of every "
-      f"report stored before an item started; a read: {secs(p['t_get'])}); {p['objects_per_item']:.1f} "
+      f"report stored before an item started; a read: {secs(p['t_get'])} in the earliest warm items' window, "
+      f"{secs(p['t_get_median'])} over the run, moto's queue included); {p['objects_per_item']:.1f} "
       f"evidence objects stored an item; the dispatch answered in {secs(p['dispatch_s'])} "
       f"({secs(p['t_batch'])} a `SendMessageBatch`); `dispatch.json` holds "
       f"{p['dispatch_bytes_per_account']:.0f} bytes an account. Every time carries the proxy's "
       f"{a['latency_ms']:g} ms a request"
-      + (f", and moto served {p['requests_per_s']:.0f} requests a second over the run: on this machine that, "
-         "not Tourniquet, is the ceiling of the higher concurrency." if p.get("requests_per_s") else "."))
+      + (f"; moto served {p['requests_per_s']:.0f} requests a second over the run." if p.get("requests_per_s")
+         else "."))
     w("")
-    w("The formula asked for: **wall time ≈ dispatch + ⌈accounts / concurrency⌉ × per-item time**, with "
+    w("The first-order formula: **wall time ≈ dispatch + ⌈accounts / concurrency⌉ × per-item time**, with "
       "concurrency bounded by:")
     w("")
     w(f"- Lambda's concurrency quota per Region, {LAMBDA_CONCURRENCY:,} by default, shared with every other "
@@ -1119,7 +1162,10 @@ def org_section(res: dict) -> list[str]:
       "messages arrive, then up to 300 more a minute. At 50 it takes about "
       f"{(50 - ESM_START) / ESM_RAMP_PER_S:.0f} s to reach full concurrency, at 1,000 about "
       f"{(1000 - ESM_START) / ESM_RAMP_PER_S / 60:.1f} minutes; the emulation above starts every worker at once, "
-      "so its figures are what a mapping already scaled up would do.")
+      "so its figures are what a mapping already scaled up would do."
+      + (" AWS documents that rate for standard queues; for a FIFO queue it describes the order by message "
+         "group, not a rate: the model applies the standard queue's scaling to it, an assumption."
+         if p.get("fifo") else ""))
     w(f"- STS in the responder account: every work item's `AssumeRole` of the member role there. With "
       f"{p['sts_per_item']:.2f} a item, C items of {secs(p['t_item'])} at once ask "
       f"C × {p['sts_per_item']:.2f} / {p['t_item']:.2f} s requests a second; this model assumes a quota of "
@@ -1128,9 +1174,19 @@ def org_section(res: dict) -> list[str]:
     w("- IAM: each work item's requests go to its own account, whose rate (not published by AWS, "
       f"{org.get('throttle_rate', a['throttle_rate']):g}/s in this bench) no other item shares: accounts do not "
       f"compete, and one item's {p['iam_per_item']:.0f} requests stay within one account's burst.")
-    w("- SQS: a standard queue takes a nearly unlimited rate of calls; 10,000 messages are "
-      f"{math.ceil(10000 / SQS_BATCH):,} `SendMessageBatch` requests, sent eight at once by the dispatching "
-      "invocation; the in-flight messages never exceed the concurrency.")
+    if p.get("fifo"):
+        w(f"- SQS FIFO (the template's work queue): {FIFO_TPS} calls a second per action (`SendMessageBatch`, "
+          "`ReceiveMessage`, `DeleteMessage`) without high-throughput mode, as AWS documents. 10,000 messages "
+          f"are {math.ceil(10000 / SQS_BATCH):,} `SendMessageBatch` requests (eight at once from the dispatching "
+          f"invocation: at least {math.ceil(10000 / SQS_BATCH) / FIFO_TPS:.1f} s at that rate); with "
+          "`BatchSize` 1 the mapping makes a receive and a delete an item (as the emulation does; Lambda's "
+          f"pollers may receive and delete up to 10 at a time), so the items cannot pass {FIFO_TPS} a second, "
+          "whatever the concurrency. Each account is its own message group, so the order costs nothing here. "
+          "High-throughput FIFO mode, or a standard queue, lifts the bound.")
+    else:
+        w("- SQS: a standard queue takes a nearly unlimited rate of calls; 10,000 messages are "
+          f"{math.ceil(10000 / SQS_BATCH):,} `SendMessageBatch` requests, sent eight at once by the dispatching "
+          "invocation; the in-flight messages never exceed the concurrency.")
     w(f"- S3, the term that grows: every work item lists the incident's evidence ({p['lists_per_item']:.1f} "
       "listings an item here: once before its first IAM write, the ledger, on the path to the cut; again when it "
       f"ends), {S3_PAGE:,} keys a page, one round trip a page, {p['objects_per_item']:.1f} objects added an "
@@ -1139,14 +1195,15 @@ def org_section(res: dict) -> list[str]:
       f"{REPORT_READS_AT_ONCE} at a time, beside its first writes (the ledger's prior cutoff for its "
       "principal): the last of 10,000 items reads about 10,000 reports, and the incident's items together read "
       "about half of 10,000² of them. Neither delays an item's own cut much (one listing does), but both hold "
-      "its slot, so later accounts wait. The model moves each item's time by these two against the measured "
-      "run's middle item. `dispatch.json` (read by every item, twice) grows to "
+      "its slot, so later accounts wait. The model moves each item's time by these two against the run's "
+      "earliest warm items. `dispatch.json` (read by every item, twice) grows to "
       f"{10000 * p['dispatch_bytes_per_account'] / 1024 / 1024:.1f} MiB at 10,000 accounts, which the model "
       "does not price.")
     w("")
     w("| accounts | concurrency | ⌈accounts / C⌉ | the formula: dispatch + ⌈accounts / C⌉ × item | model: + cold "
-      "starts, listings, STS (every account contained / drained) | + the mapping's documented scaling "
-      "(contained / drained) | STS-bound | longest item | S3 reads of the evidence (total; a second, average) |")
+      "starts, the growing evidence, the quotas (every account contained / drained) | + the mapping's documented scaling "
+      "(contained / drained) | bound by a quota | longest item | S3 reads of the evidence (total; a second, "
+      "average) |")
     w("|---|---|---|---|---|---|---|---|---|")
     checks = []
     for c in sorted(runs, key=int):
@@ -1160,17 +1217,18 @@ def org_section(res: dict) -> list[str]:
             ramped = org_model(accounts, c, p, ramp=True)
             w(f"| {accounts:,} | {c:,}" + (" (every unit of the default quota)" if c == 1000 else "") +
               f" | {rounds:,} | {span(formula)} | {span(flat['contain_s'])} / {span(flat['drained_s'])} | "
-              f"{span(ramped['contain_s'])} / {span(ramped['drained_s'])} | {yes_no(ramped['sts_bound'])} | "
+              f"{span(ramped['contain_s'])} / {span(ramped['drained_s'])} | {', '.join(ramped['bound']) or '—'} | "
               f"{span(ramped['longest_item_s'])}"
               + (" (past the 300 s timeout)" if ramped["longest_item_s"] > LAMBDA_TIMEOUT_S else "") + " | "
               f"{ramped['s3_reads']:,.0f}; {ramped['s3_rate']:,.0f}/s |")
     w("")
     if checks:
         w("The model against this run (the same model, no scaling ramp, as the emulation has none): "
-          + "; ".join(f"concurrency {c}: model {secs(m['contain_s'])} / {secs(m['drained_s'])}, measured "
-                      f"{secs(r.get('contain_s'))} / {secs(r.get('drained_s'))}" for c, m, r in checks)
-          + ". Where the measurement is slower than the model at the higher concurrency, the difference is "
-          f"this machine's {cores} cores shared by every process, which Lambda would not share.")
+          + "; ".join(f"concurrency {c}: model {span(m['contain_s'])} / {span(m['drained_s'])}, measured "
+                      f"{span(r.get('contain_s'))} / {span(r.get('drained_s'))}" for c, m, r in checks)
+          + ". The model prices S3 at its early reads; where the measurement is slower, the time went to "
+          "this machine: " + "; ".join(cpu_line(c, r) for c, _, r in checks) + ". moto is one Python process, "
+          f"which holds one core at most; the {cores} cores are shared by everything.")
         w("")
     w("Reading it: the formula (a fixed item time) holds only while the incident is small. Each item's reads of "
       "the incident's earlier reports and listings grow with the items before it, so the item time grows "
@@ -1191,6 +1249,23 @@ def org_section(res: dict) -> list[str]:
     return L
 
 
+def moto_busy(r) -> float | None:
+    """The share of one core moto used over a run."""
+    cpu = r.get("cpu_s") or {}
+    return cpu["moto"] / cpu["wall"] if cpu.get("moto") is not None and cpu.get("wall") else None
+
+
+def cpu_line(c, r) -> str:
+    """Where one run's CPU went."""
+    cpu = r.get("cpu_s") or {}
+    wall = cpu.get("wall")
+    if not wall or cpu.get("moto") is None:
+        return f"concurrency {c}: —"
+    return (f"at {c}, over {span(wall)}, moto used {cpu['moto']:.0f} CPU-seconds ({cpu['moto'] / wall:.0%} of a "
+            f"core), the bench's own process (proxy, workers) {cpu['bench']:.1f}, the `contain` processes "
+            f"{cpu['functions']:.1f}; moto served {r.get('requests_per_s') or 0:.0f} requests a second")
+
+
 def span(x):
     """A modelled duration: seconds, minutes past 2 minutes, hours past 2 hours."""
     if x is None:
@@ -1200,10 +1275,6 @@ def span(x):
     if x >= 120:
         return f"{x / 60:.1f} min"
     return secs(x)
-
-
-def yes_no(b):
-    return "yes" if b else "no"
 
 
 def fmtn(x):

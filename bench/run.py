@@ -45,10 +45,11 @@ MEMBER_ACCOUNTS = ["444455556666", "777788889999"]
 # The organization phase: one role of this name in every account, its sessions revoked everywhere.
 ORG_ROLE = "ci-deployer"
 REVOKE_POLICY = "TourniquetRevokeOlderSessions"
-# The work queue as the bench runs it: the template's redrive after 3 receives (WorkMaxReceives),
-# but a visibility timeout of 30 s instead of the template's 1,800 (six times the function's
-# timeout), so that a failed item comes back within the run.
-ORG_VISIBILITY_S = 30
+# The work queue as the bench runs it: FIFO by default as in the template (the message group is the
+# account), its redrive after 3 receives (WorkMaxReceives), but a visibility timeout of 300 s, the
+# function's timeout, instead of the template's 1,800 (six times it, as AWS advises), so that a
+# failed item comes back within the run while no item still running is delivered twice.
+ORG_VISIBILITY_S = 300
 ORG_MAX_RECEIVES = 3
 DUMMY_CREDS = {"AWS_ACCESS_KEY_ID": "AKIAIOSFODNN7EXAMPLE",
                "AWS_SECRET_ACCESS_KEY": "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"}
@@ -67,16 +68,18 @@ def free_port() -> int:
 # --- moto ------------------------------------------------------------------------------------------
 
 class Moto:
-    def __init__(self):
+    def __init__(self, load_managed: bool = True, log_name: str = "moto.log"):
         server = Path(os.environ.get("MOTO_SERVER", ROOT / ".venv/bin/moto_server"))
         if not server.exists():
             sys.exit(f"{server} not found: `make bench` creates it (the repo's .venv)")
         self.port = free_port()
         # Several accounts: the bench's own long-term key is told to be ACCOUNT's (the proxy and the
         # seeder say so per request); a member role's session is moto's to place in its account.
-        env = dict(os.environ, MOTO_IAM_LOAD_MANAGED_POLICIES="true")
+        # `load_managed`: every account's IAM holds AWS's managed policies (loaded as the account is
+        # first used: a fraction of a second and megabytes an account).
+        env = dict(os.environ, MOTO_IAM_LOAD_MANAGED_POLICIES="true" if load_managed else "false")
         env.pop("MOTO_ACCOUNT_ID", None)
-        self.log = open(LOGS / "moto.log", "wb")
+        self.log = open(LOGS / log_name, "ab")  # a restarted emulator appends
         self.proc = subprocess.Popen([str(server), "-H", "127.0.0.1", "-p", str(self.port)], env=env,
                                      stdin=subprocess.DEVNULL, stdout=self.log, stderr=subprocess.STDOUT)
         self.endpoint = f"http://127.0.0.1:{self.port}"
@@ -90,6 +93,10 @@ class Moto:
                     sys.exit("moto did not start (see bench/out/logs/moto.log)")
                 time.sleep(0.1)
 
+    def cpu_s(self) -> float | None:
+        """moto's CPU time so far (user and system), from /proc."""
+        return process_cpu_s(self.proc.pid)
+
     def stop(self):
         if self.proc.poll() is None:
             self.proc.terminate()
@@ -99,6 +106,15 @@ class Moto:
                 self.proc.kill()
                 self.proc.wait()
         self.log.close()
+
+
+def process_cpu_s(pid: int) -> float | None:
+    """A live process's CPU time (user and system), in seconds, from /proc/<pid>/stat."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError):
+        return None
 
 
 # --- events ----------------------------------------------------------------------------------------
@@ -337,6 +353,15 @@ class Bench:
         """A fresh emulator: every account emptied (member accounts are entered again on demand)."""
         self.seeder.reset()
         self.members = {}
+
+    def restart_moto(self, load_managed: bool = True, log_name: str = "moto.log") -> None:
+        """A new emulator process instead of a reset (resetting hundreds of accounts takes moto
+        longer than starting afresh); the proxy forwards to it from its next request on."""
+        self.moto.stop()
+        self.moto = Moto(load_managed, log_name)
+        self.proxy.upstream_port = self.moto.port
+        self.seeder = Seeder(self.moto.endpoint)
+        self.reset()
 
     def seeder_for(self, account: str) -> Seeder:
         """Seeding and reading back in `account`: this one, or a member account entered through
@@ -834,6 +859,7 @@ class Bench:
         args = self.args
         accounts = org_account_ids(count)
         out: dict = {"accounts": count, "tourniquet": {}, "throttle_rate": args.throttle_rate,
+                     "queue": args.org_queue,
                      "throttle_burst": args.throttle_burst, "per_account_buckets": True,
                      "visibility_s": ORG_VISIBILITY_S, "max_receives": ORG_MAX_RECEIVES}
         # Member-account sessions tell moto their account (proxy.py: tell_session_accounts), so that
@@ -846,18 +872,24 @@ class Bench:
             out["boto3_loop"] = self.org_baseline(accounts)
         finally:
             self.proxy.tell_session_accounts = False
+            self.restart_moto()  # the emulator every other phase expects
         return out
 
     def org_prepare(self, accounts: list[str]) -> dict:
-        """A fresh emulator: the role in every account, the work queue and its dead-letter queue."""
-        self.reset()
+        """A fresh emulator: the role in every account, the work queue and its dead-letter queue. The
+        emulator is a new process without AWS's managed policies (nothing here uses them), which
+        keeps seeding hundreds of accounts to seconds."""
+        self.restart_moto(load_managed=False, log_name="moto-org.log")
         t = time.perf_counter()
         self.seeder.role_in_accounts(ORG_ROLE, accounts)
         sqs = self.seeder.sqs
-        dead = sqs.create_queue(QueueName="tq-work-dead")["QueueUrl"]
+        # FIFO (the template's): `contain` then sends each item with its account as the message group.
+        fifo = self.args.org_queue == "fifo"
+        suffix, kind = (".fifo", {"FifoQueue": "true"}) if fifo else ("", {})
+        dead = sqs.create_queue(QueueName="tq-work-dead" + suffix, Attributes=kind)["QueueUrl"]
         dead_arn = sqs.get_queue_attributes(QueueUrl=dead, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-        work = sqs.create_queue(QueueName="tq-work", Attributes={
-            "VisibilityTimeout": str(ORG_VISIBILITY_S),
+        work = sqs.create_queue(QueueName="tq-work" + suffix, Attributes={
+            **kind, "VisibilityTimeout": str(ORG_VISIBILITY_S),
             "RedrivePolicy": json.dumps({"deadLetterTargetArn": dead_arn, "maxReceiveCount": ORG_MAX_RECEIVES})})["QueueUrl"]
         arn = sqs.get_queue_attributes(QueueUrl=work, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
         log(f"org: seeded {ORG_ROLE} in {len(accounts)} accounts and the work queue in {time.perf_counter() - t:.1f} s")
@@ -895,10 +927,12 @@ class Bench:
                            config=Config(max_pool_connections=concurrency + 4, retries={"mode": "standard"}))
         lock = threading.Lock()
         invocations: list[dict] = []
+        spawned: list[FunctionProcess] = []  # every worker's process, stopped at the end whatever happens
         drained = threading.Event()
         deadline = time.perf_counter() + max(300.0, 3.0 * len(accounts))
         self.proxy.throttle(args.throttle_rate, args.throttle_burst, per_account=True)
         mark = self.proxy.mark()
+        cpu0, times0 = self.moto.cpu_s(), os.times()
         dispatcher = self.start_function("contain", env)
         t0 = dispatcher.spawned
         dispatched = dispatcher.stub.queue_event(request)
@@ -924,7 +958,11 @@ class Bench:
                     if cold:
                         if fn is not None:
                             fn.stop()
+                        if drained.is_set():
+                            break
                         fn = self.start_function("contain", env)
+                        with lock:
+                            spawned.append(fn)
                     started = fn.spawned if cold else time.perf_counter()
                     inv = fn.invoke(sqs_event(message, queues["arn"]), timeout=300)
                     answer = inv.result if isinstance(inv.result, dict) else {}
@@ -966,10 +1004,23 @@ class Bench:
         finally:
             drained.set()
             dispatcher.stop()
+            with lock:
+                for fn in spawned:
+                    fn.stop()
             self.proxy.throttle(None)
         time.sleep(0.05)
         records = self.proxy.since(mark)
+        cpu1, times1 = self.moto.cpu_s(), os.times()
         r = org_wire(records, t0, accounts)
+        # Where the machine's CPU went over the run: moto, the bench (proxy, workers), the functions.
+        r["cpu_s"] = {"wall": t_end - t0,
+                      "moto": (cpu1 - cpu0) if cpu0 is not None and cpu1 is not None else None,
+                      "bench": (times1.user + times1.system) - (times0.user + times0.system),
+                      "functions": (times1.children_user + times1.children_system)
+                      - (times0.children_user + times0.children_system)}
+        invocations.sort(key=lambda i: i["started"])
+        for k, i in enumerate(invocations):
+            i["k"] = k  # the items started before it
         answer = dispatched.result if isinstance(dispatched.result, dict) else {}
         r.update(responder="tourniquet", concurrency=concurrency, incident_id=incident,
                  dispatch_status=answer.get("status") or answer.get("errorType"),
@@ -987,6 +1038,27 @@ class Bench:
         cold = [i["answered"] - i["started"] for i in invocations if i["cold"] and i["ok"] and i["answered"] is not None]
         cycle = [i["deleted"] - i["received"] for i in invocations if not i["cold"] and i["deleted"] is not None]
         r["item_warm_s_median"] = statistics.median(warm) if warm else None
+        # The earliest warm items (the second round): a small incident, the emulator not yet busy.
+        early = [i for i in invocations if not i["cold"] and i["ok"] and i["sent"] is not None
+                 and i["k"] < 2 * concurrency]
+        if early:
+            r["item_early_s_median"] = statistics.median([i["answered"] - i["sent"] for i in early])
+            r["item_early_k_median"] = statistics.median([i["k"] for i in early])
+            # S3's times in the same window (before the emulator's queue builds up).
+            window = max(i["answered"] for i in early)
+            for key, kind in (("report_get_s_early", "S3 GET report.json"), ("s3_list_s_early", "S3 LIST")):
+                times = [x.end - x.start for x in records
+                         if x.status == 200 and x.start - t0 <= window and org_action(x) == kind]
+                if times:
+                    r[key] = statistics.median(times)
+        # One message handed to two workers at once (their receive-to-delete spans overlap): moto's
+        # receive is not atomic under concurrent polls; an SQS FIFO queue would not do it.
+        by_account: dict = {}
+        for i in invocations:
+            by_account.setdefault(i["account"], []).append(i)
+        r["concurrent_duplicates"] = sum(
+            1 for runs in by_account.values() for a_, b_ in zip(runs, runs[1:])
+            if b_["received"] < (a_["deleted"] or a_["answered"] or b_["received"]))
         r["item_cold_s_median"] = statistics.median(cold) if cold else None
         r["item_cycle_s_median"] = statistics.median(cycle) if cycle else None
         # From a warm item's event to its account's revoke policy on the wire.
@@ -1169,6 +1241,10 @@ def org_wire(records, t0: float, accounts: list[str]) -> dict:
     reads = [r.end - r.start for r in records if org_action(r) == "S3 GET report.json" and r.status == 200]
     if reads:
         out["report_get_s_median"] = statistics.median(reads)
+        # A read when the emulator is not queueing: the 10th percentile.
+        out["report_get_s_p10"] = sorted(reads)[len(reads) // 10]
+    if lists:
+        out["s3_list_s_p10"] = sorted(lists)[len(lists) // 10]
     if records:
         span = max(r.end for r in records) - min(r.start for r in records)
         # What the emulator served: on 2 cores, the ceiling of every figure here.
@@ -1187,16 +1263,20 @@ def org_wire(records, t0: float, accounts: list[str]) -> dict:
 def sqs_event(message: dict, queue_arn: str) -> dict:
     """The event Lambda's SQS event source mapping builds from one message (BatchSize 1)."""
     attributes = message.get("Attributes") or {}
+    system = {
+        "ApproximateReceiveCount": attributes.get("ApproximateReceiveCount", "1"),
+        "SentTimestamp": attributes.get("SentTimestamp", "0"),
+        "SenderId": attributes.get("SenderId", "AROAEXAMPLE:contain"),
+        "ApproximateFirstReceiveTimestamp": attributes.get("ApproximateFirstReceiveTimestamp", "0"),
+    }
+    # A FIFO queue's message also carries its group, deduplication id and sequence number.
+    system.update({k: attributes[k] for k in ("MessageGroupId", "MessageDeduplicationId", "SequenceNumber")
+                   if k in attributes})
     return {"Records": [{
         "messageId": message["MessageId"],
         "receiptHandle": message["ReceiptHandle"],
         "body": message["Body"],
-        "attributes": {
-            "ApproximateReceiveCount": attributes.get("ApproximateReceiveCount", "1"),
-            "SentTimestamp": attributes.get("SentTimestamp", "0"),
-            "SenderId": attributes.get("SenderId", "AROAEXAMPLE:contain"),
-            "ApproximateFirstReceiveTimestamp": attributes.get("ApproximateFirstReceiveTimestamp", "0"),
-        },
+        "attributes": system,
         "messageAttributes": {},
         "md5OfBody": message.get("MD5OfBody", ""),
         "eventSource": "aws:sqs",
@@ -1357,6 +1437,8 @@ def main() -> int:
                     help="accounts of the organization-wide role revocation (default 300; --quick: 20)")
     ap.add_argument("--org-concurrency", default="10,50",
                     help="the emulated event source mapping's concurrencies, comma-separated (default 10,50)")
+    ap.add_argument("--org-queue", choices=("fifo", "standard"), default="fifo",
+                    help="the work queue's type (default fifo, as template.yaml's WorkQueue)")
     ap.add_argument("--skip-build", action="store_true", help="use target/release as it is")
     ap.add_argument("--skip-arm64", action="store_true", help="do not try the cargo-lambda arm64 build")
     ap.add_argument("--arm64-timeout", type=float, default=2400.0,

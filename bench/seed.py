@@ -143,9 +143,9 @@ class Seeder:
         return {"name": name, "arn": arn}
 
     def role_in_accounts(self, name: str, accounts: list[str], threads: int = 4) -> None:
-        """The same role in each of `accounts` (a CI deployer's: a trust policy, an inline and a
-        managed policy, a tag), each request told to moto as that account's (`x-moto-account-id`):
-        no STS call per account, and nothing of it measured."""
+        """The same role in each of `accounts` (a CI deployer's: a trust policy, an inline policy, a
+        customer managed policy of its account, a tag), each request told to moto as that account's
+        (`x-moto-account-id`): no STS call per account, and nothing of it measured."""
         iam, local = self.per_account_iam()
 
         def seed(account: str) -> None:
@@ -153,7 +153,8 @@ class Seeder:
             iam.create_role(RoleName=name, AssumeRolePolicyDocument=EC2_TRUST,
                             Tags=[{"Key": "team", "Value": "platform"}])
             iam.put_role_policy(RoleName=name, PolicyName="deploy", PolicyDocument=doc("cloudformation:*"))
-            iam.attach_role_policy(RoleName=name, PolicyArn="arn:aws:iam::aws:policy/ReadOnlyAccess")
+            managed = iam.create_policy(PolicyName=f"{name}-read", PolicyDocument=doc("s3:Get*"))["Policy"]["Arn"]
+            iam.attach_role_policy(RoleName=name, PolicyArn=managed)
         with ThreadPoolExecutor(threads) as pool:
             list(pool.map(seed, accounts))
 
