@@ -63,6 +63,24 @@ fn mapping<'a>(
     }
 }
 
+/// The evidence bucket, the work queues (redriven after `max_receives`) and contain's environment
+/// on them, with `extra`.
+async fn work_scene(
+    moto: &Moto,
+    max_receives: u32,
+    extra: &[(&'static str, &str)],
+) -> (Queues, Vec<(&'static str, String)>) {
+    harness::create_bucket(&moto.s3().await).await;
+    let queues = Queues::new(&moto.sdk_config().await, 1, max_receives).await;
+    let mut vars = vec![
+        ("MEMBER_ROLE_NAME", MEMBER_ROLE),
+        ("WORK_QUEUE_URL", queues.work.as_str()),
+    ];
+    vars.extend_from_slice(extra);
+    let env = environment(moto, &vars);
+    (queues, env)
+}
+
 /// The status of `incident` as contain answers it.
 async fn status(env: &[(&'static str, String)], incident: &str) -> Value {
     let answer = lambda::invoke(
@@ -92,18 +110,8 @@ async fn thirty_accounts_are_cut_with_one_cutoff_and_the_one_that_cannot_be_ente
         vec![format!("RoleArn=arn%3Aaws%3Aiam%3A%3A{refused}%3Arole")],
     )
     .await;
-    let sdk = moto.sdk_config().await;
-    harness::create_bucket(&moto.s3().await).await;
-    let queues = Queues::new(&sdk, 1, 2).await;
-    let inbox = Inbox::new(&sdk).await;
-    let mut env = environment(
-        &moto,
-        &[
-            ("MEMBER_ROLE_NAME", MEMBER_ROLE),
-            ("WORK_QUEUE_URL", &queues.work),
-            ("NOTIFY_TOPIC_ARN", &inbox.topic),
-        ],
-    );
+    let inbox = Inbox::new(&moto.sdk_config().await).await;
+    let (queues, mut env) = work_scene(&moto, 2, &[("NOTIFY_TOPIC_ARN", &inbox.topic)]).await;
     env.retain(|(k, _)| *k != "AWS_ENDPOINT_URL");
     env.push(("AWS_ENDPOINT_URL", proxy.endpoint.clone()));
     let request = json!({"principal_name": "role/ci-deployer", "accounts": "all",
@@ -221,19 +229,16 @@ async fn a_work_item_killed_mid_run_completes_on_redelivery_with_nothing_applied
     for account in &accounts {
         seed_user(&moto.iam_in(account).await, "ci-deployer").await;
     }
-    let sdk = moto.sdk_config().await;
-    harness::create_bucket(&moto.s3().await).await;
-    let queues = Queues::new(&sdk, 1, 3).await;
     // Slow reads: the snapshot is still being read well after the containment writes.
-    let env = environment(
+    let (queues, env) = work_scene(
         &moto,
+        3,
         &[
-            ("MEMBER_ROLE_NAME", MEMBER_ROLE),
-            ("WORK_QUEUE_URL", &queues.work),
             ("FANOUT_ACCOUNTS_THRESHOLD", "1"),
             ("IAM_REQUESTS_PER_SECOND", "2"),
         ],
-    );
+    )
+    .await;
     let request = json!({"principal_name": "user/ci-deployer", "accounts": accounts,
                          "incident_id": "IR-ORG-3"});
     dispatch(&env, &request).await;
@@ -331,17 +336,7 @@ async fn one_accounts_items_run_one_after_another_while_accounts_run_at_once() {
             arns.push(seed_role(&member, name, "/").await.arn);
         }
     }
-    let sdk = moto.sdk_config().await;
-    harness::create_bucket(&moto.s3().await).await;
-    let queues = Queues::new(&sdk, 1, 3).await;
-    let env = environment(
-        &moto,
-        &[
-            ("MEMBER_ROLE_NAME", MEMBER_ROLE),
-            ("WORK_QUEUE_URL", &queues.work),
-            ("FANOUT_PRINCIPALS_PER_ITEM", "1"),
-        ],
-    );
+    let (queues, env) = work_scene(&moto, 3, &[("FANOUT_PRINCIPALS_PER_ITEM", "1")]).await;
     let arns: Vec<&str> = arns.iter().map(String::as_str).collect();
     dispatch(&env, &harness::custom_action(&arns)).await;
     let mapping = mapping(&queues, &env, 6);
