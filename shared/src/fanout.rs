@@ -26,6 +26,14 @@ pub const MESSAGE_KIND: &str = "work-item";
 /// The folder of an incident's summaries, one per dispatch, written once (`If-None-Match`).
 pub const SUMMARIES: &str = "summaries";
 
+/// The key of the summary of the incident's dispatch started at `dispatch` (its stamp).
+pub fn summary_key(incident_id: &str, dispatch: &str) -> String {
+    format!(
+        "{}/{incident_id}/{SUMMARIES}/{dispatch}.json",
+        crate::evidence::ROOT
+    )
+}
+
 /// The format of a run's start in its key.
 pub const STAMP: &str = "%Y%m%dT%H%M%S%.3fZ";
 

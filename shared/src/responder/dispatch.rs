@@ -23,8 +23,8 @@ pub(super) struct WorkRun {
     pub(super) dispatch: String,
     /// The item.
     pub(super) item: u32,
-    /// The incident's session cutoff, from the dispatch.
-    pub(super) cutoff: String,
+    /// The dispatch itself, as the evidence store holds it (its cutoff is the run's).
+    pub(super) record: Dispatch,
 }
 
 /// Whether `event` is a batch of SQS records (the work queue's event source mapping).
@@ -553,10 +553,11 @@ impl Responder {
         let incident = dispatch
             .incident(item)
             .map_err(|e| InputError::new("body", e))?;
+        let item = item.item;
         let work = WorkRun {
-            dispatch: message.dispatch.clone(),
-            item: item.item,
-            cutoff: dispatch.cutoff.clone(),
+            dispatch: message.dispatch,
+            item,
+            record: dispatch,
         };
         let event = serde_json::to_value(record).unwrap_or_default();
         Box::pin(self.respond(incident, &event, deadline, Some(work))).await
@@ -610,12 +611,7 @@ impl Responder {
         };
         let dispatch = self.read_dispatch(key).await.map_err(Error::Aws)?;
         let items = crate::fanout::progress(&dispatch, stamp, &keys);
-        let summary = format!(
-            "{}/{}/{}/{stamp}.json",
-            evidence::ROOT,
-            request.incident_id,
-            crate::fanout::SUMMARIES
-        );
+        let summary = crate::fanout::summary_key(&request.incident_id, stamp);
         Ok(serde_json::json!({
             "incident_id": request.incident_id,
             "status": crate::fanout::overall(&items),
@@ -632,36 +628,23 @@ impl Responder {
     /// is stored once (the first run to get there writes it; S3 refuses any second writer) and
     /// the humans are told, once.
     pub(super) async fn conclude(&self, incident_id: &str, work: &WorkRun) {
+        // The dispatch was read to start this item: only the incident's keys are listed again.
         let bucket = &self.config.evidence_bucket;
-        let dispatch_key = format!(
-            "{}/{incident_id}/{}/{}",
-            evidence::ROOT,
-            work.dispatch,
-            crate::fanout::DISPATCH_OBJECT
-        );
-        let (keys, dispatch) = tokio::join!(
-            evidence::incident_keys(&self.s3, bucket, incident_id),
-            self.read_dispatch(&dispatch_key)
-        );
-        let (keys, dispatch) = match (keys, dispatch) {
-            (Ok(k), Ok(d)) => (k, d),
-            (Err(e), _) | (_, Err(e)) => {
+        let dispatch = &work.record;
+        let keys = match evidence::incident_keys(&self.s3, bucket, incident_id).await {
+            Ok(keys) => keys,
+            Err(e) => {
                 warn!(incident = %incident_id, error = %e, "the incident's progress cannot be read: no summary from this item");
                 return;
             }
         };
-        let items = crate::fanout::progress(&dispatch, &work.dispatch, &keys);
+        let items = crate::fanout::progress(dispatch, &work.dispatch, &keys);
         let overall = crate::fanout::overall(&items);
         if overall == "in_progress" {
             return;
         }
         let counts = crate::fanout::counts(&items);
-        let key = format!(
-            "{}/{incident_id}/{}/{}.json",
-            evidence::ROOT,
-            crate::fanout::SUMMARIES,
-            work.dispatch
-        );
+        let key = crate::fanout::summary_key(incident_id, &work.dispatch);
         let summary = serde_json::json!({
             "incident_id": incident_id,
             "status": overall,
@@ -687,7 +670,7 @@ impl Responder {
                 return;
             }
         }
-        let mut report = self.summary_report(&dispatch, &items, &overall, counts);
+        let mut report = self.summary_report(dispatch, &items, &overall, counts);
         let prefix = format!("{}/{incident_id}/{}", evidence::ROOT, work.dispatch);
         Box::pin(self.notify(&mut report, None, &[], &prefix)).await;
         info!(incident = %incident_id, report = %serde_json::to_string(&report).unwrap_or_default(), "{}", report.summary());

@@ -421,7 +421,7 @@ impl Responder {
         }
 
         let cutoff = match &work {
-            Some(w) => w.cutoff.clone(),
+            Some(w) => w.record.cutoff.clone(),
             None => plan::session_cutoff(started),
         };
         let prefix = match &work {
