@@ -1236,11 +1236,14 @@ def org_section(res: dict) -> list[str]:
           "this machine: " + "; ".join(cpu_line(c, r) for c, _, r in checks) + ". moto is one Python process, "
           f"which holds one core at most; the {cores} cores are shared by everything.")
         w("")
-    w("Reading it: the formula (a fixed item time) holds only while the incident is small. Each item's reads of "
-      "the incident's earlier reports and listings grow with the items before it, so the item time grows "
-      "with the accounts and the S3 reads with their square; past a few hundred accounts that, not the "
-      "concurrency, sets the time, and at the quota's concurrency the mapping's documented scaling adds its "
-      "minutes. The last column sets the reads against S3's documented "
+    grows = ("reads of the incident's earlier reports and listings of the evidence grow"
+             if p["report_reads_per_prior"] > 0.1 else
+             "listings of the evidence grow (a page per 1,000 keys; its reads of earlier reports do not, "
+             "as measured)")
+    w("Reading it: the formula (a fixed item time) holds only while the incident is small. Each item's "
+      f"{grows} with the items before it, so the item time grows with the accounts and the S3 reads with "
+      "their square; past a few hundred accounts that, not the concurrency, sets the time, and at the "
+      "quota's concurrency the mapping's documented scaling adds its minutes. The last column sets the reads against S3's documented "
       f"{S3_GET_PER_PREFIX:,} GET/HEAD requests a second per partitioned prefix (the incident's items share "
       "one prefix; S3 answers `503 Slow Down` past it until it partitions), which the model does not enforce; "
       "an item longer than the function's 300 s timeout would not finish at all and would come back after the "
