@@ -35,6 +35,8 @@ pub struct Config {
     /// `WORK_QUEUE_URL`, `FANOUT_ACCOUNTS_THRESHOLD`, `FANOUT_PRINCIPALS_PER_ITEM`,
     /// `PROTECTED_ACCOUNTS`: when an incident is fanned out, and where nothing is contained.
     pub fanout: crate::fanout::Options,
+    /// `AUDIT_*`: the readiness audit's thresholds ([`crate::audit::Options`]).
+    pub audit: crate::audit::Options,
 }
 
 /// `NOTIFY_TOPIC_ARN`, `NOTIFY_FORMAT`, `NOTIFY_DRY_RUN`, `SECURITYHUB_UPDATE_FINDINGS`.
@@ -248,7 +250,9 @@ impl Config {
             principals_per_item: count("FANOUT_PRINCIPALS_PER_ITEM", defaults.principals_per_item)?,
             protected_accounts,
         };
+        let audit = crate::audit::Options::from_lookup(&lookup)?;
         Ok(Self {
+            audit,
             fanout,
             notify,
             iam_requests_per_second,
@@ -285,7 +289,7 @@ impl Config {
     /// The built-in protections, which no configuration can lift: the roles that run
     /// Tourniquet, the roles through which an organization administers its accounts, and
     /// AWS-reserved paths.
-    fn built_in_protection(&self, principal: &Principal) -> Option<String> {
+    pub fn built_in_protection(&self, principal: &Principal) -> Option<String> {
         if principal.kind != PrincipalKind::Role {
             return None;
         }

@@ -255,6 +255,8 @@ pub struct EvidenceObject {
     pub body: Vec<u8>,
     /// Lower-case hex SHA-256 of `body`.
     pub sha256: String,
+    /// Its media type (`application/json` but for the audit's Markdown summary).
+    pub content_type: &'static str,
 }
 
 impl EvidenceObject {
@@ -262,8 +264,18 @@ impl EvidenceObject {
     pub fn json(key: String, value: &impl Serialize) -> Self {
         // Serializing our own types into a Vec cannot fail.
         let body = serde_json::to_vec_pretty(value).unwrap_or_default();
+        Self::text(key, body, "application/json")
+    }
+
+    /// Text of another type (the audit's Markdown summary), hashed like the JSON.
+    pub fn text(key: String, body: Vec<u8>, content_type: &'static str) -> Self {
         let sha256 = hex::encode(Sha256::digest(&body));
-        Self { key, body, sha256 }
+        Self {
+            key,
+            body,
+            sha256,
+            content_type,
+        }
     }
 
     /// The manifest's entry for this object, stored as `version_id`.
@@ -345,7 +357,7 @@ pub async fn put(
         .put_object()
         .bucket(bucket)
         .key(&object.key)
-        .content_type("application/json")
+        .content_type(object.content_type)
         .checksum_algorithm(aws_sdk_s3::types::ChecksumAlgorithm::Sha256)
         .checksum_sha256(aws_smithy_types::base64::encode(digest))
         .if_none_match("*")

@@ -6,8 +6,11 @@
 //! - [`responder`] is the one place that talks to AWS: it reads, writes in waves, and reports;
 //! - [`snapshot`] and [`evidence`] are the reads and the writes of forensic evidence;
 //! - [`pace`] paces every IAM request of an account through one token bucket, writes first;
-//! - [`notify`] words what a run did for the humans: the SNS message and the finding's note (pure).
+//! - [`notify`] words what a run did for the humans: the SNS message and the finding's note (pure);
+//! - [`audit`] checks an account's IAM against the practices that prevent a leak (pure); the
+//!   responder reads the account for it and imports its findings to Security Hub.
 
+pub mod audit;
 pub mod config;
 pub mod error;
 pub mod evidence;

@@ -144,17 +144,20 @@ pub enum Playbook {
     RevokeSessions,
     /// `release`: undo a containment from its ledger (see [`crate::release`]).
     Release,
+    /// `audit`: the readiness audit of the own account (see [`crate::audit`]); no IAM write.
+    Audit,
 }
 
 impl Playbook {
     /// Every function, in the order of the README's table.
-    pub const ALL: [Playbook; 6] = [
+    pub const ALL: [Playbook; 7] = [
         Playbook::Contain,
         Playbook::Snapshot,
         Playbook::DeactivateAccessKeys,
         Playbook::AttachDenyAll,
         Playbook::RevokeSessions,
         Playbook::Release,
+        Playbook::Audit,
     ];
 
     /// The function's name.
@@ -166,26 +169,29 @@ impl Playbook {
             Playbook::AttachDenyAll => "attach-deny-all",
             Playbook::RevokeSessions => "revoke-sessions",
             Playbook::Release => "release",
+            Playbook::Audit => "audit",
         }
     }
 
     /// The member role this function enters other accounts with: each has exactly its
-    /// functions' power there, and trusts exactly their roles (`member-role.yaml`).
-    pub fn member_role(self) -> MemberRole {
+    /// functions' power there, and trusts exactly their roles (`member-role.yaml`). The audit
+    /// enters none: it audits the account it is deployed in.
+    pub fn member_role(self) -> Option<MemberRole> {
         match self {
-            Playbook::Snapshot => MemberRole::Read,
-            Playbook::Release => MemberRole::Release,
+            Playbook::Snapshot => Some(MemberRole::Read),
+            Playbook::Release => Some(MemberRole::Release),
             Playbook::Contain
             | Playbook::DeactivateAccessKeys
             | Playbook::AttachDenyAll
-            | Playbook::RevokeSessions => MemberRole::Contain,
+            | Playbook::RevokeSessions => Some(MemberRole::Contain),
+            Playbook::Audit => None,
         }
     }
 
     /// Whether this function carries out `action`.
     pub fn runs(self, action: Action) -> bool {
         match (self, action) {
-            (Playbook::Snapshot, _) => false,
+            (Playbook::Snapshot | Playbook::Audit, _) => false,
             (Playbook::Release, a) => !a.is_containment(),
             (_, a) if !a.is_containment() => false,
             (Playbook::Contain, _) | (_, Action::TagPrincipal) => true,

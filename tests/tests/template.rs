@@ -103,6 +103,10 @@ fn write_files(action: Action) -> &'static [&'static str] {
 
 /// What each function's code can call.
 fn code_side(playbook: Playbook) -> BTreeSet<String> {
+    // The audit runs none of the engine: its reads are its own.
+    if playbook == Playbook::Audit {
+        return iam_calls(&source("responder/audit.rs"));
+    }
     // The engine every function runs: its phases, and the snapshot's reads.
     let mut files = vec![
         "snapshot.rs",
@@ -237,7 +241,7 @@ fn member_side(member: &Value) -> BTreeMap<&'static str, (Value, BTreeSet<String
 fn playbooks_of(kind: MemberRole) -> impl Iterator<Item = Playbook> {
     Playbook::ALL
         .into_iter()
-        .filter(move |p| p.member_role() == kind)
+        .filter(move |p| p.member_role() == Some(kind))
 }
 
 /// The same, by binary.
@@ -325,6 +329,15 @@ fn no_role_may_escalate_or_delete_anything_but_its_own_policies() {
                     .iter()
                     .all(|a| a.starts_with("get") || a.starts_with("list")),
                 "snapshot must be read-only: {actions:?}"
+            );
+        }
+        if function == "audit" {
+            // Asking IAM to refresh its credential report is the audit's one call that is not a read.
+            assert!(
+                actions.iter().all(|a| a.starts_with("get")
+                    || a.starts_with("list")
+                    || a == "generatecredentialreport"),
+                "audit must be read-only: {actions:?}"
             );
         }
     }
@@ -633,9 +646,26 @@ fn every_function_may_tell_the_humans_and_only_contain_may_note_findings() {
         .iter()
         .filter(|(_, r)| r["Type"] == "AWS::Serverless::Function")
         .collect();
-    assert_eq!(functions.len(), 6);
+    assert_eq!(functions.len(), 7);
     for (name, function) in &functions {
         let statements = allow_statements(&template, function);
+        if name.as_str() == "AuditFunction" {
+            // The audit tells through Security Hub, into the account's own product only.
+            assert!(
+                !grants(&statements, "sns:Publish", &topic),
+                "{name} publishes"
+            );
+            let imports: Vec<&Value> = statements
+                .iter()
+                .filter(|s| s["Action"] == "securityhub:BatchImportFindings")
+                .collect();
+            assert_eq!(imports.len(), 1, "{name} imports its findings");
+            assert_eq!(
+                imports[0]["Resource"]["Fn::Sub"],
+                "arn:${AWS::Partition}:securityhub:${AWS::Region}:${AWS::AccountId}:product/${AWS::AccountId}/default"
+            );
+            continue;
+        }
         assert!(
             grants(&statements, "sns:Publish", &topic),
             "{name} cannot publish to the topic"
@@ -714,7 +744,11 @@ fn every_function_may_tell_the_humans_and_only_contain_may_note_findings() {
                 .to_owned()
         })
         .collect();
-    let functions: BTreeSet<String> = functions.iter().map(|(n, _)| (*n).clone()).collect();
+    let functions: BTreeSet<String> = functions
+        .iter()
+        .map(|(n, _)| (*n).clone())
+        .filter(|n| n != "AuditFunction")
+        .collect();
     assert_eq!(allowed, functions);
 }
 
@@ -849,7 +883,7 @@ fn every_function_may_read_the_ledger_its_code_reads() {
         .as_object()
         .unwrap()
         .iter()
-        .filter(|(_, r)| r["Type"] == "AWS::Serverless::Function")
+        .filter(|(n, r)| r["Type"] == "AWS::Serverless::Function" && *n != "AuditFunction")
     {
         assert!(
             function["Properties"]["Policies"]
@@ -859,6 +893,47 @@ fn every_function_may_read_the_ledger_its_code_reads() {
             "{name} cannot read the ledger"
         );
     }
+}
+
+/// The audit runs on its schedule with the input its request parser takes, reads and writes only
+/// its own reports (never an incident's ledger), and imports findings only into the account's own
+/// product.
+#[test]
+fn the_audit_runs_daily_and_touches_only_its_own_reports() {
+    let template = template();
+    let audit = &template["Resources"]["AuditFunction"];
+    let schedule = &audit["Properties"]["Events"]["Daily"];
+    assert_eq!(schedule["Type"], "ScheduleV2");
+    assert_eq!(
+        schedule["Properties"]["ScheduleExpression"],
+        serde_json::json!({"Ref": "AuditSchedule"})
+    );
+    let input: Value =
+        serde_json::from_str(schedule["Properties"]["Input"].as_str().unwrap()).unwrap();
+    assert_eq!(input, serde_json::json!({"audit": "scheduled"}));
+    assert_eq!(
+        audit["Properties"]["Environment"]["Variables"]["AUDIT_SECURITYHUB"],
+        serde_json::json!({"Ref": "AuditImportFindings"})
+    );
+    let statements = allow_statements(&template, audit);
+    let reports = serde_json::json!({"Fn::Sub": "${EvidenceBucket.Arn}/audits/*"});
+    for action in ["s3:PutObject", "s3:GetObject"] {
+        assert!(
+            grants(&statements, action, &reports),
+            "audit lacks {action} on its reports"
+        );
+    }
+    let s3: Vec<String> = statements
+        .iter()
+        .filter(|s| s.to_string().contains("\"s3:"))
+        .map(|s| s["Resource"].to_string())
+        .collect();
+    assert!(
+        s3.iter().all(|r| !r.contains("incidents")),
+        "the audit never reads or writes an incident: {s3:?}"
+    );
+    let code = std::fs::read_to_string(source("responder/audit.rs")).unwrap();
+    assert!(code.contains("format!(\"audits/{}\"") && code.contains("/report.json"));
 }
 
 /// The StackSet deploys member-role.yaml itself (by URL, not a copy that could drift), passes

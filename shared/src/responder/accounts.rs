@@ -97,7 +97,13 @@ impl Responder {
         base: &str,
         incident_id: &str,
     ) -> Result<aws_sdk_iam::Client, String> {
-        let role = format!("{base}{}", self.playbook.member_role().suffix());
+        let Some(kind) = self.playbook.member_role() else {
+            return Err(format!(
+                "`{}` works in its own account only: it has no member role",
+                self.playbook.name()
+            ));
+        };
+        let role = format!("{base}{}", kind.suffix());
         let arn = format!("arn:{}:iam::{account}:role/{role}", me.partition);
         let session: String = format!("tourniquet-{incident_id}")
             .chars()

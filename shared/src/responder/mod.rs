@@ -14,7 +14,7 @@
 //! This file is the invocation from end to end (intake, the wave before the first write, the
 //! phases in order, the report); `resolve.rs`, `contain.rs` (containment and investigation of one
 //! principal) and `record.rs` are the phases; `accounts.rs` enters other accounts; `release.rs`
-//! is the release playbook.
+//! is the release playbook; `audit.rs` is the readiness audit's reads and output.
 
 use crate::config::Config;
 use crate::error::{Error, InputError, describe};
@@ -37,6 +37,7 @@ use tokio::sync::OnceCell;
 use tracing::{info, warn};
 
 mod accounts;
+mod audit;
 mod contain;
 mod dispatch;
 mod notify;
@@ -284,6 +285,11 @@ impl Responder {
         event: Value,
         deadline: Option<std::time::SystemTime>,
     ) -> Result<Report, Error> {
+        if self.playbook == Playbook::Audit {
+            return Err(Error::Configuration(
+                "the audit takes no compromise event: invoke it (Responder::invoke) with {}".into(),
+            ));
+        }
         if self.playbook == Playbook::Release {
             // Boxed: the two playbooks' futures nested in one are too deep for the compiler's
             // layout computation.
@@ -318,7 +324,9 @@ impl Responder {
         event: Value,
         deadline: Option<std::time::SystemTime>,
     ) -> Result<Value, Error> {
-        let answer = if fanout_records(&event) {
+        let answer = if self.playbook == Playbook::Audit {
+            serde_json::to_value(Box::pin(self.audit(event)).await?)
+        } else if fanout_records(&event) {
             serde_json::to_value(Box::pin(self.work(event, deadline)).await?)
         } else if event.get("status").is_some() && self.playbook != Playbook::Release {
             Ok(Box::pin(self.status(&event)).await?)

@@ -1,7 +1,7 @@
 //! `make demo`: a leaked access key contained on a local AWS API emulator, from the attacker's
 //! first call to the stored evidence. Starts moto, seeds a compromised user, runs the real
 //! `contain` binary under a local Lambda Runtime API with a GuardDuty finding, and shows
-//! before, after, the report and the evidence.
+//! before, after, the report and the evidence; then the readiness audit of the same account.
 
 use harness::lambda::{binary, invoke};
 use harness::{BUCKET, Inbox, Moto, SeededUser, guardduty_finding, seed_user, user_state};
@@ -145,6 +145,37 @@ async fn main() {
         Err(err) => println!("  cannot verify: {err}"),
     }
     println!("  (the same check: cargo run -p verify-evidence -- BUCKET {incident})");
+
+    section("READINESS AUDIT (the audit binary, as its daily schedule runs it)");
+    let env: Vec<(&str, String)> = env
+        .into_iter()
+        .filter(|(k, _)| !k.contains("SNS") && *k != "NOTIFY_TOPIC_ARN")
+        .collect();
+    let audit = invoke(
+        &binary("audit"),
+        &env,
+        &serde_json::json!({"audit": "scheduled"}),
+    )
+    .await;
+    match audit.result {
+        Ok(answer) => {
+            for line in answer["summary"].as_str().unwrap_or_default().lines() {
+                println!("  {line}");
+            }
+            println!(
+                "  {} findings imported to Security Hub; stored: {}",
+                answer["findings_imported"],
+                answer["evidence"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|e| e["key"].as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+        }
+        Err(error) => println!("  audit failed: {error}"),
+    }
     println!("\nThe emulator stops with the demo; nothing outside this machine was touched.");
 }
 
