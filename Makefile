@@ -8,7 +8,7 @@ MOTO   := $(VENV)/bin/moto_server
 SAMENV := .venv-sam
 SAM    := $(SAMENV)/bin/sam
 
-.PHONY: demo test lint template unit build package clean bench
+.PHONY: demo test lint template unit build package clean bench audit-compare
 
 # The AWS API emulator the tests and the demo run on loopback, pinned.
 $(MOTO):
@@ -70,6 +70,16 @@ bench: $(MOTO)
 	test -x bench/.venv-bench/bin/python || $(PYTHON) -m venv bench/.venv-bench
 	bench/.venv-bench/bin/pip install --quiet --disable-pip-version-check -r bench/requirements.txt
 	bench/.venv-bench/bin/python bench/run.py
+
+## audit-compare: the readiness audit and Prowler's IAM checks on the same emulated account;
+## rewrites AUDIT.md (Prowler pins an older boto3 than Cloud Custodian: it has a virtualenv of its own)
+audit-compare: $(MOTO)
+	test -x bench/.venv-bench/bin/python || $(PYTHON) -m venv bench/.venv-bench
+	bench/.venv-bench/bin/pip install --quiet --disable-pip-version-check -r bench/requirements.txt
+	test -x bench/.venv-prowler/bin/prowler || $(PYTHON) -m venv bench/.venv-prowler
+	bench/.venv-prowler/bin/pip install --quiet --disable-pip-version-check "prowler==5.46.0"
+	cargo build --quiet --bins
+	bench/.venv-bench/bin/python bench/audit_compare.py
 
 clean:
 	rm -rf $(VENV) $(SAMENV) .aws-sam target

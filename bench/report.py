@@ -135,6 +135,10 @@ def render(res: dict) -> tuple[str, list[str]]:
     for r in many.get("tourniquet", []):
         if not r.get("answered"):
             failures.append("many/tourniquet: no answer")
+    for run in ("cold", "warm"):
+        x = (res.get("audit") or {}).get(run)
+        if x is not None and not x.get("ok"):
+            failures.append(f"audit/{run}: {x.get('error')}")
     org = res.get("org") or {}
     for c, r in (org.get("tourniquet") or {}).items():
         if r.get("verified_contained") != org.get("accounts"):
@@ -428,6 +432,7 @@ def render(res: dict) -> tuple[str, list[str]]:
     L += shapes_section(res)
     L += thousand_section(res)
     L += org_section(res)
+    L += audit_section(res)
     errs: dict = {}
     for r in many.get("tourniquet", []):
         for k, n in r.get("errors", {}).items():
@@ -850,6 +855,49 @@ def thousand_section(res: dict) -> list[str]:
           + (", over it: Lambda would have stopped the function for memory." if share >= 1 else
              ", at the limit, where Lambda stops a function for memory." if share >= 0.9 else "."))
         w("")
+    return L
+
+
+def audit_section(res: dict) -> list[str]:
+    """The readiness audit of a large account: two invocations of one process."""
+    r = res.get("audit")
+    if not r:
+        return []
+    L: list[str] = []
+    w = L.append
+    users, roles = r.get("users"), r.get("roles")
+    w(f"### The readiness audit of an account with {users} users and {roles} roles")
+    w("")
+    w(f"The `audit` binary, one process under the Runtime API stub, on a moto account of {users} users (every "
+      "one with an access key, a seventh with two, a third with a console password, a tenth with a policy of "
+      f"their own, a fiftieth holding an allow-all policy) and {roles} roles (a fifth trusting another account, "
+      "a quarter with an inline policy), plus AWS's managed policies moto loads, through the proxy at its "
+      "latency. The first invocation is cold (timed from the process's spawn) and finds no earlier report; "
+      "the second, warm (timed from the event), reads the first's report, as the daily run does.")
+    w("")
+    w("| run | answer | requests | failing verdicts | findings imported | fixed since |")
+    w("|---|---|---|---|---|---|")
+    for run in ("cold", "warm"):
+        x = r.get(run) or {}
+        reqs = x.get("requests") or {}
+        w(f"| {run} | {secs(x.get('answer_s')) if x.get('ok') else 'failed: ' + str(x.get('error'))} | "
+          f"{sum(reqs.values())} ({', '.join(f'{k} {v}' for k, v in sorted(reqs.items()))}) | "
+          f"{(x.get('counts') or {}).get('failed')} of {(x.get('counts') or {}).get('verdicts')} | "
+          f"{x.get('imported')} | {x.get('resolved')} |")
+    w("")
+    memory = res.get("memory_mb")
+    rss = r.get("peak_rss_kb")
+    w(f"The process used {secs(r.get('cpu_s'))} of CPU over both runs (parsing the credential report and the "
+      f"authorization details, checking, rendering, TLS and JSON) and peaked at {mb((rss or 0) * 1024)} RSS"
+      + (f", against the function's {memory} MB." if memory else "."))
+    w("")
+    w("What moto cannot show: it answers `GenerateCredentialReport` COMPLETE at once (IAM can take a minute "
+      "for a large account; the audit polls every 2 s for up to 120 s, inside its 900 s timeout), and "
+      "`GetAccountAuthorizationDetails` in one page (IAM pages it; each page is one more round trip at the "
+      "account's IAM latency). Security Hub's `BatchImportFindings` accepts 100 findings a request and is "
+      "rate-limited by AWS (the audit sends its batches one after the other, and a refused batch is a warning "
+      "in the answer, not a failed audit).")
+    w("")
     return L
 
 

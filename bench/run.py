@@ -33,12 +33,13 @@ sys.path.insert(0, str(HERE))
 import proxy as proxymod  # noqa: E402
 import report as reportmod  # noqa: E402
 from runtime_stub import FunctionProcess, RssSampler  # noqa: E402
-from seed import ACCOUNT, BUCKET, DENY_ALL, DENY_POLICY_NAME, Seeder  # noqa: E402
+from seed import ACCOUNT, ALLOW_ALL, BUCKET, DENY_ALL, DENY_POLICY_NAME, EC2_TRUST, Seeder  # noqa: E402
+from seed import doc as allow_doc  # noqa: E402
 
 OUT = HERE / "out"
 LOGS = OUT / "logs"
-FUNCTIONS = ["contain", "snapshot", "deactivate-access-keys", "attach-deny-all", "revoke-sessions", "release"]
-ALL_PHASES = "user,role,many,sweep,incidents,shapes,thousand,cold,org"
+FUNCTIONS = ["contain", "snapshot", "deactivate-access-keys", "attach-deny-all", "revoke-sessions", "release", "audit"]
+ALL_PHASES = "user,role,many,sweep,incidents,shapes,thousand,cold,org,audit"
 # The member role's common name in the other accounts (member-role.yaml's default).
 MEMBER_ROLE = "TourniquetMember"
 MEMBER_ACCOUNTS = ["444455556666", "777788889999"]
@@ -1126,6 +1127,75 @@ class Bench:
             f"{fmt_s(r.get('contain_s'))}, throttled {r['throttled']}, errors {len(errors)}")
         return r
 
+    # --- the readiness audit at scale -------------------------------------------------------------
+    def audit_scale(self, users: int, roles: int) -> dict:
+        """The `audit` binary on an account of `users` users and `roles` roles, through the proxy at
+        its latency: a cold invocation (no earlier report) and a warm one in the same process (the
+        daily run: it reads the first's report), each timed from the event to the answer; the
+        process's CPU time and peak RSS; the requests by action. moto answers the authorization
+        details in one page and the credential report at once: what that hides is in the section."""
+        self.restart_moto(load_managed=True, log_name="moto-audit.log")
+        iam = self.seeder.iam
+        t = time.perf_counter()
+        admin = iam.create_policy(PolicyName="bench-admin", PolicyDocument=ALLOW_ALL)["Policy"]["Arn"]
+        iam.update_account_password_policy(MinimumPasswordLength=8)
+        cross = json.dumps({"Version": "2012-10-17", "Statement": [{
+            "Effect": "Allow", "Principal": {"AWS": "arn:aws:iam::999988887777:root"}, "Action": "sts:AssumeRole"}]})
+
+        def user(i: int) -> None:
+            name = f"svc-{i:05d}" if i % 10 == 0 else f"u{i:05d}"
+            iam.create_user(UserName=name)
+            if i % 3 == 0:
+                iam.create_login_profile(UserName=name, Password="Correct-Horse-9")
+            for _ in range(2 if i % 7 == 0 else 1):
+                iam.create_access_key(UserName=name)
+            if i % 10 == 1:
+                iam.put_user_policy(UserName=name, PolicyName="own", PolicyDocument=allow_doc("s3:GetObject"))
+            if i % 50 == 2:
+                iam.attach_user_policy(UserName=name, PolicyArn=admin)
+
+        def role(i: int) -> None:
+            name = f"r{i:05d}"
+            iam.create_role(RoleName=name, AssumeRolePolicyDocument=cross if i % 5 == 0 else EC2_TRUST)
+            if i % 4 == 0:
+                iam.put_role_policy(RoleName=name, PolicyName="work",
+                                    PolicyDocument=allow_doc("iam:CreateRole" if i % 8 == 0 else "s3:*"))
+
+        with ThreadPoolExecutor(8) as pool:
+            list(pool.map(user, range(users)))
+            list(pool.map(role, range(roles)))
+        log(f"seeded {users} users and {roles} roles in {time.perf_counter() - t:.1f} s")
+        fn = self.start_function("audit", {"PROTECTED_PRINCIPALS": "arn:aws:iam::*:role/BreakGlass"})
+        out: dict = {"users": users, "roles": roles}
+        try:
+            fn.wait_first_poll()
+            for run in ("cold", "warm"):
+                mark = self.proxy.mark()
+                inv = fn.invoke({"audit": "bench"}, timeout=900)
+                time.sleep(0.02)
+                records = self.proxy.since(mark)
+                body = inv.result if isinstance(inv.result, dict) else {}
+                start = fn.spawned if run == "cold" else inv.sent
+                out[run] = {
+                    "ok": inv.ok and body.get("status") == "audited",
+                    "answer_s": (inv.done - start) if inv.done else None,
+                    "requests": _count(r.action for r in records),
+                    "wire_s": (max(r.end for r in records) - min(r.start for r in records)) if records else None,
+                    "counts": body.get("counts"),
+                    "imported": body.get("findings_imported"),
+                    "resolved": len(body.get("resolved") or []),
+                    "warnings": body.get("warnings"),
+                    "error": None if inv.ok else str(body)[:300],
+                }
+            out["cpu_s"] = process_cpu_s(fn.proc.pid)
+            out["peak_rss_kb"] = fn.peak_rss_kb()
+        finally:
+            fn.stop()
+        log(f"audit: {users} users, {roles} roles: cold {fmt_s(out['cold'].get('answer_s'))}, warm "
+            f"{fmt_s(out['warm'].get('answer_s'))}, cpu {fmt_s(out.get('cpu_s'))}, "
+            f"peak RSS {out.get('peak_rss_kb')} kB, failed {(out['cold'].get('counts') or {}).get('failed')}")
+        return out
+
     def cold_starts(self, runs: int) -> dict:
         """Process start to the first Runtime API poll and to the first response, and peak RSS."""
         event = load_event("ec2-state-change.json")  # answered without any AWS call: runtime cost only
@@ -1439,6 +1509,8 @@ def main() -> int:
                     help="the emulated event source mapping's concurrencies, comma-separated (default 10,50)")
     ap.add_argument("--org-queue", choices=("fifo", "standard"), default="fifo",
                     help="the work queue's type (default fifo, as template.yaml's WorkQueue)")
+    ap.add_argument("--audit-users", type=int, default=None, help="users of the audited account (default 1000; --quick: 100)")
+    ap.add_argument("--audit-roles", type=int, default=None, help="roles of the audited account (default 500; --quick: 50)")
     ap.add_argument("--skip-build", action="store_true", help="use target/release as it is")
     ap.add_argument("--skip-arm64", action="store_true", help="do not try the cargo-lambda arm64 build")
     ap.add_argument("--arm64-timeout", type=float, default=2400.0,
@@ -1452,6 +1524,10 @@ def main() -> int:
     args.org_concurrency = [int(x) for x in str(args.org_concurrency).split(",") if x.strip()]
     if args.org_accounts is None:
         args.org_accounts = 20 if args.quick else 300
+    if args.audit_users is None:
+        args.audit_users = 100 if args.quick else 1000
+    if args.audit_roles is None:
+        args.audit_roles = 50 if args.quick else 500
     if args.quick:
         args.runs, args.many, args.many_runs, args.cold_runs, args.baseline_many_cap = 2, 20, 2, 2, 20.0
         args.gap_runs, args.sweep_rates, args.sweep_many = 1, "25", 5
@@ -1501,7 +1577,8 @@ def main() -> int:
                   ("shapes", lambda: bench.shapes(args.many_runs)),
                   ("thousand", lambda: bench.thousand(args.thousand) if args.thousand else None),
                   ("cold", lambda: bench.cold_starts(args.cold_runs)),
-                  ("org", lambda: bench.org(args.org_accounts) if args.org_accounts else None)]
+                  ("org", lambda: bench.org(args.org_accounts) if args.org_accounts else None),
+                  ("audit", lambda: bench.audit_scale(args.audit_users, args.audit_roles))]
         chosen = set(args.phases.split(","))
         for name, phase in phases:
             if name not in chosen:
