@@ -238,20 +238,25 @@ async fn audit(responder: &Responder, request: Value) -> Value {
     responder.invoke(request, None).await.expect("audited")
 }
 
+/// The key of the object the answer stored whose name ends in `suffix`.
+fn stored(answer: &Value, suffix: &str) -> String {
+    answer["evidence"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["key"].as_str().unwrap().to_owned())
+        .find(|k| k.ends_with(suffix))
+        .unwrap_or_else(|| panic!("no {suffix} stored: {answer:#}"))
+}
+
 /// Every verdict of the report the answer stored, by (check, resource).
 async fn verdicts(
     moto: &Moto,
     answer: &Value,
 ) -> (AuditReport, BTreeMap<(String, String), Compliance>) {
-    let key = answer["evidence"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["key"].as_str().unwrap())
-        .find(|k| k.ends_with("/report.json"))
-        .expect("the report is stored");
+    let key = stored(answer, "/report.json");
     let report: AuditReport =
-        serde_json::from_slice(&evidence_body(&moto.s3().await, key).await).unwrap();
+        serde_json::from_slice(&evidence_body(&moto.s3().await, &key).await).unwrap();
     let map = report
         .verdicts
         .iter()
@@ -494,15 +499,9 @@ async fn contain_ignores_the_audits_own_findings() {
     seed(&moto).await;
     let responder = moto.responder(&[]).await.playing(Playbook::Audit);
     let answer = audit(&responder, json!({})).await;
-    let key = answer["evidence"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|e| e["key"].as_str().unwrap())
-        .find(|k| k.ends_with("/findings.json"))
-        .expect("the imported findings are stored");
+    let key = stored(&answer, "/findings.json");
     let findings: Value =
-        serde_json::from_slice(&evidence_body(&moto.s3().await, key).await).unwrap();
+        serde_json::from_slice(&evidence_body(&moto.s3().await, &key).await).unwrap();
     let on_bob: Vec<Value> = findings
         .as_array()
         .unwrap()

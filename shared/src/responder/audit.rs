@@ -15,7 +15,7 @@ use crate::report::Evidence;
 use crate::snapshot::decode_policy;
 use aws_sdk_iam::error::SdkError;
 use aws_sdk_iam::operation::get_account_password_policy::GetAccountPasswordPolicyError;
-use aws_sdk_iam::types::{EntityType, ReportStateType};
+use aws_sdk_iam::types::{AttachedPolicy, EntityType, PolicyDetail, ReportStateType, Tag};
 use aws_sdk_securityhub::types as sh;
 use chrono::{DateTime, SecondsFormat, Utc};
 use serde::Serialize;
@@ -278,43 +278,14 @@ impl Responder {
             .send();
         while let Some(page) = pages.next().await {
             let page = page.map_err(|e| aws("GetAccountAuthorizationDetails", describe(&e)))?;
-            let mut document = |what: String, encoded: Option<&str>| -> Option<Value> {
-                match decode_policy(encoded?) {
-                    Ok(doc) => Some(doc),
-                    Err(e) => {
-                        warnings.push(format!("{what}: {e}; not checked"));
-                        None
-                    }
-                }
-            };
             for u in page.user_detail_list() {
                 let arn = u.arn().unwrap_or_default().to_owned();
                 account.users.push(User {
                     name: u.user_name().unwrap_or_default().to_owned(),
-                    inline: u
-                        .user_policy_list()
-                        .iter()
-                        .filter_map(|p| {
-                            let name = p.policy_name().unwrap_or_default().to_owned();
-                            let doc =
-                                document(format!("{arn} inline {name}"), p.policy_document())?;
-                            Some(InlinePolicy {
-                                name,
-                                document: doc,
-                            })
-                        })
-                        .collect(),
-                    attached: u
-                        .attached_managed_policies()
-                        .iter()
-                        .filter_map(|a| a.policy_arn().map(str::to_owned))
-                        .collect(),
+                    inline: inline(&arn, u.user_policy_list(), warnings),
+                    attached: attached(u.attached_managed_policies()),
                     groups: u.group_list().to_vec(),
-                    tags: u
-                        .tags()
-                        .iter()
-                        .map(|t| (t.key().to_owned(), t.value().to_owned()))
-                        .collect(),
+                    tags: tags(u.tags()),
                     boundary: u
                         .permissions_boundary()
                         .and_then(|b| b.permissions_boundary_arn().map(str::to_owned)),
@@ -325,24 +296,8 @@ impl Responder {
                 let arn = g.arn().unwrap_or_default().to_owned();
                 account.groups.push(Group {
                     name: g.group_name().unwrap_or_default().to_owned(),
-                    inline: g
-                        .group_policy_list()
-                        .iter()
-                        .filter_map(|p| {
-                            let name = p.policy_name().unwrap_or_default().to_owned();
-                            let doc =
-                                document(format!("{arn} inline {name}"), p.policy_document())?;
-                            Some(InlinePolicy {
-                                name,
-                                document: doc,
-                            })
-                        })
-                        .collect(),
-                    attached: g
-                        .attached_managed_policies()
-                        .iter()
-                        .filter_map(|a| a.policy_arn().map(str::to_owned))
-                        .collect(),
+                    inline: inline(&arn, g.group_policy_list(), warnings),
+                    attached: attached(g.attached_managed_policies()),
                     arn,
                 });
             }
@@ -350,34 +305,15 @@ impl Responder {
                 let arn = r.arn().unwrap_or_default().to_owned();
                 account.roles.push(Role {
                     name: r.role_name().unwrap_or_default().to_owned(),
-                    trust: document(
+                    trust: decoded(
                         format!("{arn} trust policy"),
                         r.assume_role_policy_document(),
+                        warnings,
                     )
                     .unwrap_or(Value::Null),
-                    inline: r
-                        .role_policy_list()
-                        .iter()
-                        .filter_map(|p| {
-                            let name = p.policy_name().unwrap_or_default().to_owned();
-                            let doc =
-                                document(format!("{arn} inline {name}"), p.policy_document())?;
-                            Some(InlinePolicy {
-                                name,
-                                document: doc,
-                            })
-                        })
-                        .collect(),
-                    attached: r
-                        .attached_managed_policies()
-                        .iter()
-                        .filter_map(|a| a.policy_arn().map(str::to_owned))
-                        .collect(),
-                    tags: r
-                        .tags()
-                        .iter()
-                        .map(|t| (t.key().to_owned(), t.value().to_owned()))
-                        .collect(),
+                    inline: inline(&arn, r.role_policy_list(), warnings),
+                    attached: attached(r.attached_managed_policies()),
+                    tags: tags(r.tags()),
                     last_used: r
                         .role_last_used()
                         .and_then(|l| l.last_used_date())
@@ -396,8 +332,9 @@ impl Responder {
                     .find(|v| v.is_default_version());
                 account.policies.push(ManagedPolicy {
                     name: p.policy_name().unwrap_or_default().to_owned(),
-                    document: default
-                        .and_then(|v| document(format!("{arn} default version"), v.document())),
+                    document: default.and_then(|v| {
+                        decoded(format!("{arn} default version"), v.document(), warnings)
+                    }),
                     arn,
                 });
             }
@@ -474,6 +411,46 @@ impl Responder {
         }
         imported
     }
+}
+
+/// A policy document as IAM gives it (URL-encoded JSON), decoded; one that is not JSON is a
+/// warning and is not checked.
+fn decoded(what: String, encoded: Option<&str>, warnings: &mut Vec<String>) -> Option<Value> {
+    match decode_policy(encoded?) {
+        Ok(document) => Some(document),
+        Err(e) => {
+            warnings.push(format!("{what}: {e}; not checked"));
+            None
+        }
+    }
+}
+
+/// A principal's inline policies, decoded.
+fn inline(owner: &str, list: &[PolicyDetail], warnings: &mut Vec<String>) -> Vec<InlinePolicy> {
+    list.iter()
+        .filter_map(|p| {
+            let name = p.policy_name().unwrap_or_default().to_owned();
+            let document = decoded(
+                format!("{owner} inline {name}"),
+                p.policy_document(),
+                warnings,
+            )?;
+            Some(InlinePolicy { name, document })
+        })
+        .collect()
+}
+
+/// The ARNs of the managed policies attached.
+fn attached(list: &[AttachedPolicy]) -> Vec<String> {
+    list.iter()
+        .filter_map(|a| a.policy_arn().map(str::to_owned))
+        .collect()
+}
+
+fn tags(list: &[Tag]) -> BTreeMap<String, String> {
+    list.iter()
+        .map(|t| (t.key().to_owned(), t.value().to_owned()))
+        .collect()
 }
 
 /// The SDK's form of a finding.
