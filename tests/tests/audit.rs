@@ -656,3 +656,44 @@ async fn the_root_users_mfa_keys_and_use_come_from_its_row_and_the_summary() {
     let good = root_verdicts(&moto, iam_with_root(root("true", "false", day(400)), 1, 0)).await;
     assert!(good.is_empty(), "{good:#?}");
 }
+
+#[tokio::test]
+async fn a_security_hub_that_refuses_the_import_leaves_a_warning_and_the_report_stored() {
+    use aws_sdk_securityhub::operation::batch_import_findings::BatchImportFindingsError;
+    use aws_sdk_securityhub::types::error::InvalidAccessException;
+    let moto = Moto::start();
+    seed(&moto).await;
+    // Security Hub not enabled in the account: AWS refuses every import (moto accepts them).
+    let refused = mock!(aws_sdk_securityhub::Client::batch_import_findings).then_error(|| {
+        BatchImportFindingsError::InvalidAccessException(
+            InvalidAccessException::builder()
+                .message("Account 111122223333 is not subscribed to AWS Security Hub")
+                .build(),
+        )
+    });
+    let hub = mock_client!(aws_sdk_securityhub, RuleMode::MatchAny, [&refused]);
+    let sdk = moto.sdk_config().await;
+    let responder = moto
+        .responder(&[])
+        .await
+        .with_notify_clients(aws_sdk_sns::Client::new(&sdk), hub)
+        .playing(Playbook::Audit);
+    let answer = audit(&responder, json!({})).await;
+    assert_eq!(answer["status"], "audited", "{answer:#}");
+    assert_eq!(answer["findings_imported"], 0);
+    assert!(
+        answer["warnings"].to_string().contains("not subscribed"),
+        "{answer:#}"
+    );
+    let (report, verdicts) = verdicts(&moto, &answer).await;
+    assert!(!verdicts.is_empty());
+    assert!(
+        report
+            .warnings
+            .iter()
+            .any(|w| w.contains("BatchImportFindings")),
+        "{:?}",
+        report.warnings
+    );
+    assert_eq!(refused.num_calls(), 1, "one batch, not retried into a loop");
+}
