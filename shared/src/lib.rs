@@ -8,7 +8,8 @@
 //! - [`pace`] paces every IAM request of an account through one token bucket, writes first;
 //! - [`notify`] words what a run did for the humans: the SNS message and the finding's note (pure);
 //! - [`audit`] checks an account's IAM against the practices that prevent a leak (pure); the
-//!   responder reads the account for it and imports its findings to Security Hub.
+//!   responder reads the account for it and imports its findings to Security Hub;
+//! - [`hunt`] classifies what a stolen credential did from CloudTrail records (pure; not yet wired).
 
 pub mod audit;
 pub mod config;
@@ -16,6 +17,7 @@ pub mod error;
 pub mod evidence;
 pub mod execute;
 pub mod fanout;
+pub mod hunt;
 pub mod intake;
 pub mod notify;
 pub mod pace;
