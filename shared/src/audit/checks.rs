@@ -173,11 +173,11 @@ pub const CHECKS: &[Check] = &[
     },
     Check {
         id: "open-trust",
-        title: "Roles trust nobody outside the account without an external id or organization condition",
-        practice: "IAM User Guide: the confused deputy problem; cross-account access",
+        title: "Roles trust nobody outside the account, and no web identity, without a condition that pins the caller",
+        practice: "IAM User Guide: the confused deputy problem; cross-account access; OIDC federation",
         requirements: &[],
         severity: Severity::High,
-        remedy: "Name the exact principals in the trust policy and add a condition on sts:ExternalId (third parties) or aws:PrincipalOrgID (your organization).",
+        remedy: "Name the exact principals in the trust policy and add a condition on sts:ExternalId (third parties) or aws:PrincipalOrgID (your organization); for an OIDC provider, a condition on its `:sub` (the repository, branch or service account).",
         url: "https://docs.aws.amazon.com/IAM/latest/UserGuide/confused-deputy.html",
     },
     Check {
@@ -714,12 +714,37 @@ fn trust(account: &Account, role: &Role, out: &mut Verdicts) {
                 _ => {}
             }
         }
+        // A web identity provider (GitHub Actions, an EKS cluster, ...) vouches for every one of its
+        // identities: without a condition on the token's subject, any repository or service account
+        // of the provider may assume the role. Cognito's identities are pinned by their pool (`aud`).
+        for provider in policy::trusted(statement).federated {
+            let Some(host) = provider
+                .split_once(":oidc-provider/")
+                .map(|(_, h)| h.to_owned())
+                .or_else(|| {
+                    (provider == "cognito-identity.amazonaws.com").then(|| provider.clone())
+                })
+            else {
+                continue;
+            };
+            let key = if host == "cognito-identity.amazonaws.com" {
+                format!("{host}:aud")
+            } else {
+                format!("{host}:sub")
+            };
+            if !statement.conditions_on(&key) {
+                open.push(format!(
+                    "every identity of {host} (no condition on `{key}`)"
+                ));
+            }
+        }
     }
     let detail = if open.is_empty() {
-        "trusts only this account, AWS services, federated identities or conditioned callers".into()
+        "trusts only this account, AWS services, pinned federated identities or conditioned callers"
+            .into()
     } else {
         format!(
-            "trusts {} without an external id or organization condition",
+            "trusts {} without an external id, organization or subject condition",
             open.join(", ")
         )
     };
@@ -1046,6 +1071,31 @@ mod tests {
         assert_eq!(got[role("org").as_str()], Compliance::Passed);
         assert_eq!(got[role("own").as_str()], Compliance::Passed);
         assert_eq!(got[role("denied").as_str()], Compliance::Passed);
+        let github =
+            format!("arn:aws:iam::{ACCOUNT}:oidc-provider/token.actions.githubusercontent.com");
+        let oidc = |condition: Value| Account {
+            account_id: ACCOUNT.into(),
+            roles: vec![self::role(
+                "ci",
+                json!({"Effect": "Allow", "Principal": {"Federated": github},
+                "Action": "sts:AssumeRoleWithWebIdentity", "Condition": condition}),
+                None,
+            )],
+            ..Account::default()
+        };
+        let any_repository = oidc(
+            json!({"StringEquals": {"token.actions.githubusercontent.com:aud": "sts.amazonaws.com"}}),
+        );
+        let one_repository = oidc(
+            json!({"StringLike": {"token.actions.githubusercontent.com:sub": "repo:acme/deploy:*"}}),
+        );
+        let verdict = |a: &Account| of(&run(a, &|_| false), "open-trust")[0].1;
+        assert_eq!(
+            verdict(&any_repository),
+            Compliance::Failed,
+            "any GitHub repository may assume it"
+        );
+        assert_eq!(verdict(&one_repository), Compliance::Passed);
         assert_eq!(verdicts[0].status, Compliance::Failed, "failures first");
     }
 
