@@ -245,7 +245,7 @@ def render(rows: list[dict], unpaired: dict, report: dict, version: str) -> str:
         "(`prowler aws --services iam`) against the same moto account, seeded to break each of the audit's "
         "checks once and keep it once (the scene of tests/tests/audit.rs). Verdicts are compared resource by "
         "resource; account-level resources (root, password policy) are one row. A disagreement is explained "
-        "below or the run fails.",
+        "in its row, or the run fails.",
         "",
         "| audit check | Prowler check(s) | resource | audit | Prowler | |",
         "|---|---|---|---|---|---|",
