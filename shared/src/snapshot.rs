@@ -359,7 +359,9 @@ fn date(d: Option<&DateTime>) -> Option<String> {
 }
 
 /// `Ok(None)` for IAM's NoSuchEntity: the thing is simply not there.
-fn absent_is_none<T, E, R>(result: Result<T, SdkError<E, R>>) -> Result<Option<T>, String>
+pub(crate) fn absent_is_none<T, E, R>(
+    result: Result<T, SdkError<E, R>>,
+) -> Result<Option<T>, String>
 where
     E: ProvideErrorMetadata + std::error::Error + 'static,
     R: std::fmt::Debug,

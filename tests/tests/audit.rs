@@ -579,8 +579,15 @@ fn iam_with_root(row: String, mfa: i32, keys: i32) -> Client {
             .build()
     });
     let policy = mock!(Client::get_account_password_policy).then_error(|| {
+        // As IAM answers: the error code is what the responder reads.
         GetAccountPasswordPolicyError::NoSuchEntityException(
-            NoSuchEntityException::builder().build(),
+            NoSuchEntityException::builder()
+                .meta(
+                    aws_smithy_types::error::ErrorMetadata::builder()
+                        .code("NoSuchEntity")
+                        .build(),
+                )
+                .build(),
         )
     });
     let details = mock!(Client::get_account_authorization_details)

@@ -759,15 +759,11 @@ fn trust(account: &Account, role: &Role, out: &mut Verdicts) {
 /// Each principal's policy documents: its own, its groups', the managed ones attached, by name.
 fn documents<'a>(
     account: &'a Account,
+    managed: &BTreeMap<&str, &'a super::ManagedPolicy>,
     inline: &'a [super::InlinePolicy],
     attached: &'a [String],
     groups: &[String],
 ) -> Vec<(String, &'a Value)> {
-    let managed: BTreeMap<&str, &super::ManagedPolicy> = account
-        .policies
-        .iter()
-        .map(|p| (p.arn.as_str(), p))
-        .collect();
     let of_groups = account.groups.iter().filter(|g| groups.contains(&g.name));
     let mut docs: Vec<(String, &Value)> = inline
         .iter()
@@ -792,20 +788,25 @@ fn documents<'a>(
 }
 
 fn delegation(account: &Account, cx: &Context, out: &mut Verdicts) {
+    let managed: BTreeMap<&str, &super::ManagedPolicy> = account
+        .policies
+        .iter()
+        .map(|p| (p.arn.as_str(), p))
+        .collect();
     let principals = account
         .users
         .iter()
         .map(|u| {
             (
                 &u.arn,
-                documents(account, &u.inline, &u.attached, &u.groups),
+                documents(account, &managed, &u.inline, &u.attached, &u.groups),
                 ResourceKind::AwsIamUser,
             )
         })
         .chain(account.roles.iter().map(|r| {
             (
                 &r.arn,
-                documents(account, &r.inline, &r.attached, &[]),
+                documents(account, &managed, &r.inline, &r.attached, &[]),
                 ResourceKind::AwsIamRole,
             )
         }));

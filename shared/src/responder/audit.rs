@@ -12,9 +12,7 @@ use crate::error::{Error, InputError, describe};
 use crate::evidence::{self, EvidenceObject};
 use crate::principal::Principal;
 use crate::report::Evidence;
-use crate::snapshot::decode_policy;
-use aws_sdk_iam::error::SdkError;
-use aws_sdk_iam::operation::get_account_password_policy::GetAccountPasswordPolicyError;
+use crate::snapshot::{absent_is_none, decode_policy};
 use aws_sdk_iam::types::{AttachedPolicy, EntityType, PolicyDetail, ReportStateType, Tag};
 use aws_sdk_securityhub::types as sh;
 use chrono::{DateTime, SecondsFormat, Utc};
@@ -89,9 +87,14 @@ impl Responder {
             trigger = request.audit.as_deref().unwrap_or("invoked"),
             dry_run, "audit started"
         );
-        let me = self.own_identity().await?;
-        let mut warnings = Vec::new();
-        let (account, report_at) = self.read_account(&me, &mut warnings).await?;
+        let me = self
+            .identity
+            .get_or_try_init(|| self.own_identity())
+            .await?;
+        let prefix = format!("audits/{}", me.account_id);
+        // One wave: the account's reads and the last audit's report are independent.
+        let (read, previous) = tokio::join!(self.read_account(me), self.previous_audit(&prefix));
+        let (account, report_at, mut warnings) = read?;
         let own = |p: &Principal| self.config.built_in_protection(p).is_some();
         let cx = Context {
             options: &self.config.audit,
@@ -100,8 +103,7 @@ impl Responder {
             now,
         };
         let verdicts = audit::audit(&account, &cx);
-        let prefix = format!("audits/{}", me.account_id);
-        let previous = match self.previous_audit(&prefix).await {
+        let previous = match previous {
             Ok(previous) => previous,
             Err(e) => {
                 warnings.push(format!(
@@ -152,9 +154,11 @@ impl Responder {
                 ),
             ];
             let retention = self.config.retention.as_ref().map(|r| (r, now));
-            for object in &objects {
-                match evidence::put(&self.s3, &self.config.evidence_bucket, object, retention).await
-                {
+            let puts = objects
+                .iter()
+                .map(|o| evidence::put(&self.s3, &self.config.evidence_bucket, o, retention));
+            for stored in futures::future::join_all(puts).await {
+                match stored {
                     Ok(stored) => evidence.push(stored),
                     Err(e) => report.warnings.push(format!("not stored: {e}")),
                 }
@@ -186,14 +190,35 @@ impl Responder {
         Ok(answer)
     }
 
-    /// The account as the checks read it. The credential report is generated first (IAM makes
-    /// a new one at most every 4 hours, and answers COMPLETE at once for a recent one).
+    /// The account as the checks read it, its four reads at once (each paced like every IAM
+    /// request), with when IAM generated its credential report and what could not be checked.
     async fn read_account(
         &self,
         me: &Principal,
-        warnings: &mut Vec<String>,
-    ) -> Result<(Account, Option<String>), Error> {
-        let aws = |what: &str, e: String| Error::Aws(format!("iam:{what} failed: {e}"));
+    ) -> Result<(Account, Option<String>, Vec<String>), Error> {
+        let mut warnings = Vec::new();
+        let ((credentials, report_at), summary, password_policy, details) = tokio::try_join!(
+            self.credential_report(),
+            self.account_summary(),
+            self.password_policy(),
+            self.authorization_details(&mut warnings),
+        )?;
+        let account = Account {
+            account_id: me.account_id.clone(),
+            partition: me.partition.clone(),
+            credentials,
+            summary,
+            password_policy,
+            ..details
+        };
+        Ok((account, report_at, warnings))
+    }
+
+    /// The credential report, generated first (IAM makes a new one at most every 4 hours, and
+    /// answers COMPLETE at once for a recent one), and when IAM generated it.
+    async fn credential_report(
+        &self,
+    ) -> Result<(Vec<audit::CredentialRow>, Option<String>), Error> {
         let started = tokio::time::Instant::now();
         loop {
             let out = self
@@ -201,7 +226,7 @@ impl Responder {
                 .generate_credential_report()
                 .send()
                 .await
-                .map_err(|e| aws("GenerateCredentialReport", describe(&e)))?;
+                .map_err(|e| iam_failed("GenerateCredentialReport", describe(&e)))?;
             if out.state() == Some(&ReportStateType::Complete) {
                 break;
             }
@@ -218,52 +243,48 @@ impl Responder {
             .get_credential_report()
             .send()
             .await
-            .map_err(|e| aws("GetCredentialReport", describe(&e)))?;
+            .map_err(|e| iam_failed("GetCredentialReport", describe(&e)))?;
         let report_at = report
             .generated_time()
             .and_then(|t| t.fmt(aws_smithy_types::date_time::Format::DateTime).ok());
         let csv = report.content.map(|b| b.into_inner()).unwrap_or_default();
         let credentials = audit::credential_report::parse(&csv).map_err(Error::Aws)?;
-        let summary = self
+        Ok((credentials, report_at))
+    }
+
+    /// `GetAccountSummary`'s map, by name.
+    async fn account_summary(&self) -> Result<BTreeMap<String, i64>, Error> {
+        Ok(self
             .iam
             .get_account_summary()
             .send()
             .await
-            .map_err(|e| aws("GetAccountSummary", describe(&e)))?
+            .map_err(|e| iam_failed("GetAccountSummary", describe(&e)))?
             .summary_map
             .unwrap_or_default()
             .into_iter()
             .map(|(k, v)| (k.as_str().to_owned(), i64::from(v)))
-            .collect();
-        let password_policy = match self.iam.get_account_password_policy().send().await {
-            Ok(out) => out.password_policy,
-            // No policy set: IAM's defaults apply.
-            Err(SdkError::ServiceError(e))
-                if matches!(
-                    e.err(),
-                    GetAccountPasswordPolicyError::NoSuchEntityException(_)
-                ) =>
-            {
-                None
-            }
-            Err(e) => return Err(aws("GetAccountPasswordPolicy", describe(&e))),
-        }
-        .map(|p| PasswordPolicy {
+            .collect())
+    }
+
+    /// The password policy; `None` when the account has none (IAM's defaults apply).
+    async fn password_policy(&self) -> Result<Option<PasswordPolicy>, Error> {
+        let out = absent_is_none(self.iam.get_account_password_policy().send().await)
+            .map_err(|e| iam_failed("GetAccountPasswordPolicy", e))?;
+        Ok(out.and_then(|o| o.password_policy).map(|p| PasswordPolicy {
             minimum_length: p.minimum_password_length.unwrap_or(0),
             reuse_prevention: p.password_reuse_prevention.unwrap_or(0),
             uppercase: p.require_uppercase_characters,
             lowercase: p.require_lowercase_characters,
             numbers: p.require_numbers,
             symbols: p.require_symbols,
-        });
-        let mut account = Account {
-            account_id: me.account_id.clone(),
-            partition: me.partition.clone(),
-            credentials,
-            summary,
-            password_policy,
-            ..Account::default()
-        };
+        }))
+    }
+
+    /// Every page of the authorization details: the users, groups, roles and managed policies of
+    /// an [`Account`] (its other fields empty).
+    async fn authorization_details(&self, warnings: &mut Vec<String>) -> Result<Account, Error> {
+        let mut account = Account::default();
         let mut pages = self
             .iam
             .get_account_authorization_details()
@@ -277,7 +298,8 @@ impl Responder {
             .into_paginator()
             .send();
         while let Some(page) = pages.next().await {
-            let page = page.map_err(|e| aws("GetAccountAuthorizationDetails", describe(&e)))?;
+            let page =
+                page.map_err(|e| iam_failed("GetAccountAuthorizationDetails", describe(&e)))?;
             for u in page.user_detail_list() {
                 let arn = u.arn().unwrap_or_default().to_owned();
                 account.users.push(User {
@@ -339,7 +361,7 @@ impl Responder {
                 });
             }
         }
-        Ok((account, report_at))
+        Ok(account)
     }
 
     /// The account's last audit report, if any: the latest `audits/<account>/<stamp>/report.json`
@@ -411,6 +433,10 @@ impl Responder {
         }
         imported
     }
+}
+
+fn iam_failed(what: &str, e: String) -> Error {
+    Error::Aws(format!("iam:{what} failed: {e}"))
 }
 
 /// A policy document as IAM gives it (URL-encoded JSON), decoded; one that is not JSON is a
