@@ -297,3 +297,42 @@ pub struct AuditReport {
     /// What could not be read or sent, in words.
     pub warnings: Vec<String>,
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn options(vars: &[(&str, &str)]) -> Result<Options, String> {
+        Options::from_lookup(|name| {
+            vars.iter()
+                .find(|(k, _)| *k == name)
+                .map(|(_, v)| v.to_string())
+        })
+    }
+
+    #[test]
+    fn each_malformed_setting_is_named_with_its_value() {
+        let defaults = options(&[]).unwrap();
+        assert_eq!(
+            (defaults.key_max_age_days, defaults.securityhub),
+            (90, true)
+        );
+        assert_eq!(
+            options(&[("AUDIT_UNUSED_DAYS", "45")]).unwrap().unused_days,
+            45
+        );
+        for (name, value) in [
+            ("AUDIT_KEY_MAX_AGE_DAYS", "ninety"),
+            ("AUDIT_UNUSED_DAYS", "-1"),
+            ("AUDIT_ROOT_USE_DAYS", "4000"),
+            ("AUDIT_SECURITYHUB", "yes"),
+            ("AUDIT_APPLICATION_USERS", "svc-[,ci-*"),
+        ] {
+            let err = options(&[(name, value)]).unwrap_err();
+            assert!(
+                err.contains(name) && err.contains(value.split(',').next().unwrap()),
+                "{err}"
+            );
+        }
+    }
+}
