@@ -37,6 +37,8 @@ pub struct Config {
     pub fanout: crate::fanout::Options,
     /// `AUDIT_*`: the readiness audit's thresholds ([`crate::audit::Options`]).
     pub audit: crate::audit::Options,
+    /// `HUNT*`: the hunt for what the credential did ([`crate::hunt::Options`]).
+    pub hunt: crate::hunt::Options,
 }
 
 /// `NOTIFY_TOPIC_ARN`, `NOTIFY_FORMAT`, `NOTIFY_DRY_RUN`, `SECURITYHUB_UPDATE_FINDINGS`.
@@ -251,8 +253,10 @@ impl Config {
             protected_accounts,
         };
         let audit = crate::audit::Options::from_lookup(&lookup)?;
+        let hunt = crate::hunt::Options::from_lookup(&lookup)?;
         Ok(Self {
             audit,
+            hunt,
             fanout,
             notify,
             iam_requests_per_second,

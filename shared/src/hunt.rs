@@ -7,18 +7,24 @@
 //! must not aim Tourniquet at anyone. The search window runs from the credential's first suspicious
 //! use (or its creation) to now, never more than CloudTrail's 90 days of event history.
 //!
-//! Not yet wired into `contain`: the responder's `LookupEvents` reads, the follow-on targets and the
-//! report's `activity` are the next step.
+//! A record is the hunted credential's only if its `userIdentity` says so: `LookupEvents` by
+//! `Username` also answers with the events of any role session that chose that name
+//! ([`is_by`]). What the hunt may contain ([`follow_ons`]) goes through every guard the first
+//! principal went through; the responder (`responder/hunt.rs`) reads and contains.
 
 use chrono::{DateTime, TimeDelta, Utc};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use std::collections::BTreeMap;
+
+/// The evidence object that holds the events the hunt found, each whole.
+pub const ACTIVITY_OBJECT: &str = "activity.json";
 
 /// CloudTrail's event history: `LookupEvents` sees 90 days back at most.
 pub const HISTORY_DAYS: i64 = 90;
 
 /// What an event left behind.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Kind {
     /// A new IAM principal or credential.
@@ -34,7 +40,7 @@ pub enum Kind {
 }
 
 /// What the hunt may do about one event, under every guard the first principal had.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Follow {
     /// Deactivate the access key the event created.
@@ -270,7 +276,7 @@ const TABLE: &[Rule] = &[
 ];
 
 /// One event the hunt found, classified.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Activity {
     /// CloudTrail's `eventID`: the `cause` of any follow-on containment.
     pub event_id: String,
@@ -288,6 +294,13 @@ pub struct Activity {
     pub follow: Follow,
     /// The thing it names: a user or role ARN, an access key id, a trail, an instance, a function...
     pub resource: String,
+    /// The principal a follow-up contains: the user created, whose key or password was made, the
+    /// role assumed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub principal: Option<String>,
+    /// Who made the call (`userIdentity.arn`).
+    #[serde(default)]
+    pub actor: String,
     /// `errorCode`, for a call that failed: reported, never followed.
     pub error: Option<String>,
     /// A new access key id it issued (AssumeRole, GetSessionToken, GetFederationToken,
@@ -295,6 +308,9 @@ pub struct Activity {
     pub issued_key: Option<String>,
     /// For what is only reported: the command a human would run to look at it or undo it.
     pub advice: Option<String>,
+    /// The CloudTrail record itself, as `LookupEvents` returned it (the evidence).
+    #[serde(default)]
+    pub record: Value,
 }
 
 fn text<'a>(record: &'a Value, path: &[&str]) -> Option<&'a str> {
@@ -333,7 +349,10 @@ pub fn classify(record: &Value) -> Option<Activity> {
         "CreateUser" => text(record, &["responseElements", "user", "arn"])
             .map(str::to_owned)
             .or_else(|| request("userName").map(user_arn)),
-        "CreateAccessKey" => issued_key.clone(),
+        // A refused call issued no key: the user it was for.
+        "CreateAccessKey" => issued_key
+            .clone()
+            .or_else(|| request("userName").map(user_arn)),
         "AssumeRole" => request("roleArn").map(str::to_owned),
         "RunInstances" => record["responseElements"]["instancesSet"]["items"]
             .as_array()
@@ -365,6 +384,17 @@ pub fn classify(record: &Value) -> Option<Activity> {
     }
     .unwrap_or_default();
     let error = text(record, &["errorCode"]).map(str::to_owned);
+    let actor = text(record, &["userIdentity", "arn"]).unwrap_or_default();
+    let principal = match name {
+        "CreateUser" | "CreateLoginProfile" | "UpdateLoginProfile" | "AssumeRole" => {
+            Some(resource.clone()).filter(|r| r.starts_with("arn:"))
+        }
+        // A key for another user names it; a key for oneself does not.
+        "CreateAccessKey" => request("userName").map(user_arn).or_else(|| {
+            (text(record, &["userIdentity", "type"]) == Some("IAMUser")).then(|| actor.to_owned())
+        }),
+        _ => None,
+    };
     let follow = if error.is_some() {
         Follow::Report
     } else {
@@ -380,8 +410,11 @@ pub fn classify(record: &Value) -> Option<Activity> {
         advice: (follow == Follow::Report).then(|| advice(name, &resource)),
         follow,
         resource,
+        principal,
+        actor: actor.to_owned(),
         error,
         issued_key: issued_key.filter(|_| text(record, &["errorCode"]).is_none()),
+        record: record.clone(),
     })
 }
 
@@ -427,16 +460,220 @@ pub fn records(lookup_events: &Value) -> Result<Vec<Value>, String> {
         .as_array()
         .into_iter()
         .flatten()
-        .map(|e| {
-            let id = e["EventId"].as_str().unwrap_or("?");
-            let raw = e["CloudTrailEvent"]
-                .as_str()
-                .ok_or_else(|| format!("LookupEvents event {id}: no CloudTrailEvent"))?;
-            serde_json::from_str(raw).map_err(|err| {
-                format!("LookupEvents event {id}: CloudTrailEvent is not JSON: {err}")
-            })
-        })
+        .map(|e| record(e["EventId"].as_str(), e["CloudTrailEvent"].as_str()))
         .collect()
+}
+
+/// One event's record, from its `EventId` and `CloudTrailEvent`; an error naming the event when
+/// the record is missing or not JSON.
+pub fn record(event_id: Option<&str>, cloudtrail_event: Option<&str>) -> Result<Value, String> {
+    let id = event_id.unwrap_or("?");
+    let raw =
+        cloudtrail_event.ok_or_else(|| format!("LookupEvents event {id}: no CloudTrailEvent"))?;
+    serde_json::from_str(raw)
+        .map_err(|err| format!("LookupEvents event {id}: CloudTrailEvent is not JSON: {err}"))
+}
+
+/// What `LookupEvents` is asked for: one lookup attribute.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub enum Attribute {
+    /// `AccessKeyId`: every call signed with the key.
+    AccessKeyId,
+    /// `Username`: every call of the IAM user (also, in CloudTrail's index, of any role session
+    /// of that name: see [`is_by`]).
+    Username,
+}
+
+/// A credential to hunt, in one account.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct Credential {
+    /// How it is looked up.
+    pub attribute: Attribute,
+    /// The key id, or the user's name.
+    pub value: String,
+    /// For a user: its ARN, which every record's `userIdentity.arn` must be.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owner: Option<String>,
+    /// The account whose CloudTrail is read.
+    pub account_id: String,
+    /// The CloudTrail event that issued it, for a key the hunt found.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub issued_by: Option<String>,
+}
+
+impl Credential {
+    /// An access key id to hunt.
+    pub fn key(id: &str, account_id: &str, issued_by: Option<String>) -> Self {
+        Self {
+            attribute: Attribute::AccessKeyId,
+            value: id.to_owned(),
+            owner: None,
+            account_id: account_id.to_owned(),
+            issued_by,
+        }
+    }
+
+    /// An IAM user to hunt by name, its records checked against its ARN.
+    pub fn user(name: &str, arn: &str, account_id: &str) -> Self {
+        Self {
+            attribute: Attribute::Username,
+            value: name.to_owned(),
+            owner: Some(arn.to_owned()),
+            account_id: account_id.to_owned(),
+            issued_by: None,
+        }
+    }
+}
+
+impl std::fmt::Display for Credential {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.attribute {
+            Attribute::AccessKeyId => write!(f, "access key {}", self.value),
+            Attribute::Username => write!(f, "user {}", self.value),
+        }
+    }
+}
+
+/// Whether `record` is a call made with `credential`: for a key, `userIdentity.accessKeyId` is
+/// it; for a user, `userIdentity` is that IAM user (CloudTrail's `Username` index also holds the
+/// calls of any role session named like the user, which anyone allowed to assume a role can name).
+pub fn is_by(record: &Value, credential: &Credential) -> bool {
+    let identity = |key: &str| text(record, &["userIdentity", key]);
+    let account = text(record, &["recipientAccountId"]);
+    account == Some(credential.account_id.as_str())
+        && match credential.attribute {
+            Attribute::AccessKeyId => identity("accessKeyId") == Some(credential.value.as_str()),
+            Attribute::Username => {
+                identity("type") == Some("IAMUser")
+                    && identity("arn") == credential.owner.as_deref()
+            }
+        }
+}
+
+/// What the hunt function is asked to hunt, beside the incident's own targets.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Seeds {
+    /// The credentials.
+    pub credentials: Vec<Credential>,
+    /// Which hunt: 2 for the one `contain` queued.
+    pub round: u32,
+}
+
+/// A principal the hunt contains, and the event that is why.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FollowOn {
+    /// The principal's ARN.
+    pub principal_arn: String,
+    /// Keys the attacker created for it, deactivated first.
+    pub access_key_ids: Vec<String>,
+    /// The CloudTrail events (`eventID`, `eventName`) that lead to it, in the order found.
+    pub causes: Vec<(String, String)>,
+}
+
+impl FollowOn {
+    /// The report's `cause`: `cloudtrail:<eventID> (<eventName>)`, each event that led here.
+    pub fn cause(&self) -> String {
+        self.causes
+            .iter()
+            .map(|(id, name)| format!("cloudtrail:{id} ({name})"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    }
+}
+
+/// The principals to contain, each once, from the events that may be followed (a call that
+/// succeeded, with a principal); `already` says which are the incident's own (contained already,
+/// not again).
+pub fn follow_ons(activity: &[Activity], already: impl Fn(&str) -> bool) -> Vec<FollowOn> {
+    let mut out: Vec<FollowOn> = Vec::new();
+    for a in activity {
+        let (Some(arn), None) = (&a.principal, &a.error) else {
+            continue;
+        };
+        if !matches!(
+            a.follow,
+            Follow::ContainUser | Follow::DeactivateKey | Follow::CutRoleSessions
+        ) || already(arn)
+        {
+            continue;
+        }
+        let key = (a.follow == Follow::DeactivateKey)
+            .then(|| a.resource.clone())
+            .filter(|k| !k.is_empty());
+        let cause = (a.event_id.clone(), a.event_name.clone());
+        match out.iter_mut().find(|f| f.principal_arn == *arn) {
+            Some(f) => {
+                f.access_key_ids.extend(key);
+                f.causes.push(cause);
+            }
+            None => out.push(FollowOn {
+                principal_arn: arn.clone(),
+                access_key_ids: key.into_iter().collect(),
+                causes: vec![cause],
+            }),
+        }
+    }
+    out
+}
+
+/// The report's `activity`: what was hunted, where, and what was found.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Summary {
+    /// 1 for the hunt beside the containment, 2 for the later one (CloudTrail's lag).
+    pub round: u32,
+    /// The credentials hunted (`access key AKIA...`, `user alice`), those the hunt found included.
+    pub hunted: Vec<String>,
+    /// The regions read.
+    pub regions: Vec<String>,
+    /// The window read, from.
+    pub from: String,
+    /// The window read, to.
+    pub to: String,
+    /// Events found, per kind.
+    pub counts: BTreeMap<Kind, usize>,
+    /// Events found in all (the events themselves are in the evidence: `activity.json`).
+    pub events: usize,
+    /// One line per event, in time order: what the attacker did.
+    pub lines: Vec<String>,
+    /// Principals it led to, contained (or refused: see the targets with a `cause`).
+    pub followed: usize,
+    /// When and where the second hunt was queued, for the first.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub second_hunt: Option<String>,
+    /// What could not be read (a region, a page past the cap); the rest was hunted.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
+}
+
+impl Summary {
+    /// Counts and lines from the events found (in time order).
+    pub fn of(mut self, activity: &[Activity]) -> Self {
+        for a in activity {
+            *self.counts.entry(a.kind).or_default() += 1;
+        }
+        self.events = activity.len();
+        self.lines = activity.iter().map(line).collect();
+        self
+    }
+}
+
+/// One event in words: `2026-12-02T10:00:00Z CreateUser arn:aws:iam::...:user/x by <actor>`.
+fn line(a: &Activity) -> String {
+    let failed = a
+        .error
+        .as_deref()
+        .map(|e| format!(" (failed: {e})"))
+        .unwrap_or_default();
+    let advice = a
+        .advice
+        .as_deref()
+        .filter(|_| a.error.is_none())
+        .map(|x| format!("; {x}"))
+        .unwrap_or_default();
+    format!(
+        "{} {} {} in {}{failed}{advice}",
+        a.event_time, a.event_name, a.resource, a.region
+    )
 }
 
 /// The window to search: from the credential's first suspicious use (a finding's
@@ -450,6 +687,105 @@ pub fn window(
     let oldest = now - TimeDelta::days(HISTORY_DAYS);
     let start = first_seen.or(created).unwrap_or(oldest).clamp(oldest, now);
     (start, now)
+}
+
+/// SQS's longest delay for a message: the second hunt waits this long at most.
+pub const MAX_DELAY_SECONDS: u32 = 900;
+
+/// `HUNT`, `HUNT_REGIONS`, `HUNT_QUEUE_URL`, `HUNT_DELAY_SECONDS`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Options {
+    /// `HUNT`: `contain` hunts after containing. Default `true`.
+    pub enabled: bool,
+    /// `HUNT_REGIONS`: the regions whose CloudTrail event history is read. Empty: the function's
+    /// region and `us-east-1` (where IAM, and STS's global endpoint, are logged).
+    pub regions: Vec<String>,
+    /// `HUNT_QUEUE_URL`: the queue the second hunt waits in (the template's `HuntQueue`). Unset:
+    /// no second hunt.
+    pub queue_url: Option<String>,
+    /// `HUNT_DELAY_SECONDS`: how long after the first the second hunt runs (CloudTrail's event
+    /// history lags 5 to 15 minutes). Default and most: 900 (SQS's longest delay).
+    pub delay_seconds: u32,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            regions: Vec::new(),
+            queue_url: None,
+            delay_seconds: MAX_DELAY_SECONDS,
+        }
+    }
+}
+
+impl Options {
+    /// Reads the `HUNT*` variables through `lookup`; a malformed one is an error naming it.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, String> {
+        let set = |name: &str| lookup(name).filter(|v| !v.trim().is_empty());
+        let enabled = match set("HUNT").as_deref().map(str::trim) {
+            None | Some("true") => true,
+            Some("false") => false,
+            Some(other) => return Err(format!("HUNT must be `true` or `false`, not `{other}`")),
+        };
+        let regions = match set("HUNT_REGIONS") {
+            None => Vec::new(),
+            Some(text) => text
+                .split(',')
+                .map(str::trim)
+                .map(|r| {
+                    let parts: Vec<&str> = r.split('-').collect();
+                    let ok = parts.len() >= 3
+                        && parts.iter().all(|p| {
+                            !p.is_empty()
+                                && p.chars()
+                                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit())
+                        })
+                        && parts
+                            .last()
+                            .is_some_and(|p| p.chars().all(|c| c.is_ascii_digit()));
+                    ok.then(|| r.to_owned()).ok_or_else(|| {
+                        format!(
+                            "HUNT_REGIONS must be region names separated by commas \
+                             (`us-east-1,eu-west-1`), not `{text}`: `{r}` is not a region"
+                        )
+                    })
+                })
+                .collect::<Result<_, _>>()?,
+        };
+        let delay_seconds = match set("HUNT_DELAY_SECONDS") {
+            None => MAX_DELAY_SECONDS,
+            Some(text) => text
+                .trim()
+                .parse::<u32>()
+                .ok()
+                .filter(|d| *d <= MAX_DELAY_SECONDS)
+                .ok_or_else(|| {
+                    format!(
+                        "HUNT_DELAY_SECONDS must be a whole number of seconds from 0 to \
+                         {MAX_DELAY_SECONDS} (SQS's longest delay), not `{text}`"
+                    )
+                })?,
+        };
+        Ok(Self {
+            enabled,
+            regions,
+            queue_url: set("HUNT_QUEUE_URL").map(|u| u.trim().to_owned()),
+            delay_seconds,
+        })
+    }
+
+    /// The regions to read: the configured ones, else `home` and `us-east-1`.
+    pub fn regions(&self, home: &str) -> Vec<String> {
+        if !self.regions.is_empty() {
+            return self.regions.clone();
+        }
+        let mut regions = vec![home.to_owned()];
+        if home != "us-east-1" {
+            regions.push("us-east-1".to_owned());
+        }
+        regions
+    }
 }
 
 #[cfg(test)]
@@ -573,6 +909,150 @@ mod tests {
         let broken = json!({"Events": [{"EventId": "c", "CloudTrailEvent": "{not json"}]});
         assert!(records(&broken).unwrap_err().contains("event c"));
         assert!(records(&json!({})).unwrap().is_empty());
+    }
+
+    fn other_key() -> Credential {
+        Credential::key("AKIAJ7OTHERKEYEXAMPLE", "111122223333", None)
+    }
+
+    #[test]
+    fn a_record_is_the_credentials_only_if_its_identity_says_so() {
+        let record = fixture()
+            .into_iter()
+            .find(|r| r["eventName"] == "CreateUser")
+            .unwrap();
+        let key = record["userIdentity"]["accessKeyId"].as_str().unwrap();
+        let arn = record["userIdentity"]["arn"].as_str().unwrap();
+        let name = record["userIdentity"]["userName"].as_str().unwrap();
+        assert!(is_by(&record, &Credential::key(key, "111122223333", None)));
+        assert!(is_by(&record, &Credential::user(name, arn, "111122223333")));
+        assert!(!is_by(&record, &other_key()), "another key");
+        assert!(
+            !is_by(&record, &Credential::key(key, "444455556666", None)),
+            "another account's trail"
+        );
+        // CloudTrail's Username index also holds a role session named like the user: anyone who
+        // may assume a role chooses the session name.
+        let mut session = record.clone();
+        session["userIdentity"] = json!({
+            "type": "AssumedRole",
+            "arn": format!("arn:aws:sts::111122223333:assumed-role/ops/{name}"),
+            "accessKeyId": "ASIAIOSFODNN7EXAMPLE",
+        });
+        assert!(!is_by(
+            &session,
+            &Credential::user(name, arn, "111122223333")
+        ));
+        // Nor is another user of the same name on another path.
+        let mut other = record.clone();
+        other["userIdentity"]["arn"] = json!(format!("arn:aws:iam::111122223333:user/x/{name}"));
+        assert!(!is_by(&other, &Credential::user(name, arn, "111122223333")));
+    }
+
+    #[test]
+    fn follow_ons_are_each_principal_once_with_every_cause_and_never_a_failed_call() {
+        let mut activity: Vec<Activity> = fixture().iter().filter_map(classify).collect();
+        let mut failed = activity
+            .iter()
+            .find(|a| a.event_name == "CreateUser")
+            .unwrap()
+            .clone();
+        failed.error = Some("AccessDenied".into());
+        failed.follow = Follow::Report;
+        failed.principal = Some("arn:aws:iam::111122223333:user/victim".into());
+        activity.push(failed);
+        let follow = follow_ons(&activity, |_| false);
+        let arns: Vec<&str> = follow.iter().map(|f| f.principal_arn.as_str()).collect();
+        assert!(!arns.contains(&"arn:aws:iam::111122223333:user/victim"));
+        assert!(arns.contains(&"arn:aws:iam::444455556666:role/OrganizationAccountAccessRole"));
+        let backup = follow
+            .iter()
+            .find(|f| f.principal_arn.ends_with("user/backup-svc"))
+            .unwrap();
+        assert_eq!(
+            arns.iter()
+                .filter(|a| a.ends_with("user/backup-svc"))
+                .count(),
+            1
+        );
+        assert_eq!(backup.access_key_ids, ["AKIAI44QH8DHBEXAMPLE"]);
+        assert!(
+            backup.cause().contains("(CreateUser)") && backup.cause().contains("(CreateAccessKey)")
+        );
+        // Only what may be followed: reported kinds (a policy attached, a trail stopped) are not.
+        assert!(follow.iter().all(|f| f.causes.iter().all(|(_, n)| {
+            [
+                "CreateUser",
+                "CreateAccessKey",
+                "CreateLoginProfile",
+                "UpdateLoginProfile",
+                "AssumeRole",
+            ]
+            .contains(&n.as_str())
+        })));
+        // The incident's own principals are not contained a second time.
+        let none = follow_ons(&activity, |arn| arn.ends_with("user/backup-svc"));
+        assert!(
+            none.iter()
+                .all(|f| !f.principal_arn.ends_with("user/backup-svc"))
+        );
+    }
+
+    #[test]
+    fn the_summary_counts_each_kind_and_says_each_event_in_a_line() {
+        let activity: Vec<Activity> = fixture().iter().filter_map(classify).collect();
+        let summary = Summary::default().of(&activity);
+        assert_eq!(summary.events, activity.len());
+        assert_eq!(summary.counts.values().sum::<usize>(), activity.len());
+        assert_eq!(summary.counts[&Kind::DefenceEvasion], 1);
+        let stop = summary
+            .lines
+            .iter()
+            .find(|l| l.contains("StopLogging"))
+            .unwrap();
+        assert!(
+            stop.contains("management-events") && stop.contains("start-logging"),
+            "{stop}"
+        );
+    }
+
+    #[test]
+    fn hunt_settings_are_checked_and_named_when_wrong() {
+        let options = |vars: &[(&str, &str)]| {
+            Options::from_lookup(|name| {
+                vars.iter()
+                    .find(|(k, _)| *k == name)
+                    .map(|(_, v)| (*v).to_owned())
+            })
+        };
+        let default = options(&[]).unwrap();
+        assert!(default.enabled);
+        assert_eq!(default.regions("eu-west-1"), ["eu-west-1", "us-east-1"]);
+        assert_eq!(default.regions("us-east-1"), ["us-east-1"]);
+        assert_eq!(default.delay_seconds, 900);
+        let set = options(&[
+            ("HUNT", "false"),
+            ("HUNT_REGIONS", "eu-central-1, us-gov-west-1"),
+            ("HUNT_DELAY_SECONDS", "0"),
+            (
+                "HUNT_QUEUE_URL",
+                "https://sqs.us-east-1.amazonaws.com/1/hunt",
+            ),
+        ])
+        .unwrap();
+        assert!(!set.enabled);
+        assert_eq!(set.regions("x"), ["eu-central-1", "us-gov-west-1"]);
+        assert_eq!(set.delay_seconds, 0);
+        for (name, value) in [
+            ("HUNT", "yes"),
+            ("HUNT_REGIONS", "us-east-1,Mars"),
+            ("HUNT_REGIONS", "us-east-1;eu-west-1"),
+            ("HUNT_DELAY_SECONDS", "901"),
+            ("HUNT_DELAY_SECONDS", "-1"),
+        ] {
+            let err = options(&[(name, value)]).unwrap_err();
+            assert!(err.contains(name) && err.contains(value), "{err}");
+        }
     }
 
     #[test]

@@ -9,7 +9,8 @@
 //! - [`notify`] words what a run did for the humans: the SNS message and the finding's note (pure);
 //! - [`audit`] checks an account's IAM against the practices that prevent a leak (pure); the
 //!   responder reads the account for it and imports its findings to Security Hub;
-//! - [`hunt`] classifies what a stolen credential did from CloudTrail records (pure; not yet wired).
+//! - [`hunt`] classifies what a stolen credential did from CloudTrail records and decides what may
+//!   be followed (pure); the responder reads CloudTrail after the containment and contains it.
 
 pub mod audit;
 pub mod config;

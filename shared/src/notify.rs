@@ -81,6 +81,7 @@ pub fn status_name(status: Status) -> &'static str {
         Status::Captured => "captured",
         Status::Released => "released",
         Status::Dispatched => "dispatched",
+        Status::Hunted => "hunted",
     }
 }
 
@@ -152,6 +153,10 @@ pub fn subject(report: &Report) -> String {
         Status::Released => format!("Released {what}"),
         Status::Ignored => format!("Ignored: {what}"),
         Status::Dispatched => format!("Dispatched {what} to the work queue"),
+        Status::Hunted => format!(
+            "Hunted: {} attacker events, nothing to contain",
+            report.activity.as_ref().map_or(0, |a| a.events)
+        ),
     };
     let line = if report.dry_run && report.status != Status::Planned {
         format!("DRY RUN: {line}")
@@ -291,18 +296,64 @@ fn warnings(report: &Report) -> String {
     text
 }
 
-/// The summary sentence that opens every message.
+/// What the hunt found the credential did, in one sentence, for the top of the message.
+fn attacker(report: &Report) -> Option<String> {
+    let activity = report.activity.as_ref()?;
+    if activity.events == 0 {
+        return Some(format!(
+            "The hunt found nothing the credentials did ({} hunted in {}, {} to {}).",
+            activity.hunted.len(),
+            activity.regions.join(", "),
+            activity.from,
+            activity.to
+        ));
+    }
+    let kinds: Vec<String> = activity
+        .counts
+        .iter()
+        .map(|(kind, n)| format!("{n} {}", kind_name(*kind)))
+        .collect();
+    Some(format!(
+        "What the attacker did: {} events in CloudTrail ({}); {} principal{} it left {} \
+         followed.",
+        activity.events,
+        kinds.join(", "),
+        activity.followed,
+        if activity.followed == 1 { "" } else { "s" },
+        if activity.followed == 1 {
+            "was"
+        } else {
+            "were"
+        }
+    ))
+}
+
+fn kind_name(kind: crate::hunt::Kind) -> &'static str {
+    match kind {
+        crate::hunt::Kind::NewCredential => "new credentials or principals",
+        crate::hunt::Kind::PrivilegeChange => "privilege changes",
+        crate::hunt::Kind::LateralMovement => "lateral movement",
+        crate::hunt::Kind::DefenceEvasion => "defence evasion",
+        crate::hunt::Kind::ComputePersistence => "compute and code persistence",
+    }
+}
+
+/// The summary sentence that opens every message: what the attacker did first, when hunted.
 fn summary(report: &Report) -> String {
     let how = match report.source.as_deref() {
         None | Some("manual") => "on a responder's request".to_owned(),
         Some(source) => format!("on a detection from {source}"),
     };
-    format!(
+    let ran = format!(
         "Tourniquet ran {how} for incident {}: {}.{}",
         report.incident_id,
         counts(report),
         warnings(report)
-    )
+    );
+    match attacker(report) {
+        Some(did) => format!("{did} {ran}"),
+        None => ran,
+    }
 }
 
 /// The message of a run.
@@ -326,6 +377,7 @@ pub fn message(report: &Report, ctx: &Context<'_>, format: Format) -> Message {
         Format::Email => {
             let mut doc = json!({
                 "summary": summary(report),
+                "attacker_activity": report.activity.as_ref().map(|a| &a.lines),
                 "status": status,
                 "severity": severity,
                 "incident_id": report.incident_id,
@@ -337,6 +389,11 @@ pub fn message(report: &Report, ctx: &Context<'_>, format: Format) -> Message {
                 "principals": principals,
                 "evidence": evidence_location(ctx),
             });
+            if report.activity.is_none()
+                && let Some(map) = doc.as_object_mut()
+            {
+                map.shift_remove("attacker_activity");
+            }
             if let Some(message) = &report.message {
                 doc["message"] = message.clone().into();
             }
@@ -515,6 +572,7 @@ mod tests {
                 account_id: "111122223333".into(),
                 status: Status::Contained,
                 message: None,
+                cause: None,
                 steps: vec![
                     deny,
                     StepReport::new(

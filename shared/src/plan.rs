@@ -146,11 +146,14 @@ pub enum Playbook {
     Release,
     /// `audit`: the readiness audit of the own account (see [`crate::audit`]); no IAM write.
     Audit,
+    /// `hunt`: a hunt by hand, or the second one `contain` queued (see [`crate::hunt`]): what the
+    /// credentials did, and `contain`'s steps for what they left.
+    Hunt,
 }
 
 impl Playbook {
     /// Every function, in the order of the README's table.
-    pub const ALL: [Playbook; 7] = [
+    pub const ALL: [Playbook; 8] = [
         Playbook::Contain,
         Playbook::Snapshot,
         Playbook::DeactivateAccessKeys,
@@ -158,6 +161,7 @@ impl Playbook {
         Playbook::RevokeSessions,
         Playbook::Release,
         Playbook::Audit,
+        Playbook::Hunt,
     ];
 
     /// The function's name.
@@ -170,6 +174,7 @@ impl Playbook {
             Playbook::RevokeSessions => "revoke-sessions",
             Playbook::Release => "release",
             Playbook::Audit => "audit",
+            Playbook::Hunt => "hunt",
         }
     }
 
@@ -181,6 +186,7 @@ impl Playbook {
             Playbook::Snapshot => Some(MemberRole::Read),
             Playbook::Release => Some(MemberRole::Release),
             Playbook::Contain
+            | Playbook::Hunt
             | Playbook::DeactivateAccessKeys
             | Playbook::AttachDenyAll
             | Playbook::RevokeSessions => Some(MemberRole::Contain),
@@ -194,7 +200,7 @@ impl Playbook {
             (Playbook::Snapshot | Playbook::Audit, _) => false,
             (Playbook::Release, a) => !a.is_containment(),
             (_, a) if !a.is_containment() => false,
-            (Playbook::Contain, _) | (_, Action::TagPrincipal) => true,
+            (Playbook::Contain | Playbook::Hunt, _) | (_, Action::TagPrincipal) => true,
             (Playbook::DeactivateAccessKeys, a) => a == Action::DeactivateAccessKey,
             (Playbook::AttachDenyAll, a) => a == Action::AttachDenyAll,
             (Playbook::RevokeSessions, a) => a == Action::RevokeSessions,

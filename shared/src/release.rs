@@ -509,6 +509,7 @@ mod tests {
                 account_id: alice().account_id,
                 status: Status::Contained,
                 message: None,
+                cause: None,
                 steps,
             }],
             ..Report::new("IR-1", Status::Contained, false)

@@ -28,6 +28,8 @@ pub enum Status {
     /// `contain` only: the incident was fanned out; its work items run from the work queue
     /// (ask for its status with `{"incident_id": ..., "status": true}`).
     Dispatched,
+    /// `hunt` only: the credentials' activity was read, and it left nothing to contain.
+    Hunted,
 }
 
 /// How one step ended.
@@ -114,6 +116,10 @@ pub struct TargetReport {
     /// For refusals and failures: what a human must do instead.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,
+    /// For a principal the hunt found: the CloudTrail events that led to it
+    /// (`cloudtrail:<eventID> (<eventName>)`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cause: Option<String>,
     /// Every step, in plan order.
     pub steps: Vec<StepReport>,
 }
@@ -131,6 +137,7 @@ impl TargetReport {
             account_id: account_id.to_owned(),
             status,
             message: Some(message),
+            cause: None,
             steps: Vec::new(),
         }
     }
@@ -202,6 +209,9 @@ pub struct Report {
     /// For a `dispatched` incident: the work items sent to the work queue.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub work_items: Vec<WorkItemRef>,
+    /// What the hunt found the credentials did (the events themselves: `activity.json`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub activity: Option<crate::hunt::Summary>,
 }
 
 /// A work item of a dispatched incident, as its report lists it.
@@ -268,6 +278,7 @@ impl Report {
             skipped: Vec::new(),
             notify: Vec::new(),
             work_items: Vec::new(),
+            activity: None,
         }
     }
 

@@ -15,7 +15,7 @@ fn event(name: &str) -> Value {
 
 fn incident_of(event: &Value) -> Incident {
     match parse(event) {
-        Ok(Intake::Incident(incident)) => incident,
+        Ok(Intake::Incident(incident)) => *incident,
         other => panic!("{event}: expected an incident, got {other:?}"),
     }
 }

@@ -36,6 +36,9 @@ pub fn environment(
         ("EVIDENCE_BUCKET", crate::BUCKET.into()),
         // moto answers ListServiceSpecificCredentials with HTTP 500: two attempts, not six.
         ("AWS_MAX_ATTEMPTS", "2".into()),
+        // moto has no CloudTrail event history: the hunt is tested through the CloudTrail double
+        // (`trail.rs`), and is off unless a test turns it on.
+        ("HUNT", "false".into()),
     ];
     env.extend(extra.iter().map(|(k, v)| (*k, v.to_string())));
     env

@@ -4,6 +4,7 @@
 pub mod esm;
 pub mod lambda;
 pub mod proxy;
+pub mod trail;
 pub mod wire;
 
 use aws_config::retry::RetryConfig;
@@ -256,6 +257,9 @@ pub async fn create_bucket(s3: &aws_sdk_s3::Client) {
 }
 
 /// Responder configuration: the evidence bucket plus `vars`.
+///
+/// The hunt is off unless `vars` turn it on (`("HUNT", "true")`): moto has no CloudTrail event
+/// history, so the hunt is tested through the CloudTrail double ([`trail`]).
 pub fn config(vars: &[(&str, &str)]) -> Config {
     Config::from_lookup(|name| {
         if name == "EVIDENCE_BUCKET" {
@@ -264,6 +268,7 @@ pub fn config(vars: &[(&str, &str)]) -> Config {
         vars.iter()
             .find(|(k, _)| *k == name)
             .map(|(_, v)| v.to_string())
+            .or_else(|| (name == "HUNT").then(|| "false".into()))
     })
     .expect("valid test configuration")
 }

@@ -41,34 +41,9 @@ async fn serve(stream: TcpStream, upstream: u16, refused: Arc<Vec<String>>) {
     let (read, mut write) = stream.into_split();
     let mut read = BufReader::new(read);
     loop {
-        let mut head = String::new();
-        let mut length = 0;
-        loop {
-            let mut line = String::new();
-            if read.read_line(&mut line).await.unwrap_or(0) == 0 {
-                return;
-            }
-            if let Some((name, value)) = line.split_once(':')
-                && name.eq_ignore_ascii_case("content-length")
-            {
-                length = value.trim().parse().unwrap_or(0);
-            }
-            let end = line == "\r\n";
-            // One request per upstream connection: the answer ends where the connection does.
-            if !line.to_ascii_lowercase().starts_with("connection:") {
-                if end {
-                    head.push_str("Connection: close\r\n");
-                }
-                head.push_str(&line);
-            }
-            if end {
-                break;
-            }
-        }
-        let mut body = vec![0; length];
-        if read.read_exact(&mut body).await.is_err() {
+        let Some((head, body)) = read_request(&mut read).await else {
             return;
-        }
+        };
         let text = String::from_utf8_lossy(&body);
         let answer = if refused.iter().any(|r| text.contains(r.as_str())) {
             let error = "<ErrorResponse><Error><Type>Sender</Type><Code>AccessDenied</Code>\
@@ -92,8 +67,42 @@ async fn serve(stream: TcpStream, upstream: u16, refused: Arc<Vec<String>>) {
     }
 }
 
+/// The next request of a keep-alive connection: its head (rewritten to ask for `Connection:
+/// close`, one request per upstream connection) and its body; `None` when the client is gone.
+pub(crate) async fn read_request(
+    read: &mut BufReader<tokio::net::tcp::OwnedReadHalf>,
+) -> Option<(String, Vec<u8>)> {
+    let mut head = String::new();
+    let mut length = 0;
+    loop {
+        let mut line = String::new();
+        if read.read_line(&mut line).await.unwrap_or(0) == 0 {
+            return None;
+        }
+        if let Some((name, value)) = line.split_once(':')
+            && name.eq_ignore_ascii_case("content-length")
+        {
+            length = value.trim().parse().unwrap_or(0);
+        }
+        let end = line == "\r\n";
+        // One request per upstream connection: the answer ends where the connection does.
+        if !line.to_ascii_lowercase().starts_with("connection:") {
+            if end {
+                head.push_str("Connection: close\r\n");
+            }
+            head.push_str(&line);
+        }
+        if end {
+            break;
+        }
+    }
+    let mut body = vec![0; length];
+    read.read_exact(&mut body).await.ok()?;
+    Some((head, body))
+}
+
 /// Sends one request to moto and reads its whole answer (moto closes the connection after it).
-async fn forward(upstream: u16, head: &[u8], body: &[u8]) -> std::io::Result<Vec<u8>> {
+pub(crate) async fn forward(upstream: u16, head: &[u8], body: &[u8]) -> std::io::Result<Vec<u8>> {
     let mut moto = TcpStream::connect(("127.0.0.1", upstream)).await?;
     moto.write_all(head).await?;
     moto.write_all(body).await?;

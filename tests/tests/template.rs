@@ -646,7 +646,7 @@ fn every_function_may_tell_the_humans_and_only_contain_may_note_findings() {
         .iter()
         .filter(|(_, r)| r["Type"] == "AWS::Serverless::Function")
         .collect();
-    assert_eq!(functions.len(), 7);
+    assert_eq!(functions.len(), 8);
     for (name, function) in &functions {
         let statements = allow_statements(&template, function);
         if name.as_str() == "AuditFunction" {
@@ -693,7 +693,8 @@ fn every_function_may_tell_the_humans_and_only_contain_may_note_findings() {
                 "{name} has no Security Hub events to update"
             );
         }
-        // Nothing else beyond IAM, S3, STS, logs and these.
+        // Nothing else beyond IAM, S3, STS, logs and these (CloudTrail's reads: see the hunt's
+        // test below).
         for s in &statements {
             let actions = match &s["Action"] {
                 Value::Array(list) => list.clone(),
@@ -716,6 +717,7 @@ fn every_function_may_tell_the_humans_and_only_contain_may_note_findings() {
                         "sqs:SendMessage",
                         "organizations:DescribeOrganization",
                         "organizations:List",
+                        "cloudtrail:LookupEvents",
                         "logs:"
                     ]
                     .iter()
@@ -837,10 +839,113 @@ fn only_contain_sends_work_items_and_consumes_them_as_lambda_advises() {
             let statements = allow_statements(&template, function);
             assert!(grants(&statements, "sqs:SendMessage", &work_queue));
         } else {
-            assert!(sqs_events.is_empty(), "{name} consumes a queue");
+            // The hunt consumes the second hunts' queue (see the test below), no other.
+            let hunts = serde_json::json!({"Fn::GetAtt": ["HuntQueue", "Arn"]});
+            assert!(
+                sqs_events.iter().all(|e| e["Properties"]["Queue"] == hunts),
+                "{name} consumes a queue"
+            );
             assert!(env.get("WORK_QUEUE_URL").is_none(), "{name} fans out");
         }
     }
+}
+
+#[test]
+fn only_contain_queues_second_hunts_and_only_the_hunt_reads_them_or_cloudtrail() {
+    let template = template();
+    let resources = &template["Resources"];
+    let hunt_queue = serde_json::json!({"Fn::GetAtt": ["HuntQueue", "Arn"]});
+    // Only contain's role may send: a message names a stored request, and cannot aim the hunt.
+    let deny = &resources["HuntQueuePolicy"]["Properties"]["PolicyDocument"]["Statement"][0];
+    assert_eq!(
+        (
+            deny["Effect"].as_str(),
+            deny["Principal"].as_str(),
+            deny["Action"].as_str()
+        ),
+        (Some("Deny"), Some("*"), Some("sqs:SendMessage"))
+    );
+    assert_eq!(
+        deny["Condition"]["ArnNotLike"]["aws:PrincipalArn"],
+        serde_json::json!({"Fn::GetAtt": ["ContainFunctionRole", "Arn"]})
+    );
+    let queue = &resources["HuntQueue"]["Properties"];
+    assert_eq!(
+        queue["RedrivePolicy"]["deadLetterTargetArn"],
+        serde_json::json!({"Fn::GetAtt": ["HuntDeadLetterQueue", "Arn"]})
+    );
+    let hunt_timeout = resources["HuntFunction"]["Properties"]["Timeout"]
+        .as_i64()
+        .unwrap();
+    assert!(queue["VisibilityTimeout"].as_i64().unwrap() >= hunt_timeout);
+    assert_eq!(
+        resources["HuntDeadLetterAlarm"]["Properties"]["Dimensions"][0]["Value"],
+        serde_json::json!({"Fn::GetAtt": ["HuntDeadLetterQueue", "QueueName"]})
+    );
+    // SQS holds a message 15 minutes at most: the delay cannot ask for more.
+    assert_eq!(template["Parameters"]["HuntDelaySeconds"]["MaxValue"], 900);
+    let contain = &resources["ContainFunction"];
+    let env = &contain["Properties"]["Environment"]["Variables"];
+    assert_eq!(
+        env["HUNT_QUEUE_URL"],
+        serde_json::json!({"Ref": "HuntQueue"})
+    );
+    assert_eq!(
+        env["HUNT_DELAY_SECONDS"],
+        serde_json::json!({"Ref": "HuntDelaySeconds"})
+    );
+    for (name, function) in resources
+        .as_object()
+        .unwrap()
+        .iter()
+        .filter(|(_, r)| r["Type"] == "AWS::Serverless::Function")
+    {
+        let statements = allow_statements(&template, function);
+        let hunts = matches!(name.as_str(), "ContainFunction" | "HuntFunction");
+        assert_eq!(
+            grants(
+                &statements,
+                "cloudtrail:LookupEvents",
+                &serde_json::json!("*")
+            ),
+            hunts,
+            "{name} reads CloudTrail"
+        );
+        assert_eq!(
+            grants(&statements, "sqs:SendMessage", &hunt_queue),
+            name == "ContainFunction",
+            "{name} queues hunts"
+        );
+        let mappings: Vec<&Value> = function["Properties"]["Events"]
+            .as_object()
+            .into_iter()
+            .flat_map(|e| e.values())
+            .filter(|e| e["Type"] == "SQS" && e["Properties"]["Queue"] == hunt_queue)
+            .collect();
+        assert_eq!(
+            mappings.len(),
+            usize::from(name == "HuntFunction"),
+            "{name}"
+        );
+        if let [mapping] = &mappings[..] {
+            assert_eq!(
+                mapping["Properties"]["FunctionResponseTypes"],
+                serde_json::json!(["ReportBatchItemFailures"])
+            );
+        }
+    }
+    // A hunt in a member account reads its CloudTrail through the containment member role.
+    let member = member_template();
+    let contain_role = &member["Resources"]["MemberContainRole"]["Properties"]["Policies"][0]["PolicyDocument"]
+        ["Statement"];
+    assert!(
+        contain_role
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|s| s["Action"] == "cloudtrail:LookupEvents"),
+        "{contain_role}"
+    );
 }
 
 /// Every object the functions read back from the evidence store (the ledger a replay, a

@@ -90,7 +90,7 @@ pub(super) fn parse(event: EventBridgeEvent<Record>) -> Result<Intake, InputErro
         .clone()
         .filter(|k| check_access_key_id(k).is_ok());
     check_incident_id("detail.eventID", &record.event_id)?;
-    Ok(Intake::Incident(Incident {
+    Ok(Intake::Incident(Box::new(Incident {
         reason: Some(what),
         ..Incident::new(
             format!("cloudtrail-{}", record.event_id),
@@ -98,5 +98,5 @@ pub(super) fn parse(event: EventBridgeEvent<Record>) -> Result<Intake, InputErro
             Trigger::Automatic,
             vec![Target::principal(principal, key)],
         )
-    }))
+    })))
 }

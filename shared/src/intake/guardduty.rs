@@ -54,6 +54,7 @@ struct Service {
     #[serde(default)]
     detection: Option<Detection>,
     event_last_seen: Option<String>,
+    event_first_seen: Option<String>,
 }
 
 #[derive(Deserialize, Serialize)]
@@ -192,6 +193,7 @@ pub(super) fn parse(
         .map_err(|e| InputError::new("detail.partition", e))?;
     let account = finding.account_id.as_str();
     let last_seen = timestamp(finding.service.event_last_seen.as_deref());
+    let first_seen = timestamp(finding.service.event_first_seen.as_deref());
     let mut skipped = Vec::new();
     let targets = if finding.finding_type.starts_with("AttackSequence:IAM/") {
         let Some(sequence) = finding.service.detection.and_then(|d| d.sequence) else {
@@ -253,9 +255,10 @@ pub(super) fn parse(
             finding.finding_type, finding.resource.resource_type
         ));
     };
-    Ok(Intake::Incident(Incident {
+    Ok(Intake::Incident(Box::new(Incident {
         reason: Some(finding.finding_type),
         last_seen,
+        first_seen,
         skipped,
         severity: Some(super::severity_label(finding.severity).into()),
         ..Incident::new(
@@ -264,5 +267,5 @@ pub(super) fn parse(
             Trigger::Automatic,
             targets,
         )
-    }))
+    })))
 }

@@ -67,9 +67,9 @@ pub(super) fn parse(event: EventBridgeEvent<HealthEvent>) -> Result<Intake, Inpu
     } else {
         format!("health-{}", digest(&detail.event_arn))
     };
-    Ok(Intake::Incident(Incident {
+    Ok(Intake::Incident(Box::new(Incident {
         reason: Some(detail.event_type_code),
         skipped,
         ..Incident::new(id, Source::Health, Trigger::Automatic, targets)
-    }))
+    })))
 }

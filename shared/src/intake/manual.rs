@@ -72,11 +72,11 @@ pub(super) fn parse(event: &Value) -> Result<Intake, InputError> {
         Some(p) => Target::principal(p, keys),
         None => Target::key(request.access_key_id.unwrap_or_default(), None),
     };
-    Ok(Intake::Incident(Incident {
+    Ok(Intake::Incident(Box::new(Incident {
         reason: request.reason,
         dry_run: request.dry_run,
         ..Incident::new(id, Source::Manual, Trigger::Human, vec![target])
-    }))
+    })))
 }
 
 /// An organization-wide request: `principal_name` in every account `accounts` selects.
@@ -122,7 +122,7 @@ fn across(request: ManualRequest) -> Result<Intake, InputError> {
         Some(id) => check_incident_id("incident_id", &id).map(|()| id)?,
         None => format!("manual-{}", digest(&format!("{name}|{accounts}"))),
     };
-    Ok(Intake::Incident(Incident {
+    Ok(Intake::Incident(Box::new(Incident {
         reason: request.reason,
         dry_run: request.dry_run,
         across: Some(Box::new(Across {
@@ -130,7 +130,7 @@ fn across(request: ManualRequest) -> Result<Intake, InputError> {
             accounts: set,
         })),
         ..Incident::new(id, Source::Manual, Trigger::Human, Vec::new())
-    }))
+    })))
 }
 
 /// The account a request's `principal_name` is parsed with, replaced by each account's.

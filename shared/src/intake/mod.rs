@@ -67,7 +67,7 @@ pub struct Target {
 }
 
 impl Target {
-    fn principal(principal: Principal, keys: impl IntoIterator<Item = String>) -> Self {
+    pub(crate) fn principal(principal: Principal, keys: impl IntoIterator<Item = String>) -> Self {
         Self {
             principal: Some(principal),
             access_key_ids: keys.into_iter().collect(),
@@ -112,6 +112,11 @@ pub struct Incident {
     /// When the signal last saw the activity (GuardDuty's `eventLastSeen`, Security Hub's
     /// `LastObservedAt`): later than a release of the same incident, it is new activity.
     pub last_seen: Option<DateTime<Utc>>,
+    /// When the signal first saw the activity (GuardDuty's `eventFirstSeen`, Security Hub's
+    /// `FirstObservedAt`): where the hunt's window starts ([`crate::hunt::window`]).
+    pub first_seen: Option<DateTime<Utc>>,
+    /// The hunt function's request: credentials to hunt besides the targets', and which hunt.
+    pub hunt: Option<Box<crate::hunt::Seeds>>,
     /// Malformed entities of an otherwise valid event, left out of `targets` (field named).
     pub skipped: Vec<InputError>,
     /// A human's cap for this invocation (`max_principals` in the payload), replacing
@@ -201,6 +206,8 @@ impl Incident {
             targets,
             trigger,
             last_seen: None,
+            first_seen: None,
+            hunt: None,
             skipped: Vec::new(),
             max_principals: None,
             severity: None,
@@ -238,7 +245,7 @@ impl Incident {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Intake {
     /// Something to act on.
-    Incident(Incident),
+    Incident(Box<Incident>),
     /// Nothing to do, and why (a sample finding, an archived one, an unrelated event).
     Ignored {
         /// Why the event is ignored, for the report.
@@ -375,10 +382,10 @@ fn max_principals(event: &Value) -> Result<Option<usize>, InputError> {
 
 fn with_cap(intake: Intake, max_principals: Option<usize>) -> Intake {
     match intake {
-        Intake::Incident(incident) => Intake::Incident(Incident {
+        Intake::Incident(incident) => Intake::Incident(Box::new(Incident {
             max_principals: max_principals.or(incident.max_principals),
-            ..incident
-        }),
+            ..*incident
+        })),
         ignored => ignored,
     }
 }

@@ -26,6 +26,7 @@ struct Finding {
     aws_account_id: String,
     product_arn: Option<String>,
     last_observed_at: Option<String>,
+    first_observed_at: Option<String>,
     #[serde(default)]
     resources: Vec<Resource>,
     record_state: Option<String>,
@@ -98,6 +99,7 @@ pub(super) fn parse(
     let mut not_acted_on = Vec::new();
     let mut skipped = Vec::new();
     let mut last_seen = None;
+    let mut first_seen: Option<chrono::DateTime<chrono::Utc>> = None;
     for (i, finding) in event.detail.findings.iter().enumerate() {
         if !chosen && let Some(why) = not_actionable(finding, options) {
             not_acted_on.push(format!("{}: {why}", finding.id));
@@ -139,6 +141,9 @@ pub(super) fn parse(
             acted_on.push(finding.id.as_str());
             acted.push(finding);
             last_seen = last_seen.max(timestamp(finding.last_observed_at.as_deref()));
+            if let Some(seen) = timestamp(finding.first_observed_at.as_deref()) {
+                first_seen = Some(first_seen.map_or(seen, |f| f.min(seen)));
+            }
         }
     }
     if acted_on.is_empty() {
@@ -204,15 +209,16 @@ pub(super) fn parse(
             })
         })
         .collect();
-    Ok(Intake::Incident(Incident {
+    Ok(Intake::Incident(Box::new(Incident {
         reason: Some(reason),
         last_seen,
+        first_seen,
         skipped,
         severity,
         findings,
         echo_of,
         ..Incident::new(id, Source::SecurityHub, trigger, targets)
-    }))
+    })))
 }
 
 /// The account of a target's principal when it is not `account`.

@@ -14,13 +14,15 @@ use std::collections::{BTreeMap, BTreeSet};
 const SESSION_SECONDS: i32 = 900;
 
 /// How another account can be reached in this invocation.
+#[derive(Clone)]
 enum Entry {
-    Entered(aws_sdk_iam::Client),
+    Entered(aws_sdk_iam::Client, Credentials),
     NotConfigured(String),
     Failed(String),
 }
 
 /// The accounts of one invocation.
+#[derive(Clone)]
 pub(super) struct Accounts {
     own: String,
     others: BTreeMap<String, Entry>,
@@ -35,6 +37,29 @@ pub(super) enum Blocked {
 }
 
 impl Accounts {
+    /// Whether `account` is the own or was entered (or tried).
+    pub(super) fn has(&self, account: &str) -> bool {
+        account == self.own || self.others.contains_key(account)
+    }
+
+    /// These accounts and `more`'s.
+    pub(super) fn with(mut self, more: Accounts) -> Self {
+        self.others.extend(more.others);
+        self
+    }
+
+    /// The member role's credentials in another account (for its other clients: CloudTrail's).
+    pub(super) fn credentials(&self, account: &str) -> Result<Credentials, Blocked> {
+        match self.others.get(account) {
+            Some(Entry::Entered(_, credentials)) => Ok(credentials.clone()),
+            Some(Entry::NotConfigured(why)) => Err(Blocked::NotConfigured(why.clone())),
+            Some(Entry::Failed(why)) => Err(Blocked::Failed(why.clone())),
+            None => Err(Blocked::Failed(format!(
+                "account {account} was not entered"
+            ))),
+        }
+    }
+
     /// The IAM client for `account`.
     pub(super) fn iam<'a>(
         &'a self,
@@ -45,7 +70,7 @@ impl Accounts {
             return Ok(own);
         }
         match self.others.get(account) {
-            Some(Entry::Entered(client)) => Ok(client),
+            Some(Entry::Entered(client, _)) => Ok(client),
             Some(Entry::NotConfigured(why)) => Err(Blocked::NotConfigured(why.clone())),
             Some(Entry::Failed(why)) => Err(Blocked::Failed(why.clone())),
             None => Err(Blocked::Failed(format!(
@@ -73,7 +98,7 @@ impl Responder {
             let entry = match &self.config.member_role_name {
                 None => Entry::NotConfigured(plan::other_account(account, &me.account_id)),
                 Some(base) => match self.assume(me, account, base, incident_id).await {
-                    Ok(client) => Entry::Entered(client),
+                    Ok((client, credentials)) => Entry::Entered(client, credentials),
                     Err(why) => Entry::Failed(why),
                 },
             };
@@ -96,7 +121,7 @@ impl Responder {
         account: &str,
         base: &str,
         incident_id: &str,
-    ) -> Result<aws_sdk_iam::Client, String> {
+    ) -> Result<(aws_sdk_iam::Client, Credentials), String> {
         let Some(kind) = self.playbook.member_role() else {
             return Err(format!(
                 "`{}` works in its own account only: it has no member role",
@@ -138,7 +163,7 @@ impl Responder {
         );
         let mut config = self.iam.config().to_builder();
         config.set_credentials_provider(Some(aws_sdk_iam::config::SharedCredentialsProvider::new(
-            credentials,
+            credentials.clone(),
         )));
         // IAM's rate is the account's: another account gets a bucket of its own.
         if let Some(paced) = &self.paced {
@@ -147,6 +172,6 @@ impl Responder {
             )));
         }
         let config = config.build();
-        Ok(aws_sdk_iam::Client::from_conf(config))
+        Ok((aws_sdk_iam::Client::from_conf(config), credentials))
     }
 }

@@ -317,6 +317,7 @@ impl Responder {
             account_id: principal.account_id.clone(),
             status,
             message,
+            cause: None,
             steps,
         };
         let plan = critical.into_iter().chain(rest).collect();

@@ -40,6 +40,7 @@ mod accounts;
 mod audit;
 mod contain;
 mod dispatch;
+mod hunt;
 mod notify;
 mod record;
 mod release;
@@ -49,6 +50,8 @@ use accounts::{Accounts, Blocked};
 use dispatch::{WorkRun, fanout_records, protected_account};
 use record::{Extra, Upload};
 use resolve::account_of;
+
+pub use hunt::{LOOKUPS_PER_SECOND, MAX_CREDENTIALS, MAX_PAGES, Request as HuntRequest};
 
 /// Attempts per AWS call, the first included, in the SDK's standard retry mode (each attempt
 /// paced; a throttled containment write is also sent again from the bucket, for up to
@@ -76,6 +79,9 @@ pub struct Responder {
     securityhub: aws_sdk_securityhub::Client,
     sqs: aws_sdk_sqs::Client,
     organizations: aws_sdk_organizations::Client,
+    /// What the hunt's CloudTrail clients are built from (one per account and region, each paced);
+    /// `None`: the hunt reads nothing and says so.
+    trail: Option<SdkConfig>,
     config: Config,
     playbook: Playbook,
     identity: OnceCell<Principal>,
@@ -113,6 +119,8 @@ struct Invocation<'a> {
     cutoff: &'a str,
     /// When the investigation stops, if the function has a deadline.
     stop_reading: Option<tokio::time::Instant>,
+    /// The run's evidence prefix.
+    prefix: &'a str,
 }
 
 /// What one principal's containment produced.
@@ -173,6 +181,7 @@ impl Responder {
             .build();
         Self {
             paced: Some(paced),
+            trail: Some(sdk.clone()),
             ..Self::with_clients(
                 aws_sdk_iam::Client::from_conf(iam),
                 aws_sdk_s3::Client::from_conf(s3),
@@ -200,6 +209,15 @@ impl Responder {
         Self {
             sqs,
             organizations,
+            ..self
+        }
+    }
+
+    /// The same responder hunting through CloudTrail clients built from `sdk` (a test's, pointed at
+    /// its CloudTrail double).
+    pub fn with_trail(self, sdk: &SdkConfig) -> Self {
+        Self {
+            trail: Some(sdk.clone()),
             ..self
         }
     }
@@ -238,6 +256,7 @@ impl Responder {
             securityhub: aws_sdk_securityhub::Client::new(&unconfigured()),
             sqs: aws_sdk_sqs::Client::new(&unconfigured()),
             organizations: aws_sdk_organizations::Client::new(&unconfigured()),
+            trail: None,
             config,
             playbook: Playbook::Contain,
             identity: OnceCell::new(),
@@ -311,7 +330,7 @@ impl Responder {
                     ..Report::new("", Status::Ignored, self.config.dry_run)
                 });
             }
-            Ok(Intake::Incident(incident)) => incident,
+            Ok(Intake::Incident(incident)) => *incident,
         };
         Box::pin(self.respond(incident, &event, deadline, None)).await
     }
@@ -326,6 +345,8 @@ impl Responder {
     ) -> Result<Value, Error> {
         let answer = if self.playbook == Playbook::Audit {
             serde_json::to_value(Box::pin(self.audit(event)).await?)
+        } else if self.playbook == Playbook::Hunt {
+            return Box::pin(self.hunt_invocation(event, deadline)).await;
         } else if fanout_records(&event) {
             serde_json::to_value(Box::pin(self.work(event, deadline)).await?)
         } else if event.get("status").is_some() && self.playbook != Playbook::Release {
@@ -514,6 +535,7 @@ impl Responder {
             started,
             cutoff: &cutoff,
             stop_reading,
+            prefix: &prefix,
         };
 
         // 1. Resolve: every target to its principal, each principal once.
@@ -540,7 +562,19 @@ impl Responder {
             .await;
         waves += runs.iter().map(|r| r.waves).max().unwrap_or(0);
 
-        // 5. Report.
+        // 5. Hunt: what the credentials did, after every containment write above; what they left
+        // is contained as more targets of the incident.
+        let (runs, hunted) = if self.hunts(work.is_some()) {
+            let hunted = Box::pin(self.hunt(&invocation, &runs)).await;
+            waves += hunted.waves;
+            let mut all = runs;
+            all.extend(hunted.runs);
+            (all, Some((hunted.summary, hunted.activity)))
+        } else {
+            (runs, None)
+        };
+
+        // 6. Report.
         let skipped: Vec<Skipped> = incident
             .skipped
             .iter()
@@ -561,12 +595,17 @@ impl Responder {
             // dead-letter queue, and a retry finds the rest already in place.
             status = Status::Partial;
         }
+        if status == Status::Ignored && targets.is_empty() && hunted.is_some() {
+            status = Status::Hunted;
+        }
+        let (activity, events) = hunted.unzip();
         let mut report = Report {
             source: Some(incident.source.as_str().into()),
             reason: incident.reason.clone(),
             waves,
             targets,
             skipped,
+            activity,
             ..Report::new(&incident.id, status, dry_run)
         };
         // The humans first: the message names where the evidence is going. A work item tells
@@ -598,6 +637,10 @@ impl Responder {
                     .flatten()
                     .chain(notified.map(|o| self.upload(o, started)))
                     .chain(outcome)
+                    .chain(events.map(|events| {
+                        let key = format!("{prefix}/{}", crate::hunt::ACTIVITY_OBJECT);
+                        self.upload(EvidenceObject::json(key, &events), started)
+                    }))
                     .collect(),
                 ..Extra::default()
             };

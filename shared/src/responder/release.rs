@@ -199,6 +199,7 @@ impl Responder {
             account_id: principal.account_id.clone(),
             status,
             message,
+            cause: None,
             steps,
         };
         report.status = target.status;

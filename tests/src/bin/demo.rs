@@ -2,9 +2,15 @@
 //! first call to the stored evidence. Starts moto, seeds a compromised user, runs the real
 //! `contain` binary under a local Lambda Runtime API with a GuardDuty finding, and shows
 //! before, after, the report and the evidence; then the readiness audit of the same account.
+//! The attacker's calls go through a CloudTrail double (moto has no event history) that the
+//! function's hunt reads back.
 
 use harness::lambda::{binary, invoke};
-use harness::{BUCKET, Inbox, Moto, SeededUser, guardduty_finding, seed_user, user_state};
+use harness::trail::Trail;
+use harness::{
+    ACCOUNT, BUCKET, Inbox, Moto, SeededUser, guardduty_finding, key_statuses, seed_user,
+    user_state,
+};
 use serde_json::Value;
 
 #[tokio::main]
@@ -58,9 +64,15 @@ async fn main() {
     let notifications = Moto::start();
     let inbox = Inbox::new(&notifications.sdk_config().await).await;
 
+    // CloudTrail's event history, which moto lacks: a double in front of the emulator records
+    // the stolen key's calls and answers the hunt's LookupEvents with them.
+    let trail = Trail::start(moto.port, ACCOUNT).await;
+    trail.record_user(&user.keys[0], &user.name, &user.arn);
+
     section("BEFORE");
     print_user(&iam, &user).await;
     attacker_calls(&moto, &user).await;
+    let backdoor = persistence(&moto, &trail, &user).await;
 
     let event = guardduty_finding(&user.name, &user.keys[0]);
     section("INVOKE contain");
@@ -81,6 +93,7 @@ async fn main() {
         ("EVIDENCE_BUCKET", BUCKET.to_string()),
         ("NOTIFY_TOPIC_ARN", inbox.topic.clone()),
         ("AWS_ENDPOINT_URL_SNS", notifications.endpoint.clone()),
+        ("AWS_ENDPOINT_URL_CLOUDTRAIL", trail.endpoint.clone()),
         // The emulator answers ListServiceSpecificCredentials with HTTP 500: retry it once, not five times.
         ("AWS_MAX_ATTEMPTS", "2".to_string()),
     ];
@@ -100,6 +113,29 @@ async fn main() {
     section("AFTER");
     print_user(&iam, &user).await;
     attacker_calls(&moto, &user).await;
+    for (key, status) in key_statuses(&iam, "backup-svc").await {
+        let mark = if key == backdoor {
+            " (the attacker's)"
+        } else {
+            ""
+        };
+        println!("  backup-svc key    {key} {status:?}{mark}");
+    }
+
+    section("HUNT (what the stolen key did, from CloudTrail, and what was contained)");
+    let activity = &report["activity"];
+    for line in activity["lines"].as_array().into_iter().flatten() {
+        println!("  {}", line.as_str().unwrap_or_default());
+    }
+    for target in report["targets"].as_array().into_iter().flatten() {
+        if let Some(cause) = target["cause"].as_str() {
+            println!(
+                "  followed: {} {} (cause {cause})",
+                target["principal_arn"].as_str().unwrap_or_default(),
+                target["status"].as_str().unwrap_or_default()
+            );
+        }
+    }
 
     section("REPORT (the function's response)");
     println!(
@@ -230,6 +266,30 @@ fn compact(v: &Value) -> String {
     } else {
         text
     }
+}
+
+/// What the attacker leaves behind with the leaked key before anyone notices: a user of their own
+/// with a key, through the CloudTrail double (which records it). Returns the new key's id.
+async fn persistence(moto: &Moto, trail: &Trail, user: &SeededUser) -> String {
+    let stolen = moto.sdk_config_as(&user.keys[0], &user.first_secret).await;
+    let through = stolen.to_builder().endpoint_url(&trail.endpoint).build();
+    let iam = aws_sdk_iam::Client::new(&through);
+    iam.create_user()
+        .user_name("backup-svc")
+        .send()
+        .await
+        .expect("the attacker's user");
+    let key = iam
+        .create_access_key()
+        .user_name("backup-svc")
+        .send()
+        .await
+        .expect("the attacker's key")
+        .access_key
+        .expect("key")
+        .access_key_id;
+    println!("  the attacker      created user backup-svc and its access key {key}");
+    key
 }
 
 /// What the holder of the leaked key can do.
