@@ -535,3 +535,20 @@ async fn a_hunt_request_by_hand_is_checked_field_by_field() {
         "a hunt contains what the key left, not its owner"
     );
 }
+
+#[tokio::test]
+async fn with_hunt_off_contain_reads_no_cloudtrail_and_follows_nobody() {
+    let scene = attack().await;
+    let responder = responder(&scene, &[("HUNT", "false")], Playbook::Contain).await;
+
+    let report = responder.handle(finding(&scene)).await.expect("contained");
+
+    assert_eq!(report.status, Status::Contained);
+    assert!(report.activity.is_none());
+    assert_eq!(report.targets.len(), 1, "alice alone");
+    assert!(!denied(&scene.iam, "backup-svc").await);
+    assert!(
+        scene.trail.seen().iter().all(|s| s.action != "LookupEvents"),
+        "no CloudTrail read"
+    );
+}

@@ -160,7 +160,12 @@ impl Responder {
 
     /// The hunt after the containment: the credentials the incident names (and those it hunts by
     /// hand), what they did in every region configured, and the principals they left contained.
-    pub(super) async fn hunt(&self, run: &Invocation<'_>, primaries: &[TargetRun]) -> HuntRun {
+    /// `None` when the incident names no credential to hunt (a role named by its ARN alone).
+    pub(super) async fn hunt(
+        &self,
+        run: &Invocation<'_>,
+        primaries: &[TargetRun],
+    ) -> Option<HuntRun> {
         let incident = run.incident;
         let me = run.me;
         let mut seeds = incident
@@ -182,6 +187,9 @@ impl Responder {
             {
                 seeds.push(Credential::user(&p.name, &p.arn(), &p.account_id));
             }
+        }
+        if seeds.is_empty() {
+            return None;
         }
         let now = run.started;
         let (from, to) = hunt::window(incident.first_seen, None, now);
@@ -220,12 +228,12 @@ impl Responder {
                 Err(e) => summary.warnings.push(e),
             }
         }
-        HuntRun {
+        Some(HuntRun {
             summary: summary.of(&activity),
             activity,
             runs,
             waves: waves + follow_waves,
-        }
+        })
     }
 
     /// Every credential's events in every region, paced, generation by generation: the keys a

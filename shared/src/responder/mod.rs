@@ -564,14 +564,18 @@ impl Responder {
 
         // 5. Hunt: what the credentials did, after every containment write above; what they left
         // is contained as more targets of the incident.
-        let (runs, hunted) = if self.hunts(work.is_some()) {
-            let hunted = Box::pin(self.hunt(&invocation, &runs)).await;
-            waves += hunted.waves;
-            let mut all = runs;
-            all.extend(hunted.runs);
-            (all, Some((hunted.summary, hunted.activity)))
-        } else {
-            (runs, None)
+        let hunted = match self.hunts(work.is_some()) {
+            true => Box::pin(self.hunt(&invocation, &runs)).await,
+            false => None,
+        };
+        let (runs, hunted) = match hunted {
+            Some(hunted) => {
+                waves += hunted.waves;
+                let mut all = runs;
+                all.extend(hunted.runs);
+                (all, Some((hunted.summary, hunted.activity)))
+            }
+            None => (runs, None),
         };
 
         // 6. Report.
