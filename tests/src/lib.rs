@@ -273,6 +273,17 @@ pub fn config(vars: &[(&str, &str)]) -> Config {
     .expect("valid test configuration")
 }
 
+/// A new access key of `user` (its id and secret), as whoever `iam` is.
+pub async fn new_key(iam: &aws_sdk_iam::Client, user: &str) -> aws_sdk_iam::types::AccessKey {
+    iam.create_access_key()
+        .user_name(user)
+        .send()
+        .await
+        .expect("create access key")
+        .access_key
+        .expect("key")
+}
+
 /// A user seeded as a real one would look: two keys, policies, a group, a password, MFA, tags.
 pub struct SeededUser {
     /// The user name.

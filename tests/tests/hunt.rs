@@ -8,7 +8,7 @@ use aws_sdk_iam::types::StatusType;
 use harness::trail::Trail;
 use harness::{
     ACCOUNT, Moto, config, create_bucket, evidence_body, evidence_keys, guardduty_finding,
-    key_statuses, s3_client, seed_role, seed_user,
+    key_statuses, new_key, s3_client, seed_role, seed_user,
 };
 use playbook::Responder;
 use playbook::plan::{DENY_POLICY_NAME, Playbook, REVOKE_POLICY_NAME};
@@ -32,6 +32,34 @@ async fn through(
             ));
     }
     builder.build()
+}
+
+/// A session of `role` named `name`, assumed with `as_whom` through the double, and a
+/// configuration that calls with it through the double.
+async fn session(
+    moto: &Moto,
+    trail: &Trail,
+    as_whom: &SdkConfig,
+    role: &str,
+    name: &str,
+) -> SdkConfig {
+    let credentials = aws_sdk_sts::Client::new(as_whom)
+        .assume_role()
+        .role_arn(role)
+        .role_session_name(name)
+        .send()
+        .await
+        .unwrap()
+        .credentials
+        .unwrap();
+    through(
+        moto,
+        trail,
+        &credentials.access_key_id,
+        &credentials.secret_access_key,
+        Some(credentials.session_token),
+    )
+    .await
 }
 
 /// Whether `user` carries Tourniquet's deny-all.
@@ -81,15 +109,7 @@ async fn attack() -> Scene {
         .send()
         .await
         .unwrap();
-    let backdoor_key = attacker
-        .create_access_key()
-        .user_name("backup-svc")
-        .send()
-        .await
-        .unwrap()
-        .access_key
-        .unwrap()
-        .access_key_id;
+    let backdoor_key = new_key(&attacker, "backup-svc").await.access_key_id;
     attacker
         .attach_user_policy()
         .user_name("backup-svc")
@@ -97,15 +117,7 @@ async fn attack() -> Scene {
         .send()
         .await
         .unwrap();
-    let breakglass_key = attacker
-        .create_access_key()
-        .user_name("breakglass")
-        .send()
-        .await
-        .unwrap()
-        .access_key
-        .unwrap()
-        .access_key_id;
+    let breakglass_key = new_key(&attacker, "breakglass").await.access_key_id;
     // The victim has two keys already: IAM refuses a third (LimitExceeded), a failed call.
     let refused = attacker
         .create_access_key()
@@ -113,23 +125,7 @@ async fn attack() -> Scene {
         .send()
         .await;
     assert!(refused.is_err(), "IAM allows two keys a user");
-    let session = aws_sdk_sts::Client::new(&stolen)
-        .assume_role()
-        .role_arn(&role.arn)
-        .role_session_name("maintenance")
-        .send()
-        .await
-        .unwrap()
-        .credentials
-        .unwrap();
-    let as_role = through(
-        &moto,
-        &trail,
-        &session.access_key_id,
-        &session.secret_access_key,
-        Some(session.session_token.clone()),
-    )
-    .await;
+    let as_role = session(&moto, &trail, &stolen, &role.arn, "maintenance").await;
     aws_sdk_iam::Client::new(&as_role)
         .create_user()
         .user_name("shadow")
@@ -146,14 +142,7 @@ async fn attack() -> Scene {
         .unwrap()
         .user
         .unwrap();
-    let admin_key = iam
-        .create_access_key()
-        .user_name("admin")
-        .send()
-        .await
-        .unwrap()
-        .access_key
-        .unwrap();
+    let admin_key = new_key(&iam, "admin").await;
     trail.record_user(&admin_key.access_key_id, "admin", &admin.arn);
     let admin_sdk = through(
         &moto,
@@ -163,23 +152,7 @@ async fn attack() -> Scene {
         None,
     )
     .await;
-    let named_alice = aws_sdk_sts::Client::new(&admin_sdk)
-        .assume_role()
-        .role_arn(&role.arn)
-        .role_session_name("alice")
-        .send()
-        .await
-        .unwrap()
-        .credentials
-        .unwrap();
-    let impostor = through(
-        &moto,
-        &trail,
-        &named_alice.access_key_id,
-        &named_alice.secret_access_key,
-        Some(named_alice.session_token.clone()),
-    )
-    .await;
+    let impostor = session(&moto, &trail, &admin_sdk, &role.arn, "alice").await;
     aws_sdk_iam::Client::new(&impostor)
         .create_user()
         .user_name("innocent")
@@ -548,7 +521,11 @@ async fn with_hunt_off_contain_reads_no_cloudtrail_and_follows_nobody() {
     assert_eq!(report.targets.len(), 1, "alice alone");
     assert!(!denied(&scene.iam, "backup-svc").await);
     assert!(
-        scene.trail.seen().iter().all(|s| s.action != "LookupEvents"),
+        scene
+            .trail
+            .seen()
+            .iter()
+            .all(|s| s.action != "LookupEvents"),
         "no CloudTrail read"
     );
 }

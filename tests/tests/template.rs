@@ -758,6 +758,25 @@ fn every_function_may_tell_the_humans_and_only_contain_may_note_findings() {
 /// only contain's role may send, only contain consumes (one item an invocation, failures reported
 /// per item, at most `WorkConcurrency` at once), a message is seen again only after the function's
 /// timeout six times over, and one that keeps failing lands in an alarmed dead-letter queue.
+/// The queue policy `policy` denies sending to everyone but contain's role.
+fn only_contain_sends(resources: &Value, policy: &str) {
+    let deny = &resources[policy]["Properties"]["PolicyDocument"]["Statement"][0];
+    assert_eq!(
+        (
+            deny["Effect"].as_str(),
+            deny["Principal"].as_str(),
+            deny["Action"].as_str()
+        ),
+        (Some("Deny"), Some("*"), Some("sqs:SendMessage")),
+        "{policy}"
+    );
+    assert_eq!(
+        deny["Condition"]["ArnNotLike"]["aws:PrincipalArn"],
+        serde_json::json!({"Fn::GetAtt": ["ContainFunctionRole", "Arn"]}),
+        "{policy}"
+    );
+}
+
 #[test]
 fn only_contain_sends_work_items_and_consumes_them_as_lambda_advises() {
     let template = template();
@@ -783,19 +802,7 @@ fn only_contain_sends_work_items_and_consumes_them_as_lambda_advises() {
         queue["RedrivePolicy"]["maxReceiveCount"],
         serde_json::json!({"Ref": "WorkMaxReceives"})
     );
-    let deny = &resources["WorkQueuePolicy"]["Properties"]["PolicyDocument"]["Statement"][0];
-    assert_eq!(
-        (
-            deny["Effect"].as_str(),
-            deny["Principal"].as_str(),
-            deny["Action"].as_str()
-        ),
-        (Some("Deny"), Some("*"), Some("sqs:SendMessage"))
-    );
-    assert_eq!(
-        deny["Condition"]["ArnNotLike"]["aws:PrincipalArn"],
-        serde_json::json!({"Fn::GetAtt": ["ContainFunctionRole", "Arn"]})
-    );
+    only_contain_sends(resources, "WorkQueuePolicy");
     let alarm = &resources["WorkDeadLetterAlarm"]["Properties"];
     assert_eq!(
         alarm["Dimensions"][0]["Value"],
@@ -856,19 +863,7 @@ fn only_contain_queues_second_hunts_and_only_the_hunt_reads_them_or_cloudtrail()
     let resources = &template["Resources"];
     let hunt_queue = serde_json::json!({"Fn::GetAtt": ["HuntQueue", "Arn"]});
     // Only contain's role may send: a message names a stored request, and cannot aim the hunt.
-    let deny = &resources["HuntQueuePolicy"]["Properties"]["PolicyDocument"]["Statement"][0];
-    assert_eq!(
-        (
-            deny["Effect"].as_str(),
-            deny["Principal"].as_str(),
-            deny["Action"].as_str()
-        ),
-        (Some("Deny"), Some("*"), Some("sqs:SendMessage"))
-    );
-    assert_eq!(
-        deny["Condition"]["ArnNotLike"]["aws:PrincipalArn"],
-        serde_json::json!({"Fn::GetAtt": ["ContainFunctionRole", "Arn"]})
-    );
+    only_contain_sends(resources, "HuntQueuePolicy");
     let queue = &resources["HuntQueue"]["Properties"];
     assert_eq!(
         queue["RedrivePolicy"]["deadLetterTargetArn"],

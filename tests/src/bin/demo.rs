@@ -8,7 +8,7 @@
 use harness::lambda::{binary, invoke};
 use harness::trail::Trail;
 use harness::{
-    ACCOUNT, BUCKET, Inbox, Moto, SeededUser, guardduty_finding, key_statuses, seed_user,
+    ACCOUNT, BUCKET, Inbox, Moto, SeededUser, guardduty_finding, key_statuses, new_key, seed_user,
     user_state,
 };
 use serde_json::Value;
@@ -34,14 +34,7 @@ async fn main() {
         .send()
         .await
         .expect("responder policy");
-    let responder_key = iam
-        .create_access_key()
-        .user_name("tourniquet")
-        .send()
-        .await
-        .expect("responder key")
-        .access_key
-        .expect("key");
+    let responder_key = new_key(&iam, "tourniquet").await;
     let user = seed_user(&iam, "ci-deployer").await;
     moto.enforce_iam_authorization();
     println!(
@@ -279,15 +272,7 @@ async fn persistence(moto: &Moto, trail: &Trail, user: &SeededUser) -> String {
         .send()
         .await
         .expect("the attacker's user");
-    let key = iam
-        .create_access_key()
-        .user_name("backup-svc")
-        .send()
-        .await
-        .expect("the attacker's key")
-        .access_key
-        .expect("key")
-        .access_key_id;
+    let key = new_key(&iam, "backup-svc").await.access_key_id;
     println!("  the attacker      created user backup-svc and its access key {key}");
     key
 }
