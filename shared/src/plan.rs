@@ -245,6 +245,10 @@ pub enum Action {
     RevokeSessions,
     /// Set an access key to Inactive (never delete it: it is evidence).
     DeactivateAccessKey,
+    /// Set a user's other credential Inactive: an X.509 signing certificate, an SSH public key
+    /// (CodeCommit), a service-specific credential (CodeCommit, Keyspaces, Bedrock API keys...).
+    /// The target is `<kind>:<id>` ([`CredentialKind`]); never deleted.
+    DeactivateCredential,
     /// Tag the principal with the incident id.
     TagPrincipal,
     /// Release: take Tourniquet's deny off by the route it went on.
@@ -255,6 +259,10 @@ pub enum Action {
     ReactivateAccessKey,
     /// Release: leave a key inactive (not listed, or not this incident's to reactivate).
     KeepAccessKeyInactive,
+    /// Release: set a credential this incident deactivated, and the request lists, Active again.
+    ReactivateCredential,
+    /// Release: leave a credential inactive (not listed, or not this incident's to reactivate).
+    KeepCredentialInactive,
     /// Release: remove the incident tags.
     UntagPrincipal,
     /// Release: tag the principal with the release.
@@ -267,10 +275,11 @@ pub enum Action {
 
 impl Action {
     /// Every action a containment takes (and a release may undo).
-    pub const CONTAINMENT: [Action; 4] = [
+    pub const CONTAINMENT: [Action; 5] = [
         Action::AttachDenyAll,
         Action::RevokeSessions,
         Action::DeactivateAccessKey,
+        Action::DeactivateCredential,
         Action::TagPrincipal,
     ];
 
@@ -285,11 +294,14 @@ impl Action {
             Action::AttachDenyAll => "attach_deny_all",
             Action::RevokeSessions => "revoke_sessions",
             Action::DeactivateAccessKey => "deactivate_access_key",
+            Action::DeactivateCredential => "deactivate_credential",
             Action::TagPrincipal => "tag_principal",
             Action::RemoveDenyAll => "remove_deny_all",
             Action::KeepDenyAll => "keep_deny_all",
             Action::ReactivateAccessKey => "reactivate_access_key",
             Action::KeepAccessKeyInactive => "keep_access_key_inactive",
+            Action::ReactivateCredential => "reactivate_credential",
+            Action::KeepCredentialInactive => "keep_credential_inactive",
             Action::UntagPrincipal => "untag_principal",
             Action::TagReleased => "tag_released",
             Action::KeepSessionCutoff => "keep_session_cutoff",
@@ -382,6 +394,66 @@ pub struct KeyState {
     pub active: bool,
 }
 
+/// A user's credential other than its access keys and password.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CredentialKind {
+    /// An X.509 signing certificate.
+    SigningCertificate,
+    /// An SSH public key (CodeCommit).
+    SshPublicKey,
+    /// A service-specific credential (CodeCommit, Amazon Keyspaces, Bedrock API keys).
+    ServiceSpecificCredential,
+}
+
+impl CredentialKind {
+    /// Every kind, in the order the report lists them.
+    pub const ALL: [CredentialKind; 3] = [
+        CredentialKind::SigningCertificate,
+        CredentialKind::SshPublicKey,
+        CredentialKind::ServiceSpecificCredential,
+    ];
+
+    /// The name in a step's target (`ssh_public_key:APKA...`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CredentialKind::SigningCertificate => "signing_certificate",
+            CredentialKind::SshPublicKey => "ssh_public_key",
+            CredentialKind::ServiceSpecificCredential => "service_specific_credential",
+        }
+    }
+
+    /// The kind in words, plural, for messages.
+    pub fn plural(self) -> &'static str {
+        match self {
+            CredentialKind::SigningCertificate => "signing certificates",
+            CredentialKind::SshPublicKey => "SSH public keys",
+            CredentialKind::ServiceSpecificCredential => "service-specific credentials",
+        }
+    }
+
+    /// A step's target: `<kind>:<id>`.
+    pub fn target(self, id: &str) -> String {
+        format!("{}:{id}", self.as_str())
+    }
+
+    /// The kind and id a step's target names.
+    pub fn parse_target(target: &str) -> Option<(CredentialKind, &str)> {
+        let (kind, id) = target.split_once(':')?;
+        let kind = Self::ALL.into_iter().find(|k| k.as_str() == kind)?;
+        (!id.is_empty()).then_some((kind, id))
+    }
+}
+
+/// A user's credentials of one kind, as listed (a role has none).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CredentialsState {
+    /// Which kind.
+    pub kind: CredentialKind,
+    /// Each credential's id and whether it is active, or why they could not be listed.
+    pub listed: Result<Vec<KeyState>, String>,
+}
+
 /// What the planner needs to know of a principal, as read in the first wave.
 /// Each part is `Err` with the reason when IAM would not tell.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -398,6 +470,8 @@ pub struct PrincipalState {
     pub tags: Result<Vec<(String, String)>, String>,
     /// The cutoff of Tourniquet's inline revoke-sessions policy, if the principal has one.
     pub session_cutoff: Result<Option<String>, String>,
+    /// A user's other credentials, by kind (empty for a role, or before they were read).
+    pub credentials: Vec<CredentialsState>,
 }
 
 impl PrincipalState {
@@ -413,7 +487,20 @@ impl PrincipalState {
             group_names: unread(),
             tags: unread(),
             session_cutoff: unread(),
+            credentials: Vec::new(),
         }
+    }
+
+    /// The credential a `<kind>:<id>` target names, as listed: `Some(active)`.
+    pub fn credential(&self, target: &str) -> Option<bool> {
+        let (kind, id) = CredentialKind::parse_target(target)?;
+        self.credentials
+            .iter()
+            .filter(|c| c.kind == kind)
+            .find_map(|c| c.listed.as_ref().ok())?
+            .iter()
+            .find(|k| k.id == id)
+            .map(|k| k.active)
     }
 
     /// The incident id a previous containment tagged the principal with, if any.
@@ -595,6 +682,36 @@ pub fn key_steps(
     steps
 }
 
+/// A user's other credentials, from its first read: one step for each (one already inactive is
+/// found in place), and a blocked step for a kind that could not be listed.
+pub fn credential_steps(state: &PrincipalState, playbook: Playbook) -> Vec<Step> {
+    let mut steps = Vec::new();
+    for credentials in &state.credentials {
+        let kind = credentials.kind;
+        match &credentials.listed {
+            Ok(listed) => steps.extend(
+                listed
+                    .iter()
+                    .map(|c| Step::new(Action::DeactivateCredential, kind.target(&c.id), false)),
+            ),
+            Err(why) => steps.push(Step {
+                blocked: Some(format!(
+                    "the user's {} could not be listed: {why}; the deny-all stops them, but \
+                     check them by hand",
+                    kind.plural()
+                )),
+                ..Step::new(
+                    Action::DeactivateCredential,
+                    kind.target("(unlisted)"),
+                    false,
+                )
+            }),
+        }
+    }
+    steps.retain(|s| playbook.runs(s.action));
+    steps
+}
+
 /// The incident tags, from the principal's first read.
 pub fn tag_step(
     critical: &[Step],
@@ -644,6 +761,7 @@ pub fn in_place(step: &Step, principal: &Principal, state: &PrincipalState) -> b
             .access_keys
             .as_ref()
             .is_ok_and(|keys| keys.iter().any(|k| k.id == step.target && !k.active)),
+        Action::DeactivateCredential => state.credential(&step.target) == Some(false),
         // Only the incident tag left to write, and it is already there.
         Action::TagPrincipal => {
             step.tags.len() == 1 && state.incident_tag() == Some(step.tags[0].1.as_str())
@@ -727,6 +845,7 @@ mod tests {
                     active: *active,
                 })
                 .collect()),
+            credentials: Vec::new(),
             inline_policy_names: Ok(policies.iter().map(|p| p.to_string()).collect()),
             attached_policy_arns: Ok(vec![]),
             group_names: Ok(vec![]),
@@ -867,6 +986,54 @@ mod tests {
             "an inactive key needs no write"
         );
         assert!(!in_place(&rest[1], &alice(), &st));
+    }
+
+    #[test]
+    fn every_other_credential_is_a_step_of_its_own_and_an_unlisted_kind_says_so() {
+        let key = |id: &str, active| KeyState {
+            id: id.into(),
+            active,
+        };
+        let st = PrincipalState {
+            credentials: vec![
+                CredentialsState {
+                    kind: CredentialKind::SshPublicKey,
+                    listed: Ok(vec![key("APKAONE", true), key("APKATWO", false)]),
+                },
+                CredentialsState {
+                    kind: CredentialKind::ServiceSpecificCredential,
+                    listed: Err("AccessDenied".into()),
+                },
+            ],
+            ..state(&[], &[], None)
+        };
+        let steps = credential_steps(&st, Playbook::Contain);
+        let targets: Vec<&str> = steps.iter().map(|s| s.target.as_str()).collect();
+        assert_eq!(
+            targets,
+            [
+                "ssh_public_key:APKAONE",
+                "ssh_public_key:APKATWO",
+                "service_specific_credential:(unlisted)"
+            ]
+        );
+        assert!(!in_place(&steps[0], &alice(), &st));
+        assert!(in_place(&steps[1], &alice(), &st), "inactive already");
+        assert!(
+            steps[2]
+                .blocked
+                .as_deref()
+                .unwrap()
+                .contains("AccessDenied")
+        );
+        assert_eq!(
+            CredentialKind::parse_target("signing_certificate:ABC"),
+            Some((CredentialKind::SigningCertificate, "ABC"))
+        );
+        assert_eq!(CredentialKind::parse_target("policy:ABC"), None);
+        // Only contain (and the hunt) touches them: the one-step functions keep to their step.
+        assert!(credential_steps(&st, Playbook::DeactivateAccessKeys).is_empty());
+        assert!(credential_steps(&st, Playbook::Snapshot).is_empty());
     }
 
     #[test]

@@ -6,7 +6,7 @@
 //! from a step's `detail`. A release removes only what Tourniquet itself creates, by its exact
 //! names: a ledger entry naming anything else is not Tourniquet's record, and the release refuses.
 
-use crate::plan::{self, Action, PrincipalState, Route};
+use crate::plan::{self, Action, CredentialKind, PrincipalState, Route};
 use crate::principal::Principal;
 use crate::report::{Outcome, Report, StepReport};
 use serde::Serialize;
@@ -139,6 +139,14 @@ pub fn intended(
                     &format!("{}={}", plan::INCIDENT_TAG, intent.incident_id),
                     None,
                 )),
+                // A containment deactivates every listed credential: those of the user now.
+                Action::DeactivateCredential => {
+                    for credentials in &state.credentials {
+                        for c in credentials.listed.iter().flatten() {
+                            applied.push(entry(*action, &credentials.kind.target(&c.id), None));
+                        }
+                    }
+                }
                 _ => {}
             }
         }
@@ -199,6 +207,8 @@ pub struct Request {
     /// Keys this incident deactivated that the responder wants back (rotated, or a false
     /// positive). Every other key stays inactive.
     pub reactivate_access_keys: Vec<String>,
+    /// Other credentials this incident deactivated to set Active again, by id.
+    pub reactivate_credentials: Vec<String>,
     /// Release despite drift, undoing only what still matches the ledger.
     pub force: bool,
 }
@@ -302,6 +312,10 @@ pub fn plan_release(
                 plan.undos
                     .push(undo_key(applied, state, request, &mut plan.drift))
             }
+            Action::DeactivateCredential => {
+                plan.undos
+                    .push(undo_credential(applied, state, request, &mut plan.drift))
+            }
             Action::AttachDenyAll => plan.undos.push(undo_deny(applied, now, &mut plan.drift)),
             Action::RevokeSessions => plan.undos.push(Undo::keep(
                 Action::KeepSessionCutoff,
@@ -320,6 +334,19 @@ pub fn plan_release(
             plan.undos.push(Undo::keep(
                 Action::KeepAccessKeyInactive,
                 key.clone(),
+                "this incident did not deactivate it, so the release does not touch it",
+            ));
+        }
+    }
+    for id in &request.reactivate_credentials {
+        let ours = ledger.iter().any(|a| {
+            a.action == Action::DeactivateCredential
+                && CredentialKind::parse_target(&a.target).is_some_and(|(_, i)| i == id)
+        });
+        if !ours {
+            plan.undos.push(Undo::keep(
+                Action::KeepCredentialInactive,
+                id.clone(),
                 "this incident did not deactivate it, so the release does not touch it",
             ));
         }
@@ -415,6 +442,57 @@ fn undo_key(
     Undo::new(Action::ReactivateAccessKey, key, now.active, why)
 }
 
+fn undo_credential(
+    applied: &Applied,
+    state: &PrincipalState,
+    request: &Request,
+    drift: &mut Vec<String>,
+) -> Undo {
+    let target = applied.target.as_str();
+    let Some((kind, id)) = CredentialKind::parse_target(target) else {
+        return Undo::keep(
+            Action::KeepCredentialInactive,
+            target,
+            "the ledger names no credential here",
+        );
+    };
+    let what = kind.as_str().replace('_', " ");
+    let plural = kind.plural();
+    let listed = state.credentials.iter().find(|c| c.kind == kind);
+    if let Some(Err(e)) = listed.map(|c| &c.listed) {
+        return Undo::unreadable(
+            Action::ReactivateCredential,
+            target,
+            format!("could not read the user's {plural}: {e}"),
+        );
+    }
+    let Some(active) = state.credential(target) else {
+        drift.push(format!(
+            "{what} {id} no longer exists (deleted since the containment)"
+        ));
+        return Undo::keep(
+            Action::KeepCredentialInactive,
+            target,
+            format!("the {what} no longer exists"),
+        );
+    };
+    if !request.reactivate_credentials.iter().any(|r| r == id) {
+        return Undo::keep(
+            Action::KeepCredentialInactive,
+            target,
+            format!(
+                "deactivated by this incident: it stays inactive unless the release request lists                  {id} in reactivate_credentials. Whoever held the user's keys may hold it too:                  issue a new one rather than reactivate it"
+            ),
+        );
+    }
+    let why = if active {
+        "already active"
+    } else {
+        "listed in reactivate_credentials"
+    };
+    Undo::new(Action::ReactivateCredential, target, active, why)
+}
+
 fn undo_deny(applied: &Applied, now: &Now<'_>, drift: &mut Vec<String>) -> Undo {
     let state = now.state;
     let route = applied.route.unwrap_or(Route::Inline);
@@ -488,7 +566,7 @@ fn undo_deny(applied: &Applied, now: &Now<'_>, drift: &mut Vec<String>) -> Undo 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::plan::KeyState;
+    use crate::plan::{CredentialsState, KeyState};
     use crate::report::{Status, TargetReport};
 
     fn alice() -> Principal {
@@ -525,6 +603,7 @@ mod tests {
                     active: *active,
                 })
                 .collect()),
+            credentials: Vec::new(),
             inline_policy_names: Ok(vec![plan::DENY_POLICY_NAME.into()]),
             attached_policy_arns: Ok(Vec::new()),
             group_names: Ok(Vec::new()),
@@ -585,6 +664,61 @@ mod tests {
     }
 
     #[test]
+    fn no_other_credential_comes_back_unless_the_request_lists_it() {
+        let ssh = "ssh_public_key:APKAEXAMPLESSHKEY001";
+        let cert = "signing_certificate:CERTEXAMPLE000000001";
+        let mut steps = contained();
+        steps.push(step(Action::DeactivateCredential, ssh, None));
+        steps.push(step(Action::DeactivateCredential, cert, None));
+        let ledger = ledger(&[report(steps)], &alice());
+        let mut now = state(&[], true);
+        let inactive = |id: &str| KeyState {
+            id: id.into(),
+            active: false,
+        };
+        now.credentials = vec![
+            CredentialsState {
+                kind: CredentialKind::SshPublicKey,
+                listed: Ok(vec![inactive("APKAEXAMPLESSHKEY001")]),
+            },
+            CredentialsState {
+                kind: CredentialKind::SigningCertificate,
+                listed: Err("AccessDenied".into()),
+            },
+        ];
+        let now = Now {
+            state: &now,
+            deny_document: ours(),
+        };
+        let request = Request {
+            reactivate_credentials: vec![
+                "APKAEXAMPLESSHKEY001".into(),
+                "NOTOURS0000000000001".into(),
+            ],
+            ..Request::default()
+        };
+        let plan = plan_release("IR-1", &alice(), &ledger, &now, &request);
+        let undo = |target: &str| plan.undos.iter().find(|u| u.target == target).unwrap();
+        assert_eq!(
+            (undo(ssh).action, undo(ssh).done),
+            (Action::ReactivateCredential, false)
+        );
+        assert!(
+            undo(cert).unreadable.is_some(),
+            "a list that could not be read is never guessed"
+        );
+        assert_eq!(
+            undo("NOTOURS0000000000001").action,
+            Action::KeepCredentialInactive
+        );
+        // Not listed: it stays inactive, with why.
+        let plan = plan_release("IR-1", &alice(), &ledger, &now, &Request::default());
+        let kept = plan.undos.iter().find(|u| u.target == ssh).unwrap();
+        assert_eq!(kept.action, Action::KeepCredentialInactive);
+        assert!(kept.why.contains("reactivate_credentials"));
+    }
+
+    #[test]
     fn no_key_comes_back_unless_the_request_lists_it() {
         let ledger = ledger(&[report(contained())], &alice());
         let now = state(
@@ -609,7 +743,7 @@ mod tests {
         );
         let listed = Request {
             reactivate_access_keys: vec!["AKIAOTHER0000000".into(), "AKIANOTOURS00000".into()],
-            force: false,
+            ..Request::default()
         };
         let plan = plan_release("IR-1", &alice(), &ledger, &now, &listed);
         let keys: Vec<_> = actions(&plan)

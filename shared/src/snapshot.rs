@@ -2,7 +2,7 @@
 //! waves of concurrent reads (lists first, then the details each list names).
 
 use crate::error::describe;
-use crate::plan::{self, KeyState, PrincipalState};
+use crate::plan::{self, CredentialKind, CredentialsState, KeyState, PrincipalState};
 use crate::principal::{Principal, PrincipalKind};
 use aws_sdk_iam::Client;
 use aws_sdk_iam::error::ProvideErrorMetadata;
@@ -813,6 +813,42 @@ impl<T> Part<T> {
     }
 }
 
+impl UserCredentials {
+    /// Each kind's credentials as the planner needs them: id and whether active.
+    fn states(&self) -> Vec<CredentialsState> {
+        let state = |id: &str, status: &str| KeyState {
+            id: id.to_owned(),
+            active: status == "Active",
+        };
+        vec![
+            CredentialsState {
+                kind: CredentialKind::SigningCertificate,
+                listed: self.signing_certificates.as_result().map(|cs| {
+                    cs.iter()
+                        .map(|c| state(&c.certificate_id, &c.status))
+                        .collect()
+                }),
+            },
+            CredentialsState {
+                kind: CredentialKind::SshPublicKey,
+                listed: self.ssh_public_keys.as_result().map(|ks| {
+                    ks.iter()
+                        .map(|k| state(&k.ssh_public_key_id, &k.status))
+                        .collect()
+                }),
+            },
+            CredentialsState {
+                kind: CredentialKind::ServiceSpecificCredential,
+                listed: self.service_specific_credentials.as_result().map(|cs| {
+                    cs.iter()
+                        .map(|c| state(&c.service_specific_credential_id, &c.status))
+                        .collect()
+                }),
+            },
+        ]
+    }
+}
+
 impl FirstRead {
     /// What the planner needs, as read.
     pub fn state(&self) -> PrincipalState {
@@ -833,6 +869,7 @@ impl FirstRead {
                     .collect()
             }),
             session_cutoff: self.session_cutoff.as_result().cloned(),
+            credentials: self.credentials.states(),
         }
     }
 

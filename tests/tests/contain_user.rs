@@ -77,9 +77,7 @@ async fn guardduty_finding_contains_the_user_and_stores_hashed_evidence() {
         report.targets[0].principal_arn, user.arn,
         "the ARN carries the user's path"
     );
-    let steps: Vec<(&str, &str, Outcome)> = report.targets[0]
-        .steps
-        .iter()
+    let steps: Vec<(&str, &str, Outcome)> = harness::steps(&report.targets[0])
         .map(|s| (s.action.as_str(), s.target.as_str(), s.outcome))
         .collect();
     assert_eq!(
@@ -261,9 +259,7 @@ async fn a_dry_run_reports_the_real_plan_and_writes_nothing_anywhere() {
         let report = responder.handle(request).await.expect("planned");
         assert_eq!(report.status, Status::Planned);
         assert!(report.dry_run);
-        let outcomes: Vec<(&str, Outcome)> = report.targets[0]
-            .steps
-            .iter()
+        let outcomes: Vec<(&str, Outcome)> = harness::steps(&report.targets[0])
             .map(|s| (s.action.as_str(), s.outcome))
             .collect();
         assert_eq!(
@@ -309,7 +305,7 @@ async fn a_replayed_finding_changes_nothing_and_reports_already_in_place() {
 
     assert_eq!(replay.status, Status::Contained);
     assert_eq!(replay.incident_id, first.incident_id);
-    for step in &replay.targets[0].steps {
+    for step in harness::steps(&replay.targets[0]) {
         assert_eq!(step.outcome, Outcome::AlreadyInPlace, "{step:?}");
     }
     assert_eq!(

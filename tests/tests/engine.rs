@@ -257,7 +257,7 @@ async fn the_investigation_stops_before_the_deadline_and_the_containment_stands(
         target.message
     );
     assert!(
-        target.steps.iter().all(|s| s.outcome == Outcome::Applied),
+        harness::steps(target).all(|s| s.outcome == Outcome::Applied),
         "every containment step applied: {:?}",
         target.steps
     );

@@ -26,6 +26,7 @@ use aws_sdk_iam::operation::list_user_tags::ListUserTagsOutput;
 use aws_sdk_iam::operation::put_user_policy::{PutUserPolicyError, PutUserPolicyOutput};
 use aws_sdk_iam::operation::tag_user::TagUserOutput;
 use aws_sdk_iam::operation::update_access_key::{UpdateAccessKeyError, UpdateAccessKeyOutput};
+use aws_sdk_iam::operation::update_service_specific_credential::UpdateServiceSpecificCredentialOutput;
 use aws_sdk_iam::primitives::DateTime;
 use aws_sdk_iam::types::error::{LimitExceededException, NoSuchEntityException};
 use aws_sdk_iam::types::{AccessKeyMetadata, Group, StatusType, User};
@@ -123,6 +124,7 @@ fn iam(faults: &[&Rule], writes: &Writes) -> Client {
             &writes.create_group,
             &writes.attach_group,
             &writes.add_to_group,
+            &writes.deactivate_service,
         ])
         .chain(reads.iter())
         .collect();
@@ -143,6 +145,7 @@ struct Writes {
     create_group: Rule,
     attach_group: Rule,
     add_to_group: Rule,
+    deactivate_service: Rule,
 }
 
 impl Writes {
@@ -175,6 +178,8 @@ impl Writes {
                 .then_output(|| AttachGroupPolicyOutput::builder().build()),
             add_to_group: mock!(Client::add_user_to_group)
                 .then_output(|| AddUserToGroupOutput::builder().build()),
+            deactivate_service: mock!(Client::update_service_specific_credential)
+                .then_output(|| UpdateServiceSpecificCredentialOutput::builder().build()),
         }
     }
 }
@@ -783,4 +788,75 @@ async fn a_release_that_cannot_read_the_deny_leaves_it_and_reports_partial() {
         0,
         "a release that cannot read stops before writing"
     );
+}
+
+/// moto has no service-specific credentials: a Bedrock API key (a long-term key attackers resell
+/// model access with) and a CodeCommit password, one already inactive, as IAM lists them.
+#[tokio::test]
+async fn a_bedrock_api_key_is_deactivated_as_a_step_of_its_own_and_an_inactive_one_left() {
+    use aws_sdk_iam::types::ServiceSpecificCredentialMetadata;
+    let moto = Moto::start();
+    let writes = Writes::new();
+    let credential = |id: &str, service: &str, status: StatusType| {
+        ServiceSpecificCredentialMetadata::builder()
+            .user_name(USER)
+            .status(status)
+            .service_user_name(format!("{USER}-at-111122223333"))
+            .create_date(DateTime::from_secs(1_700_000_000))
+            .service_specific_credential_id(id)
+            .service_name(service)
+            .build()
+            .unwrap()
+    };
+    let listed = mock!(Client::list_service_specific_credentials).then_output(move || {
+        ListServiceSpecificCredentialsOutput::builder()
+            .service_specific_credentials(credential(
+                "ACCAEXAMPLEBEDROCK01",
+                "bedrock.amazonaws.com",
+                StatusType::Active,
+            ))
+            .service_specific_credentials(credential(
+                "ACCAEXAMPLECODECOMM1",
+                "codecommit.amazonaws.com",
+                StatusType::Inactive,
+            ))
+            .build()
+    });
+    let bedrock_off = mock!(Client::update_service_specific_credential)
+        .match_requests(|r| {
+            r.user_name() == Some(USER)
+                && r.service_specific_credential_id() == Some("ACCAEXAMPLEBEDROCK01")
+                && r.status() == Some(&StatusType::Inactive)
+        })
+        .then_output(|| UpdateServiceSpecificCredentialOutput::builder().build());
+    let responder = responder(&moto, iam(&[&listed, &bedrock_off], &writes)).await;
+
+    let report = responder
+        .handle(harness::guardduty_finding(USER, KEYS[0]))
+        .await
+        .expect("contained");
+
+    assert_eq!(report.status, Status::Contained);
+    let steps = outcomes(&report);
+    let step = |target: &str| {
+        steps
+            .iter()
+            .find(|(a, t, _)| a == "deactivate_credential" && t == target)
+            .map(|(_, _, o)| *o)
+    };
+    assert_eq!(
+        step("service_specific_credential:ACCAEXAMPLEBEDROCK01"),
+        Some(Outcome::Applied)
+    );
+    assert_eq!(
+        step("service_specific_credential:ACCAEXAMPLECODECOMM1"),
+        Some(Outcome::AlreadyInPlace),
+        "an inactive credential is not written"
+    );
+    assert_eq!(
+        bedrock_off.num_calls(),
+        1,
+        "exactly the Bedrock key, Inactive"
+    );
+    assert_eq!(writes.deactivate_service.num_calls(), 0, "nothing else");
 }

@@ -96,6 +96,7 @@ fn write_files(action: Action) -> &'static [&'static str] {
         ],
         Action::RevokeSessions => &["execute/inline.rs", "execute/managed.rs"],
         Action::DeactivateAccessKey => &["execute/keys.rs"],
+        Action::DeactivateCredential => &["execute/credentials.rs"],
         Action::TagPrincipal => &["execute/tags.rs"],
         other => panic!("{other} is a release's step: its writes are execute/undo.rs"),
     }
@@ -120,6 +121,7 @@ fn code_side(playbook: Playbook) -> BTreeSet<String> {
             "responder/release.rs",
             "execute/undo.rs",
             "execute/keys.rs",
+            "execute/credentials.rs",
             "execute/tags.rs",
         ]);
     }

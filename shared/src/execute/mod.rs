@@ -2,7 +2,8 @@
 //!
 //! The IAM calls are grouped by what they do, one module each, so that what a function may call
 //! can be read off the source (`tests/tests/template.rs` checks `template.yaml` against it):
-//! `inline` and `managed` (policies), `quarantine` (the group), `keys`, `tags` for containment;
+//! `inline` and `managed` (policies), `quarantine` (the group), `keys`, `credentials`, `tags` for
+//! containment;
 //! `undo` for release, the only module that removes anything, and only Tourniquet's own.
 
 use crate::error::describe;
@@ -13,6 +14,7 @@ use aws_sdk_iam::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_iam::types::StatusType;
 use std::fmt::Debug;
 
+mod credentials;
 mod inline;
 mod keys;
 mod managed;
@@ -102,6 +104,10 @@ impl Writer<'_> {
                 .map(|()| done(Some(Route::Inline))),
             Action::DeactivateAccessKey => self
                 .set_key_status(&step.target, StatusType::Inactive)
+                .await
+                .map(|()| done(None)),
+            Action::DeactivateCredential => self
+                .set_credential_status(&step.target, StatusType::Inactive)
                 .await
                 .map(|()| done(None)),
             Action::TagPrincipal => self.tag(&step.tags).await.map(|()| done(None)),

@@ -73,6 +73,12 @@ impl Writer<'_> {
             .await
     }
 
+    /// Sets a signing certificate, SSH public key or service-specific credential Active again.
+    pub async fn reactivate_credential(&self, target: &str) -> Result<(), WriteError> {
+        self.set_credential_status(target, aws_sdk_iam::types::StatusType::Active)
+            .await
+    }
+
     /// Removes tags by key.
     pub async fn untag(&self, keys: &[&str]) -> Result<(), WriteError> {
         let keys: Vec<String> = keys.iter().map(|k| k.to_string()).collect();

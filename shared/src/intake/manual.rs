@@ -190,6 +190,8 @@ struct ReleaseBody {
     #[serde(default)]
     reactivate_access_keys: Vec<String>,
     #[serde(default)]
+    reactivate_credentials: Vec<String>,
+    #[serde(default)]
     force: bool,
     #[serde(default)]
     dry_run: bool,
@@ -205,6 +207,9 @@ pub struct ReleaseRequest {
     pub incident_id: String,
     /// Keys named as compromised to set Active again (by default they stay inactive).
     pub reactivate_access_keys: Vec<String>,
+    /// Other credentials (signing certificates, SSH public keys, service-specific credentials)
+    /// to set Active again, by id (by default they stay inactive).
+    pub reactivate_credentials: Vec<String>,
     /// Release despite drift, undoing only what still matches the ledger.
     pub force: bool,
     /// Plan only.
@@ -241,10 +246,23 @@ pub fn parse_release(event: &Value) -> Result<ReleaseRequest, InputError> {
         check_access_key_id(key)
             .map_err(|e| InputError::new(format!("reactivate_access_keys[{i}]"), e))?;
     }
+    for (i, id) in body.reactivate_credentials.iter().enumerate() {
+        // IAM's ids of these credentials: 16 to 128 letters and digits.
+        if !(16..=128).contains(&id.len()) || !id.chars().all(|c| c.is_ascii_alphanumeric()) {
+            return Err(InputError::new(
+                format!("reactivate_credentials[{i}]"),
+                format!(
+                    "`{id}` is not a credential id (a signing certificate's, an SSH public key's \
+                     APKA..., a service-specific credential's ACCA...)"
+                ),
+            ));
+        }
+    }
     Ok(ReleaseRequest {
         principal,
         incident_id,
         reactivate_access_keys: body.reactivate_access_keys,
+        reactivate_credentials: body.reactivate_credentials,
         force: body.force,
         dry_run: body.dry_run,
         reason: body.reason,

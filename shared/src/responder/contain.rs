@@ -228,6 +228,8 @@ impl Responder {
             ..run
         };
         let tag = plan::tag_step(&critical, &state, tagged, self.playbook);
+        // A user's other credentials, listed in the first read: set Inactive beside the tags.
+        let credentials = plan::credential_steps(&state, self.playbook);
         let arn = first
             .arn()
             .map(str::to_owned)
@@ -250,6 +252,11 @@ impl Responder {
                 }
             }
         });
+        let credential_writes = futures::future::join_all(
+            credentials
+                .iter()
+                .map(|step| apply_later(&writer, step, principal, &state, writes_allowed)),
+        );
         let tag_step = async {
             match &tag {
                 Some(step) => {
@@ -259,7 +266,7 @@ impl Responder {
             }
         };
         // 3. Investigate: the snapshot's details, behind every write in the paced queue.
-        let ((snapshot, snapshot_waves, cut_short), settled, tag_report) = tokio::join!(
+        let ((snapshot, snapshot_waves, cut_short), settled, credential_reports, tag_report) = tokio::join!(
             // Boxed: allocated when the principal gets here, not for every principal at once.
             Box::pin(snapshot::complete(
                 iam,
@@ -269,6 +276,7 @@ impl Responder {
                 stop_reading
             )),
             futures::future::join_all(settle_critical),
+            credential_writes,
             tag_step
         );
         // The next principal's snapshot may start.
@@ -279,16 +287,22 @@ impl Responder {
         let second_wave = settled
             .iter()
             .chain(&other_reports)
+            .chain(&credential_reports)
             .chain(&tag_report)
             .map(|(_, calls)| *calls)
             .max()
             .unwrap_or(0)
             .max(snapshot_waves)
             .max(u32::from(!other_reports.is_empty()));
-        let rest: Vec<Step> = other_keys.into_iter().chain(tag).collect();
+        let rest: Vec<Step> = other_keys
+            .into_iter()
+            .chain(credentials)
+            .chain(tag)
+            .collect();
         let steps: Vec<StepReport> = settled
             .into_iter()
             .chain(other_reports)
+            .chain(credential_reports)
             .chain(tag_report)
             .zip(critical.iter().chain(&rest))
             .map(|((s, _), step)| with_facts(s, step, principal, &state, &cutoff))
@@ -440,7 +454,13 @@ async fn apply_later(
         return (planned(step, principal, state, false), 0);
     }
     if let Some(why) = &step.blocked {
-        return (report_step(step, Outcome::Failed, why.clone(), None), 0);
+        // Keys that could not be listed may be active: the containment is not complete. Other
+        // credentials are stopped by the deny-all whatever their status: a human checks them.
+        let outcome = match step.action {
+            Action::DeactivateCredential => Outcome::Skipped,
+            _ => Outcome::Failed,
+        };
+        return (report_step(step, outcome, why.clone(), None), 0);
     }
     if plan::in_place(step, principal, state) {
         let report = report_step(step, Outcome::AlreadyInPlace, String::new(), None);

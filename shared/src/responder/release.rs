@@ -114,6 +114,7 @@ impl Responder {
         };
         let wanted = release::Request {
             reactivate_access_keys: request.reactivate_access_keys.clone(),
+            reactivate_credentials: request.reactivate_credentials.clone(),
             force: request.force,
         };
         let mut release_plan = release::plan_release(
@@ -390,6 +391,7 @@ async fn undo_step(
                 .await
         }
         Action::ReactivateAccessKey => writer.reactivate_key(&undo.target).await,
+        Action::ReactivateCredential => writer.reactivate_credential(&undo.target).await,
         Action::UntagPrincipal => {
             writer
                 .untag(&[plan::INCIDENT_TAG, plan::CONTAINED_AT_TAG])
