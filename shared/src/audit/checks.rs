@@ -275,13 +275,17 @@ pub fn audit(account: &Account, cx: &Context) -> Vec<Verdict> {
     }
     password_policy(account, &mut out);
     for user in &account.users {
+        // Tourniquet's own deny and session cutoff on a contained user are the containment, not
+        // how the user gets its permissions.
         let direct: Vec<String> = user
             .inline
             .iter()
+            .filter(|p| !tourniquets_deny(p))
             .map(|p| format!("inline {}", p.name))
             .chain(
                 user.attached
                     .iter()
+                    .filter(|a| !a.contains(&format!(":policy{}", crate::plan::MANAGED_PATH)))
                     .map(|a| format!("attached {}", name_of(a))),
             )
             .collect();
@@ -307,6 +311,19 @@ pub fn audit(account: &Account, cx: &Context) -> Vec<Verdict> {
         (a.status, order(&a.check), &a.resource).cmp(&(b.status, order(&b.check), &b.resource))
     });
     verdicts
+}
+
+/// Whether an inline policy is Tourniquet's deny or session cutoff: its name, and nothing but
+/// `Deny` in it (a name anyone may give an `Allow` policy is not enough).
+fn tourniquets_deny(policy: &crate::audit::InlinePolicy) -> bool {
+    let statements = match &policy.document["Statement"] {
+        Value::Array(list) => list.clone(),
+        Value::Null => Vec::new(),
+        one => vec![one.clone()],
+    };
+    crate::plan::is_own_inline_policy(&policy.name)
+        && !statements.is_empty()
+        && statements.iter().all(|s| s["Effect"] == "Deny")
 }
 
 /// The place of a check in [`CHECKS`].
@@ -1098,6 +1115,62 @@ mod tests {
         );
         assert_eq!(verdict(&one_repository), Compliance::Passed);
         assert_eq!(verdicts[0].status, Compliance::Failed, "failures first");
+    }
+
+    #[test]
+    fn a_contained_users_tourniquet_policies_are_not_its_direct_policies() {
+        let deny: Value = serde_json::from_str(&crate::plan::deny_all_document()).unwrap();
+        let allow = json!({"Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]});
+        let user = |name: &str, inline: &[(&str, &Value)], attached: &[&str]| User {
+            name: name.into(),
+            arn: format!("arn:aws:iam::{ACCOUNT}:user/{name}"),
+            inline: inline
+                .iter()
+                .map(|(n, d)| InlinePolicy {
+                    name: (*n).into(),
+                    document: (*d).clone(),
+                })
+                .collect(),
+            attached: attached.iter().map(|a| (*a).to_owned()).collect(),
+            ..User::default()
+        };
+        let account = Account {
+            account_id: ACCOUNT.into(),
+            users: vec![
+                user(
+                    "contained",
+                    &[(crate::plan::DENY_POLICY_NAME, &deny)],
+                    &[&format!(
+                        "arn:aws:iam::{ACCOUNT}:policy/tourniquet/TourniquetDenyAll"
+                    )],
+                ),
+                // An Allow policy named like Tourniquet's deny is the user's own.
+                user("direct", &[(crate::plan::DENY_POLICY_NAME, &allow)], &[]),
+            ],
+            ..Account::default()
+        };
+        let verdicts = run(&account, &|_| false);
+        assert_eq!(
+            of(&verdicts, "direct-policies"),
+            [
+                (
+                    format!("arn:aws:iam::{ACCOUNT}:user/direct").as_str(),
+                    Compliance::Failed
+                ),
+                (
+                    format!("arn:aws:iam::{ACCOUNT}:user/contained").as_str(),
+                    Compliance::Passed
+                ),
+            ]
+        );
+        let direct = verdicts
+            .iter()
+            .find(|v| v.check == "direct-policies" && v.status == Compliance::Failed)
+            .unwrap();
+        assert_eq!(
+            direct.detail,
+            "policies of its own: inline TourniquetDenyAll"
+        );
     }
 
     #[test]
