@@ -219,10 +219,10 @@ async fn the_hunt_contains_what_the_stolen_key_left_and_reports_the_rest() {
     // GIVEN the attack above, recorded by the CloudTrail double
     let scene = attack().await;
     let protected = [("PROTECTED_PRINCIPALS", "arn:aws:iam::*:user/breakglass")];
-    let responder = responder(&scene, &protected, Playbook::Contain).await;
+    let contain = responder(&scene, &protected, Playbook::Contain).await;
 
     // WHEN contain handles GuardDuty's finding on alice's key
-    let report = responder.handle(finding(&scene)).await.expect("contained");
+    let report = contain.handle(finding(&scene)).await.expect("contained");
 
     // THEN alice is contained, and so is what the attacker left: the new user and its key
     assert_eq!(report.status, Status::Contained, "{report:#?}");
@@ -351,6 +351,51 @@ async fn the_hunt_contains_what_the_stolen_key_left_and_reports_the_rest() {
         .position(|s| s.action == "LookupEvents")
         .expect("a lookup");
     assert!(first_write < first_lookup, "{ours:?}");
+
+    // AND the follow-ons' intent was stored before their writes, listed in the manifest, so a run
+    // that dies before its report still leaves a ledger a release understands
+    let intent_key = report
+        .evidence
+        .iter()
+        .find(|e| e.key.ends_with("/hunt/intent.json"))
+        .expect("the follow-ons' intent in the report's evidence")
+        .key
+        .clone();
+    let intent: Value = serde_json::from_slice(&evidence_body(&s3, &intent_key).await).unwrap();
+    let named: Vec<&str> = intent["targets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|t| t["principal_arn"].as_str())
+        .collect();
+    assert!(
+        named.iter().any(|a| a.ends_with("user/backup-svc")),
+        "{named:?}"
+    );
+    let checks = playbook::evidence::verify(&s3, harness::BUCKET, &report.incident_id)
+        .await
+        .expect("verified");
+    assert!(
+        checks.iter().all(|c| c.is_verified()),
+        "every object, the follow-ons' intent included, matches its manifest"
+    );
+
+    // AND a follow-on is released like the incident's own targets, from the same ledger
+    let release = responder(&scene, &[], Playbook::Release).await;
+    let released = release
+        .handle(json!({
+            "principal_arn": "arn:aws:iam::111122223333:user/backup-svc",
+            "incident_id": report.incident_id,
+        }))
+        .await
+        .expect("released");
+    assert_eq!(released.status, Status::Released, "{released:#?}");
+    assert!(!denied(iam, "backup-svc").await, "the deny is off");
+    assert_eq!(
+        key_statuses(iam, "backup-svc").await,
+        vec![(scene.backdoor_key.clone(), StatusType::Inactive)],
+        "the attacker's key stays inactive unless the release lists it"
+    );
 }
 
 #[tokio::test]

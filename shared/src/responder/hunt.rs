@@ -22,6 +22,11 @@ pub const MAX_PAGES: usize = 40;
 /// The second hunt's request, stored in the evidence bucket; the queued message only names it.
 pub const SECOND_HUNT_OBJECT: &str = "second-hunt.json";
 
+/// The folder of the run's evidence where the intent of the hunt's follow-on containments is
+/// stored (`<run>/hunt/intent.json`) before their first write: a run that dies before its report
+/// still leaves a ledger a release understands (its report is the run's own, one folder up).
+pub const INTENT_FOLDER: &str = "hunt";
+
 /// What a hunt asks for: the hunt function's request (`{"hunt": {...}}`), and the second hunt's
 /// stored request.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -59,6 +64,8 @@ pub(super) struct HuntRun {
     pub activity: Vec<Activity>,
     pub runs: Vec<TargetRun>,
     pub waves: u32,
+    /// The follow-ons' intent, as stored (for the manifest).
+    pub intent: Option<(EvidenceObject, Option<String>)>,
 }
 
 impl Request {
@@ -221,7 +228,7 @@ impl Responder {
             |arn: &str| Principal::parse_arn(arn).is_ok_and(|p| own.iter().any(|o| o.same_as(&p)));
         let follow_ons = hunt::follow_ons(&activity, already);
         summary.followed = follow_ons.len();
-        let (runs, follow_waves) = self.follow(run, follow_ons, primaries.len()).await;
+        let (runs, follow_waves, intent) = self.follow(run, follow_ons, primaries.len()).await;
         if summary.round == 1 && !run.dry_run {
             match self.queue_second_hunt(run, &hunted, from).await {
                 Ok(at) => summary.second_hunt = at,
@@ -233,6 +240,7 @@ impl Responder {
             activity,
             runs,
             waves: waves + follow_waves,
+            intent,
         })
     }
 
@@ -373,9 +381,13 @@ impl Responder {
         run: &Invocation<'_>,
         follow_ons: Vec<FollowOn>,
         primaries: usize,
-    ) -> (Vec<TargetRun>, u32) {
+    ) -> (
+        Vec<TargetRun>,
+        u32,
+        Option<(EvidenceObject, Option<String>)>,
+    ) {
         if follow_ons.is_empty() {
-            return (Vec::new(), 0);
+            return (Vec::new(), 0, None);
         }
         let incident = run.incident;
         let cap = incident
@@ -421,11 +433,16 @@ impl Responder {
         }
         let mut waves = 0;
         let mut runs = Vec::new();
+        let mut stored = None;
         if !targets.is_empty() {
             let follow_incident = Incident {
                 targets,
                 ..incident.clone()
             };
+            // Their intent first, beside the run's own: what this run may still change.
+            let intent = self.intent(&follow_incident, run.dry_run, run.cutoff);
+            let folder = format!("{}/{INTENT_FOLDER}", run.prefix);
+            stored = self.store_intent(intent, &folder, run.started).await;
             let missing: BTreeSet<String> = follow_incident
                 .targets
                 .iter()
@@ -471,7 +488,7 @@ impl Responder {
             }
         }
         runs.extend(refused);
-        (runs, waves)
+        (runs, waves, stored)
     }
 
     /// Queues the second hunt (`HUNT_QUEUE_URL`, after `HUNT_DELAY_SECONDS`): its request is

@@ -568,14 +568,14 @@ impl Responder {
             true => Box::pin(self.hunt(&invocation, &runs)).await,
             false => None,
         };
-        let (runs, hunted) = match hunted {
+        let (runs, hunted, follow_intent) = match hunted {
             Some(hunted) => {
                 waves += hunted.waves;
                 let mut all = runs;
                 all.extend(hunted.runs);
-                (all, Some((hunted.summary, hunted.activity)))
+                (all, Some((hunted.summary, hunted.activity)), hunted.intent)
             }
-            None => (runs, None),
+            None => (runs, None, None),
         };
 
         // 6. Report.
@@ -635,7 +635,7 @@ impl Responder {
                 self.upload(object, started)
             });
             let extra = Extra {
-                stored: intent.into_iter().collect(),
+                stored: intent.into_iter().chain(follow_intent).collect(),
                 uploads: records
                     .into_iter()
                     .flatten()

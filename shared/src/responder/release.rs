@@ -293,6 +293,10 @@ impl Responder {
             .filter(|k| k.ends_with(&intent_suffix))
             .filter(|k| {
                 let run = k.trim_end_matches(evidence::INTENT_OBJECT);
+                // The hunt's follow-ons' intent is one folder below its run's report.
+                let run = run
+                    .strip_suffix(&format!("{}/", super::hunt::INTENT_FOLDER))
+                    .unwrap_or(run);
                 !reports.iter().any(|r| r.starts_with(run))
             })
             .collect();
