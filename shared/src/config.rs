@@ -39,6 +39,9 @@ pub struct Config {
     pub audit: crate::audit::Options,
     /// `HUNT*`: the hunt for what the credential did ([`crate::hunt::Options`]).
     pub hunt: crate::hunt::Options,
+    /// `IDENTITY_CENTER_*`: where Identity Center is, and whether a containment also removes the
+    /// user's assignments ([`crate::identity_center::Options`]).
+    pub identity_center: crate::identity_center::Options,
 }
 
 /// `NOTIFY_TOPIC_ARN`, `NOTIFY_FORMAT`, `NOTIFY_DRY_RUN`, `SECURITYHUB_UPDATE_FINDINGS`.
@@ -254,9 +257,11 @@ impl Config {
         };
         let audit = crate::audit::Options::from_lookup(&lookup)?;
         let hunt = crate::hunt::Options::from_lookup(&lookup)?;
+        let identity_center = crate::identity_center::Options::from_lookup(&lookup)?;
         Ok(Self {
             audit,
             hunt,
+            identity_center,
             fanout,
             notify,
             iam_requests_per_second,

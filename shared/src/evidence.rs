@@ -205,7 +205,32 @@ pub async fn latest_release(
     principal: &Principal,
 ) -> Result<Option<Release>, String> {
     // Names are unique case-insensitively: a release of `Alice` is a release of `alice`.
-    let Some(key) = keys.iter().rev().find(|k| releases_principal(k, principal)) else {
+    latest_release_where(s3, bucket, keys, |k| releases_principal(k, principal)).await
+}
+
+/// The folder of an Identity Center user within a run: `<run>/identity-center/<user id>`.
+pub fn identity_center_folder(run_prefix: &str, user_id: &str) -> String {
+    format!("{run_prefix}/identity-center/{user_id}")
+}
+
+/// The latest release record of an Identity Center user, as [`latest_release`].
+pub async fn latest_identity_center_release(
+    s3: &aws_sdk_s3::Client,
+    bucket: &str,
+    keys: &[String],
+    user_id: &str,
+) -> Result<Option<Release>, String> {
+    let tail = format!("{}/{RELEASED_OBJECT}", identity_center_folder("", user_id));
+    latest_release_where(s3, bucket, keys, |k| k.ends_with(&tail)).await
+}
+
+async fn latest_release_where(
+    s3: &aws_sdk_s3::Client,
+    bucket: &str,
+    keys: &[String],
+    releases: impl Fn(&str) -> bool,
+) -> Result<Option<Release>, String> {
+    let Some(key) = keys.iter().rev().find(|k| releases(k)) else {
         return Ok(None);
     };
     let bytes = read(s3, bucket, key, None).await?;

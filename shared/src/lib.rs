@@ -9,6 +9,8 @@
 //! - [`notify`] words what a run did for the humans: the SNS message and the finding's note (pure);
 //! - [`audit`] checks an account's IAM against the practices that prevent a leak (pure); the
 //!   responder reads the account for it and imports its findings to Security Hub;
+//! - [`identity_center`] decides the deny an Identity Center user gets in each permission set,
+//!   and how a release takes it off (pure);
 //! - [`hunt`] classifies what a stolen credential did from CloudTrail records and decides what may
 //!   be followed (pure); the responder reads CloudTrail after the containment and contains it.
 
@@ -19,6 +21,7 @@ pub mod evidence;
 pub mod execute;
 pub mod fanout;
 pub mod hunt;
+pub mod identity_center;
 pub mod intake;
 pub mod notify;
 pub mod pace;

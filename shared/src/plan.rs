@@ -271,6 +271,23 @@ pub enum Action {
     KeepSessionCutoff,
     /// Release: leave the quarantine policy AWS attached itself.
     KeepAwsQuarantine,
+    /// An Identity Center user: Tourniquet's deny for the user merged into a permission set's
+    /// inline policy, and the permission set provisioned. The target is the permission set's ARN.
+    DenyIdentityCenterUser,
+    /// An Identity Center user (`IDENTITY_CENTER_REMOVE_ASSIGNMENTS`): one of the user's own
+    /// account assignments removed. The target is `<account id>/<permission set ARN>`.
+    RemoveAccountAssignment,
+    /// An Identity Center user (`IDENTITY_CENTER_REMOVE_ASSIGNMENTS`): the user taken out of a
+    /// group. The target is the group's id.
+    RemoveGroupMembership,
+    /// Release: Tourniquet's statement taken out of a permission set, which is provisioned again.
+    RemoveIdentityCenterDeny,
+    /// Release: leave a statement under Tourniquet's id that is no longer its deny.
+    KeepIdentityCenterDeny,
+    /// Release: an account assignment the containment removed, created again.
+    RestoreAccountAssignment,
+    /// Release: a group membership the containment removed, created again.
+    RestoreGroupMembership,
 }
 
 impl Action {
@@ -283,9 +300,16 @@ impl Action {
         Action::TagPrincipal,
     ];
 
+    /// Every action a containment of an Identity Center user takes.
+    pub const IDENTITY_CENTER: [Action; 3] = [
+        Action::DenyIdentityCenterUser,
+        Action::RemoveAccountAssignment,
+        Action::RemoveGroupMembership,
+    ];
+
     /// Whether a containment takes this action (the others are a release's).
     pub fn is_containment(self) -> bool {
-        Self::CONTAINMENT.contains(&self)
+        Self::CONTAINMENT.contains(&self) || Self::IDENTITY_CENTER.contains(&self)
     }
 
     /// The name used in reports and logs.
@@ -306,6 +330,13 @@ impl Action {
             Action::TagReleased => "tag_released",
             Action::KeepSessionCutoff => "keep_session_cutoff",
             Action::KeepAwsQuarantine => "keep_aws_quarantine",
+            Action::DenyIdentityCenterUser => "deny_identity_center_user",
+            Action::RemoveAccountAssignment => "remove_account_assignment",
+            Action::RemoveGroupMembership => "remove_group_membership",
+            Action::RemoveIdentityCenterDeny => "remove_identity_center_deny",
+            Action::KeepIdentityCenterDeny => "keep_identity_center_deny",
+            Action::RestoreAccountAssignment => "restore_account_assignment",
+            Action::RestoreGroupMembership => "restore_group_membership",
         }
     }
 }
@@ -575,11 +606,13 @@ pub fn refusal(
                  Support case if its credentials were stolen."
             ));
         }
-        if name.starts_with("AWSReservedSSO_") {
+        if crate::identity_center::is_identity_center_role(name) {
             return Some(format!(
-                "{principal} is an IAM Identity Center role, which IAM cannot edit. In IAM \
-                 Identity Center, disable the user, remove the permission set assignment and \
-                 revoke the user's active sessions."
+                "{principal} is an IAM Identity Center role, which IAM cannot edit (Identity \
+                 Center overwrites it). Contain the user instead: invoke contain with \
+                 {{\"identity_center_user\": \"<their user name>\"}} (the session name after \
+                 the colon in CloudTrail's userIdentity.principalId), which denies them in every \
+                 permission set assigned to them."
             ));
         }
     }

@@ -79,6 +79,10 @@ pub struct StepReport {
     /// For `revoke_sessions`: the cutoff in force (UTC, RFC 3339).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cutoff: Option<String>,
+    /// For `deny_identity_center_user`: the permission set's inline policy before the deny (`""`
+    /// when it had none), which a release puts back when nothing else changed since.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub prior_policy: Option<String>,
 }
 
 impl StepReport {
@@ -100,6 +104,7 @@ impl StepReport {
             policy: None,
             group: None,
             cutoff: None,
+            prior_policy: None,
         }
     }
 }

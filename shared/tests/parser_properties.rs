@@ -174,7 +174,10 @@ fn check(event: &Value) -> Result<(), TestCaseError> {
                         "an incident from source {source}"
                     );
                 }
-                prop_assert!(!incident.targets.is_empty(), "an incident names someone");
+                prop_assert!(
+                    !incident.targets.is_empty() || !incident.identity_center_users.is_empty(),
+                    "an incident names someone"
+                );
             }
             Ok(Intake::Ignored { reason }) => prop_assert!(!reason.is_empty()),
             Err(err) => {

@@ -60,26 +60,30 @@ fn normalize(action: &str) -> String {
         .to_lowercase()
 }
 
-/// Every IAM operation a source file calls.
-fn iam_calls(file: &Path) -> BTreeSet<String> {
+/// Every operation a source file calls on the client named `client` (`iam`, `sso`, `store`), in
+/// snake case.
+fn calls(file: &Path, client: &str) -> Vec<String> {
     let text: String = std::fs::read_to_string(file)
         .unwrap_or_else(|e| panic!("{}: {e}", file.display()))
         .chars()
         .filter(|c| !c.is_whitespace())
         .collect();
-    text.match_indices("iam.")
+    let client = format!("{client}.");
+    text.match_indices(&client)
         .filter_map(|(i, _)| {
-            let rest = &text[i + 4..];
+            let rest = &text[i + client.len()..];
             let name: String = rest
                 .chars()
                 .take_while(|c| c.is_ascii_lowercase() || *c == '_')
                 .collect();
-            rest[name.len()..]
-                .starts_with('(')
-                .then(|| normalize(&name))
+            (!name.is_empty() && rest[name.len()..].starts_with('(')).then_some(name)
         })
-        .filter(|name| !name.is_empty())
         .collect()
+}
+
+/// Every IAM operation a source file calls.
+fn iam_calls(file: &Path) -> BTreeSet<String> {
+    calls(file, "iam").iter().map(|n| normalize(n)).collect()
 }
 
 fn source(path: &str) -> PathBuf {
@@ -134,15 +138,15 @@ fn code_side(playbook: Playbook) -> BTreeSet<String> {
     files.iter().flat_map(|f| iam_calls(&source(f))).collect()
 }
 
-/// The IAM actions a policy document allows.
-fn allowed(document: &Value) -> BTreeSet<String> {
+/// Every action a policy document allows (an `!If` statement is a deny on protected principals:
+/// it allows nothing).
+fn allowed_actions(document: &Value) -> Vec<String> {
     let statements = match &document["Statement"] {
         Value::Array(list) => list.clone(),
         other => vec![other.clone()],
     };
     statements
         .iter()
-        // An `!If` statement is a deny on protected principals: allows nothing.
         .filter(|s| s["Effect"] == "Allow")
         .flat_map(|s| match &s["Action"] {
             Value::Array(list) => list
@@ -153,6 +157,13 @@ fn allowed(document: &Value) -> BTreeSet<String> {
             Value::String(one) => vec![one.clone()],
             _ => vec![],
         })
+        .collect()
+}
+
+/// The IAM actions a policy document allows.
+fn allowed(document: &Value) -> BTreeSet<String> {
+    allowed_actions(document)
+        .into_iter()
         .filter(|a| a.starts_with("iam:"))
         .map(|a| normalize(&a))
         .collect()
@@ -696,7 +707,7 @@ fn every_function_may_tell_the_humans_and_only_contain_may_note_findings() {
             );
         }
         // Nothing else beyond IAM, S3, STS, logs and these (CloudTrail's reads: see the hunt's
-        // test below).
+        // test below; Identity Center's: each_role_allows_exactly_the_identity_center_calls...).
         for s in &statements {
             let actions = match &s["Action"] {
                 Value::Array(list) => list.clone(),
@@ -720,6 +731,8 @@ fn every_function_may_tell_the_humans_and_only_contain_may_note_findings() {
                         "organizations:DescribeOrganization",
                         "organizations:List",
                         "cloudtrail:LookupEvents",
+                        "sso:",
+                        "identitystore:",
                         "logs:"
                     ]
                     .iter()
@@ -1571,4 +1584,110 @@ fn sam_build_copies_each_functions_binary_from_one_cargo_lambda_build() {
             "{logical}"
         );
     }
+}
+
+/// Every Identity Center operation a source file calls, as `sso:<op>` and `identitystore:<op>`
+/// (lower case, no underscores): the code names its clients `sso` and `store`.
+fn identity_center_calls(file: &Path) -> BTreeSet<String> {
+    [("sso", "sso"), ("store", "identitystore")]
+        .into_iter()
+        .flat_map(|(client, service)| {
+            calls(file, client)
+                .into_iter()
+                .map(move |name| format!("{service}:{}", name.replace('_', "")))
+        })
+        .collect()
+}
+
+/// The Identity Center operations each function's code calls: contain's and release's files.
+fn identity_center_code(playbook: Playbook) -> BTreeSet<String> {
+    let files: &[&str] = match playbook {
+        Playbook::Contain => &["mod.rs", "contain.rs"],
+        Playbook::Release => &["mod.rs", "release.rs"],
+        _ => &[],
+    };
+    files
+        .iter()
+        .flat_map(|f| identity_center_calls(&source(&format!("responder/identity_center/{f}"))))
+        .collect()
+}
+
+/// The Identity Center actions a policy document allows, as [`identity_center_calls`] names them.
+fn identity_center_allowed(document: &Value) -> BTreeSet<String> {
+    allowed_actions(document)
+        .into_iter()
+        .filter(|a| a.starts_with("sso:") || a.starts_with("identitystore:"))
+        .map(|a| a.to_lowercase())
+        .collect()
+}
+
+/// The policy documents a function's role or a member role carries.
+fn documents(resources: &serde_json::Map<String, Value>, policies: &Value) -> Vec<Value> {
+    policies
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|p| match p["Ref"].as_str() {
+            Some(name) => resources[name]["Properties"]["PolicyDocument"].clone(),
+            None if p.get("PolicyDocument").is_some() => p["PolicyDocument"].clone(),
+            None => p.clone(),
+        })
+        .collect()
+}
+
+#[test]
+fn each_role_allows_exactly_the_identity_center_calls_its_code_makes() {
+    let template = template();
+    let resources = template["Resources"].as_object().unwrap();
+    let mut problems = Vec::new();
+    let mut compare = |role: &str, code: BTreeSet<String>, granted: BTreeSet<String>| {
+        for a in code.difference(&granted) {
+            problems.push(format!(
+                "{role}: the code calls {a}, the role does not allow it"
+            ));
+        }
+        for a in granted.difference(&code) {
+            problems.push(format!(
+                "{role}: the role allows {a}, the code never calls it"
+            ));
+        }
+    };
+    for (logical, function) in resources
+        .iter()
+        .filter(|(_, r)| r["Type"] == "AWS::Serverless::Function")
+    {
+        let binary = binary_of(logical);
+        let playbook = Playbook::ALL
+            .into_iter()
+            .find(|p| p.name() == binary)
+            .unwrap();
+        let granted = documents(resources, &function["Properties"]["Policies"])
+            .iter()
+            .flat_map(identity_center_allowed)
+            .collect();
+        compare(&binary, identity_center_code(playbook), granted);
+    }
+    let member = member_template();
+    let resources = member["Resources"].as_object().unwrap();
+    for (suffix, (role, _)) in member_side(&member) {
+        let kind = MemberRole::ALL
+            .into_iter()
+            .find(|k| k.suffix() == suffix)
+            .unwrap();
+        let code = playbooks_of(kind).flat_map(identity_center_code).collect();
+        let granted = documents(resources, &role["Properties"]["Policies"])
+            .iter()
+            .chain(&documents(
+                resources,
+                &role["Properties"]["ManagedPolicyArns"],
+            ))
+            .flat_map(identity_center_allowed)
+            .collect();
+        compare(&format!("member role {suffix}"), code, granted);
+    }
+    assert!(
+        identity_center_code(Playbook::Contain).contains("sso:provisionpermissionset"),
+        "the scan finds the calls"
+    );
+    assert!(problems.is_empty(), "\n{}", problems.join("\n"));
 }

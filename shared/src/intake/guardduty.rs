@@ -234,6 +234,40 @@ pub(super) fn parse(
             ));
         };
         let field = "detail.resource.accessKeyDetails.userName";
+        // A session of an Identity Center role is a user of Identity Center: the session name
+        // (after the colon of `principalId`) is their user name. The role itself stays IAM's to
+        // refuse: without a session name nobody can tell whose session it was.
+        if details.user_type == "AssumedRole"
+            && crate::identity_center::is_identity_center_role(&details.user_name)
+            && let Some(user) = details
+                .principal_id
+                .as_deref()
+                .and_then(crate::identity_center::session_user)
+        {
+            let role = principal(
+                &finding.partition,
+                account,
+                &details.user_type,
+                &details.user_name,
+                field,
+            )?;
+            return Ok(Intake::Incident(Box::new(Incident {
+                reason: Some(finding.finding_type),
+                last_seen,
+                first_seen,
+                severity: Some(super::severity_label(finding.severity).into()),
+                identity_center_users: vec![crate::identity_center::UserClaim {
+                    user: user.to_owned(),
+                    seen_as: role.map(|r| r.arn()),
+                }],
+                ..Incident::new(
+                    format!("guardduty-{id}"),
+                    Source::GuardDuty,
+                    Trigger::Automatic,
+                    Vec::new(),
+                )
+            })));
+        }
         match principal(
             &finding.partition,
             account,

@@ -16,6 +16,8 @@ struct ManualRequest {
     principal_name: Option<String>,
     accounts: Option<Value>,
     access_key_id: Option<String>,
+    /// An IAM Identity Center user, by user name or user id: contained in Identity Center.
+    identity_center_user: Option<String>,
     incident_id: Option<String>,
     reason: Option<String>,
     #[serde(default)]
@@ -27,6 +29,9 @@ struct ManualRequest {
 
 pub(super) fn parse(event: &Value) -> Result<Intake, InputError> {
     let request: ManualRequest = super::deserialize(event)?;
+    if request.identity_center_user.is_some() {
+        return identity_center(request);
+    }
     if request.principal_name.is_some() || request.accounts.is_some() {
         return across(request);
     }
@@ -76,6 +81,40 @@ pub(super) fn parse(event: &Value) -> Result<Intake, InputError> {
         reason: request.reason,
         dry_run: request.dry_run,
         ..Incident::new(id, Source::Manual, Trigger::Human, vec![target])
+    })))
+}
+
+/// An Identity Center user, by name or id, alone in its request.
+fn identity_center(request: ManualRequest) -> Result<Intake, InputError> {
+    let user = request.identity_center_user.unwrap_or_default();
+    crate::identity_center::check_user(&user)
+        .map_err(|e| InputError::new("identity_center_user", e))?;
+    for (field, given) in [
+        ("principal_arn", request.principal_arn.is_some()),
+        ("principal_name", request.principal_name.is_some()),
+        ("accounts", request.accounts.is_some()),
+        ("access_key_id", request.access_key_id.is_some()),
+    ] {
+        if given {
+            return Err(InputError::new(
+                field,
+                "not with `identity_center_user`: an Identity Center user is contained in \
+                 Identity Center, an IAM principal in IAM; send one request for each",
+            ));
+        }
+    }
+    let id = match request.incident_id {
+        Some(id) => check_incident_id("incident_id", &id).map(|()| id)?,
+        None => format!("manual-{}", digest(&format!("identity-center|{user}"))),
+    };
+    Ok(Intake::Incident(Box::new(Incident {
+        reason: request.reason,
+        dry_run: request.dry_run,
+        identity_center_users: vec![crate::identity_center::UserClaim {
+            user,
+            seen_as: None,
+        }],
+        ..Incident::new(id, Source::Manual, Trigger::Human, Vec::new())
     })))
 }
 
@@ -186,6 +225,7 @@ fn account_set(accounts: &Value) -> Result<AccountSet, InputError> {
 #[serde(deny_unknown_fields)]
 struct ReleaseBody {
     principal_arn: Option<String>,
+    identity_center_user: Option<String>,
     incident_id: Option<String>,
     #[serde(default)]
     reactivate_access_keys: Vec<String>,
@@ -228,10 +268,16 @@ pub fn parse_release(event: &Value) -> Result<ReleaseRequest, InputError> {
         ));
     }
     let body: ReleaseBody = super::deserialize(event)?;
+    if body.identity_center_user.is_some() {
+        return Err(InputError::new(
+            "identity_center_user",
+            "an Identity Center user's release is read by parse_identity_center_release",
+        ));
+    }
     let Some(arn) = body.principal_arn else {
         return Err(InputError::new(
             "principal_arn",
-            "missing: name the user or role to release",
+            "missing: name the user or role to release (or `identity_center_user`)",
         ));
     };
     let principal = Principal::parse_arn(&arn).map_err(|e| InputError::new("principal_arn", e))?;
@@ -267,4 +313,64 @@ pub fn parse_release(event: &Value) -> Result<ReleaseRequest, InputError> {
         dry_run: body.dry_run,
         reason: body.reason,
     })
+}
+
+/// What `release` is asked to undo for an Identity Center user.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct IdentityCenterRelease {
+    /// The user, by name or id.
+    pub user: String,
+    /// The containment to undo.
+    pub incident_id: String,
+    /// Plan only.
+    pub dry_run: bool,
+    /// Why, for the report.
+    pub reason: Option<String>,
+}
+
+/// Reads a release request for an Identity Center user (`{"identity_center_user": ...,
+/// "incident_id": ...}`); `None` when the request names none (an IAM principal's release).
+pub fn parse_identity_center_release(
+    event: &Value,
+) -> Result<Option<IdentityCenterRelease>, InputError> {
+    if event.get("identity_center_user").is_none() {
+        return Ok(None);
+    }
+    let body: ReleaseBody = super::deserialize(event)?;
+    let user = body.identity_center_user.unwrap_or_default();
+    crate::identity_center::check_user(&user)
+        .map_err(|e| InputError::new("identity_center_user", e))?;
+    for (field, given) in [
+        ("principal_arn", body.principal_arn.is_some()),
+        (
+            "reactivate_access_keys",
+            !body.reactivate_access_keys.is_empty(),
+        ),
+        (
+            "reactivate_credentials",
+            !body.reactivate_credentials.is_empty(),
+        ),
+        ("force", body.force),
+    ] {
+        if given {
+            return Err(InputError::new(
+                field,
+                "not with `identity_center_user`: an Identity Center user's release takes off \
+                 Tourniquet's statements and puts back what was removed, nothing else",
+            ));
+        }
+    }
+    let Some(incident_id) = body.incident_id else {
+        return Err(InputError::new(
+            "incident_id",
+            "missing: name the containment to undo (the report's incident_id)",
+        ));
+    };
+    check_incident_id("incident_id", &incident_id)?;
+    Ok(Some(IdentityCenterRelease {
+        user,
+        incident_id,
+        dry_run: body.dry_run,
+        reason: body.reason,
+    }))
 }

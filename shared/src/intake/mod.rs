@@ -10,7 +10,9 @@ mod guardduty;
 mod health;
 mod manual;
 
-pub use manual::{ReleaseRequest, parse_release};
+pub use manual::{
+    IdentityCenterRelease, ReleaseRequest, parse_identity_center_release, parse_release,
+};
 mod securityhub;
 
 use crate::error::InputError;
@@ -134,6 +136,9 @@ pub struct Incident {
     /// An organization-wide request: one principal in every account of a set, resolved by the
     /// responder through AWS Organizations into `targets`.
     pub across: Option<Box<Across>>,
+    /// Identity Center users to contain in Identity Center (a finding's `AWSReservedSSO_`
+    /// session, a manual request's `identity_center_user`), each once.
+    pub identity_center_users: Vec<crate::identity_center::UserClaim>,
 }
 
 /// The same principal in many accounts, as a manual request names it.
@@ -214,6 +219,7 @@ impl Incident {
             findings: Vec::new(),
             echo_of: None,
             across: None,
+            identity_center_users: Vec::new(),
         }
     }
 
@@ -332,7 +338,7 @@ pub fn parse(event: &Value, options: &Options) -> Result<Intake, InputError> {
     Ok(match with_cap(intake, max_principals) {
         Intake::Incident(mut incident) => {
             merge_targets(&mut incident.targets);
-            if incident.targets.is_empty() {
+            if incident.targets.is_empty() && incident.identity_center_users.is_empty() {
                 Intake::Ignored {
                     reason: format!("incident {} names no IAM principal", incident.id),
                 }

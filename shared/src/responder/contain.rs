@@ -88,7 +88,16 @@ impl Responder {
             }
         };
         let bucket = &self.config.evidence_bucket;
-        let release = match evidence::latest_release(&self.s3, bucket, keys, principal).await {
+        let release = evidence::latest_release(&self.s3, bucket, keys, principal).await;
+        Self::judge_release(release, incident)
+    }
+
+    /// Whether a release recorded for a principal stands against this re-delivered signal.
+    pub(super) fn judge_release(
+        release: Result<Option<evidence::Release>, String>,
+        incident: &Incident,
+    ) -> Released {
+        let release = match release {
             Ok(Some(release)) => release,
             Ok(None) => return Released::No,
             Err(e) => {
@@ -351,7 +360,7 @@ struct Prior {
 }
 
 /// What a release of the incident means for one principal of a re-delivered detection.
-enum Released {
+pub(super) enum Released {
     /// Not released (or not an automatic detection): contain.
     No,
     /// Released, and the detection shows nothing newer: leave it released (why).

@@ -41,6 +41,7 @@ mod audit;
 mod contain;
 mod dispatch;
 mod hunt;
+mod identity_center;
 mod notify;
 mod record;
 mod release;
@@ -52,6 +53,7 @@ use record::{Extra, Upload};
 use resolve::account_of;
 
 pub use hunt::{LOOKUPS_PER_SECOND, MAX_CREDENTIALS, MAX_PAGES, Request as HuntRequest};
+pub use identity_center::{Center, PROVISION_WAIT};
 
 /// Attempts per AWS call, the first included, in the SDK's standard retry mode (each attempt
 /// paced; a throttled containment write is also sent again from the bucket, for up to
@@ -82,6 +84,8 @@ pub struct Responder {
     /// What the hunt's CloudTrail clients are built from (one per account and region, each paced);
     /// `None`: the hunt reads nothing and says so.
     trail: Option<SdkConfig>,
+    /// Identity Center clients a test gives; `None`: built from `trail` for the instance's account.
+    center: Option<identity_center::Center>,
     config: Config,
     playbook: Playbook,
     identity: OnceCell<Principal>,
@@ -222,6 +226,15 @@ impl Responder {
         }
     }
 
+    /// The same responder reaching Identity Center through these clients (a test's, with fault
+    /// injection), whatever `IDENTITY_CENTER_ACCOUNT` says.
+    pub fn with_identity_center(self, center: Center) -> Self {
+        Self {
+            center: Some(center),
+            ..self
+        }
+    }
+
     /// The same responder telling the humans through these clients (a test's, with fault
     /// injection); [`Self::with_clients`] alone has clients that reach no endpoint.
     pub fn with_notify_clients(
@@ -257,6 +270,7 @@ impl Responder {
             sqs: aws_sdk_sqs::Client::new(&unconfigured()),
             organizations: aws_sdk_organizations::Client::new(&unconfigured()),
             trail: None,
+            center: None,
             config,
             playbook: Playbook::Contain,
             identity: OnceCell::new(),
@@ -514,6 +528,10 @@ impl Responder {
             .iter()
             .map(|t| account_of(t, me))
             .filter(|a| !protected.contains_key(a))
+            .chain(
+                (!incident.identity_center_users.is_empty())
+                    .then(|| self.identity_center_account(me)),
+            )
             .collect();
         let (accounts, entering) = self.enter(me, accounts, &incident.id).await;
         waves += entering;
@@ -542,8 +560,15 @@ impl Responder {
         let (resolved, resolving) = self.resolve(&invocation).await;
         waves += resolving;
         // 2-4. Contain, investigate, record: every principal at once, in its own lane of the
-        // paced queue (the order the event names them), writes ahead of reads.
-        let runs: Vec<TargetRun> =
+        // paced queue (the order the event names them), writes ahead of reads; and every
+        // Identity Center user, in Identity Center, beside them.
+        let centered = futures::future::join_all(
+            incident
+                .identity_center_users
+                .iter()
+                .map(|claim| self.contain_identity_center(claim, &invocation)),
+        );
+        let contained =
             futures::future::join_all(resolved.into_iter().enumerate().map(|(lane, r)| {
                 let ticket = Ticket {
                     lane: u32::try_from(lane).unwrap_or(u32::MAX),
@@ -558,8 +583,10 @@ impl Responder {
                         }
                     }
                 })
-            }))
-            .await;
+            }));
+        let (mut runs, centered): (Vec<TargetRun>, Vec<TargetRun>) =
+            tokio::join!(contained, centered);
+        runs.extend(centered);
         waves += runs.iter().map(|r| r.waves).max().unwrap_or(0);
 
         // 5. Hunt: what the credentials did, after every containment write above; what they left

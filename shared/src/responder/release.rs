@@ -43,6 +43,12 @@ impl Responder {
         event: Value,
         started: chrono::DateTime<Utc>,
     ) -> Result<Report, Error> {
+        let center = intake::parse_identity_center_release(&event).inspect_err(|err| {
+            warn!(field = %err.field, error = %err.message, "invalid release request; nothing was changed");
+        })?;
+        if let Some(request) = center {
+            return Box::pin(self.release_identity_center(request, &event, started)).await;
+        }
         let request = intake::parse_release(&event).inspect_err(|err| {
             warn!(field = %err.field, error = %err.message, "invalid release request; nothing was changed");
         })?;
@@ -262,7 +268,7 @@ impl Responder {
     /// Every report of the incident, oldest first; the intents of runs that left no report (they
     /// died between their first IAM write and their evidence); and the verification of every
     /// object.
-    async fn read_ledger(
+    pub(super) async fn read_ledger(
         &self,
         incident_id: &str,
     ) -> Result<(Vec<Report>, Vec<evidence::Intent>, Vec<Check>), String> {

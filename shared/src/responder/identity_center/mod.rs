@@ -1,0 +1,386 @@
+//! Identity Center users: located in the identity store, read (the snapshot), denied in every
+//! permission set that reaches them (merged, provisioned, the provisioning waited for), and, with
+//! `IDENTITY_CENTER_REMOVE_ASSIGNMENTS`, their own assignments and group memberships removed. The
+//! release takes off only Tourniquet's statements and puts back what was removed. What to write
+//! is decided in [`crate::identity_center`]; this module reads and writes: `mod.rs` the clients,
+//! the reads and the provisioning both use, `contain.rs` the containment's writes, `release.rs`
+//! the release's (the template test grants each function the calls of its files).
+
+use super::*;
+use crate::identity_center::{self as ic, Assignment, Membership, PermissionSet, State};
+use aws_sdk_identitystore::types::{AlternateIdentifier, MemberId, UniqueAttribute};
+use aws_sdk_ssoadmin::types::{PrincipalType, ProvisionTargetType, StatusValues};
+
+mod contain;
+mod release;
+
+/// How long a provisioning is waited for before the step says it is still running.
+pub const PROVISION_WAIT: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// How often a running provisioning is asked about.
+const PROVISION_POLL: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// The Identity Center clients of one invocation, in the instance's account and region.
+#[derive(Clone)]
+pub struct Center {
+    sso: aws_sdk_ssoadmin::Client,
+    store: aws_sdk_identitystore::Client,
+}
+
+impl Center {
+    /// Clients a test gives (fault injection).
+    pub fn new(sso: aws_sdk_ssoadmin::Client, store: aws_sdk_identitystore::Client) -> Self {
+        Self { sso, store }
+    }
+}
+
+impl Responder {
+    /// The account Identity Center is configured in (`IDENTITY_CENTER_ACCOUNT`), or `me`'s.
+    pub(super) fn identity_center_account(&self, me: &Principal) -> String {
+        self.config
+            .identity_center
+            .account
+            .clone()
+            .unwrap_or_else(|| me.account_id.clone())
+    }
+
+    /// The clients for the instance's account (the member role's credentials when it is not the
+    /// function's own) and region.
+    fn center(&self, me: &Principal, accounts: &Accounts) -> Result<Center, String> {
+        if let Some(center) = &self.center {
+            return Ok(center.clone());
+        }
+        let sdk = self.trail.as_ref().ok_or(
+            "no Identity Center client: the responder was built without an SDK configuration",
+        )?;
+        let account = self.identity_center_account(me);
+        let credentials = match account == me.account_id {
+            true => None,
+            false => Some(accounts.credentials(&account).map_err(|why| match why {
+                Blocked::NotConfigured(w) | Blocked::Failed(w) => {
+                    format!("Identity Center's account {account} (IDENTITY_CENTER_ACCOUNT): {w}")
+                }
+            })?),
+        };
+        let region = self.config.identity_center.region.clone();
+        let mut sso_config = aws_sdk_ssoadmin::config::Builder::from(sdk);
+        let mut store_config = aws_sdk_identitystore::config::Builder::from(sdk);
+        if let Some(region) = region {
+            sso_config = sso_config.region(aws_sdk_ssoadmin::config::Region::new(region.clone()));
+            store_config = store_config.region(aws_sdk_identitystore::config::Region::new(region));
+        }
+        if let Some(credentials) = credentials {
+            sso_config = sso_config.credentials_provider(credentials.clone());
+            store_config = store_config.credentials_provider(credentials);
+        }
+        Ok(Center {
+            sso: aws_sdk_ssoadmin::Client::from_conf(sso_config.build()),
+            store: aws_sdk_identitystore::Client::from_conf(store_config.build()),
+        })
+    }
+}
+
+/// Why a user could not be located.
+enum Locate {
+    /// No such user (or no instance): a human must say who it is.
+    NotFound(String),
+    /// Identity Center could not be asked.
+    Failed(String),
+}
+
+/// The instance (the configured one, or the account's only one), its identity store, and the
+/// user's id: `user` is an id when it has an id's shape and the store knows it, else a user name.
+async fn locate(
+    center: &Center,
+    user: &str,
+    configured: Option<&str>,
+) -> Result<(String, String, String), Locate> {
+    let instances: Vec<_> = center
+        .sso
+        .list_instances()
+        .into_paginator()
+        .items()
+        .send()
+        .collect::<Vec<_>>()
+        .await
+        .into_iter()
+        .collect::<Result<_, _>>()
+        .map_err(|e| Locate::Failed(format!("Identity Center: ListInstances: {}", describe(&e))))?;
+    let chosen: Vec<_> = instances
+        .iter()
+        .filter(|i| configured.is_none_or(|c| i.instance_arn() == Some(c)))
+        .collect();
+    let instance = match chosen[..] {
+        [one] => one,
+        [] => {
+            return Err(Locate::NotFound(match configured {
+                Some(arn) => format!(
+                    "Identity Center instance {arn} (IDENTITY_CENTER_INSTANCE_ARN) is not in this \
+                     account: set IDENTITY_CENTER_ACCOUNT to the account that holds it"
+                ),
+                None => "no Identity Center instance in this account and region: set \
+                         IDENTITY_CENTER_ACCOUNT (the management or delegated administrator \
+                         account) and IDENTITY_CENTER_REGION"
+                    .into(),
+            }));
+        }
+        _ => {
+            let arns: Vec<&str> = chosen.iter().filter_map(|i| i.instance_arn()).collect();
+            return Err(Locate::NotFound(format!(
+                "this account has {} Identity Center instances ({}): name one with \
+                 IDENTITY_CENTER_INSTANCE_ARN",
+                arns.len(),
+                arns.join(", ")
+            )));
+        }
+    };
+    let (Some(instance_arn), Some(store_id)) =
+        (instance.instance_arn(), instance.identity_store_id())
+    else {
+        return Err(Locate::Failed(
+            "Identity Center: ListInstances answered an instance without its ARN or store".into(),
+        ));
+    };
+    if ic::is_user_id(user) {
+        let described = center
+            .store
+            .describe_user()
+            .identity_store_id(store_id)
+            .user_id(user)
+            .send()
+            .await;
+        if described.is_ok() {
+            return Ok((instance_arn.into(), store_id.into(), user.into()));
+        }
+    }
+    let identifier = UniqueAttribute::builder()
+        .attribute_path("userName")
+        .attribute_value(aws_smithy_types::Document::String(user.into()))
+        .build()
+        .map_err(|e| Locate::Failed(e.to_string()))?;
+    match center
+        .store
+        .get_user_id()
+        .identity_store_id(store_id)
+        .alternate_identifier(AlternateIdentifier::UniqueAttribute(identifier))
+        .send()
+        .await
+    {
+        Ok(found) => Ok((instance_arn.into(), store_id.into(), found.user_id)),
+        Err(e)
+            if e.as_service_error()
+                .is_some_and(|s| s.is_resource_not_found_exception()) =>
+        {
+            Err(Locate::NotFound(format!(
+                "no user named `{user}` in identity store {store_id}: check the name (the \
+                 session name of the AWSReservedSSO_ role), or give the user id"
+            )))
+        }
+        Err(e) => Err(Locate::Failed(format!(
+            "Identity Center: GetUserId: {}",
+            describe(&e)
+        ))),
+    }
+}
+
+/// Reads the user, their groups, every assignment that reaches them and each permission set's
+/// inline policy.
+async fn read(
+    center: &Center,
+    instance: &str,
+    store_id: &str,
+    user_id: &str,
+) -> Result<State, String> {
+    let (user, memberships) = tokio::join!(
+        center
+            .store
+            .describe_user()
+            .identity_store_id(store_id)
+            .user_id(user_id)
+            .send(),
+        center
+            .store
+            .list_group_memberships_for_member()
+            .identity_store_id(store_id)
+            .member_id(MemberId::UserId(user_id.into()))
+            .into_paginator()
+            .items()
+            .send()
+            .collect::<Vec<_>>()
+    );
+    let user = user.map_err(|e| format!("Identity Center: DescribeUser: {}", describe(&e)))?;
+    let memberships: Vec<Membership> = memberships
+        .into_iter()
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| {
+            format!(
+                "Identity Center: ListGroupMembershipsForMember: {}",
+                describe(&e)
+            )
+        })?
+        .into_iter()
+        .filter_map(|m| {
+            Some(Membership {
+                membership_id: m.membership_id,
+                group_id: m.group_id?,
+            })
+        })
+        .collect();
+    let principals = std::iter::once((PrincipalType::User, user_id.to_owned())).chain(
+        memberships
+            .iter()
+            .map(|m| (PrincipalType::Group, m.group_id.clone())),
+    );
+    let listed = futures::future::join_all(principals.map(|(kind, id)| async move {
+        center
+            .sso
+            .list_account_assignments_for_principal()
+            .instance_arn(instance)
+            .principal_type(kind)
+            .principal_id(id)
+            .into_paginator()
+            .items()
+            .send()
+            .collect::<Vec<_>>()
+            .await
+    }))
+    .await;
+    let mut assignments = Vec::new();
+    for page in listed.into_iter().flatten() {
+        let a = page.map_err(|e| {
+            format!(
+                "Identity Center: ListAccountAssignmentsForPrincipal: {}",
+                describe(&e)
+            )
+        })?;
+        if let (Some(account), Some(set), Some(kind), Some(id)) = (
+            a.account_id,
+            a.permission_set_arn,
+            a.principal_type,
+            a.principal_id,
+        ) {
+            assignments.push(Assignment {
+                account_id: account,
+                permission_set_arn: set,
+                principal_type: kind.as_str().to_owned(),
+                principal_id: id,
+            });
+        }
+    }
+    assignments.sort();
+    assignments.dedup();
+    let sets: BTreeSet<String> = assignments
+        .iter()
+        .map(|a| a.permission_set_arn.clone())
+        .collect();
+    let permission_sets = futures::future::join_all(sets.into_iter().map(|arn| async move {
+        let (described, inline) = tokio::join!(
+            center
+                .sso
+                .describe_permission_set()
+                .instance_arn(instance)
+                .permission_set_arn(&arn)
+                .send(),
+            center
+                .sso
+                .get_inline_policy_for_permission_set()
+                .instance_arn(instance)
+                .permission_set_arn(&arn)
+                .send()
+        );
+        PermissionSet {
+            name: described
+                .ok()
+                .and_then(|d| d.permission_set)
+                .and_then(|p| p.name),
+            inline_policy: inline
+                .map(|i| i.inline_policy.unwrap_or_default())
+                .map_err(|e| describe(&e)),
+            arn,
+        }
+    }))
+    .await;
+    Ok(State {
+        instance_arn: instance.into(),
+        identity_store_id: store_id.into(),
+        user_id: user_id.into(),
+        user_name: user.user_name.clone(),
+        user: serde_json::json!({
+            "UserId": user.user_id,
+            "UserName": user.user_name,
+            "DisplayName": user.display_name,
+            "Emails": user.emails().iter().filter_map(|e| e.value.clone()).collect::<Vec<_>>(),
+            "UserStatus": user.user_status.as_ref().map(|s| s.as_str().to_owned()),
+        }),
+        memberships,
+        assignments,
+        permission_sets,
+    })
+}
+
+/// Provisions a permission set to every account it is provisioned to and waits, until `until`,
+/// for Identity Center to say it is done.
+async fn provision(
+    sso: &aws_sdk_ssoadmin::Client,
+    instance: &str,
+    set: &str,
+    until: tokio::time::Instant,
+) -> Result<String, String> {
+    let started = sso
+        .provision_permission_set()
+        .instance_arn(instance)
+        .permission_set_arn(set)
+        .target_type(ProvisionTargetType::AllProvisionedAccounts)
+        .send()
+        .await
+        .map_err(|e| format!("ProvisionPermissionSet: {}", describe(&e)))?;
+    let mut status = started.permission_set_provisioning_status;
+    loop {
+        let Some(now) = status.take() else {
+            return Err("ProvisionPermissionSet answered without a status".into());
+        };
+        match now.status {
+            Some(StatusValues::Succeeded) => {
+                return Ok("provisioned to every account it is assigned to".into());
+            }
+            Some(StatusValues::Failed) => {
+                return Err(format!(
+                    "provisioning failed: {}",
+                    now.failure_reason.as_deref().unwrap_or("no reason given")
+                ));
+            }
+            _ => {}
+        }
+        let request = now.request_id.unwrap_or_default();
+        if tokio::time::Instant::now() + PROVISION_POLL > until {
+            return Err(format!(
+                "provisioning still in progress (request {request}) when the wait ended: the \
+                 deny reaches an account only once it is provisioned there; check with \
+                 `aws sso-admin describe-permission-set-provisioning-status \
+                 --instance-arn {instance} --provision-permission-set-request-id {request}`"
+            ));
+        }
+        tokio::time::sleep(PROVISION_POLL).await;
+        status = sso
+            .describe_permission_set_provisioning_status()
+            .instance_arn(instance)
+            .provision_permission_set_request_id(&request)
+            .send()
+            .await
+            .map_err(|e| format!("DescribePermissionSetProvisioningStatus: {}", describe(&e)))?
+            .permission_set_provisioning_status;
+    }
+}
+
+/// AWS's error on a permission set, with what to do when a delegated administrator was refused.
+fn denied_advice(error: &str, set: &str) -> String {
+    if error.contains("AccessDenied") {
+        format!(
+            "{error}: a delegated administrator cannot change a permission set provisioned to the \
+             management account; add the statement to {set} from the management account (set \
+             IDENTITY_CENTER_ACCOUNT to it), or remove the user's assignment there"
+        )
+    } else {
+        error.to_owned()
+    }
+}

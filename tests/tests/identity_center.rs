@@ -1,0 +1,655 @@
+//! IAM Identity Center users, contained in Identity Center against moto's `sso-admin` and
+//! `identitystore`: an instance, two users in one group, two permission sets (one with an inline
+//! policy of its own) assigned to two accounts, one directly to the user and one through the group.
+
+use aws_sdk_identitystore::types::{MemberId, Name};
+use aws_sdk_ssoadmin::types::{PrincipalType, TargetType};
+use harness::{Moto, event};
+use playbook::report::{Outcome, Status};
+use playbook::{Playbook, identity_center};
+use serde_json::{Value, json};
+
+const OTHER_ACCOUNT: &str = "444455556666";
+
+/// The inline policy the read-only permission set has before any containment, as typed by a human.
+const READ_ONLY_POLICY: &str = "{\n  \"Version\": \"2012-10-17\",\n  \"Statement\": [\n    {\"Sid\": \"ReadLogs\", \"Effect\": \"Allow\", \"Action\": \"logs:Get*\", \"Resource\": \"*\"}\n  ]\n}";
+
+struct Center {
+    sso: aws_sdk_ssoadmin::Client,
+    store: aws_sdk_identitystore::Client,
+    instance: String,
+    store_id: String,
+    alice: String,
+    bob: String,
+    group: String,
+    admin: String,
+    read_only: String,
+}
+
+async fn user(center: (&aws_sdk_identitystore::Client, &str), name: &str) -> String {
+    let (store, store_id) = center;
+    store
+        .create_user()
+        .identity_store_id(store_id)
+        .user_name(name)
+        .display_name(name)
+        .name(
+            Name::builder()
+                .given_name(name)
+                .family_name("Example")
+                .build(),
+        )
+        .send()
+        .await
+        .expect("create user")
+        .user_id
+}
+
+/// Seeds moto's Identity Center: alice and bob in `admins`; `Admin` (no inline policy) assigned
+/// to alice in the sample account; `ReadOnly` (an inline policy) assigned to `admins` in another.
+async fn seed(moto: &Moto) -> Center {
+    let sdk = moto.sdk_config().await;
+    let sso = aws_sdk_ssoadmin::Client::new(&sdk);
+    let store = aws_sdk_identitystore::Client::new(&sdk);
+    let instance = sso.list_instances().send().await.expect("list instances");
+    let instance = &instance.instances()[0];
+    let (arn, store_id) = (
+        instance.instance_arn().unwrap().to_owned(),
+        instance.identity_store_id().unwrap().to_owned(),
+    );
+    let alice = user((&store, &store_id), "alice@example.com").await;
+    let bob = user((&store, &store_id), "bob@example.com").await;
+    let group = store
+        .create_group()
+        .identity_store_id(&store_id)
+        .display_name("admins")
+        .send()
+        .await
+        .expect("create group")
+        .group_id;
+    for member in [&alice, &bob] {
+        store
+            .create_group_membership()
+            .identity_store_id(&store_id)
+            .group_id(&group)
+            .member_id(MemberId::UserId(member.clone()))
+            .send()
+            .await
+            .expect("membership");
+    }
+    let mut sets = Vec::new();
+    for name in ["Admin", "ReadOnly"] {
+        let set = sso
+            .create_permission_set()
+            .instance_arn(&arn)
+            .name(name)
+            // moto answers a permission set without one with a number, which no SDK reads.
+            .session_duration("PT1H")
+            .send()
+            .await
+            .expect("create permission set")
+            .permission_set
+            .and_then(|p| p.permission_set_arn)
+            .unwrap();
+        sets.push(set);
+    }
+    sso.put_inline_policy_to_permission_set()
+        .instance_arn(&arn)
+        .permission_set_arn(&sets[1])
+        .inline_policy(READ_ONLY_POLICY)
+        .send()
+        .await
+        .expect("inline policy");
+    for (set, account, kind, principal) in [
+        (&sets[0], harness::ACCOUNT, PrincipalType::User, &alice),
+        (&sets[1], OTHER_ACCOUNT, PrincipalType::Group, &group),
+    ] {
+        sso.create_account_assignment()
+            .instance_arn(&arn)
+            .permission_set_arn(set)
+            .target_id(account)
+            .target_type(TargetType::AwsAccount)
+            .principal_type(kind)
+            .principal_id(principal)
+            .send()
+            .await
+            .expect("assignment");
+    }
+    Center {
+        sso,
+        store,
+        instance: arn,
+        store_id,
+        alice,
+        bob,
+        group,
+        admin: sets[0].clone(),
+        read_only: sets[1].clone(),
+    }
+}
+
+impl Center {
+    async fn inline(&self, set: &str) -> String {
+        self.sso
+            .get_inline_policy_for_permission_set()
+            .instance_arn(&self.instance)
+            .permission_set_arn(set)
+            .send()
+            .await
+            .expect("inline policy")
+            .inline_policy
+            .unwrap_or_default()
+    }
+
+    async fn provisioned(&self) -> Vec<String> {
+        let mut sets = self
+            .sso
+            .list_permission_sets_provisioned_to_account()
+            .instance_arn(&self.instance)
+            .account_id(harness::ACCOUNT)
+            .send()
+            .await
+            .expect("provisioned")
+            .permission_sets
+            .unwrap_or_default();
+        sets.sort();
+        sets.dedup();
+        sets
+    }
+
+    async fn groups_of(&self, user: &str) -> Vec<String> {
+        self.store
+            .list_group_memberships_for_member()
+            .identity_store_id(&self.store_id)
+            .member_id(MemberId::UserId(user.into()))
+            .send()
+            .await
+            .expect("memberships")
+            .group_memberships
+            .into_iter()
+            .filter_map(|m| m.group_id)
+            .collect()
+    }
+
+    async fn own_assignments(&self, user: &str) -> usize {
+        self.sso
+            .list_account_assignments_for_principal()
+            .instance_arn(&self.instance)
+            .principal_type(PrincipalType::User)
+            .principal_id(user)
+            .send()
+            .await
+            .expect("assignments")
+            .account_assignments
+            .unwrap_or_default()
+            .len()
+    }
+}
+
+/// Tourniquet's statements in a policy, and whom each names.
+fn denied_users(policy: &str) -> Vec<String> {
+    if policy.is_empty() {
+        return Vec::new();
+    }
+    let document: Value = serde_json::from_str(policy).expect("policy JSON");
+    document["Statement"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|s| {
+            s["Sid"]
+                .as_str()
+                .is_some_and(|sid| sid.starts_with(identity_center::SID_PREFIX))
+        })
+        .map(|s| {
+            assert_eq!(s["Effect"], "Deny");
+            assert_eq!(s["Action"], "*");
+            s["Condition"]["StringEquals"]["identitystore:userId"]
+                .as_str()
+                .expect("the deny names a user")
+                .to_owned()
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn a_user_is_denied_in_every_permission_set_and_released_exactly() {
+    let moto = Moto::start();
+    let center = seed(&moto).await;
+    let responder = moto.responder(&[]).await;
+    assert!(center.provisioned().await.is_empty());
+
+    let report = responder
+        .handle(event("manual-identity-center-user.json"))
+        .await
+        .expect("contained");
+    assert_eq!(report.status, Status::Contained, "{report:#?}");
+    let target = &report.targets[0];
+    assert_eq!(
+        target.principal_arn,
+        format!("arn:aws:identitystore:::user/{}", center.alice)
+    );
+    let mut denied: Vec<&str> = target
+        .steps
+        .iter()
+        .map(|s| {
+            assert_eq!(s.action.as_str(), "deny_identity_center_user");
+            assert_eq!(s.outcome, Outcome::Applied, "{s:?}");
+            s.target.as_str()
+        })
+        .collect();
+    denied.sort();
+    let mut sets = vec![center.admin.as_str(), center.read_only.as_str()];
+    sets.sort();
+    assert_eq!(denied, sets, "the user's own set and the group's");
+
+    // Read back: the deny names alice only, the human's statement is kept, both provisioned.
+    for set in [&center.admin, &center.read_only] {
+        assert_eq!(
+            denied_users(&center.inline(set).await),
+            vec![center.alice.clone()]
+        );
+    }
+    let read_only: Value = serde_json::from_str(&center.inline(&center.read_only).await).unwrap();
+    assert_eq!(read_only["Statement"][0]["Sid"], "ReadLogs");
+    let mut provisioned = center.provisioned().await;
+    provisioned.sort();
+    assert_eq!(provisioned, sets);
+    // Bob holds the same permission sets through the same group: no statement names him, and his
+    // group membership is untouched.
+    for set in [&center.admin, &center.read_only] {
+        assert!(!denied_users(&center.inline(set).await).contains(&center.bob));
+    }
+    assert_eq!(
+        center.groups_of(&center.bob).await,
+        vec![center.group.clone()]
+    );
+    assert_eq!(
+        center.groups_of(&center.alice).await,
+        vec![center.group.clone()]
+    );
+
+    // The snapshot is evidence: the user, the group, both assignments, both inline policies.
+    let s3 = moto.s3().await;
+    let keys = harness::evidence_keys(&s3).await;
+    let snapshot = keys
+        .iter()
+        .find(|k| k.ends_with(&format!("identity-center/{}/snapshot.json", center.alice)))
+        .expect("the user's snapshot is stored");
+    let snapshot: Value =
+        serde_json::from_slice(&harness::evidence_body(&s3, snapshot).await).unwrap();
+    assert_eq!(snapshot["user_name"], "alice@example.com");
+    assert_eq!(snapshot["assignments"].as_array().unwrap().len(), 2);
+    assert!(
+        snapshot["permission_sets"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|p| p["inline_policy"]["Ok"] == READ_ONLY_POLICY),
+        "{snapshot}"
+    );
+
+    // A replay writes nothing new.
+    let replay = responder
+        .handle(event("manual-identity-center-user.json"))
+        .await
+        .expect("replayed");
+    assert!(
+        replay.targets[0]
+            .steps
+            .iter()
+            .all(|s| s.outcome == Outcome::AlreadyInPlace),
+        "{replay:#?}"
+    );
+    for set in [&center.admin, &center.read_only] {
+        assert_eq!(
+            denied_users(&center.inline(set).await),
+            vec![center.alice.clone()]
+        );
+    }
+
+    // The release takes off only Tourniquet's statement: the policies are exactly as they were.
+    let release = moto.responder(&[]).await.playing(Playbook::Release);
+    let released = release
+        .handle(json!({"identity_center_user": "alice@example.com", "incident_id": "IR-2026-0052"}))
+        .await
+        .expect("released");
+    assert_eq!(released.status, Status::Released, "{released:#?}");
+    assert_eq!(center.inline(&center.read_only).await, READ_ONLY_POLICY);
+    assert_eq!(center.inline(&center.admin).await, "");
+}
+
+#[tokio::test]
+async fn a_guardduty_finding_on_an_identity_center_session_contains_its_user_only() {
+    let moto = Moto::start();
+    let center = seed(&moto).await;
+    let iam = moto.iam().await;
+    let role = harness::seed_role(
+        &iam,
+        "AWSReservedSSO_AdministratorAccess_0123456789abcdef",
+        "/aws-reserved/sso.amazonaws.com/",
+    )
+    .await;
+    let role_before = harness::role_state(&iam, &role.name).await;
+    let responder = moto.responder(&[]).await;
+
+    let report = responder
+        .handle(event("guardduty-identity-center.json"))
+        .await
+        .expect("contained");
+    assert_eq!(report.status, Status::Contained, "{report:#?}");
+    assert_eq!(report.targets.len(), 1);
+    let target = &report.targets[0];
+    assert!(target.principal_arn.ends_with(&center.alice));
+    assert!(
+        target
+            .message
+            .as_deref()
+            .unwrap()
+            .contains("AWSReservedSSO_"),
+        "{target:?}"
+    );
+    for set in [&center.admin, &center.read_only] {
+        assert_eq!(
+            denied_users(&center.inline(set).await),
+            vec![center.alice.clone()]
+        );
+    }
+    // The IAM role Identity Center owns is not edited.
+    assert_eq!(harness::role_state(&iam, &role.name).await, role_before);
+}
+
+#[tokio::test]
+async fn a_finding_that_names_the_role_but_no_session_is_refused_with_advice() {
+    let moto = Moto::start();
+    let center = seed(&moto).await;
+    let responder = moto.responder(&[]).await;
+    for name in [
+        "securityhub-identity-center-role.json",
+        "manual-identity-center-role.json",
+    ] {
+        let report = responder.handle(event(name)).await.expect(name);
+        assert_eq!(report.status, Status::Refused, "{name}: {report:#?}");
+        let message = report.targets[0].message.as_deref().unwrap();
+        assert!(message.contains("identity_center_user"), "{message}");
+    }
+    for set in [&center.admin, &center.read_only] {
+        assert!(denied_users(&center.inline(set).await).is_empty());
+    }
+}
+
+#[tokio::test]
+async fn a_user_identity_center_does_not_know_is_refused_and_nothing_is_written() {
+    let moto = Moto::start();
+    let center = seed(&moto).await;
+    let responder = moto.responder(&[]).await;
+    let report = responder
+        .handle(json!({"identity_center_user": "mallory@example.com"}))
+        .await
+        .expect("answered");
+    assert_eq!(report.status, Status::Refused, "{report:#?}");
+    let message = report.targets[0].message.as_deref().unwrap();
+    assert!(message.contains("mallory@example.com"), "{message}");
+    assert_eq!(center.inline(&center.read_only).await, READ_ONLY_POLICY);
+    assert_eq!(center.inline(&center.admin).await, "");
+
+    // A request that mixes an Identity Center user with an IAM principal is refused whole.
+    let err = responder
+        .handle(json!({
+            "identity_center_user": "alice@example.com",
+            "principal_arn": "arn:aws:iam::111122223333:user/alice"
+        }))
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("principal_arn"), "{err}");
+    assert_eq!(center.inline(&center.admin).await, "");
+}
+
+#[tokio::test]
+async fn removing_assignments_is_recorded_and_the_release_puts_them_back() {
+    let moto = Moto::start();
+    let center = seed(&moto).await;
+    let vars = [("IDENTITY_CENTER_REMOVE_ASSIGNMENTS", "true")];
+    let responder = moto.responder(&vars).await;
+    let report = responder
+        .handle(json!({"identity_center_user": center.alice, "incident_id": "IR-2026-0053"}))
+        .await
+        .expect("contained");
+    assert_eq!(report.status, Status::Contained, "{report:#?}");
+    let actions: Vec<&str> = report.targets[0]
+        .steps
+        .iter()
+        .map(|s| s.action.as_str())
+        .collect();
+    assert!(
+        actions.contains(&"remove_account_assignment"),
+        "{actions:?}"
+    );
+    assert!(actions.contains(&"remove_group_membership"), "{actions:?}");
+    assert_eq!(center.own_assignments(&center.alice).await, 0);
+    assert!(center.groups_of(&center.alice).await.is_empty());
+    assert_eq!(
+        center.groups_of(&center.bob).await,
+        vec![center.group.clone()]
+    );
+
+    let release = moto.responder(&[]).await.playing(Playbook::Release);
+    let released = release
+        .handle(json!({"identity_center_user": "alice@example.com", "incident_id": "IR-2026-0053"}))
+        .await
+        .expect("released");
+    assert_eq!(released.status, Status::Released, "{released:#?}");
+    assert_eq!(center.own_assignments(&center.alice).await, 1);
+    assert_eq!(
+        center.groups_of(&center.alice).await,
+        vec![center.group.clone()]
+    );
+    assert_eq!(center.inline(&center.read_only).await, READ_ONLY_POLICY);
+}
+
+#[tokio::test]
+async fn a_release_without_a_ledger_naming_the_user_changes_nothing() {
+    let moto = Moto::start();
+    let center = seed(&moto).await;
+    let responder = moto.responder(&[]).await;
+    responder
+        .handle(event("manual-identity-center-user.json"))
+        .await
+        .expect("contained");
+    let release = moto.responder(&[]).await.playing(Playbook::Release);
+    // Bob was never contained: his release under alice's incident is refused.
+    let refused = release
+        .handle(json!({"identity_center_user": "bob@example.com", "incident_id": "IR-2026-0052"}))
+        .await
+        .expect("answered");
+    assert_eq!(refused.status, Status::Refused, "{refused:#?}");
+    for set in [&center.admin, &center.read_only] {
+        assert_eq!(
+            denied_users(&center.inline(set).await),
+            vec![center.alice.clone()]
+        );
+    }
+}
+
+/// moto answers a provisioning as done at once and has no status call: Identity Center's own
+/// answers (running, then done; failed; a delegated administrator refused) through
+/// aws-smithy-mocks, the identity store still moto's.
+#[tokio::test]
+async fn provisioning_is_waited_for_and_a_failure_or_a_refusal_says_what_to_do() {
+    use aws_sdk_ssoadmin::Client;
+    use aws_sdk_ssoadmin::operation::describe_permission_set::DescribePermissionSetOutput;
+    use aws_sdk_ssoadmin::operation::describe_permission_set_provisioning_status::DescribePermissionSetProvisioningStatusOutput;
+    use aws_sdk_ssoadmin::operation::get_inline_policy_for_permission_set::GetInlinePolicyForPermissionSetOutput;
+    use aws_sdk_ssoadmin::operation::list_account_assignments_for_principal::ListAccountAssignmentsForPrincipalOutput;
+    use aws_sdk_ssoadmin::operation::list_instances::ListInstancesOutput;
+    use aws_sdk_ssoadmin::operation::provision_permission_set::ProvisionPermissionSetOutput;
+    use aws_sdk_ssoadmin::operation::put_inline_policy_to_permission_set::{
+        PutInlinePolicyToPermissionSetError, PutInlinePolicyToPermissionSetOutput,
+    };
+    use aws_sdk_ssoadmin::types::{
+        AccountAssignmentForPrincipal, InstanceMetadata, PermissionSetProvisioningStatus,
+        StatusValues,
+    };
+    use aws_smithy_mocks::{Rule, RuleMode, mock, mock_client};
+
+    const SET: &str = "arn:aws:sso:::permissionSet/ssoins-1111222233334444/ps-aaaabbbbccccdddd";
+    let moto = Moto::start();
+    let seeded = seed(&moto).await;
+    let (instance, store_id, alice) = (
+        seeded.instance.clone(),
+        seeded.store_id.clone(),
+        seeded.alice.clone(),
+    );
+    let status = |s: StatusValues| {
+        PermissionSetProvisioningStatus::builder()
+            .status(s.clone())
+            .request_id("req-1")
+            .permission_set_arn(SET)
+            .set_failure_reason(
+                (s == StatusValues::Failed).then(|| "the role's policy is over IAM's quota".into()),
+            )
+            .build()
+    };
+    let reads = {
+        let (instance, store_id, alice) = (instance.clone(), store_id.clone(), alice.clone());
+        vec![
+            mock!(Client::list_instances).then_output(move || {
+                ListInstancesOutput::builder()
+                    .instances(
+                        InstanceMetadata::builder()
+                            .instance_arn(&instance)
+                            .identity_store_id(&store_id)
+                            .build(),
+                    )
+                    .build()
+            }),
+            mock!(Client::list_account_assignments_for_principal)
+                .match_requests(|r| r.principal_type() == Some(&PrincipalType::User))
+                .then_output(move || {
+                    ListAccountAssignmentsForPrincipalOutput::builder()
+                        .account_assignments(
+                            AccountAssignmentForPrincipal::builder()
+                                .account_id(harness::ACCOUNT)
+                                .permission_set_arn(SET)
+                                .principal_type(PrincipalType::User)
+                                .principal_id(&alice)
+                                .build(),
+                        )
+                        .build()
+                }),
+            mock!(Client::list_account_assignments_for_principal)
+                .then_output(|| ListAccountAssignmentsForPrincipalOutput::builder().build()),
+            mock!(Client::describe_permission_set)
+                .then_output(|| DescribePermissionSetOutput::builder().build()),
+            mock!(Client::get_inline_policy_for_permission_set)
+                .then_output(|| GetInlinePolicyForPermissionSetOutput::builder().build()),
+        ]
+    };
+    let put = || {
+        mock!(Client::put_inline_policy_to_permission_set)
+            .then_output(|| PutInlinePolicyToPermissionSetOutput::builder().build())
+    };
+    let provision = move || {
+        mock!(Client::provision_permission_set).then_output(move || {
+            ProvisionPermissionSetOutput::builder()
+                .permission_set_provisioning_status(status(StatusValues::InProgress))
+                .build()
+        })
+    };
+    async fn contain(moto: &Moto, rules: Vec<&Rule>) -> playbook::Report {
+        let sso = mock_client!(aws_sdk_ssoadmin, RuleMode::MatchAny, rules);
+        let store = aws_sdk_identitystore::Client::new(&moto.sdk_config().await);
+        let responder = moto
+            .responder(&[])
+            .await
+            .with_identity_center(playbook::responder::Center::new(sso, store));
+        match responder
+            .handle(json!({"identity_center_user": "alice@example.com"}))
+            .await
+        {
+            Ok(report) => report,
+            Err(playbook::Error::Partial { report, .. }) => *report,
+            Err(other) => panic!("{other}"),
+        }
+    }
+
+    // Running, then done: waited for.
+    let (wrote, started) = (put(), provision());
+    let polled = mock!(Client::describe_permission_set_provisioning_status)
+        .match_requests(|r| r.provision_permission_set_request_id() == Some("req-1"))
+        .sequence()
+        .output(move || {
+            DescribePermissionSetProvisioningStatusOutput::builder()
+                .permission_set_provisioning_status(status(StatusValues::InProgress))
+                .build()
+        })
+        .output(move || {
+            DescribePermissionSetProvisioningStatusOutput::builder()
+                .permission_set_provisioning_status(status(StatusValues::Succeeded))
+                .build()
+        })
+        .build();
+    let report = contain(
+        &moto,
+        [&wrote, &started, &polled]
+            .into_iter()
+            .chain(&reads)
+            .collect(),
+    )
+    .await;
+    assert_eq!(report.status, Status::Contained, "{report:#?}");
+    let step = &report.targets[0].steps[0];
+    assert_eq!(step.outcome, Outcome::Applied, "{step:?}");
+    assert!(step.detail.contains("provisioned"), "{}", step.detail);
+    assert_eq!(
+        (wrote.num_calls(), started.num_calls(), polled.num_calls()),
+        (1, 1, 2)
+    );
+
+    // Failed: the step fails with Identity Center's reason.
+    let (wrote, started) = (put(), provision());
+    let failed =
+        mock!(Client::describe_permission_set_provisioning_status).then_output(move || {
+            DescribePermissionSetProvisioningStatusOutput::builder()
+                .permission_set_provisioning_status(status(StatusValues::Failed))
+                .build()
+        });
+    let report = contain(
+        &moto,
+        [&wrote, &started, &failed]
+            .into_iter()
+            .chain(&reads)
+            .collect(),
+    )
+    .await;
+    assert_eq!(report.status, Status::Partial, "{report:#?}");
+    let step = &report.targets[0].steps[0];
+    assert_eq!(step.outcome, Outcome::Failed);
+    assert!(step.detail.contains("over IAM's quota"), "{}", step.detail);
+
+    // A delegated administrator refused on a set provisioned to the management account: advice,
+    // and nothing provisioned.
+    let started = provision();
+    let refused = mock!(Client::put_inline_policy_to_permission_set).then_error(|| {
+        PutInlinePolicyToPermissionSetError::AccessDeniedException(
+            aws_sdk_ssoadmin::types::error::AccessDeniedException::builder()
+                .message("User is not authorized to modify this permission set")
+                .build(),
+        )
+    });
+    let report = contain(
+        &moto,
+        [&refused, &started].into_iter().chain(&reads).collect(),
+    )
+    .await;
+    assert_eq!(report.status, Status::Partial, "{report:#?}");
+    let step = &report.targets[0].steps[0];
+    assert_eq!(step.outcome, Outcome::Failed);
+    assert!(
+        step.detail.contains("delegated administrator"),
+        "{}",
+        step.detail
+    );
+    assert_eq!(started.num_calls(), 0);
+}
