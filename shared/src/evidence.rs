@@ -256,6 +256,10 @@ pub struct Intent {
     pub cutoff: String,
     /// Each principal (or lone key) the run may change, and how.
     pub targets: Vec<IntendedTarget>,
+    /// The Identity Center users it may deny, as the event names them (a user name or id): a
+    /// release of one finds Tourniquet's statements in the user's permission sets by their id.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub identity_center_users: Vec<String>,
 }
 
 /// The changes a run intends for one target of its event.

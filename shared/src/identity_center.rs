@@ -148,6 +148,14 @@ pub fn session_user(principal_id: &str) -> Option<&str> {
         .filter(|s| check_user(s).is_ok())
 }
 
+/// The user a CloudTrail `userIdentity.arn` of an Identity Center session names:
+/// `arn:aws:sts::<account>:assumed-role/AWSReservedSSO_<set>_<hash>/<user name>`.
+pub fn assumed_role_user(arn: &str) -> Option<&str> {
+    let (_, rest) = arn.split_once(":assumed-role/")?;
+    let (role, session) = rest.split_once('/')?;
+    (is_identity_center_role(role) && check_user(session).is_ok()).then_some(session)
+}
+
 /// The user's ARN, as the report names the target.
 pub fn user_arn(partition: &str, user_id: &str) -> String {
     format!("arn:{partition}:identitystore:::user/{user_id}")
@@ -698,6 +706,28 @@ mod tests {
         assert_eq!(session_user("AROAEXAMPLEROLEID001"), None);
         assert_eq!(session_user("AROAEXAMPLEROLEID001:"), None);
         assert_eq!(session_user("AROA:bad name"), None);
+    }
+
+    #[test]
+    fn an_identity_center_session_arn_names_its_user_and_no_other_does() {
+        assert_eq!(
+            assumed_role_user(
+                "arn:aws:sts::111122223333:assumed-role/AWSReservedSSO_Admin_0123abcd/alice@example.com"
+            ),
+            Some("alice@example.com")
+        );
+        assert_eq!(
+            assumed_role_user(
+                "arn:aws:sts::111122223333:assumed-role/app-worker/i-0b7e4c2a9d1f3e586"
+            ),
+            None
+        );
+        assert_eq!(
+            assumed_role_user(
+                "arn:aws:sts::111122223333:assumed-role/AWSReservedSSO_Admin_0123abcd"
+            ),
+            None
+        );
     }
 
     #[test]

@@ -836,6 +836,7 @@ mod tests {
                 actions: Action::CONTAINMENT.to_vec(),
                 every_key: true,
             }],
+            identity_center_users: Vec::new(),
         };
         let now = state(
             &[("AKIANAMED0000000", false), ("AKIAOTHER0000000", false)],

@@ -2,6 +2,7 @@
 //! and the sample events of `events/`. Used by the integration tests and by `make demo`.
 
 pub mod esm;
+pub mod identity_center;
 pub mod lambda;
 pub mod proxy;
 pub mod trail;
@@ -768,4 +769,39 @@ impl Inbox {
             envelope["MessageAttributes"].clone(),
         )
     }
+}
+
+/// An S3 client that lets the run's intent through and fails every later upload, as when the
+/// function dies (a timeout, S3 unavailable) between its IAM writes and its evidence.
+#[derive(Debug)]
+pub struct DiesBeforeItsEvidence;
+
+impl aws_sdk_s3::config::Intercept for DiesBeforeItsEvidence {
+    fn name(&self) -> &'static str {
+        "DiesBeforeItsEvidence"
+    }
+
+    fn read_before_transmit(
+        &self,
+        context: &aws_sdk_s3::config::interceptors::BeforeTransmitInterceptorContextRef<'_>,
+        _: &aws_sdk_s3::config::RuntimeComponents,
+        _: &mut aws_sdk_s3::config::ConfigBag,
+    ) -> Result<(), aws_sdk_s3::error::BoxError> {
+        let request = context.request();
+        let path = request.uri().split('?').next().unwrap_or_default();
+        if request.method() == "PUT" && !path.ends_with("/intent.json") {
+            return Err("the function died before its evidence".into());
+        }
+        Ok(())
+    }
+}
+
+/// A path-style S3 client through [`DiesBeforeItsEvidence`].
+pub fn dying_s3(sdk: &SdkConfig) -> aws_sdk_s3::Client {
+    aws_sdk_s3::Client::from_conf(
+        aws_sdk_s3::config::Builder::from(sdk)
+            .force_path_style(true)
+            .interceptor(DiesBeforeItsEvidence)
+            .build(),
+    )
 }

@@ -2,189 +2,12 @@
 //! `identitystore`: an instance, two users in one group, two permission sets (one with an inline
 //! policy of its own) assigned to two accounts, one directly to the user and one through the group.
 
-use aws_sdk_identitystore::types::{MemberId, Name};
-use aws_sdk_ssoadmin::types::{PrincipalType, TargetType};
+use aws_sdk_ssoadmin::types::PrincipalType;
+use harness::identity_center::{READ_ONLY_POLICY, seed};
 use harness::{Moto, event};
 use playbook::report::{Outcome, Status};
 use playbook::{Playbook, identity_center};
 use serde_json::{Value, json};
-
-const OTHER_ACCOUNT: &str = "444455556666";
-
-/// The inline policy the read-only permission set has before any containment, as typed by a human.
-const READ_ONLY_POLICY: &str = "{\n  \"Version\": \"2012-10-17\",\n  \"Statement\": [\n    {\"Sid\": \"ReadLogs\", \"Effect\": \"Allow\", \"Action\": \"logs:Get*\", \"Resource\": \"*\"}\n  ]\n}";
-
-struct Center {
-    sso: aws_sdk_ssoadmin::Client,
-    store: aws_sdk_identitystore::Client,
-    instance: String,
-    store_id: String,
-    alice: String,
-    bob: String,
-    group: String,
-    admin: String,
-    read_only: String,
-}
-
-async fn user(center: (&aws_sdk_identitystore::Client, &str), name: &str) -> String {
-    let (store, store_id) = center;
-    store
-        .create_user()
-        .identity_store_id(store_id)
-        .user_name(name)
-        .display_name(name)
-        .name(
-            Name::builder()
-                .given_name(name)
-                .family_name("Example")
-                .build(),
-        )
-        .send()
-        .await
-        .expect("create user")
-        .user_id
-}
-
-/// Seeds moto's Identity Center: alice and bob in `admins`; `Admin` (no inline policy) assigned
-/// to alice in the sample account; `ReadOnly` (an inline policy) assigned to `admins` in another.
-async fn seed(moto: &Moto) -> Center {
-    let sdk = moto.sdk_config().await;
-    let sso = aws_sdk_ssoadmin::Client::new(&sdk);
-    let store = aws_sdk_identitystore::Client::new(&sdk);
-    let instance = sso.list_instances().send().await.expect("list instances");
-    let instance = &instance.instances()[0];
-    let (arn, store_id) = (
-        instance.instance_arn().unwrap().to_owned(),
-        instance.identity_store_id().unwrap().to_owned(),
-    );
-    let alice = user((&store, &store_id), "alice@example.com").await;
-    let bob = user((&store, &store_id), "bob@example.com").await;
-    let group = store
-        .create_group()
-        .identity_store_id(&store_id)
-        .display_name("admins")
-        .send()
-        .await
-        .expect("create group")
-        .group_id;
-    for member in [&alice, &bob] {
-        store
-            .create_group_membership()
-            .identity_store_id(&store_id)
-            .group_id(&group)
-            .member_id(MemberId::UserId(member.clone()))
-            .send()
-            .await
-            .expect("membership");
-    }
-    let mut sets = Vec::new();
-    for name in ["Admin", "ReadOnly"] {
-        let set = sso
-            .create_permission_set()
-            .instance_arn(&arn)
-            .name(name)
-            // moto answers a permission set without one with a number, which no SDK reads.
-            .session_duration("PT1H")
-            .send()
-            .await
-            .expect("create permission set")
-            .permission_set
-            .and_then(|p| p.permission_set_arn)
-            .unwrap();
-        sets.push(set);
-    }
-    sso.put_inline_policy_to_permission_set()
-        .instance_arn(&arn)
-        .permission_set_arn(&sets[1])
-        .inline_policy(READ_ONLY_POLICY)
-        .send()
-        .await
-        .expect("inline policy");
-    for (set, account, kind, principal) in [
-        (&sets[0], harness::ACCOUNT, PrincipalType::User, &alice),
-        (&sets[1], OTHER_ACCOUNT, PrincipalType::Group, &group),
-    ] {
-        sso.create_account_assignment()
-            .instance_arn(&arn)
-            .permission_set_arn(set)
-            .target_id(account)
-            .target_type(TargetType::AwsAccount)
-            .principal_type(kind)
-            .principal_id(principal)
-            .send()
-            .await
-            .expect("assignment");
-    }
-    Center {
-        sso,
-        store,
-        instance: arn,
-        store_id,
-        alice,
-        bob,
-        group,
-        admin: sets[0].clone(),
-        read_only: sets[1].clone(),
-    }
-}
-
-impl Center {
-    async fn inline(&self, set: &str) -> String {
-        self.sso
-            .get_inline_policy_for_permission_set()
-            .instance_arn(&self.instance)
-            .permission_set_arn(set)
-            .send()
-            .await
-            .expect("inline policy")
-            .inline_policy
-            .unwrap_or_default()
-    }
-
-    async fn provisioned(&self) -> Vec<String> {
-        let mut sets = self
-            .sso
-            .list_permission_sets_provisioned_to_account()
-            .instance_arn(&self.instance)
-            .account_id(harness::ACCOUNT)
-            .send()
-            .await
-            .expect("provisioned")
-            .permission_sets
-            .unwrap_or_default();
-        sets.sort();
-        sets.dedup();
-        sets
-    }
-
-    async fn groups_of(&self, user: &str) -> Vec<String> {
-        self.store
-            .list_group_memberships_for_member()
-            .identity_store_id(&self.store_id)
-            .member_id(MemberId::UserId(user.into()))
-            .send()
-            .await
-            .expect("memberships")
-            .group_memberships
-            .into_iter()
-            .filter_map(|m| m.group_id)
-            .collect()
-    }
-
-    async fn own_assignments(&self, user: &str) -> usize {
-        self.sso
-            .list_account_assignments_for_principal()
-            .instance_arn(&self.instance)
-            .principal_type(PrincipalType::User)
-            .principal_id(user)
-            .send()
-            .await
-            .expect("assignments")
-            .account_assignments
-            .unwrap_or_default()
-            .len()
-    }
-}
 
 /// Tourniquet's statements in a policy, and whom each names.
 fn denied_users(policy: &str) -> Vec<String> {
@@ -320,7 +143,7 @@ async fn a_user_is_denied_in_every_permission_set_and_released_exactly() {
 }
 
 #[tokio::test]
-async fn a_guardduty_finding_on_an_identity_center_session_contains_its_user_only() {
+async fn a_finding_or_a_cloudtrail_event_on_an_identity_center_session_contains_its_user_only() {
     let moto = Moto::start();
     let center = seed(&moto).await;
     let iam = moto.iam().await;
@@ -333,6 +156,13 @@ async fn a_guardduty_finding_on_an_identity_center_session_contains_its_user_onl
     let role_before = harness::role_state(&iam, &role.name).await;
     let responder = moto.responder(&[]).await;
 
+    // A CloudTrail event of the same session names the same user: nothing more to write.
+    let trail = responder
+        .handle(event("cloudtrail-api-call-identity-center.json"))
+        .await
+        .expect("contained");
+    assert_eq!(trail.status, Status::Contained, "{trail:#?}");
+    assert!(trail.targets[0].principal_arn.ends_with(&center.alice));
     let report = responder
         .handle(event("guardduty-identity-center.json"))
         .await
@@ -652,4 +482,45 @@ async fn provisioning_is_waited_for_and_a_failure_or_a_refusal_says_what_to_do()
         step.detail
     );
     assert_eq!(started.num_calls(), 0);
+}
+
+#[tokio::test]
+async fn a_containment_that_died_before_its_report_is_released_from_its_intent() {
+    let moto = Moto::start();
+    let center = seed(&moto).await;
+    let s3 = moto.s3().await;
+    harness::create_bucket(&s3).await;
+    let sdk = moto.sdk_config().await;
+    let dying = playbook::Responder::with_clients(
+        aws_sdk_iam::Client::new(&sdk),
+        harness::dying_s3(&sdk),
+        aws_sdk_sts::Client::new(&sdk),
+        harness::config(&[]),
+    )
+    .with_trail(&sdk);
+    let died = dying
+        .handle(event("manual-identity-center-user.json"))
+        .await;
+    assert!(died.is_err(), "the evidence failed: {died:?}");
+    for set in [&center.admin, &center.read_only] {
+        assert_eq!(
+            denied_users(&center.inline(set).await),
+            vec![center.alice.clone()]
+        );
+    }
+    let stored = harness::evidence_keys(&s3).await;
+    assert_eq!(stored.len(), 1, "only the intent survived: {stored:?}");
+
+    let release = moto.responder(&[]).await.playing(Playbook::Release);
+    let released = release
+        .handle(json!({"identity_center_user": "alice@example.com", "incident_id": "IR-2026-0052"}))
+        .await
+        .expect("released from the intent");
+    assert_eq!(released.status, Status::Released, "{released:#?}");
+    // Without the report, the prior text is not known: the policy is what it was but for the
+    // deny, and a set that had none has none again.
+    let read_only: Value = serde_json::from_str(&center.inline(&center.read_only).await).unwrap();
+    let original: Value = serde_json::from_str(READ_ONLY_POLICY).unwrap();
+    assert_eq!(read_only, original);
+    assert_eq!(center.inline(&center.admin).await, "");
 }

@@ -130,31 +130,6 @@ async fn look_alike_names_are_evidence_not_tourniquets_own() {
     assert!(snapshot["tourniquet_own"].is_array());
 }
 
-/// An S3 client that lets the run's intent through and fails every later upload, as when the
-/// function dies (a timeout, S3 unavailable) between its IAM writes and its evidence.
-#[derive(Debug)]
-struct DiesBeforeItsEvidence;
-
-impl aws_sdk_s3::config::Intercept for DiesBeforeItsEvidence {
-    fn name(&self) -> &'static str {
-        "DiesBeforeItsEvidence"
-    }
-
-    fn read_before_transmit(
-        &self,
-        context: &aws_sdk_s3::config::interceptors::BeforeTransmitInterceptorContextRef<'_>,
-        _: &aws_sdk_s3::config::RuntimeComponents,
-        _: &mut aws_sdk_s3::config::ConfigBag,
-    ) -> Result<(), aws_sdk_s3::error::BoxError> {
-        let request = context.request();
-        let path = request.uri().split('?').next().unwrap_or_default();
-        if request.method() == "PUT" && !path.ends_with("/intent.json") {
-            return Err("the function died before its evidence".into());
-        }
-        Ok(())
-    }
-}
-
 #[tokio::test]
 async fn a_containment_that_died_before_its_evidence_is_released_exactly() {
     let moto = Moto::start();
@@ -164,12 +139,7 @@ async fn a_containment_that_died_before_its_evidence_is_released_exactly() {
     let mut before = harness::user_state(&iam, &user.name).await;
     harness::create_bucket(&s3).await;
     let sdk = moto.sdk_config().await;
-    let dying_s3 = aws_sdk_s3::Client::from_conf(
-        aws_sdk_s3::config::Builder::from(&sdk)
-            .force_path_style(true)
-            .interceptor(DiesBeforeItsEvidence)
-            .build(),
-    );
+    let dying_s3 = harness::dying_s3(&sdk);
     let dying = playbook::Responder::with_clients(
         aws_sdk_iam::Client::new(&sdk),
         dying_s3,

@@ -90,6 +90,28 @@ pub(super) fn parse(event: EventBridgeEvent<Record>) -> Result<Intake, InputErro
         .clone()
         .filter(|k| check_access_key_id(k).is_ok());
     check_incident_id("detail.eventID", &record.event_id)?;
+    // A session of an Identity Center role: CloudTrail's own `userIdentity.arn` names the user
+    // (the session name), who is contained in Identity Center; the role stays IAM's to refuse.
+    if crate::identity_center::is_identity_center_role(&principal.name)
+        && let Some(user) = identity
+            .arn
+            .as_deref()
+            .and_then(crate::identity_center::assumed_role_user)
+    {
+        return Ok(Intake::Incident(Box::new(Incident {
+            reason: Some(what),
+            identity_center_users: vec![crate::identity_center::UserClaim {
+                user: user.to_owned(),
+                seen_as: Some(principal.arn()),
+            }],
+            ..Incident::new(
+                format!("cloudtrail-{}", record.event_id),
+                Source::CloudTrail,
+                Trigger::Automatic,
+                Vec::new(),
+            )
+        })));
+    }
     Ok(Intake::Incident(Box::new(Incident {
         reason: Some(what),
         ..Incident::new(

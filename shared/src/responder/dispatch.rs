@@ -493,33 +493,10 @@ impl Responder {
             )
             .into());
         }
-        let batch: SqsEvent = intake::deserialize(&event)?;
-        let mut response = SqsBatchResponse::default();
-        for record in batch.records {
-            let id = record.message_id.clone().unwrap_or_default();
-            let left = deadline.map(|d| {
-                d.duration_since(std::time::SystemTime::now())
-                    .unwrap_or_default()
-            });
-            let ended = if left.is_some_and(|l| l < DEADLINE_MARGIN * 2) {
-                warn!(message = %id, "too little time left for this work item: SQS delivers it again");
-                false
-            } else {
-                match Box::pin(self.work_item(&record, deadline)).await {
-                    Ok(report) => report.status != Status::Partial,
-                    Err(e) => {
-                        warn!(message = %id, error = %e, "work item not done: SQS delivers it again, the dead-letter queue keeps it after maxReceiveCount");
-                        false
-                    }
-                }
-            };
-            if !ended {
-                let mut failure = BatchItemFailure::default();
-                failure.item_identifier = id;
-                response.batch_item_failures.push(failure);
-            }
-        }
-        Ok(response)
+        each_message(&event, deadline, |record| async move {
+            Box::pin(self.work_item(&record, deadline)).await
+        })
+        .await
     }
 
     /// One work item: its message read and checked against its dispatch in the evidence store,
@@ -735,4 +712,45 @@ impl Responder {
             ..Report::new(&dispatch.incident_id, status, false)
         }
     }
+}
+
+/// Each message of an SQS batch through `handle`, one after another. A message not done (an
+/// error, a partial report, or too little time left to start it) is one of the batch's failures:
+/// SQS delivers it again, and its dead-letter queue keeps it after `maxReceiveCount`.
+pub(super) async fn each_message<F, Fut>(
+    event: &Value,
+    deadline: Option<std::time::SystemTime>,
+    mut handle: F,
+) -> Result<SqsBatchResponse, Error>
+where
+    F: FnMut(SqsMessage) -> Fut,
+    Fut: std::future::Future<Output = Result<Report, Error>>,
+{
+    let batch: SqsEvent = intake::deserialize(event)?;
+    let mut response = SqsBatchResponse::default();
+    for record in batch.records {
+        let id = record.message_id.clone().unwrap_or_default();
+        let left = deadline.map(|d| {
+            d.duration_since(std::time::SystemTime::now())
+                .unwrap_or_default()
+        });
+        let ended = if left.is_some_and(|l| l < DEADLINE_MARGIN * 2) {
+            warn!(message = %id, "too little time left for this message: SQS delivers it again");
+            false
+        } else {
+            match handle(record).await {
+                Ok(report) => report.status != Status::Partial,
+                Err(e) => {
+                    warn!(message = %id, error = %e, "message not done: SQS delivers it again, the dead-letter queue keeps it after maxReceiveCount");
+                    false
+                }
+            }
+        };
+        if !ended {
+            let mut failure = BatchItemFailure::default();
+            failure.item_identifier = id;
+            response.batch_item_failures.push(failure);
+        }
+    }
+    Ok(response)
 }

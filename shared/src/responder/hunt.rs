@@ -437,6 +437,7 @@ impl Responder {
         if !targets.is_empty() {
             let follow_incident = Incident {
                 targets,
+                identity_center_users: Vec::new(),
                 ..incident.clone()
             };
             // Their intent first, beside the run's own: what this run may still change.
@@ -560,34 +561,15 @@ impl Responder {
         let mut identity = 0;
         let me = self.me(&mut identity).await?;
         let answer = if fanout_records(&event) {
-            let batch: aws_lambda_events::sqs::SqsEvent = intake::deserialize(&event)?;
-            let mut response = aws_lambda_events::sqs::SqsBatchResponse::default();
-            for record in batch.records {
-                let id = record.message_id.clone().unwrap_or_default();
+            let response = dispatch::each_message(&event, deadline, |record| async move {
                 let body = record.body.as_deref().unwrap_or_default();
-                let done = match self.second_hunt(body).await {
-                    Err(e) => {
-                        warn!(message = %id, field = %e.field, error = %e.message, "not a second hunt: nothing was read or changed; the dead-letter queue keeps it");
-                        false
-                    }
-                    Ok(request) => {
-                        let incident = request.incident(Trigger::Automatic, me);
-                        let event = serde_json::to_value(&record).unwrap_or_default();
-                        match Box::pin(self.respond(incident, &event, deadline, None)).await {
-                            Ok(report) => report.status != Status::Partial,
-                            Err(e) => {
-                                warn!(message = %id, error = %e, "second hunt not done: SQS delivers it again");
-                                false
-                            }
-                        }
-                    }
-                };
-                if !done {
-                    let mut failure = aws_lambda_events::sqs::BatchItemFailure::default();
-                    failure.item_identifier = id;
-                    response.batch_item_failures.push(failure);
-                }
-            }
+                // A message that names no second hunt: nothing is read or changed.
+                let request = self.second_hunt(body).await?;
+                let incident = request.incident(Trigger::Automatic, me);
+                let event = serde_json::to_value(&record).unwrap_or_default();
+                Box::pin(self.respond(incident, &event, deadline, None)).await
+            })
+            .await?;
             serde_json::to_value(response)
         } else {
             let request = Request::parse(&event).inspect_err(|e| {

@@ -787,6 +787,11 @@ impl Responder {
             function: self.playbook.name().into(),
             cutoff: cutoff.to_owned(),
             targets,
+            identity_center_users: incident
+                .identity_center_users
+                .iter()
+                .map(|c| c.user.clone())
+                .collect(),
         })
     }
 

@@ -36,6 +36,8 @@ async fn main() {
         .expect("responder policy");
     let responder_key = new_key(&iam, "tourniquet").await;
     let user = seed_user(&iam, "ci-deployer").await;
+    // Identity Center: alice and bob in `admins`, two permission sets (see the last section).
+    let center = harness::identity_center::seed(&moto).await;
     moto.enforce_iam_authorization();
     println!(
         "seeded user {} with two active keys; IAM authorization enforced",
@@ -50,6 +52,7 @@ async fn main() {
         .await;
     let iam = aws_sdk_iam::Client::new(&admin);
     let s3 = harness::s3_client(&admin);
+    let center = center.reading_as(&admin);
     // The stack's notification topic, with a queue standing for the responders' inbox, on an
     // emulator of its own: once authorization is enforced, moto's signature check rejects the
     // Rust SDK's SNS Publish (SignatureDoesNotMatch) though AWS accepts it, so SNS is served
@@ -205,6 +208,8 @@ async fn main() {
         }
         Err(error) => println!("  audit failed: {error}"),
     }
+    section("IDENTITY CENTER (a session of alice@example.com's AdministratorAccess misused)");
+    identity_center(&center, &env).await;
     println!("\nThe emulator stops with the demo; nothing outside this machine was touched.");
 }
 
@@ -303,5 +308,65 @@ async fn attacker_calls(moto: &Moto, user: &SeededUser) {
         "  stolen key        iam:ListUsers {}, s3:ListBuckets {}",
         verdict(iam_status),
         verdict(s3_status)
+    );
+}
+
+/// An Identity Center user contained in Identity Center: the GuardDuty finding on her session of
+/// an `AWSReservedSSO_` role, through the real `contain` binary; then each permission set read back.
+async fn identity_center(center: &harness::identity_center::Center, env: &[(&str, String)]) {
+    let event = harness::event("guardduty-identity-center.json");
+    println!(
+        "event: events/guardduty-identity-center.json, principalId {}",
+        event["detail"]["resource"]["accessKeyDetails"]["principalId"]
+            .as_str()
+            .unwrap_or_default()
+    );
+    let invocation = invoke(&binary("contain"), env, &event).await;
+    let report = match invocation.result {
+        Ok(report) => report,
+        Err(error) => {
+            println!("  contain failed: {error}");
+            return;
+        }
+    };
+    for target in report["targets"].as_array().into_iter().flatten() {
+        println!(
+            "  {} {}: {}",
+            target["principal_arn"].as_str().unwrap_or_default(),
+            target["status"].as_str().unwrap_or_default(),
+            target["message"].as_str().unwrap_or_default()
+        );
+        for step in target["steps"].as_array().into_iter().flatten() {
+            println!(
+                "    {} {} {}",
+                step["action"].as_str().unwrap_or_default(),
+                step["outcome"].as_str().unwrap_or_default(),
+                step["detail"].as_str().unwrap_or_default()
+            );
+        }
+    }
+    for (name, set) in [("Admin", &center.admin), ("ReadOnly", &center.read_only)] {
+        let policy: Value = serde_json::from_str(&center.inline(set).await).unwrap_or_default();
+        let statements: Vec<String> = policy["Statement"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(
+                |s| match s["Condition"]["StringEquals"]["identitystore:userId"].as_str() {
+                    Some(user) if user == center.alice => format!("{} (alice only)", s["Sid"]),
+                    Some(user) => format!("{} ({user})", s["Sid"]),
+                    None => s["Sid"].to_string(),
+                },
+            )
+            .collect();
+        println!(
+            "  permission set {name}: inline statements {}",
+            statements.join(", ")
+        );
+    }
+    println!(
+        "  bob@example.com holds ReadOnly through the same group: no statement names him; \
+         release with {{\"identity_center_user\": \"alice@example.com\", \"incident_id\": \"{}\"}}",
+        report["incident_id"].as_str().unwrap_or_default()
     );
 }

@@ -172,22 +172,29 @@ impl Responder {
         };
         let instance = state.instance_arn.as_str();
         let set = planned.target.as_str();
+        // The permission set as a human knows it: its name, then its ARN.
+        let shown = match state.permission_sets.iter().find(|p| p.arn == set) {
+            Some(PermissionSet {
+                name: Some(name), ..
+            }) => format!("permission set {name} ({set})"),
+            _ => set.to_owned(),
+        };
         match &planned.change {
             Change::Cannot { why } => step(
                 Outcome::Failed,
-                format!("the deny cannot be merged into {set}: {why}"),
+                format!("the deny cannot be merged into {shown}: {why}"),
             ),
             Change::Deny { merged, prior } => {
                 let sid = ic::sid(&state.user_id);
                 let mut report = match (merged, run.dry_run) {
                     (Merged::InPlace, _) => step(
                         Outcome::AlreadyInPlace,
-                        format!("{sid} is already in {set}'s inline policy"),
+                        format!("{sid} is already in {shown}'s inline policy"),
                     ),
                     (Merged::Write { replaced, .. }, true) => step(
                         Outcome::Planned,
                         format!(
-                            "would merge {sid} (deny everything to this user only) into {set}'s \
+                            "would merge {sid} (deny everything to this user only) into {shown}'s \
                              inline policy{} and provision it",
                             if *replaced {
                                 ", replacing a statement under that id that is not the deny"
@@ -207,13 +214,13 @@ impl Responder {
                             .await;
                         match put {
                             Err(e) => {
-                                return step(Outcome::Failed, denied_advice(&describe(&e), set));
+                                return step(Outcome::Failed, denied_advice(&describe(&e), &shown));
                             }
                             Ok(_) => {
                                 let mut report = step(
                                     Outcome::Applied,
                                     format!(
-                                        "{sid} merged into {set}'s inline policy{}",
+                                        "{sid} merged into {shown}'s inline policy{}",
                                         if *replaced {
                                             " (a statement under that id that was not the deny \
                                              was replaced)"
@@ -242,7 +249,8 @@ impl Responder {
                     Ok(done) => report.detail = format!("{}; {done}", report.detail),
                     Err(why) => {
                         report.outcome = Outcome::Failed;
-                        report.detail = format!("{}; {}", report.detail, denied_advice(&why, set));
+                        report.detail =
+                            format!("{}; {}", report.detail, denied_advice(&why, &shown));
                     }
                 }
                 report

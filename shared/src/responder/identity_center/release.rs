@@ -56,7 +56,7 @@ impl Responder {
             }
         };
         let arn = ic::user_arn(&me.partition, &user_id);
-        let (reports, _, checks) = match ledger {
+        let (reports, intents, checks) = match ledger {
             Ok(found) => found,
             Err(why) => return refuse(report, arn, why),
         };
@@ -75,7 +75,28 @@ impl Responder {
             .filter(|t| t.principal_arn == arn)
             .flat_map(|t| &t.steps)
             .collect();
-        if recorded.is_empty() {
+        // A run that died between its first write and its report left only its intent: the
+        // user's permission sets are read now, and Tourniquet's statement taken off where found.
+        let intended = intents.iter().any(|i| {
+            i.identity_center_users
+                .iter()
+                .any(|u| *u == request.user || *u == user_id)
+        });
+        let found = match (recorded.is_empty(), intended) {
+            (true, true) => match read(&center, &instance, &store_id, &user_id).await {
+                Ok(state) => state
+                    .permission_sets
+                    .into_iter()
+                    .map(|set| ic::Undo {
+                        target: set.arn,
+                        kind: ic::UndoKind::Deny { prior: None },
+                    })
+                    .collect(),
+                Err(why) => return refuse(report, arn, why),
+            },
+            _ => Vec::new(),
+        };
+        if recorded.is_empty() && !intended {
             let why = format!(
                 "no containment of Identity Center user {} ({user_id}) is recorded under incident \
                  {} in s3://{}: nothing to release",
@@ -83,7 +104,8 @@ impl Responder {
             );
             return refuse(report, arn, why);
         }
-        let undos = ic::undo_plan(&recorded, &user_id);
+        let mut undos = ic::undo_plan(&recorded, &user_id);
+        undos.extend(found);
         let steps = futures::future::join_all(undos.iter().map(|undo| {
             self.undo_identity_center(&center, &instance, &store_id, &user_id, undo, dry_run)
         }))
