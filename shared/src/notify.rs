@@ -202,9 +202,14 @@ fn how_to_release(report: &Report) -> Option<String> {
             .targets
             .first()
             .map_or("<principal ARN>", |t| t.principal_arn.as_str());
+        // An Identity Center user is released by its user id, not by an IAM ARN.
+        let who = match crate::identity_center::user_of_arn(arn) {
+            Some(user) => format!("\"identity_center_user\": \"{user}\""),
+            None => format!("\"principal_arn\": \"{arn}\""),
+        };
         format!(
             "when the investigation is over, invoke the release function with \
-             {{\"incident_id\": \"{}\", \"principal_arn\": \"{arn}\", \"dry_run\": true}}, read its \
+             {{\"incident_id\": \"{}\", {who}, \"dry_run\": true}}, read its \
              plan, then again with \"dry_run\": false",
             report.incident_id
         )
@@ -692,6 +697,24 @@ mod tests {
         );
         let note = finding_note(&report, &ctx());
         assert!(note.contains("NOT fully contained"), "{note}");
+    }
+
+    #[test]
+    fn an_identity_center_user_is_released_by_its_user_id() {
+        let mut report = contained_user();
+        let release = how_to_release(&report).unwrap();
+        assert!(
+            release.contains("\"principal_arn\": \"arn:aws:iam::"),
+            "{release}"
+        );
+        report.targets[0].principal_arn =
+            crate::identity_center::user_arn("aws", "1a2b3c4d-5e6f-7a8b-9c0d-1e2f3a4b5c6d");
+        let release = how_to_release(&report).unwrap();
+        assert!(
+            release.contains("\"identity_center_user\": \"1a2b3c4d-5e6f-7a8b-9c0d-1e2f3a4b5c6d\""),
+            "{release}"
+        );
+        assert!(!release.contains("principal_arn"), "{release}");
     }
 
     #[test]

@@ -524,3 +524,65 @@ async fn a_containment_that_died_before_its_report_is_released_from_its_intent()
     assert_eq!(read_only, original);
     assert_eq!(center.inline(&center.admin).await, "");
 }
+
+#[tokio::test]
+async fn a_dry_run_plans_the_deny_in_every_set_and_writes_nothing() {
+    let moto = Moto::start();
+    let center = seed(&moto).await;
+    let responder = moto.responder(&[]).await;
+    let report = responder
+        .handle(json!({"identity_center_user": "alice@example.com", "dry_run": true}))
+        .await
+        .expect("planned");
+    assert_eq!(report.status, Status::Planned, "{report:#?}");
+    let steps = &report.targets[0].steps;
+    assert_eq!(steps.len(), 2, "{steps:?}");
+    assert!(
+        steps.iter().all(|s| s.outcome == Outcome::Planned),
+        "{steps:?}"
+    );
+    assert!(
+        steps
+            .iter()
+            .any(|s| s.detail.contains("permission set ReadOnly")),
+        "the step names the set as a human knows it: {steps:?}"
+    );
+    assert_eq!(center.inline(&center.read_only).await, READ_ONLY_POLICY);
+    assert_eq!(center.inline(&center.admin).await, "");
+    assert!(center.provisioned().await.is_empty(), "nothing provisioned");
+    assert!(harness::evidence_keys(&moto.s3().await).await.is_empty());
+}
+
+#[tokio::test]
+async fn a_user_no_permission_set_reaches_is_reported_with_nothing_to_deny() {
+    use aws_sdk_identitystore::types::Name;
+    let moto = Moto::start();
+    let center = seed(&moto).await;
+    center
+        .store
+        .create_user()
+        .identity_store_id(&center.store_id)
+        .user_name("carol@example.com")
+        .display_name("carol")
+        .name(
+            Name::builder()
+                .given_name("carol")
+                .family_name("Example")
+                .build(),
+        )
+        .send()
+        .await
+        .expect("create carol");
+    let responder = moto.responder(&[]).await;
+    let report = responder
+        .handle(json!({"identity_center_user": "carol@example.com"}))
+        .await
+        .expect("answered");
+    assert_eq!(report.status, Status::Contained, "{report:#?}");
+    let target = &report.targets[0];
+    assert!(target.steps.is_empty());
+    let message = target.message.as_deref().unwrap();
+    assert!(message.contains("no permission set"), "{message}");
+    assert_eq!(center.inline(&center.read_only).await, READ_ONLY_POLICY);
+    assert_eq!(center.inline(&center.admin).await, "");
+}

@@ -99,11 +99,10 @@ impl Responder {
             info!(user = %user_id, action = %s.action, target = %s.target, outcome = ?s.outcome, "{}", s.detail);
         }
         let mut status = TargetReport::status_from_steps(&steps);
-        let mut message = claim.seen_as.as_ref().map(|role| {
-            format!(
-                "the finding's session of {role} is Identity Center user {}",
-                state.user_name.as_deref().unwrap_or(&user_id)
-            )
+        let name = state.user_name.as_deref().unwrap_or(&user_id);
+        let mut message = Some(match &claim.seen_as {
+            Some(role) => format!("Identity Center user {name}: the session of {role}"),
+            None => format!("Identity Center user {name}"),
         });
         if let Some(note) = note {
             message = Some(match message {
@@ -118,7 +117,7 @@ impl Responder {
                 Status::Contained
             };
             message = Some(format!(
-                "no permission set is assigned to {user_id}, directly or through a group: there \
+                "no permission set is assigned to Identity Center user {name}, directly or through a group: there \
                  is nothing they can use to act; disable them in the identity source if they must \
                  not sign in"
             ));
