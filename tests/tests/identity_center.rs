@@ -223,6 +223,19 @@ async fn a_user_identity_center_does_not_know_is_refused_and_nothing_is_written(
     assert_eq!(center.inline(&center.read_only).await, READ_ONLY_POLICY);
     assert_eq!(center.inline(&center.admin).await, "");
 
+    // The one-step functions and the snapshot act on IAM principals only, and say where to go.
+    for playbook in [Playbook::Snapshot, Playbook::AttachDenyAll] {
+        let other = moto.responder(&[]).await.playing(playbook);
+        let report = other
+            .handle(event("manual-identity-center-user.json"))
+            .await
+            .expect("answered");
+        assert_eq!(report.status, Status::Refused, "{report:#?}");
+        let message = report.targets[0].message.as_deref().unwrap();
+        assert!(message.contains("invoke contain"), "{message}");
+    }
+    assert_eq!(center.inline(&center.admin).await, "");
+
     // A request that mixes an Identity Center user with an IAM principal is refused whole.
     let err = responder
         .handle(json!({

@@ -34,8 +34,8 @@ impl Responder {
             return unlocated(
                 Status::Refused,
                 format!(
-                    "{} contains IAM principals only: an Identity Center user is contained by \
-                     contain, in Identity Center",
+                    "{} acts on IAM principals only: invoke contain with this request, which \
+                     contains an Identity Center user in Identity Center",
                     self.playbook.name()
                 ),
             );
