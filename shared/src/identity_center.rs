@@ -37,6 +37,11 @@ pub struct Options {
     /// group memberships (each recorded, and restored by a release). Off by default: the deny
     /// already stops every session, and an assignment removed is one a human must check.
     pub remove_assignments: bool,
+    /// `IDENTITY_CENTER_PROTECTED_USERS`: Identity Center users never contained (a break-glass
+    /// human, the responders themselves), as user-name globs or user ids, matched
+    /// case-insensitively against both the user's name and id once the identity store has named
+    /// them, so a request by id cannot pass a protection by name.
+    pub protected_users: Vec<glob::Pattern>,
 }
 
 impl Options {
@@ -82,12 +87,52 @@ impl Options {
                 ));
             }
         };
+        let protected_users = set("IDENTITY_CENTER_PROTECTED_USERS")
+            .map(|list| {
+                list.split(',')
+                    .map(str::trim)
+                    .filter(|p| !p.is_empty())
+                    .map(|p| {
+                        glob::Pattern::new(p).map_err(|e| {
+                            format!(
+                                "IDENTITY_CENTER_PROTECTED_USERS: `{p}` is not a valid glob: {e}"
+                            )
+                        })
+                    })
+                    .collect::<Result<Vec<_>, _>>()
+            })
+            .transpose()?
+            .unwrap_or_default();
         Ok(Self {
             account,
             region,
             instance_arn,
             remove_assignments,
+            protected_users,
         })
+    }
+
+    /// The `IDENTITY_CENTER_PROTECTED_USERS` pattern that protects the user of this name and id,
+    /// in words for the report; the name as the identity store gives it, never as a finding or a
+    /// request claims it.
+    pub fn protecting(&self, user_name: Option<&str>, user_id: &str) -> Option<String> {
+        let options = glob::MatchOptions {
+            case_sensitive: false,
+            require_literal_separator: false,
+            require_literal_leading_dot: false,
+        };
+        self.protected_users
+            .iter()
+            .find(|p| {
+                user_name.is_some_and(|n| p.matches_with(n, options))
+                    || p.matches_with(user_id, options)
+            })
+            .map(|p| {
+                format!(
+                    "the protected pattern `{}` (IDENTITY_CENTER_PROTECTED_USERS)",
+                    p.as_str()
+                )
+            })
     }
 }
 
@@ -682,10 +727,38 @@ mod tests {
             ("IDENTITY_CENTER_REGION", "Europe"),
             ("IDENTITY_CENTER_INSTANCE_ARN", "ssoins-1"),
             ("IDENTITY_CENTER_REMOVE_ASSIGNMENTS", "yes"),
+            (
+                "IDENTITY_CENTER_PROTECTED_USERS",
+                "breakglass@example.com,[oops",
+            ),
         ] {
             let err = read(&[(name, value)]).unwrap_err();
             assert!(err.contains(name), "{err}");
         }
+    }
+
+    #[test]
+    fn a_protected_user_is_known_by_name_or_id_whatever_the_case() {
+        let options = Options::from_lookup(|n| {
+            (n == "IDENTITY_CENTER_PROTECTED_USERS")
+                .then(|| format!(" BreakGlass*@example.com , {USER} "))
+        })
+        .unwrap();
+        let by_name = options.protecting(Some("breakglass-1@Example.com"), "a-other-id");
+        assert!(
+            by_name
+                .as_deref()
+                .is_some_and(|w| w.contains("BreakGlass*@example.com")),
+            "{by_name:?}"
+        );
+        // The id protects whatever name the store gives, and a name protects whatever id.
+        assert!(options.protecting(Some("bob@example.com"), USER).is_some());
+        assert!(options.protecting(None, &USER.to_uppercase()).is_some());
+        assert_eq!(
+            options.protecting(Some("alice@example.com"), "a-other-id"),
+            None
+        );
+        assert_eq!(Options::default().protecting(Some("x"), USER), None);
     }
 
     #[test]

@@ -208,6 +208,62 @@ async fn a_finding_that_names_the_role_but_no_session_is_refused_with_advice() {
     }
 }
 
+/// A protected user is known by what the identity store says of them, not by how a finding or a
+/// request names them: a protection by name holds against a request by id, and one by id
+/// against a finding by name; another user of the same sets is still contained.
+#[tokio::test]
+async fn a_protected_user_is_refused_by_name_or_id_and_nothing_is_written() {
+    let moto = Moto::start();
+    let center = seed(&moto).await;
+    let by_id = json!({"identity_center_user": center.alice});
+    for (protection, request) in [
+        ("breakglass,ALICE@*", by_id.clone()),
+        (
+            center.alice.as_str(),
+            event("guardduty-identity-center.json"),
+        ),
+        (
+            center.alice.as_str(),
+            event("manual-identity-center-user.json"),
+        ),
+    ] {
+        let responder = moto
+            .responder(&[("IDENTITY_CENTER_PROTECTED_USERS", protection)])
+            .await;
+        let report = responder.handle(request).await.expect("answered");
+        assert_eq!(report.status, Status::Refused, "{protection}: {report:#?}");
+        let target = &report.targets[0];
+        assert_eq!(
+            target.principal_arn,
+            format!("arn:aws:identitystore:::user/{}", center.alice)
+        );
+        assert!(target.steps.is_empty(), "{target:?}");
+        let message = target.message.as_deref().unwrap();
+        assert!(
+            message.contains("alice@example.com")
+                && message.contains("IDENTITY_CENTER_PROTECTED_USERS"),
+            "{message}"
+        );
+    }
+    assert_eq!(center.inline(&center.read_only).await, READ_ONLY_POLICY);
+    assert_eq!(center.inline(&center.admin).await, "");
+    assert!(center.provisioned().await.is_empty());
+
+    // The guard is alice's alone: bob, in the same group, is contained under the same setting.
+    let responder = moto
+        .responder(&[("IDENTITY_CENTER_PROTECTED_USERS", "alice@example.com")])
+        .await;
+    let report = responder
+        .handle(json!({"identity_center_user": "bob@example.com"}))
+        .await
+        .expect("contained");
+    assert_eq!(report.status, Status::Contained, "{report:#?}");
+    assert_eq!(
+        denied_users(&center.inline(&center.read_only).await),
+        vec![center.bob.clone()]
+    );
+}
+
 #[tokio::test]
 async fn a_user_identity_center_does_not_know_is_refused_and_nothing_is_written() {
     let moto = Moto::start();

@@ -1691,3 +1691,57 @@ fn each_role_allows_exactly_the_identity_center_calls_its_code_makes() {
     );
     assert!(problems.is_empty(), "\n{}", problems.join("\n"));
 }
+
+/// Every setting the code reads (`lookup("NAME")` and the helpers `set`, `flag`, `count`, `days`
+/// built on it), outside the unit tests.
+fn settings_read() -> BTreeSet<String> {
+    let mut names = BTreeSet::new();
+    for pattern in ["shared/src/**/*.rs", "functions/*/src/**/*.rs"] {
+        let pattern = root().join(pattern);
+        for file in glob::glob(pattern.to_str().unwrap()).unwrap() {
+            let text = std::fs::read_to_string(file.unwrap()).unwrap();
+            let code = text.split("#[cfg(test)]").next().unwrap();
+            for reader in ["lookup(\"", "set(\"", "flag(\"", "count(\"", "days(\""] {
+                for (i, _) in code.match_indices(reader) {
+                    let name: String = code[i + reader.len()..]
+                        .chars()
+                        .take_while(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || *c == '_')
+                        .collect();
+                    if !name.is_empty() && code[i + reader.len() + name.len()..].starts_with('"') {
+                        names.insert(name);
+                    }
+                }
+            }
+        }
+    }
+    names
+}
+
+#[test]
+fn every_setting_the_code_reads_can_be_set_from_the_template() {
+    let template = template();
+    let mut set: BTreeSet<String> = BTreeSet::new();
+    let mut add = |variables: &Value| {
+        if let Some(variables) = variables.as_object() {
+            set.extend(variables.keys().cloned());
+        }
+    };
+    add(&template["Globals"]["Function"]["Environment"]["Variables"]);
+    for resource in template["Resources"].as_object().unwrap().values() {
+        add(&resource["Properties"]["Environment"]["Variables"]);
+    }
+    let read = settings_read();
+    // The scan finds what it should: a setting of the core, of the hunt, of Identity Center.
+    for known in [
+        "EVIDENCE_BUCKET",
+        "HUNT_REGIONS",
+        "IDENTITY_CENTER_PROTECTED_USERS",
+    ] {
+        assert!(read.contains(known), "{known} not found in {read:?}");
+    }
+    let missing: Vec<&String> = read.difference(&set).collect();
+    assert!(
+        missing.is_empty(),
+        "read by the code but set by no function of the template: {missing:?}"
+    );
+}

@@ -82,6 +82,21 @@ impl Responder {
             Ok(state) => state,
             Err(why) => return unlocated(Status::Partial, why),
         };
+        // A protected user is known by the store's name and id, never by the claim alone.
+        if let Some(rule) = self
+            .config
+            .identity_center
+            .protecting(state.user_name.as_deref(), &user_id)
+        {
+            let name = state.user_name.as_deref().unwrap_or(&user_id);
+            let why = format!(
+                "Identity Center user {name} is protected by {rule}. If they are compromised, a \
+                 human must contain them by hand."
+            );
+            warn!(user = %user_id, reason = %why, "Identity Center user not contained");
+            let arn = ic::user_arn(&partition, &user_id);
+            return stop(Status::Refused, arn, &account, why, 3);
+        }
         state.user_name = state.user_name.or_else(|| Some(claim.user.clone()));
         let planned = ic::plan(&state, self.config.identity_center.remove_assignments);
         let writes = planned
