@@ -149,6 +149,10 @@ pub struct UserClaim {
     pub user: String,
     /// The `AWSReservedSSO_` role the finding saw the session in, for the report.
     pub seen_as: Option<String>,
+    /// Whether a session named the user (a finding, a CloudTrail event). A session name is a user
+    /// name, never an id: whoever may name users in the identity store could name one after
+    /// another user's id, and have that user contained for their own session.
+    pub from_session: bool,
 }
 
 /// Checks an Identity Center user name or id as an event or a request gives it: 1 to 128

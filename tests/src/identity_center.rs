@@ -35,7 +35,7 @@ pub struct Center {
 }
 
 /// Creates a user.
-async fn user(center: (&aws_sdk_identitystore::Client, &str), name: &str) -> String {
+pub async fn user(center: (&aws_sdk_identitystore::Client, &str), name: &str) -> String {
     let (store, store_id) = center;
     store
         .create_user()

@@ -3,7 +3,7 @@
 //! policy of its own) assigned to two accounts, one directly to the user and one through the group.
 
 use aws_sdk_ssoadmin::types::PrincipalType;
-use harness::identity_center::{READ_ONLY_POLICY, seed};
+use harness::identity_center::{READ_ONLY_POLICY, seed, user};
 use harness::{Moto, event};
 use playbook::report::{Outcome, Status};
 use playbook::{Playbook, identity_center};
@@ -187,6 +187,48 @@ async fn a_finding_or_a_cloudtrail_event_on_an_identity_center_session_contains_
     }
     // The IAM role Identity Center owns is not edited.
     assert_eq!(harness::role_state(&iam, &role.name).await, role_before);
+}
+
+/// A session name is a user name, never an id: whoever may name users in the identity store
+/// names one after alice's id and acts with it. The finding contains that user, not alice.
+#[tokio::test]
+async fn a_session_named_like_another_users_id_contains_its_own_user_not_that_one() {
+    let moto = Moto::start();
+    let center = seed(&moto).await;
+    let mallory = user((&center.store, &center.store_id), &center.alice).await;
+    assert_ne!(mallory, center.alice);
+    center
+        .sso
+        .create_account_assignment()
+        .instance_arn(&center.instance)
+        .permission_set_arn(&center.admin)
+        .target_id(harness::ACCOUNT)
+        .target_type(aws_sdk_ssoadmin::types::TargetType::AwsAccount)
+        .principal_type(PrincipalType::User)
+        .principal_id(&mallory)
+        .send()
+        .await
+        .expect("assignment");
+    let mut finding = event("guardduty-identity-center.json");
+    finding["detail"]["resource"]["accessKeyDetails"]["principalId"] =
+        json!(format!("AROAEXAMPLESSOROLE01:{}", center.alice));
+
+    let report = moto
+        .responder(&[])
+        .await
+        .handle(finding)
+        .await
+        .expect("contained");
+    assert_eq!(report.status, Status::Contained, "{report:#?}");
+    assert!(
+        report.targets[0].principal_arn.ends_with(&mallory),
+        "{report:#?}"
+    );
+    assert_eq!(
+        denied_users(&center.inline(&center.admin).await),
+        vec![mallory]
+    );
+    assert_eq!(center.inline(&center.read_only).await, READ_ONLY_POLICY);
 }
 
 #[tokio::test]

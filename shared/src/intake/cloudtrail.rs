@@ -103,6 +103,7 @@ pub(super) fn parse(event: EventBridgeEvent<Record>) -> Result<Intake, InputErro
             identity_center_users: vec![crate::identity_center::UserClaim {
                 user: user.to_owned(),
                 seen_as: Some(principal.arn()),
+                from_session: true,
             }],
             ..Incident::new(
                 format!("cloudtrail-{}", record.event_id),

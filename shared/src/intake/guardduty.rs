@@ -259,6 +259,7 @@ pub(super) fn parse(
                 identity_center_users: vec![crate::identity_center::UserClaim {
                     user: user.to_owned(),
                     seen_as: role.map(|r| r.arn()),
+                    from_session: true,
                 }],
                 ..Incident::new(
                     format!("guardduty-{id}"),

@@ -113,6 +113,7 @@ fn identity_center(request: ManualRequest) -> Result<Intake, InputError> {
         identity_center_users: vec![crate::identity_center::UserClaim {
             user,
             seen_as: None,
+            from_session: false,
         }],
         ..Incident::new(id, Source::Manual, Trigger::Human, Vec::new())
     })))

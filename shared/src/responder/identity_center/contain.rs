@@ -47,6 +47,7 @@ impl Responder {
         let located = locate(
             &center,
             &claim.user,
+            !claim.from_session,
             self.config.identity_center.instance_arn.as_deref(),
         )
         .await;

@@ -89,10 +89,12 @@ enum Locate {
 }
 
 /// The instance (the configured one, or the account's only one), its identity store, and the
-/// user's id: `user` is an id when it has an id's shape and the store knows it, else a user name.
+/// user's id: `user` is an id when `may_be_id`, it has an id's shape and the store knows it; else
+/// a user name (always, for a name a session gave: see [`ic::UserClaim::from_session`]).
 async fn locate(
     center: &Center,
     user: &str,
+    may_be_id: bool,
     configured: Option<&str>,
 ) -> Result<(String, String, String), Locate> {
     let instances: Vec<_> = center
@@ -141,7 +143,7 @@ async fn locate(
             "Identity Center: ListInstances answered an instance without its ARN or store".into(),
         ));
     };
-    if ic::is_user_id(user) {
+    if may_be_id && ic::is_user_id(user) {
         let described = center
             .store
             .describe_user()

@@ -45,7 +45,7 @@ impl Responder {
         };
         let configured = self.config.identity_center.instance_arn.as_deref();
         let (located, ledger) = tokio::join!(
-            locate(&center, &request.user, configured),
+            locate(&center, &request.user, true, configured),
             self.read_ledger(&request.incident_id)
         );
         report.waves += 2;
