@@ -1488,6 +1488,18 @@ def machine() -> dict:
 
 # --- main ------------------------------------------------------------------------------------------
 
+def source() -> dict:
+    """The commit the figures are of, and whether the tree had changes not in it."""
+    def git(*args: str) -> str:
+        try:
+            return subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True).stdout
+        except OSError:
+            return ""
+    changed = [line[3:] for line in git("status", "--porcelain").splitlines()
+               if not line[3:].startswith(("BENCHMARKS.md", "bench/out"))]
+    return {"commit": git("rev-parse", "--short", "HEAD").strip() or None, "changed": changed}
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--runs", type=int, default=5, help="runs per responder for the user and the role (default 5)")
@@ -1553,6 +1565,7 @@ def main() -> int:
     results: dict = {"args": vars(args), "machine": machine(), "started": time.strftime("%Y-%m-%d %H:%M:%S %Z")}
     memory = re.search(r"^\s+MemorySize:\s*(\d+)", (ROOT / "template.yaml").read_text(), re.M)
     results["memory_mb"] = int(memory.group(1)) if memory else None
+    results["source"] = source()
 
     if not args.skip_build:
         log("cargo build --release --bins")
