@@ -1,14 +1,14 @@
 //! Configuration from the function's environment, checked once at start-up.
 
-use crate::principal::{Principal, PrincipalKind};
+use crate::guard::{Guard, ProtectedPattern};
 
 /// What the environment configures (see the README's configuration table).
 #[derive(Clone, Debug)]
 pub struct Config {
+    /// `PROTECTED_PRINCIPALS`, `STACK_NAME`, `MEMBER_ROLE_NAME`: who is never contained.
+    pub guard: Guard,
     /// `EVIDENCE_BUCKET`: where evidence and reports are written.
     pub evidence_bucket: String,
-    /// `PROTECTED_PRINCIPALS`: principals never contained.
-    pub protected: Vec<ProtectedPattern>,
     /// `DRY_RUN`: plan only, write nothing anywhere.
     pub dry_run: bool,
     /// `ROLE_DENY_ALL`: `contain` also denies everything to a role, not only its older sessions.
@@ -18,15 +18,8 @@ pub struct Config {
     /// `EVIDENCE_RETENTION_MODE` and `EVIDENCE_RETENTION_DAYS`: Object Lock on every evidence
     /// object. Unset: the bucket's default retention, if it has one.
     pub retention: Option<crate::evidence::Retention>,
-    /// `MEMBER_ROLE_NAME`: the common name of the member roles to assume in a principal's
-    /// account when it is not the function's own; a function assumes the one of its kind
-    /// ([`crate::plan::Playbook::member_role`]). Every role whose name starts with it is
-    /// protected. Unset: single account; principals elsewhere are refused.
-    pub member_role_name: Option<String>,
     /// `MEMBER_EXTERNAL_ID`: the external id the member role's trust policy asks for, if any.
     pub member_external_id: Option<String>,
-    /// `STACK_NAME`: the SAM stack Tourniquet runs in; its own roles (`<stack>-*`) are protected.
-    pub stack_name: Option<String>,
     /// `IAM_REQUESTS_PER_SECOND`: the rate each account's IAM requests are paced to
     /// ([`crate::pace::DEFAULT_REQUESTS_PER_SECOND`] when unset).
     pub iam_requests_per_second: f64,
@@ -265,151 +258,18 @@ impl Config {
             fanout,
             notify,
             iam_requests_per_second,
-            stack_name,
-            member_role_name,
             member_external_id,
             retention,
             evidence_bucket,
-            protected,
+            guard: Guard {
+                protected,
+                stack_name,
+                member_role_name,
+            },
             dry_run,
             role_deny_all,
             intake,
         })
-    }
-
-    /// The rule that protects `principal`, if any, in words for the report: a built-in
-    /// protection first (they hold whatever the configuration says), then `PROTECTED_PRINCIPALS`.
-    /// Names are compared case-insensitively, as IAM compares them.
-    pub fn protecting(&self, principal: &Principal) -> Option<String> {
-        if let Some(rule) = self.built_in_protection(principal) {
-            return Some(format!("built-in protection: {rule}"));
-        }
-        self.protected
-            .iter()
-            .find(|p| p.matches(principal))
-            .map(|p| {
-                format!(
-                    "the protected pattern `{}` (PROTECTED_PRINCIPALS)",
-                    p.as_str()
-                )
-            })
-    }
-
-    /// The built-in protections, which no configuration can lift: the roles that run
-    /// Tourniquet, the roles through which an organization administers its accounts, and
-    /// AWS-reserved paths.
-    pub fn built_in_protection(&self, principal: &Principal) -> Option<String> {
-        if principal.kind != PrincipalKind::Role {
-            return None;
-        }
-        let name = principal.name.to_ascii_lowercase();
-        if let Some(stack) = &self.stack_name
-            && name.starts_with(&format!("{}-", stack.to_ascii_lowercase()))
-        {
-            return Some(format!(
-                "a role of Tourniquet's own stack `{stack}` (STACK_NAME)"
-            ));
-        }
-        if let Some(member) = &self.member_role_name
-            && name.starts_with(&member.to_ascii_lowercase())
-        {
-            return Some(format!(
-                "`{member}*`, the roles Tourniquet enters member accounts with (MEMBER_ROLE_NAME)"
-            ));
-        }
-        if let Some(access) = ORGANIZATION_ACCESS_ROLES
-            .iter()
-            .find(|r| glob_matches(&r.to_ascii_lowercase(), &name))
-        {
-            return Some(format!(
-                "`{access}`, a role through which the organization administers its accounts"
-            ));
-        }
-        let path = principal.path.as_deref().unwrap_or("/");
-        if let Some(reserved) = AWS_RESERVED_PATHS.iter().find(|p| path.starts_with(**p)) {
-            return Some(format!(
-                "the AWS-reserved path `{reserved}`, which only AWS may edit"
-            ));
-        }
-        None
-    }
-}
-
-/// Roles an organization's administrators (and its deployment tooling) enter accounts through:
-/// containing them would cut the responders off from the accounts they must work in.
-pub const ORGANIZATION_ACCESS_ROLES: [&str; 3] = [
-    "OrganizationAccountAccessRole",
-    "AWSControlTowerExecution",
-    "stacksets-exec-*",
-];
-
-/// IAM paths that only AWS creates roles on; such roles are never edited in IAM.
-pub const AWS_RESERVED_PATHS: [&str; 2] = ["/aws-reserved/", "/aws-service-role/"];
-
-fn glob_matches(pattern: &str, text: &str) -> bool {
-    glob::Pattern::new(pattern).is_ok_and(|p| p.matches_with(text, CASE_INSENSITIVE))
-}
-
-/// IAM names are unique case-insensitively, so protection matches them that way; `*` also
-/// matches `/`, so one pattern covers every path.
-pub(crate) const CASE_INSENSITIVE: glob::MatchOptions = glob::MatchOptions {
-    case_sensitive: false,
-    require_literal_separator: false,
-    require_literal_leading_dot: false,
-};
-
-/// An ARN glob from `PROTECTED_PRINCIPALS` (`*` also matches `/`).
-///
-/// User and role names are unique in an account whatever their path, so a pattern without a path
-/// (`arn:aws:iam::*:role/BreakGlass*`) is matched against the ARN without its path and protects
-/// the role on any path. A pattern with a path (`role/admin/*`) is matched against the full ARN.
-#[derive(Clone, Debug)]
-pub struct ProtectedPattern {
-    text: String,
-    glob: glob::Pattern,
-    has_path: bool,
-}
-
-impl ProtectedPattern {
-    /// Parses one pattern; the error names it.
-    pub fn new(text: &str) -> Result<Self, String> {
-        if !text.starts_with("arn:") {
-            return Err(format!(
-                "PROTECTED_PRINCIPALS: `{text}` is not an ARN pattern (like arn:aws:iam::*:role/BreakGlass*)"
-            ));
-        }
-        let glob = glob::Pattern::new(text)
-            .map_err(|e| format!("PROTECTED_PRINCIPALS: `{text}` is not a valid glob: {e}"))?;
-        let resource = text.splitn(6, ':').nth(5).unwrap_or_default();
-        let has_path = resource
-            .split_once('/')
-            .is_some_and(|(_, rest)| rest.contains('/'));
-        Ok(Self {
-            text: text.into(),
-            glob,
-            has_path,
-        })
-    }
-
-    /// The pattern as configured.
-    pub fn as_str(&self) -> &str {
-        &self.text
-    }
-
-    /// Whether this pattern can only be decided with the principal's path, which `principal` lacks.
-    pub fn needs_path(&self, principal: &Principal) -> bool {
-        self.has_path && principal.path.is_none() && principal.kind != PrincipalKind::Root
-    }
-
-    /// Whether `principal` is protected by this pattern (see the type's documentation on paths).
-    pub fn matches(&self, principal: &Principal) -> bool {
-        let arn = if self.has_path {
-            // The responder reads the path first when the event lacks it (see `needs_path`).
-            principal.arn()
-        } else {
-            principal.arn_without_path()
-        };
-        self.glob.matches_with(&arn, CASE_INSENSITIVE)
     }
 }
 
@@ -433,6 +293,7 @@ fn is_topic_arn(arn: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::principal::Principal;
 
     fn config(vars: &[(&str, &str)]) -> Result<Config, String> {
         Config::from_lookup(|name| {
@@ -546,10 +407,10 @@ mod tests {
         let by_name = Principal::role("444455556666", "BreakGlass").unwrap();
         let admin = Principal::user("111122223333", "admin").unwrap();
         let other = Principal::user("111122223333", "alice").unwrap();
-        assert!(c.protecting(&on_path).is_some());
-        assert!(c.protecting(&by_name).is_some());
-        assert!(c.protecting(&admin).is_some());
-        assert!(c.protecting(&other).is_none());
+        assert!(c.guard.protecting(&on_path).is_some());
+        assert!(c.guard.protecting(&by_name).is_some());
+        assert!(c.guard.protecting(&admin).is_some());
+        assert!(c.guard.protecting(&other).is_none());
     }
 
     #[test]
@@ -561,11 +422,11 @@ mod tests {
         .unwrap();
         for name in ["breakglass", "BREAKGLASSADMIN", "bReAkGlAsS-1"] {
             let role = Principal::role("111122223333", name).unwrap();
-            let rule = c.protecting(&role).expect(name);
+            let rule = c.guard.protecting(&role).expect(name);
             assert!(rule.contains("PROTECTED_PRINCIPALS"), "{rule}");
         }
         let cn = Principal::parse_arn("arn:aws-cn:iam::111122223333:role/BreakGlass").unwrap();
-        assert!(c.protecting(&cn).is_some(), "every partition");
+        assert!(c.guard.protecting(&cn).is_some(), "every partition");
     }
 
     #[test]
@@ -589,7 +450,7 @@ mod tests {
         }
         let fits = "M".repeat(57);
         let c = config(&[("EVIDENCE_BUCKET", "b"), ("MEMBER_ROLE_NAME", &fits)]).unwrap();
-        assert_eq!(c.member_role_name.as_deref(), Some(fits.as_str()));
+        assert_eq!(c.guard.member_role_name.as_deref(), Some(fits.as_str()));
     }
 
     #[test]
@@ -634,6 +495,7 @@ mod tests {
         ] {
             let role = Principal::role("111122223333", name).unwrap();
             let rule = c
+                .guard
                 .protecting(&role)
                 .unwrap_or_else(|| panic!("{name} unprotected"));
             assert!(
@@ -645,12 +507,17 @@ mod tests {
             "arn:aws:iam::111122223333:role/aws-reserved/sso.amazonaws.com/Anything",
         )
         .unwrap();
-        assert!(c.protecting(&reserved).unwrap().contains("/aws-reserved/"));
+        assert!(
+            c.guard
+                .protecting(&reserved)
+                .unwrap()
+                .contains("/aws-reserved/")
+        );
         for other in [
             Principal::role("111122223333", "tourniquetish").unwrap(),
             Principal::user("111122223333", "OrganizationAccountAccessRole").unwrap(),
         ] {
-            assert_eq!(c.protecting(&other), None, "{other}");
+            assert_eq!(c.guard.protecting(&other), None, "{other}");
         }
     }
 

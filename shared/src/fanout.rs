@@ -11,31 +11,15 @@
 
 use crate::error::InputError;
 use crate::intake::{Incident, Source, Target, Trigger};
+use crate::ledger::{DISPATCH_OBJECT, stamp};
 use crate::principal::Principal;
 use crate::report::Status;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
-/// The dispatch record a fanned-out incident's first run writes before any message is sent.
-pub const DISPATCH_OBJECT: &str = "dispatch.json";
-
 /// What every work-item message says it is (`"tourniquet": "work-item"`).
 pub const MESSAGE_KIND: &str = "work-item";
-
-/// The folder of an incident's summaries, one per dispatch, written once (`If-None-Match`).
-pub const SUMMARIES: &str = "summaries";
-
-/// The key of the summary of the incident's dispatch started at `dispatch` (its stamp).
-pub fn summary_key(incident_id: &str, dispatch: &str) -> String {
-    format!(
-        "{}/{incident_id}/{SUMMARIES}/{dispatch}.json",
-        crate::evidence::ROOT
-    )
-}
-
-/// The format of a run's start in its key.
-pub const STAMP: &str = "%Y%m%dT%H%M%S%.3fZ";
 
 /// When an incident is dispatched rather than contained in one invocation.
 #[derive(Clone, Debug, PartialEq)]
@@ -335,29 +319,6 @@ pub fn parse_message(body: &str) -> Result<Message, InputError> {
         ));
     }
     Ok(message)
-}
-
-/// The start a run's key segment begins with (`20261202T090000.000Z`), if it is one.
-pub fn stamp(segment: &str) -> Option<DateTime<Utc>> {
-    let head = segment.get(..20)?;
-    let rest = &segment[20..];
-    if !(rest.is_empty() || rest.starts_with("-item-")) {
-        return None;
-    }
-    chrono::NaiveDateTime::parse_from_str(head, STAMP)
-        .ok()
-        .map(|t| t.and_utc())
-}
-
-/// A run's start as it appears in its key.
-pub fn format_stamp(at: DateTime<Utc>) -> String {
-    at.format(STAMP).to_string()
-}
-
-/// The key segment of a work item's run: its own start, the item and the dispatch's start, so
-/// that two items of one incident starting in the same millisecond never share a folder.
-pub fn item_run(started: DateTime<Utc>, item: u32, dispatch: &str) -> String {
-    format!("{}-item-{item}-of-{dispatch}", format_stamp(started))
 }
 
 /// Whether an incident's `key` belongs to the ledger of item `item` of dispatch `dispatch`: the

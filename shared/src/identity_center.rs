@@ -116,7 +116,7 @@ impl Options {
     /// in words for the report; the name as the identity store gives it, never as a finding or a
     /// request claims it.
     pub fn protecting(&self, user_name: Option<&str>, user_id: &str) -> Option<String> {
-        let options = crate::config::CASE_INSENSITIVE;
+        let options = crate::guard::CASE_INSENSITIVE;
         self.protected_users
             .iter()
             .find(|p| {

@@ -537,7 +537,7 @@ pub fn earlier_notice(
         };
         let started = run
             .rsplit_once('/')
-            .and_then(|(_, run)| crate::fanout::stamp(run));
+            .and_then(|(_, run)| crate::ledger::stamp(run));
         told && match (started, last_seen) {
             (Some(started), Some(seen)) => started >= seen,
             (Some(_), None) => true,

@@ -1,12 +1,12 @@
 //! The planner: pure functions that decide, from an incident and what IAM said, which steps to take,
 //! which are already in place, and which principals must not be touched.
 
-use crate::config::Config;
+use crate::guard::Guard;
 use crate::principal::{Principal, PrincipalKind};
 use crate::report::Outcome;
+pub use crate::step::{Action, Route};
 use chrono::{DateTime, DurationRound, TimeDelta, Utc};
 use serde::{Deserialize, Serialize};
-use std::fmt;
 
 /// The inline deny-all policy, and the managed one used when the inline one does not fit.
 pub const DENY_POLICY_NAME: &str = "TourniquetDenyAll";
@@ -234,142 +234,6 @@ impl MemberRole {
     }
 }
 
-/// What a step does: the four a containment takes, and the undos (and deliberate keeps) of a
-/// release. Serialized in snake_case, as the report and the ledger name them.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Action {
-    /// Deny everything to the principal (inline; managed or quarantine group when it does not fit).
-    AttachDenyAll,
-    /// Deny sessions issued before the containment (`aws:TokenIssueTime`).
-    RevokeSessions,
-    /// Set an access key to Inactive (never delete it: it is evidence).
-    DeactivateAccessKey,
-    /// Set a user's other credential Inactive: an X.509 signing certificate, an SSH public key
-    /// (CodeCommit), a service-specific credential (CodeCommit, Keyspaces, Bedrock API keys...).
-    /// The target is `<kind>:<id>` ([`CredentialKind`]); never deleted.
-    DeactivateCredential,
-    /// Tag the principal with the incident id.
-    TagPrincipal,
-    /// Release: take Tourniquet's deny off by the route it went on.
-    RemoveDenyAll,
-    /// Release: leave a deny that was changed by hand since the containment.
-    KeepDenyAll,
-    /// Release: set a key this incident deactivated, and the request lists, Active again.
-    ReactivateAccessKey,
-    /// Release: leave a key inactive (not listed, or not this incident's to reactivate).
-    KeepAccessKeyInactive,
-    /// Release: set a credential this incident deactivated, and the request lists, Active again.
-    ReactivateCredential,
-    /// Release: leave a credential inactive (not listed, or not this incident's to reactivate).
-    KeepCredentialInactive,
-    /// Release: remove the incident tags.
-    UntagPrincipal,
-    /// Release: tag the principal with the release.
-    TagReleased,
-    /// Release: leave the session cutoff, so stolen sessions never work again.
-    KeepSessionCutoff,
-    /// Release: leave the quarantine policy AWS attached itself.
-    KeepAwsQuarantine,
-    /// An Identity Center user: Tourniquet's deny for the user merged into a permission set's
-    /// inline policy, and the permission set provisioned. The target is the permission set's ARN.
-    DenyIdentityCenterUser,
-    /// An Identity Center user (`IDENTITY_CENTER_REMOVE_ASSIGNMENTS`): one of the user's own
-    /// account assignments removed. The target is `<account id>/<permission set ARN>`.
-    RemoveAccountAssignment,
-    /// An Identity Center user (`IDENTITY_CENTER_REMOVE_ASSIGNMENTS`): the user taken out of a
-    /// group. The target is the group's id.
-    RemoveGroupMembership,
-    /// Release: Tourniquet's statement taken out of a permission set, which is provisioned again.
-    RemoveIdentityCenterDeny,
-    /// Release: leave a statement under Tourniquet's id that is no longer its deny.
-    KeepIdentityCenterDeny,
-    /// Release: an account assignment the containment removed, created again.
-    RestoreAccountAssignment,
-    /// Release: a group membership the containment removed, created again.
-    RestoreGroupMembership,
-}
-
-impl Action {
-    /// Every action a containment takes (and a release may undo).
-    pub const CONTAINMENT: [Action; 5] = [
-        Action::AttachDenyAll,
-        Action::RevokeSessions,
-        Action::DeactivateAccessKey,
-        Action::DeactivateCredential,
-        Action::TagPrincipal,
-    ];
-
-    /// Every action a containment of an Identity Center user takes.
-    pub const IDENTITY_CENTER: [Action; 3] = [
-        Action::DenyIdentityCenterUser,
-        Action::RemoveAccountAssignment,
-        Action::RemoveGroupMembership,
-    ];
-
-    /// Whether a containment takes this action (the others are a release's).
-    pub fn is_containment(self) -> bool {
-        Self::CONTAINMENT.contains(&self) || Self::IDENTITY_CENTER.contains(&self)
-    }
-
-    /// The name used in reports and logs.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Action::AttachDenyAll => "attach_deny_all",
-            Action::RevokeSessions => "revoke_sessions",
-            Action::DeactivateAccessKey => "deactivate_access_key",
-            Action::DeactivateCredential => "deactivate_credential",
-            Action::TagPrincipal => "tag_principal",
-            Action::RemoveDenyAll => "remove_deny_all",
-            Action::KeepDenyAll => "keep_deny_all",
-            Action::ReactivateAccessKey => "reactivate_access_key",
-            Action::KeepAccessKeyInactive => "keep_access_key_inactive",
-            Action::ReactivateCredential => "reactivate_credential",
-            Action::KeepCredentialInactive => "keep_credential_inactive",
-            Action::UntagPrincipal => "untag_principal",
-            Action::TagReleased => "tag_released",
-            Action::KeepSessionCutoff => "keep_session_cutoff",
-            Action::KeepAwsQuarantine => "keep_aws_quarantine",
-            Action::DenyIdentityCenterUser => "deny_identity_center_user",
-            Action::RemoveAccountAssignment => "remove_account_assignment",
-            Action::RemoveGroupMembership => "remove_group_membership",
-            Action::RemoveIdentityCenterDeny => "remove_identity_center_deny",
-            Action::KeepIdentityCenterDeny => "keep_identity_center_deny",
-            Action::RestoreAccountAssignment => "restore_account_assignment",
-            Action::RestoreGroupMembership => "restore_group_membership",
-        }
-    }
-}
-
-impl fmt::Display for Action {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// How a policy step was carried out (kept in the ledger, so that a release can undo it).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Route {
-    /// An inline policy on the principal.
-    Inline,
-    /// A managed policy under `/tourniquet/`, attached to the principal.
-    Managed,
-    /// The user was added to the quarantine group, which carries the managed deny.
-    QuarantineGroup,
-}
-
-impl Route {
-    /// The name used in reports and logs.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Route::Inline => "inline",
-            Route::Managed => "managed",
-            Route::QuarantineGroup => "quarantine_group",
-        }
-    }
-}
-
 /// The ARN of one of Tourniquet's managed policies in the principal's account.
 pub fn managed_policy_arn(principal: &Principal, name: &str) -> String {
     format!(
@@ -567,7 +431,7 @@ pub struct Options {
 pub fn refusal(
     principal: &Principal,
     responder: &Principal,
-    config: &Config,
+    guard: &Guard,
     playbook: Playbook,
 ) -> Option<String> {
     let name = principal.name.as_str();
@@ -616,7 +480,7 @@ pub fn refusal(
             ));
         }
     }
-    if let Some(rule) = config.protecting(principal) {
+    if let Some(rule) = guard.protecting(principal) {
         return Some(format!(
             "{principal} is protected by {rule}. If it is compromised, a human must contain it \
              by hand."
@@ -628,7 +492,7 @@ pub fn refusal(
              stolen sessions."
         ));
     }
-    if principal.account_id != responder.account_id && config.member_role_name.is_none() {
+    if principal.account_id != responder.account_id && guard.member_role_name.is_none() {
         return Some(other_account(&principal.account_id, &responder.account_id));
     }
     None
@@ -808,7 +672,7 @@ pub fn in_place(step: &Step, principal: &Principal, state: &PrincipalState) -> b
 ///
 /// The read may already see this run's own write, so "already in place" needs more than the read:
 /// the incident's own ledger must show an earlier run of it that contained the principal
-/// (`contained_before`, from [`crate::evidence::prior_cutoff`]). Tags do not count: a compromised
+/// (`contained_before`, from [`crate::ledger::prior_cutoff`]). Tags do not count: a compromised
 /// principal may write them, and a step reported `already_in_place` is one a release leaves alone.
 pub fn critical_outcome(
     step: &Step,
@@ -831,7 +695,7 @@ pub fn critical_outcome(
 /// The first wave writes the revoke-sessions policy with this run's cutoff before anything is read,
 /// so the policy itself cannot tell what it held before. The incident's own ledger can: `earlier` is
 /// the cutoff of its latest containment since the principal's last release
-/// ([`crate::evidence::prior_cutoff`]), never a tag, which a compromised principal may write. A
+/// ([`crate::ledger::prior_cutoff`]), never a tag, which a compromised principal may write. A
 /// replay must not move the cutoff, so the earlier one is put back; a new incident, or one whose
 /// principal was released since, sets its own. A cutoff earlier than the incident's first run
 /// (`first_run`) or later than this run's is no cutoff a containment of it set: it is not written.
@@ -889,13 +753,16 @@ mod tests {
         }
     }
 
-    fn config(protected: &str) -> Config {
-        Config::from_lookup(|n| match n {
-            "EVIDENCE_BUCKET" => Some("evidence".into()),
-            "PROTECTED_PRINCIPALS" => Some(protected.into()),
-            _ => None,
-        })
-        .unwrap()
+    fn config(protected: &str) -> Guard {
+        Guard {
+            protected: protected
+                .split(',')
+                .map(str::trim)
+                .filter(|p| !p.is_empty())
+                .map(|p| crate::guard::ProtectedPattern::new(p).unwrap())
+                .collect(),
+            ..Guard::default()
+        }
     }
 
     fn actions(steps: &[Step]) -> Vec<(Action, &str)> {

@@ -71,7 +71,7 @@ pub fn ledger(reports: &[Report], principal: &Principal) -> Vec<Applied> {
 /// principal shows now (inline, managed, or the quarantine group); keys are the named ones, or
 /// every key of the user when the run would have deactivated them all.
 pub fn intended(
-    intent: &crate::evidence::Intent,
+    intent: &crate::ledger::Intent,
     principal: &Principal,
     state: &PrincipalState,
 ) -> Vec<Applied> {
@@ -825,12 +825,12 @@ mod tests {
 
     #[test]
     fn a_run_that_died_before_its_report_is_undone_where_its_intent_is_found_in_place() {
-        let intent = crate::evidence::Intent {
+        let intent = crate::ledger::Intent {
             ledger_version: crate::report::LEDGER_VERSION,
             incident_id: "IR-1".into(),
             function: "contain".into(),
             cutoff: "2026-11-23T18:00:00Z".into(),
-            targets: vec![crate::evidence::IntendedTarget {
+            targets: vec![crate::ledger::IntendedTarget {
                 principal_arn: None,
                 access_key_ids: vec!["AKIANAMED0000000".into()],
                 actions: Action::CONTAINMENT.to_vec(),

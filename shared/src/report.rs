@@ -1,6 +1,6 @@
 //! The report: what was found, planned and done, returned to the caller, logged and stored.
 
-use crate::plan::{Action, Route};
+use crate::step::{Action, Route};
 use serde::{Deserialize, Serialize};
 
 /// The version of the ledger's schema (the report's step fields a release reads): 1 is typed

@@ -3,7 +3,8 @@
 //! and Object Lock retention.
 
 use harness::{BUCKET, Moto, evidence_body, guardduty_finding, seed_rich_user};
-use playbook::evidence::{Check, EvidenceObject, Manifest, put, verify};
+use playbook::evidence::{Check, put, verify};
+use playbook::ledger::{EvidenceObject, Manifest};
 use serde_json::{Value, json};
 
 async fn stored_json(s3: &aws_sdk_s3::Client, key: &str) -> Value {

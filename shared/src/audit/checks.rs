@@ -6,7 +6,7 @@ use super::policy::{self, Statement};
 use super::{
     Account, Compliance, CredentialRow, Options, Resource, ResourceKind, Role, User, Verdict,
 };
-use crate::config::ProtectedPattern;
+use crate::guard::ProtectedPattern;
 use crate::principal::{Principal, PrincipalKind};
 use chrono::{DateTime, Utc};
 use serde::Serialize;

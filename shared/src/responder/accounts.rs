@@ -93,9 +93,9 @@ impl Responder {
             .into_iter()
             .filter(|a| *a != me.account_id)
             .collect();
-        let waves = u32::from(!foreign.is_empty() && self.config.member_role_name.is_some());
+        let waves = u32::from(!foreign.is_empty() && self.config.guard.member_role_name.is_some());
         let entries = futures::future::join_all(foreign.iter().map(|account| async move {
-            let entry = match &self.config.member_role_name {
+            let entry = match &self.config.guard.member_role_name {
                 None => Entry::NotConfigured(plan::other_account(account, &me.account_id)),
                 Some(base) => match self.assume(me, account, base, incident_id).await {
                     Ok((client, credentials)) => Entry::Entered(client, credentials),

@@ -9,7 +9,8 @@ use crate::audit::{
     checks::Context, findings::Finding,
 };
 use crate::error::{Error, InputError, describe};
-use crate::evidence::{self, EvidenceObject};
+use crate::evidence;
+use crate::ledger::EvidenceObject;
 use crate::principal::Principal;
 use crate::report::Evidence;
 use crate::snapshot::{absent_is_none, decode_policy};
@@ -95,10 +96,10 @@ impl Responder {
         // One wave: the account's reads and the last audit's report are independent.
         let (read, previous) = tokio::join!(self.read_account(me), self.previous_audit(&prefix));
         let (account, report_at, mut warnings) = read?;
-        let own = |p: &Principal| self.config.built_in_protection(p).is_some();
+        let own = |p: &Principal| self.config.guard.built_in_protection(p).is_some();
         let cx = Context {
             options: &self.config.audit,
-            protected: &self.config.protected,
+            protected: &self.config.guard.protected,
             own: &own,
             now,
         };
@@ -143,7 +144,7 @@ impl Responder {
             if self.config.audit.securityhub {
                 imported = self.import(&findings, &mut report.warnings).await;
             }
-            let folder = format!("{prefix}/{}", crate::fanout::format_stamp(now));
+            let folder = format!("{prefix}/{}", crate::ledger::format_stamp(now));
             let objects = [
                 EvidenceObject::json(format!("{folder}/report.json"), &report),
                 EvidenceObject::json(format!("{folder}/findings.json"), &findings),

@@ -2,6 +2,7 @@
 //! keys the moment they are listed, its snapshot behind them; and each step's line in the report.
 
 use super::*;
+use crate::ledger;
 
 impl Responder {
     /// One resolved principal: refused, left released, or contained, investigated and recorded.
@@ -14,7 +15,7 @@ impl Responder {
         prefix: &str,
     ) -> TargetRun {
         let mut waves = 0;
-        if let Some(why) = plan::refusal(&principal, run.me, &self.config, self.playbook) {
+        if let Some(why) = plan::refusal(&principal, run.me, &self.config.guard, self.playbook) {
             warn!(principal = %principal, reason = %why, "refused");
             let (arn, account) = (principal.arn(), &principal.account_id);
             return stop(Status::Refused, arn, account, why, waves);
@@ -44,7 +45,7 @@ impl Responder {
         let records = if run.dry_run {
             Vec::new()
         } else {
-            let folder = evidence::principal_folder(prefix, &principal);
+            let folder = ledger::principal_folder(prefix, &principal);
             vec![
                 self.upload(
                     EvidenceObject::json(format!("{folder}/snapshot.json"), &snapshot),
@@ -94,7 +95,7 @@ impl Responder {
 
     /// Whether a release recorded for a principal stands against this re-delivered signal.
     pub(super) fn judge_release(
-        release: Result<Option<evidence::Release>, String>,
+        release: Result<Option<ledger::Release>, String>,
         incident: &Incident,
     ) -> Released {
         let release = match release {
@@ -187,7 +188,7 @@ impl Responder {
                 .await
                 .as_ref()
                 .map_err(Clone::clone)?;
-            Ok::<_, String>(evidence::prior_cutoff(keys, reports, principal))
+            Ok::<_, String>(ledger::prior_cutoff(keys, reports, principal))
         };
         // The other keys: deactivated as soon as their listing answers (a user's; a role has none).
         let (keys_listed, listing) = tokio::sync::oneshot::channel();

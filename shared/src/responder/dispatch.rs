@@ -7,6 +7,7 @@
 use super::*;
 use crate::fanout::{Dispatch, ItemState};
 use crate::intake::AccountSet;
+use crate::ledger;
 use aws_lambda_events::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
 use aws_sdk_sqs::types::SendMessageBatchRequestEntry;
 use futures::StreamExt;
@@ -282,8 +283,8 @@ impl Responder {
         let per_item = self.config.fanout.principals_per_item;
         let cutoff = plan::session_cutoff(started);
         let dispatch = Dispatch::new(incident, accounts, cutoff, per_item, protected);
-        let stamp = crate::fanout::format_stamp(started);
-        let prefix = evidence::run_prefix(&incident.id, started);
+        let stamp = crate::ledger::format_stamp(started);
+        let prefix = ledger::run_prefix(&incident.id, started);
         info!(incident = %incident.id, items = dispatch.items.len(), reason = %why, "fanned out");
         let each = if dry_run {
             Status::Planned
@@ -358,7 +359,7 @@ impl Responder {
         if !dry_run {
             // The intent first: a message is acted on only if its dispatch is in the store.
             let object = EvidenceObject::json(
-                format!("{prefix}/{}", crate::fanout::DISPATCH_OBJECT),
+                format!("{prefix}/{}", crate::ledger::DISPATCH_OBJECT),
                 &dispatch,
             );
             let retention = self.config.retention.as_ref().map(|r| (r, started));
@@ -510,10 +511,10 @@ impl Responder {
         let message = crate::fanout::parse_message(body)?;
         let key = format!(
             "{}/{}/{}/{}",
-            evidence::ROOT,
+            ledger::ROOT,
             message.incident_id,
             message.dispatch,
-            crate::fanout::DISPATCH_OBJECT
+            crate::ledger::DISPATCH_OBJECT
         );
         let dispatch = self.read_dispatch(&key).await.map_err(|e| {
             InputError::new(
@@ -588,7 +589,7 @@ impl Responder {
         };
         let dispatch = self.read_dispatch(key).await.map_err(Error::Aws)?;
         let items = crate::fanout::progress(&dispatch, stamp, &keys);
-        let summary = crate::fanout::summary_key(&request.incident_id, stamp);
+        let summary = crate::ledger::summary_key(&request.incident_id, stamp);
         Ok(serde_json::json!({
             "incident_id": request.incident_id,
             "status": crate::fanout::overall(&items),
@@ -621,7 +622,7 @@ impl Responder {
             return;
         }
         let counts = crate::fanout::counts(&items);
-        let key = crate::fanout::summary_key(incident_id, &work.dispatch);
+        let key = crate::ledger::summary_key(incident_id, &work.dispatch);
         let summary = serde_json::json!({
             "incident_id": incident_id,
             "status": overall,
@@ -648,7 +649,7 @@ impl Responder {
             }
         }
         let mut report = self.summary_report(dispatch, &items, &overall, counts);
-        let prefix = format!("{}/{incident_id}/{}", evidence::ROOT, work.dispatch);
+        let prefix = format!("{}/{incident_id}/{}", ledger::ROOT, work.dispatch);
         Box::pin(self.notify(&mut report, None, &[], &prefix)).await;
         info!(incident = %incident_id, report = %serde_json::to_string(&report).unwrap_or_default(), "{}", report.summary());
     }

@@ -5,6 +5,7 @@
 
 use super::*;
 use crate::hunt::{self, Activity, Attribute, Credential, FollowOn, Summary};
+use crate::ledger;
 use aws_sdk_cloudtrail::types::{LookupAttribute, LookupAttributeKey};
 use serde::{Deserialize, Serialize};
 
@@ -593,12 +594,12 @@ impl Responder {
             )
         })?;
         let parts: Vec<&str> = key.split('/').collect();
-        if parts.len() != 4 || parts[0] != evidence::ROOT || parts[3] != SECOND_HUNT_OBJECT {
+        if parts.len() != 4 || parts[0] != ledger::ROOT || parts[3] != SECOND_HUNT_OBJECT {
             return Err(InputError::new(
                 "body.second_hunt",
                 format!(
                     "`{key}` is not a second hunt's request ({}/<incident>/<run>/{SECOND_HUNT_OBJECT})",
-                    evidence::ROOT
+                    ledger::ROOT
                 ),
             ));
         }

@@ -18,10 +18,12 @@
 
 use crate::config::Config;
 use crate::error::{Error, InputError, describe};
-use crate::evidence::{self, EvidenceObject};
+use crate::evidence;
 use crate::execute::{Route, WriteError, Writer, Written};
 use crate::fanout;
 use crate::intake::{self, Incident, Intake, Source, Target, Trigger};
+use crate::ledger;
+use crate::ledger::EvidenceObject;
 use crate::pace::{self, PacedClient, Ticket};
 use crate::plan::{self, Action, Options, Playbook, PrincipalState, Step};
 use crate::principal::{Principal, PrincipalKind};
@@ -108,10 +110,10 @@ struct Invocation<'a> {
     protected: &'a BTreeMap<String, String>,
     incident: &'a Incident,
     /// The incident's evidence keys: its ledger and release records (see `Responder::released`
-    /// and `evidence::prior_cutoff`), or why they could not be listed.
+    /// and `ledger::prior_cutoff`), or why they could not be listed.
     ledger: &'a Result<Vec<String>, String>,
     /// The incident's reports, read once (by the first principal that needs them) and shared.
-    reports: &'a OnceCell<Result<evidence::Reports, String>>,
+    reports: &'a OnceCell<Result<ledger::Reports, String>>,
     /// Managed policies read in this invocation, shared by every snapshot.
     policies: &'a snapshot::Policies,
     /// The snapshots that may read at once ([`INVESTIGATIONS`]).
@@ -470,11 +472,11 @@ impl Responder {
         let prefix = match &work {
             Some(w) => format!(
                 "{}/{}/{}",
-                evidence::ROOT,
+                ledger::ROOT,
                 incident.id,
-                fanout::item_run(started, w.item, &w.dispatch)
+                ledger::item_run(started, w.item, &w.dispatch)
             ),
-            None => evidence::run_prefix(&incident.id, started),
+            None => ledger::run_prefix(&incident.id, started),
         };
 
         // One wave before the first IAM write: the run's intent is stored (a run that dies before
@@ -736,7 +738,7 @@ impl Responder {
                     .unwrap_or_default()
             }
         };
-        let prefix = evidence::run_prefix(&incident.id, started);
+        let prefix = ledger::run_prefix(&incident.id, started);
         let extra = Extra::default();
         self.tell_and_store(
             &mut report,
@@ -753,7 +755,7 @@ impl Responder {
 
     /// The run's intent: what it may change, for every target of the incident. `None` when it
     /// writes nothing to IAM (a dry run, the snapshot function).
-    fn intent(&self, incident: &Incident, dry_run: bool, cutoff: &str) -> Option<evidence::Intent> {
+    fn intent(&self, incident: &Incident, dry_run: bool, cutoff: &str) -> Option<ledger::Intent> {
         if dry_run || self.playbook == Playbook::Snapshot {
             return None;
         }
@@ -766,7 +768,7 @@ impl Responder {
                     .principal
                     .as_ref()
                     .is_some_and(|p| p.kind == PrincipalKind::Role);
-                evidence::IntendedTarget {
+                ledger::IntendedTarget {
                     principal_arn: t.principal.as_ref().map(Principal::arn),
                     access_key_ids: t.access_key_ids.clone(),
                     actions: Action::CONTAINMENT
@@ -781,7 +783,7 @@ impl Responder {
                 }
             })
             .collect();
-        Some(evidence::Intent {
+        Some(ledger::Intent {
             ledger_version: LEDGER_VERSION,
             incident_id: incident.id.clone(),
             function: self.playbook.name().into(),
@@ -799,12 +801,12 @@ impl Responder {
     /// on (stopping would make things worse) and the final evidence wave reports the failure.
     async fn store_intent(
         &self,
-        intent: Option<evidence::Intent>,
+        intent: Option<ledger::Intent>,
         prefix: &str,
         started: chrono::DateTime<Utc>,
     ) -> Option<(EvidenceObject, Option<String>)> {
         let intent = intent?;
-        let object = EvidenceObject::json(format!("{prefix}/{}", evidence::INTENT_OBJECT), &intent);
+        let object = EvidenceObject::json(format!("{prefix}/{}", ledger::INTENT_OBJECT), &intent);
         let retention = self.config.retention.as_ref().map(|r| (r, started));
         let bucket = &self.config.evidence_bucket;
         match evidence::put(&self.s3, bucket, &object, retention).await {

@@ -2,6 +2,7 @@
 //! then the event, the report and the manifest with every object's S3 version.
 
 use super::*;
+use crate::ledger;
 
 impl Responder {
     /// Starts uploading one evidence object (at most [`UPLOAD_CONCURRENCY`] at once); the bytes
@@ -32,7 +33,7 @@ impl Responder {
     ) {
         let mut objects = vec![EvidenceObject::json(format!("{prefix}/event.json"), event)];
         for (principal, name, record) in &extra.records {
-            let folder = evidence::principal_folder(prefix, principal);
+            let folder = ledger::principal_folder(prefix, principal);
             objects.push(EvidenceObject::json(format!("{folder}/{name}"), record));
         }
         report.waves += 2;
@@ -89,7 +90,7 @@ impl Responder {
         for (entry, stored) in results {
             match stored {
                 Ok(e) => {
-                    entries.push(evidence::ManifestEntry {
+                    entries.push(ledger::ManifestEntry {
                         version_id: e.version_id.clone(),
                         ..entry
                     });
@@ -100,7 +101,7 @@ impl Responder {
         }
         let bucket = self.config.evidence_bucket.as_str();
         let retention = self.config.retention.as_ref().map(|r| (r, started));
-        let manifest = evidence::manifest(incident_id, prefix, entries);
+        let manifest = ledger::manifest(incident_id, prefix, entries);
         match evidence::put(&self.s3, bucket, &manifest, retention).await {
             Ok(e) => report.evidence.push(e),
             Err(err) => evidence_failed(report, err),
@@ -150,7 +151,7 @@ pub(super) fn answer(report: Report) -> Result<Report, Error> {
 
 /// An evidence object on its way to S3: what the report and manifest need of it, and the upload.
 pub(super) struct Upload {
-    entry: evidence::ManifestEntry,
+    entry: ledger::ManifestEntry,
     stored: tokio::task::JoinHandle<Result<Evidence, String>>,
 }
 

@@ -2,10 +2,10 @@
 
 use super::{Blocked, Responder};
 use crate::error::{Error, describe};
-use crate::evidence::EvidenceObject;
 use crate::evidence::{self, Check};
 use crate::execute::Writer;
 use crate::intake::{self, ReleaseRequest};
+use crate::ledger::{self, EvidenceObject};
 use crate::plan::{self, Action, Playbook};
 use crate::principal::{Principal, PrincipalKind};
 use crate::release::{self, Now, Undo};
@@ -32,7 +32,7 @@ impl Responder {
             Err(_) => None,
         };
         if let Some(report) = report {
-            let prefix = evidence::run_prefix(&report.incident_id, started);
+            let prefix = ledger::run_prefix(&report.incident_id, started);
             Box::pin(self.notify(report, None, &[], &prefix)).await;
         }
         result
@@ -75,7 +75,7 @@ impl Responder {
             ));
             Ok(report)
         };
-        if let Some(why) = plan::refusal(principal, me, &self.config, Playbook::Release) {
+        if let Some(why) = plan::refusal(principal, me, &self.config.guard, Playbook::Release) {
             return refuse(report, why);
         }
         let accounts = [principal.account_id.clone()].into_iter().collect();
@@ -142,7 +142,7 @@ impl Responder {
             match check {
                 // The intent of a run that died before its manifest: expected, and read above.
                 Check::Unlisted { key }
-                    if key.ends_with(&format!("/{}", evidence::INTENT_OBJECT)) => {}
+                    if key.ends_with(&format!("/{}", ledger::INTENT_OBJECT)) => {}
                 Check::Unlisted { .. } => release_plan.drift.push(what),
                 _ => release_plan.untrusted.push(what),
             }
@@ -210,8 +210,8 @@ impl Responder {
             steps,
         };
         report.status = target.status;
-        let folder = evidence::principal_folder(
-            &evidence::run_prefix(&request.incident_id, started),
+        let folder = ledger::principal_folder(
+            &ledger::run_prefix(&request.incident_id, started),
             principal,
         );
         let uploads = if dry_run {
@@ -234,14 +234,14 @@ impl Responder {
             // contain the principal again (never a tag, which the principal could write).
             let records = (report.status == Status::Released)
                 .then(|| {
-                    let release = evidence::Release {
+                    let release = ledger::Release {
                         incident_id: request.incident_id.clone(),
                         principal_arn: principal.arn(),
                         released_at: started,
                         reason: request.reason.clone(),
                     };
                     let record = serde_json::to_value(&release).unwrap_or_default();
-                    (principal.clone(), evidence::RELEASED_OBJECT, record)
+                    (principal.clone(), ledger::RELEASED_OBJECT, record)
                 })
                 .into_iter()
                 .collect();
@@ -250,7 +250,7 @@ impl Responder {
                 uploads,
                 ..super::Extra::default()
             };
-            let prefix = evidence::run_prefix(&request.incident_id, started);
+            let prefix = ledger::run_prefix(&request.incident_id, started);
             self.store_evidence(
                 &mut report,
                 &prefix,
@@ -271,7 +271,7 @@ impl Responder {
     pub(super) async fn read_ledger(
         &self,
         incident_id: &str,
-    ) -> Result<(Vec<Report>, Vec<evidence::Intent>, Vec<Check>), String> {
+    ) -> Result<(Vec<Report>, Vec<ledger::Intent>, Vec<Check>), String> {
         let bucket = self.config.evidence_bucket.as_str();
         let checks = evidence::verify(&self.s3, bucket, incident_id)
             .await
@@ -292,13 +292,13 @@ impl Responder {
             .copied()
             .filter(|k| k.ends_with("/report.json"))
             .collect();
-        let intent_suffix = format!("/{}", evidence::INTENT_OBJECT);
+        let intent_suffix = format!("/{}", ledger::INTENT_OBJECT);
         let dead: Vec<&str> = keys
             .iter()
             .copied()
             .filter(|k| k.ends_with(&intent_suffix))
             .filter(|k| {
-                let run = k.trim_end_matches(evidence::INTENT_OBJECT);
+                let run = k.trim_end_matches(ledger::INTENT_OBJECT);
                 // The hunt's follow-ons' intent is one folder below its run's report.
                 let run = run
                     .strip_suffix(&format!("{}/", super::hunt::INTENT_FOLDER))
@@ -318,7 +318,7 @@ impl Responder {
         .collect::<Result<Vec<_>, _>>()?;
         let intents = futures::stream::iter(dead.into_iter().map(|key| async move {
             let bytes = self.object(key).await?;
-            serde_json::from_slice::<evidence::Intent>(&bytes)
+            serde_json::from_slice::<ledger::Intent>(&bytes)
                 .map_err(|e| format!("{key} is not an intent: {e}"))
         }))
         .buffered(8)

@@ -96,6 +96,7 @@ impl Responder {
         // A protected pattern with a path can only be decided once IAM has told the path.
         if !self
             .config
+            .guard
             .protected
             .iter()
             .any(|p| p.needs_path(&principal))

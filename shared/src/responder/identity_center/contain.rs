@@ -4,6 +4,7 @@
 
 use super::*;
 use crate::identity_center::{Change, Merged, UserClaim};
+use crate::ledger;
 use crate::responder::contain as iam_contain;
 use aws_sdk_ssoadmin::types::TargetType;
 use serde::Serialize;
@@ -141,7 +142,7 @@ impl Responder {
         let records = if run.dry_run {
             Vec::new()
         } else {
-            let folder = evidence::identity_center_folder(run.prefix, &user_id);
+            let folder = ledger::identity_center_folder(run.prefix, &user_id);
             vec![
                 self.upload(
                     EvidenceObject::json(format!("{folder}/snapshot.json"), &state),

@@ -131,8 +131,8 @@ impl Responder {
             steps,
         });
         if !dry_run {
-            let prefix = evidence::run_prefix(&request.incident_id, started);
-            let folder = evidence::identity_center_folder(&prefix, &user_id);
+            let prefix = crate::ledger::run_prefix(&request.incident_id, started);
+            let folder = crate::ledger::identity_center_folder(&prefix, &user_id);
             let mut uploads = vec![self.upload(
                 EvidenceObject::json(format!("{folder}/plan.json"), &undos),
                 started,
@@ -140,7 +140,7 @@ impl Responder {
             if status == Status::Released {
                 // What a re-delivered detection of this incident reads before it would contain
                 // the user again.
-                let release = evidence::Release {
+                let release = crate::ledger::Release {
                     incident_id: request.incident_id.clone(),
                     principal_arn: arn,
                     released_at: started,
@@ -148,7 +148,7 @@ impl Responder {
                 };
                 uploads.push(self.upload(
                     EvidenceObject::json(
-                        format!("{folder}/{}", evidence::RELEASED_OBJECT),
+                        format!("{folder}/{}", crate::ledger::RELEASED_OBJECT),
                         &release,
                     ),
                     started,
