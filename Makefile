@@ -45,7 +45,7 @@ lint:
 
 ## unit: the pure core only, no emulator
 unit:
-	cargo test -p playbook
+	cargo test -p tourniquet-core
 
 ## build: the Lambda binaries for arm64, as SAM deploys them
 build: $(SAM)

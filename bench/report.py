@@ -646,7 +646,7 @@ def render(res: dict) -> tuple[str, list[str]]:
       f"the `bootstrap` in it {mb(max([e.get('arm64_bootstrap' if arm else 'host_binary') or 0 for e in fns.values()], default=None))} "
       f"| {yes(met6)} |")
     notes.append(
-        "**Size.** Every function links the whole `playbook` crate and the IAM, S3 and STS SDKs, so the six "
+        "**Size.** Every function links the whole `tourniquet-aws` crate and the IAM, S3 and STS SDKs, so the six "
         "binaries are within a few kB of one another; the SDKs' generated code is most of each.")
     # 8. make bench time
     total = res.get("total_s")

@@ -12,13 +12,13 @@ use aws_config::retry::RetryConfig;
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 use aws_sdk_iam::config::Credentials;
 use aws_sdk_iam::types::{StatusType, Tag};
-use playbook::{Config, Responder};
 use serde_json::Value;
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
+use tourniquet_aws::{Config, Responder};
 
 /// The account every emulated principal lives in (the sample events' account).
 pub const ACCOUNT: &str = "111122223333";
@@ -282,8 +282,8 @@ pub const MOTO_UNLISTED: &str = "service_specific_credential:(unlisted)";
 
 /// A target's steps but [`MOTO_UNLISTED`].
 pub fn steps(
-    target: &playbook::report::TargetReport,
-) -> impl Iterator<Item = &playbook::report::StepReport> {
+    target: &tourniquet_aws::report::TargetReport,
+) -> impl Iterator<Item = &tourniquet_aws::report::StepReport> {
     target.steps.iter().filter(|s| s.target != MOTO_UNLISTED)
 }
 
@@ -442,7 +442,7 @@ pub async fn user_state(iam: &aws_sdk_iam::Client, user: &str) -> Value {
             .policy_document;
         documents.push(serde_json::json!([
             name,
-            playbook::snapshot::decode_policy(&doc).unwrap()
+            tourniquet_aws::snapshot::decode_policy(&doc).unwrap()
         ]));
     }
     let attached = iam
@@ -600,7 +600,7 @@ pub async fn role_state(iam: &aws_sdk_iam::Client, role: &str) -> Value {
             .policy_document;
         documents.push(serde_json::json!([
             name,
-            playbook::snapshot::decode_policy(&doc).unwrap()
+            tourniquet_aws::snapshot::decode_policy(&doc).unwrap()
         ]));
     }
     let attached = iam
@@ -639,8 +639,8 @@ pub async fn role_state(iam: &aws_sdk_iam::Client, role: &str) -> Value {
 /// The `aws:TokenIssueTime` cutoff of Tourniquet's revoke-sessions policy in `state`, if any.
 pub fn cutoff_in(state: &Value) -> Option<String> {
     state["inline"].as_array()?.iter().find_map(|pair| {
-        (pair[0] == playbook::plan::REVOKE_POLICY_NAME)
-            .then(|| playbook::plan::cutoff_of(&pair[1]))
+        (pair[0] == tourniquet_aws::plan::REVOKE_POLICY_NAME)
+            .then(|| tourniquet_aws::plan::cutoff_of(&pair[1]))
             .flatten()
     })
 }

@@ -51,7 +51,7 @@ impl Wire {
     /// Records every request; holds and fails `hold`, if any.
     pub fn new(hold: Option<Hold>) -> Self {
         Self {
-            inner: playbook::pace::default_https_client(),
+            inner: tourniquet_aws::pace::default_https_client(),
             sent: Arc::default(),
             hold,
             released: Arc::default(),

@@ -10,8 +10,8 @@ use harness::{
     BUCKET, MEMBER_ROLE, Moto, OWN_ACCOUNT, evidence_keys, guardduty_finding, key_statuses,
     seed_user,
 };
-use playbook::report::Status;
-use playbook::{Playbook, Responder};
+use tourniquet_aws::report::Status;
+use tourniquet_aws::{Playbook, Responder};
 
 const MEMBER: &str = "111122223333";
 const OTHER_MEMBER: &str = "222233334444";
@@ -218,7 +218,7 @@ async fn an_account_that_cannot_be_entered_fails_alone_and_says_why() {
         .await
         .expect_err("a target that could not be contained fails the invocation");
 
-    let playbook::Error::Partial { report, summary } = err else {
+    let tourniquet_aws::Error::Partial { report, summary } = err else {
         panic!("partial expected")
     };
     assert_eq!(

@@ -15,12 +15,12 @@ use aws_sdk_iam::types::{ReportStateType, SummaryKeyType};
 use aws_smithy_mocks::{RuleMode, mock, mock_client};
 use chrono::{TimeDelta, Utc};
 use harness::{ACCOUNT, Moto, event, evidence_body, user_state};
-use playbook::Playbook;
-use playbook::audit::{AuditReport, Compliance};
-use playbook::report::Status;
-use playbook::responder::Responder;
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
+use tourniquet_aws::Playbook;
+use tourniquet_aws::audit::{AuditReport, Compliance};
+use tourniquet_aws::report::Status;
+use tourniquet_aws::responder::Responder;
 
 const TRUST_ACCOUNT: &str = "999988887777";
 
@@ -373,7 +373,7 @@ async fn every_check_fails_once_and_passes_once_and_a_rerun_updates_the_same_fin
     }
     assert!(wrong.is_empty(), "\n{}\n{report:#?}", wrong.join("\n"));
     // Every check of the table ran in this account but the root's use (moto has no root row).
-    for check in playbook::audit::CHECKS
+    for check in tourniquet_aws::audit::CHECKS
         .iter()
         .filter(|c| c.id != "root-unused")
     {

@@ -2,9 +2,9 @@
 //! configured, and the roles IAM cannot contain refused.
 
 use harness::{Moto, cutoff_in, evidence_body, role_state, seed_role};
-use playbook::plan::REVOKE_POLICY_NAME;
-use playbook::report::{Outcome, Status};
 use serde_json::{Value, json};
+use tourniquet_aws::plan::REVOKE_POLICY_NAME;
+use tourniquet_aws::report::{Outcome, Status};
 
 fn finding_for(role: &str) -> Value {
     let mut event = harness::event("guardduty-assumed-role.json");

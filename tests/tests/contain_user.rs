@@ -6,10 +6,10 @@ use harness::{
     BUCKET, Moto, evidence_body, evidence_keys, guardduty_finding, key_statuses, seed_user,
     user_state,
 };
-use playbook::plan::{DENY_POLICY_NAME, INCIDENT_TAG, REVOKE_POLICY_NAME};
-use playbook::report::{Outcome, Status};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
+use tourniquet_aws::plan::{DENY_POLICY_NAME, INCIDENT_TAG, REVOKE_POLICY_NAME};
+use tourniquet_aws::report::{Outcome, Status};
 
 #[tokio::test]
 async fn guardduty_finding_contains_the_user_and_stores_hashed_evidence() {
@@ -40,7 +40,7 @@ async fn guardduty_finding_contains_the_user_and_stores_hashed_evidence() {
         .send()
         .await
         .expect("deny policy present");
-    let document = playbook::snapshot::decode_policy(&deny.policy_document).unwrap();
+    let document = tourniquet_aws::snapshot::decode_policy(&deny.policy_document).unwrap();
     assert_eq!(document["Statement"][0]["Effect"], "Deny");
     assert_eq!(document["Statement"][0]["Action"], "*");
     assert_eq!(document["Statement"][0]["Resource"], "*");
@@ -52,7 +52,7 @@ async fn guardduty_finding_contains_the_user_and_stores_hashed_evidence() {
         .send()
         .await
         .expect("revoke-sessions policy present");
-    let revoke = playbook::snapshot::decode_policy(&revoke.policy_document).unwrap();
+    let revoke = tourniquet_aws::snapshot::decode_policy(&revoke.policy_document).unwrap();
     let cutoff = revoke["Statement"][0]["Condition"]["DateLessThan"]["aws:TokenIssueTime"]
         .as_str()
         .expect("a TokenIssueTime cutoff");
@@ -202,7 +202,7 @@ async fn guardduty_finding_contains_the_user_and_stores_hashed_evidence() {
     assert!(managed.is_default_version);
     assert_eq!(
         snapshot["attached_policies"][0]["default_version"]["document"],
-        playbook::snapshot::decode_policy(managed.document.as_deref().unwrap()).unwrap(),
+        tourniquet_aws::snapshot::decode_policy(managed.document.as_deref().unwrap()).unwrap(),
         "the managed policy's default document, as a second client reads it"
     );
     assert_eq!(snapshot["groups"][0]["name"], "ci-deployer-deployers");
@@ -444,7 +444,7 @@ async fn a_key_nobody_owns_is_a_failure_that_changes_nothing() {
         .await
         .expect_err("an unknown key cannot be contained");
 
-    assert!(matches!(err, playbook::Error::Partial { .. }));
+    assert!(matches!(err, tourniquet_aws::Error::Partial { .. }));
     assert!(err.to_string().contains("AKIAEXAMPLECOMPROM01"), "{err}");
     assert_eq!(user_state(&iam, &user.name).await, before);
 }

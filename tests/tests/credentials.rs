@@ -5,9 +5,9 @@
 
 use aws_sdk_iam::types::StatusType;
 use harness::{Moto, guardduty_finding, seed_user};
-use playbook::Playbook;
-use playbook::report::{Outcome, Status};
 use serde_json::json;
+use tourniquet_aws::Playbook;
+use tourniquet_aws::report::{Outcome, Status};
 
 const CERTIFICATE: &str = include_str!("../fixtures/signing-certificate.pem");
 const SSH_KEY: &str =

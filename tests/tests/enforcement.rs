@@ -2,8 +2,8 @@
 //! before containment and is denied after it.
 
 use harness::{Moto, guardduty_finding, seed_user};
-use playbook::Responder;
-use playbook::report::Status;
+use tourniquet_aws::Responder;
+use tourniquet_aws::report::Status;
 
 #[tokio::test]
 async fn the_stolen_key_works_before_containment_and_is_denied_after() {

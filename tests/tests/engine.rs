@@ -6,9 +6,9 @@
 use aws_sdk_iam::types::StatusType;
 use harness::wire::{Hold, Sent, Wire};
 use harness::{Moto, config, event, evidence_body, evidence_keys, key_statuses, seed_user};
-use playbook::report::{Outcome, Status};
-use playbook::{Error, Responder};
 use serde_json::Value;
+use tourniquet_aws::report::{Outcome, Status};
+use tourniquet_aws::{Error, Responder};
 
 /// A Security Hub custom action naming every user of `arns`, one finding each.
 fn custom_action(arns: &[String]) -> Value {
@@ -51,7 +51,7 @@ async fn stored_snapshot(moto: &Moto) -> Value {
 /// `GetUserPolicy` of the session policy needs none).
 fn is_detail(sent: &Sent) -> bool {
     match sent.action.as_str() {
-        "GetUserPolicy" => !sent.body.contains(playbook::plan::REVOKE_POLICY_NAME),
+        "GetUserPolicy" => !sent.body.contains(tourniquet_aws::plan::REVOKE_POLICY_NAME),
         action => matches!(
             action,
             "GetPolicy"
@@ -271,7 +271,7 @@ async fn the_investigation_stops_before_the_deadline_and_the_containment_stands(
     assert!(
         inline
             .iter()
-            .any(|p| p[0] == playbook::plan::DENY_POLICY_NAME),
+            .any(|p| p[0] == tourniquet_aws::plan::DENY_POLICY_NAME),
         "{state}"
     );
     // What was listed is in the evidence; each detail not read says why.

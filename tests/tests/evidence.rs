@@ -3,9 +3,9 @@
 //! and Object Lock retention.
 
 use harness::{BUCKET, Moto, evidence_body, guardduty_finding, seed_rich_user};
-use playbook::evidence::{Check, put, verify};
-use playbook::ledger::{EvidenceObject, Manifest};
 use serde_json::{Value, json};
+use tourniquet_aws::evidence::{Check, put, verify};
+use tourniquet_aws::ledger::{EvidenceObject, Manifest};
 
 async fn stored_json(s3: &aws_sdk_s3::Client, key: &str) -> Value {
     serde_json::from_slice(&evidence_body(s3, key).await).unwrap()
@@ -101,7 +101,7 @@ async fn the_snapshot_holds_every_part_of_the_user_as_a_second_client_reads_it()
         .unwrap();
     assert_eq!(
         managed["default_version"]["document"],
-        playbook::snapshot::decode_policy(version.document.as_deref().unwrap()).unwrap()
+        tourniquet_aws::snapshot::decode_policy(version.document.as_deref().unwrap()).unwrap()
     );
     assert_eq!(snapshot["mfa_devices"].as_array().unwrap().len(), 1);
     assert_eq!(snapshot["login_profile"]["password_reset_required"], false);
@@ -223,7 +223,7 @@ async fn evidence_objects_carry_the_configured_object_lock_retention() {
         ("EVIDENCE_RETENTION_MODE", "GOVERNANCE"),
         ("EVIDENCE_RETENTION_DAYS", "30"),
     ]);
-    let responder = playbook::Responder::new(&sdk, config);
+    let responder = tourniquet_aws::Responder::new(&sdk, config);
     let before = chrono::Utc::now();
 
     let report = responder

@@ -318,7 +318,7 @@ async fn a_work_item_killed_mid_run_completes_on_redelivery_with_nothing_applied
     assert_eq!(
         inline
             .iter()
-            .filter(|p| p[0] == playbook::plan::REVOKE_POLICY_NAME)
+            .filter(|p| p[0] == tourniquet_aws::plan::REVOKE_POLICY_NAME)
             .count(),
         1
     );

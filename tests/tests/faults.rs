@@ -32,9 +32,9 @@ use aws_sdk_iam::types::error::{LimitExceededException, NoSuchEntityException};
 use aws_sdk_iam::types::{AccessKeyMetadata, Group, StatusType, User};
 use aws_smithy_mocks::{Rule, RuleMode, mock, mock_client};
 use harness::Moto;
-use playbook::report::{Outcome, Report, Status};
-use playbook::{Error, Responder};
 use std::time::Duration;
+use tourniquet_aws::report::{Outcome, Report, Status};
+use tourniquet_aws::{Error, Responder};
 
 const USER: &str = "ci-deployer";
 const KEYS: [&str; 2] = ["AKIAEXAMPLECOMPROM01", "AKIAEXAMPLEOTHERKEY2"];
@@ -554,7 +554,7 @@ async fn a_role_session_policy_that_does_not_fit_inline_goes_managed_with_the_cu
         "TourniquetRevokeOlderSessions-role-app-worker"
     );
     let document: serde_json::Value = serde_json::from_str(&created[0].1).unwrap();
-    let cutoff = playbook::plan::cutoff_of(&document).expect("a TokenIssueTime condition");
+    let cutoff = tourniquet_aws::plan::cutoff_of(&document).expect("a TokenIssueTime condition");
     assert!(
         revoke.detail.contains("2048") || revoke.detail.contains("10240"),
         "{}",
@@ -694,7 +694,7 @@ async fn a_release_detaches_a_managed_deny_and_deletes_nothing() {
     let state = [&keys_inactive, &attached, &tagged, &detach, &untag];
     let release = responder(&moto, iam(&state, &writes))
         .await
-        .playing(playbook::Playbook::Release);
+        .playing(tourniquet_aws::Playbook::Release);
 
     let report = release
         .handle(serde_json::json!({
@@ -762,7 +762,7 @@ async fn a_release_that_cannot_read_the_deny_leaves_it_and_reports_partial() {
         iam(&[&has_deny, &tagged, &unreadable, &delete], &writes),
     )
     .await
-    .playing(playbook::Playbook::Release);
+    .playing(tourniquet_aws::Playbook::Release);
 
     let result = release
         .handle(serde_json::json!({

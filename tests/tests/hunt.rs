@@ -10,10 +10,10 @@ use harness::{
     ACCOUNT, Moto, config, create_bucket, evidence_body, evidence_keys, guardduty_finding,
     key_statuses, new_key, s3_client, seed_role, seed_user,
 };
-use playbook::Responder;
-use playbook::plan::{DENY_POLICY_NAME, Playbook, REVOKE_POLICY_NAME};
-use playbook::report::{Report, Status};
 use serde_json::{Value, json};
+use tourniquet_aws::Responder;
+use tourniquet_aws::plan::{DENY_POLICY_NAME, Playbook, REVOKE_POLICY_NAME};
+use tourniquet_aws::report::{Report, Status};
 
 /// The configuration of clients that go through the double.
 async fn through(
@@ -207,7 +207,7 @@ fn finding(scene: &Scene) -> Value {
     event
 }
 
-fn target<'a>(report: &'a Report, name: &str) -> Option<&'a playbook::report::TargetReport> {
+fn target<'a>(report: &'a Report, name: &str) -> Option<&'a tourniquet_aws::report::TargetReport> {
     report
         .targets
         .iter()
@@ -372,7 +372,7 @@ async fn the_hunt_contains_what_the_stolen_key_left_and_reports_the_rest() {
         named.iter().any(|a| a.ends_with("user/backup-svc")),
         "{named:?}"
     );
-    let checks = playbook::evidence::verify(&s3, harness::BUCKET, &report.incident_id)
+    let checks = tourniquet_aws::evidence::verify(&s3, harness::BUCKET, &report.incident_id)
         .await
         .expect("verified");
     assert!(

@@ -5,9 +5,9 @@
 use aws_sdk_ssoadmin::types::PrincipalType;
 use harness::identity_center::{READ_ONLY_POLICY, seed, user};
 use harness::{Moto, event};
-use playbook::report::{Outcome, Status};
-use playbook::{Playbook, identity_center};
 use serde_json::{Value, json};
+use tourniquet_aws::report::{Outcome, Status};
+use tourniquet_aws::{Playbook, identity_center};
 
 /// Tourniquet's statements in a policy, and whom each names.
 fn denied_users(policy: &str) -> Vec<String> {
@@ -498,19 +498,19 @@ async fn provisioning_is_waited_for_and_a_failure_or_a_refusal_says_what_to_do()
                 .build()
         })
     };
-    async fn contain(moto: &Moto, rules: Vec<&Rule>) -> playbook::Report {
+    async fn contain(moto: &Moto, rules: Vec<&Rule>) -> tourniquet_aws::Report {
         let sso = mock_client!(aws_sdk_ssoadmin, RuleMode::MatchAny, rules);
         let store = aws_sdk_identitystore::Client::new(&moto.sdk_config().await);
         let responder = moto
             .responder(&[])
             .await
-            .with_identity_center(playbook::responder::Center::new(sso, store));
+            .with_identity_center(tourniquet_aws::responder::Center::new(sso, store));
         match responder
             .handle(json!({"identity_center_user": "alice@example.com"}))
             .await
         {
             Ok(report) => report,
-            Err(playbook::Error::Partial { report, .. }) => *report,
+            Err(tourniquet_aws::Error::Partial { report, .. }) => *report,
             Err(other) => panic!("{other}"),
         }
     }
@@ -602,7 +602,7 @@ async fn a_containment_that_died_before_its_report_is_released_from_its_intent()
     let s3 = moto.s3().await;
     harness::create_bucket(&s3).await;
     let sdk = moto.sdk_config().await;
-    let dying = playbook::Responder::with_clients(
+    let dying = tourniquet_aws::Responder::with_clients(
         aws_sdk_iam::Client::new(&sdk),
         harness::dying_s3(&sdk),
         aws_sdk_sts::Client::new(&sdk),

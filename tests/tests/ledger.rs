@@ -2,9 +2,9 @@
 //! in the evidence store, never from what the principal's tags claim.
 
 use harness::{Moto, cutoff_in, role_state, seed_role};
-use playbook::plan::{INCIDENT_TAG, SESSION_CUTOFF_TAG};
-use playbook::report::{Outcome, Status};
 use serde_json::Value;
+use tourniquet_aws::plan::{INCIDENT_TAG, SESSION_CUTOFF_TAG};
+use tourniquet_aws::report::{Outcome, Status};
 
 fn finding_for(role: &str) -> Value {
     let mut event = harness::event("guardduty-assumed-role.json");
@@ -140,7 +140,7 @@ async fn a_containment_that_died_before_its_evidence_is_released_exactly() {
     harness::create_bucket(&s3).await;
     let sdk = moto.sdk_config().await;
     let dying_s3 = harness::dying_s3(&sdk);
-    let dying = playbook::Responder::with_clients(
+    let dying = tourniquet_aws::Responder::with_clients(
         aws_sdk_iam::Client::new(&sdk),
         dying_s3,
         aws_sdk_sts::Client::new(&sdk),
@@ -165,7 +165,7 @@ async fn a_containment_that_died_before_its_evidence_is_released_exactly() {
     let release = moto
         .responder(&[])
         .await
-        .playing(playbook::Playbook::Release);
+        .playing(tourniquet_aws::Playbook::Release);
     let report = release
         .handle(serde_json::json!({
             "principal_arn": user.arn,
@@ -184,7 +184,7 @@ async fn a_containment_that_died_before_its_evidence_is_released_exactly() {
     residue_free["inline"]
         .as_array_mut()
         .unwrap()
-        .retain(|p| p[0] != playbook::plan::REVOKE_POLICY_NAME);
+        .retain(|p| p[0] != tourniquet_aws::plan::REVOKE_POLICY_NAME);
     residue_free["tags"].as_array_mut().unwrap().retain(|t| {
         let key = t[0].as_str().unwrap();
         key != SESSION_CUTOFF_TAG && !key.starts_with("tourniquet:released")

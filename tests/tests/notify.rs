@@ -9,10 +9,10 @@ use aws_sdk_securityhub::operation::batch_update_findings::{
 };
 use aws_smithy_mocks::{RuleMode, mock, mock_client};
 use harness::{Inbox, Moto, event, evidence_keys, guardduty_finding, key_statuses, seed_user};
-use playbook::Responder;
-use playbook::report::{Outcome, Report, Status};
 use serde_json::{Value, json};
 use std::sync::{Arc, Mutex};
+use tourniquet_aws::Responder;
+use tourniquet_aws::report::{Outcome, Report, Status};
 
 fn attribute(attributes: &Value, name: &str) -> String {
     attributes[name]["Value"]
@@ -129,7 +129,7 @@ async fn a_partial_run_is_told_with_what_was_left_out() {
 
     let err = responder.handle(health).await.expect_err("partial");
 
-    let playbook::Error::Partial { report, .. } = err else {
+    let tourniquet_aws::Error::Partial { report, .. } = err else {
         panic!("{err:?}")
     };
     let (subject, body, attributes) = inbox.one().await;

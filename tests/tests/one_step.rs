@@ -3,9 +3,9 @@
 
 use aws_sdk_iam::types::StatusType;
 use harness::{Moto, evidence_keys, key_statuses, seed_role, seed_user, user_state};
-use playbook::Playbook;
-use playbook::report::Status;
 use serde_json::{Value, json};
+use tourniquet_aws::Playbook;
+use tourniquet_aws::report::Status;
 
 fn inline_names(state: &Value) -> Vec<String> {
     state["inline"]

@@ -9,8 +9,8 @@ use aws_smithy_mocks::{RuleMode, mock, mock_client};
 use harness::{
     MEMBER_ROLE, Moto, OWN_ACCOUNT, cutoff_in, key_statuses, role_state, seed_role, seed_user,
 };
-use playbook::report::Status;
 use serde_json::{Value, json};
+use tourniquet_aws::report::Status;
 
 const MEMBER: &str = "111122223333";
 
@@ -203,7 +203,7 @@ async fn organization_requests_that_cannot_be_read_name_the_field_and_change_not
             .handle(request.clone())
             .await
             .expect_err("invalid");
-        let playbook::Error::InvalidEvent(e) = err else {
+        let tourniquet_aws::Error::InvalidEvent(e) = err else {
             panic!("{request}: not an invalid event: {err}")
         };
         assert_eq!(e.field, field, "{request}: {}", e.message);

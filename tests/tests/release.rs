@@ -5,10 +5,10 @@ use aws_sdk_iam::types::StatusType;
 use harness::{
     Moto, SeededUser, guardduty_finding, key_statuses, role_state, seed_role, seed_user, user_state,
 };
-use playbook::Playbook;
-use playbook::plan::{REVOKE_POLICY_NAME, SESSION_CUTOFF_TAG};
-use playbook::report::{Outcome, Status};
 use serde_json::{Value, json};
+use tourniquet_aws::Playbook;
+use tourniquet_aws::plan::{REVOKE_POLICY_NAME, SESSION_CUTOFF_TAG};
+use tourniquet_aws::report::{Outcome, Status};
 
 const INCIDENT: &str = "guardduty-5ac6e0f1b2c34d5e6f708192a3b4c5d6";
 

@@ -4,8 +4,8 @@
 
 use aws_sdk_iam::types::StatusType;
 use harness::{Moto, cutoff_in, event, key_statuses, role_state, seed_role, seed_user, user_state};
-use playbook::report::{Outcome, Status};
 use serde_json::Value;
+use tourniquet_aws::report::{Outcome, Status};
 
 fn all_inactive(keys: &[(String, StatusType)]) -> bool {
     keys.iter().all(|(_, s)| *s == StatusType::Inactive)

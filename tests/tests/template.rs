@@ -6,11 +6,11 @@
 //! function runs the kinds its `Playbook::runs` says. The template side is read with cfn-lint's
 //! own parser from the virtualenv `make test` creates.
 
-use playbook::Playbook;
-use playbook::plan::{Action, MemberRole};
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
+use tourniquet_aws::Playbook;
+use tourniquet_aws::plan::{Action, MemberRole};
 
 fn root() -> PathBuf {
     harness::root()
@@ -86,8 +86,13 @@ fn iam_calls(file: &Path) -> BTreeSet<String> {
     calls(file, "iam").iter().map(|n| normalize(n)).collect()
 }
 
+/// A source file of the library, by its path inside a crate's `src/` (the shell's or the core's).
 fn source(path: &str) -> PathBuf {
-    root().join("shared/src").join(path)
+    let shell = root().join("shared/aws/src").join(path);
+    if shell.exists() {
+        return shell;
+    }
+    root().join("shared/core/src").join(path)
 }
 
 /// The files of the writes each containment action takes (the fallback routes included).
@@ -1696,7 +1701,7 @@ fn each_role_allows_exactly_the_identity_center_calls_its_code_makes() {
 /// built on it), outside the unit tests.
 fn settings_read() -> BTreeSet<String> {
     let mut names = BTreeSet::new();
-    for pattern in ["shared/src/**/*.rs", "functions/*/src/**/*.rs"] {
+    for pattern in ["shared/*/src/**/*.rs", "functions/*/src/**/*.rs"] {
         let pattern = root().join(pattern);
         for file in glob::glob(pattern.to_str().unwrap()).unwrap() {
             let text = std::fs::read_to_string(file.unwrap()).unwrap();

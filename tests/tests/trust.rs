@@ -9,10 +9,10 @@ use harness::{
     ACCOUNT, Moto, event, evidence_keys, guardduty_finding, key_statuses, role_state, seed_role,
     seed_user, user_state,
 };
-use playbook::Playbook;
-use playbook::error::Error;
-use playbook::report::{Report, Status};
 use serde_json::{Value, json};
+use tourniquet_aws::Playbook;
+use tourniquet_aws::error::Error;
+use tourniquet_aws::report::{Report, Status};
 
 /// Each forged or untrusted event, as an attacker with ordinary rights could send it, aimed at
 /// real principals: `ci-deployer` (user, its real key) and `app-worker` (role).

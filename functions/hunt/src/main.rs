@@ -6,5 +6,5 @@
 // One thread: the work is waiting on AWS, and Lambda gives a small function a fraction of a core.
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    playbook::serve(playbook::Playbook::Hunt).await
+    tourniquet_aws::serve(tourniquet_aws::Playbook::Hunt).await
 }

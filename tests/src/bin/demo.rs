@@ -163,7 +163,7 @@ async fn main() {
 
     section("EVIDENCE (s3://tourniquet-evidence, every SHA-256 recomputed against the manifest)");
     let incident = report["incident_id"].as_str().unwrap_or_default();
-    match playbook::evidence::verify(&s3, BUCKET, incident).await {
+    match tourniquet_aws::evidence::verify(&s3, BUCKET, incident).await {
         Ok(checks) => {
             for check in checks {
                 let line = serde_json::to_value(&check).unwrap_or_default();

@@ -4,8 +4,8 @@
 //! object is altered, missing or unlisted; 2: the evidence could not be read at all.
 
 use aws_config::BehaviorVersion;
-use playbook::evidence::{Check, verify};
 use std::process::ExitCode;
+use tourniquet_aws::evidence::{Check, verify};
 
 #[tokio::main]
 async fn main() -> ExitCode {

@@ -1,9 +1,9 @@
 //! Property tests over intake: whatever arrives, parsing never panics, and every rejection names
 //! the field it is about.
 
-use playbook::intake::{Intake, Options, parse};
 use proptest::prelude::*;
 use serde_json::{Map, Value};
+use tourniquet_core::intake::{Intake, Options, parse};
 
 /// Field names the parser looks at, so that generated events get past the first checks.
 const KEYS: &[&str] = &[
@@ -125,7 +125,7 @@ fn json() -> impl Strategy<Value = Value> {
 }
 
 fn fixtures() -> Vec<Value> {
-    let dir = format!("{}/../events", env!("CARGO_MANIFEST_DIR"));
+    let dir = format!("{}/../../events", env!("CARGO_MANIFEST_DIR"));
     let mut files: Vec<_> = std::fs::read_dir(dir)
         .unwrap()
         .map(|e| e.unwrap().path())

@@ -92,7 +92,7 @@ fn glob_matches(pattern: &str, text: &str) -> bool {
 
 /// IAM names are unique case-insensitively, so protection matches them that way; `*` also
 /// matches `/`, so one pattern covers every path.
-pub(crate) const CASE_INSENSITIVE: glob::MatchOptions = glob::MatchOptions {
+pub const CASE_INSENSITIVE: glob::MatchOptions = glob::MatchOptions {
     case_sensitive: false,
     require_literal_separator: false,
     require_literal_leading_dot: false,

@@ -69,7 +69,8 @@ pub struct Target {
 }
 
 impl Target {
-    pub(crate) fn principal(principal: Principal, keys: impl IntoIterator<Item = String>) -> Self {
+    /// A target naming `principal` and the keys the event names for it.
+    pub fn principal(principal: Principal, keys: impl IntoIterator<Item = String>) -> Self {
         Self {
             principal: Some(principal),
             access_key_ids: keys.into_iter().collect(),
@@ -202,7 +203,7 @@ pub fn severity_label(score: f64) -> &'static str {
 
 impl Incident {
     /// An incident with the defaults a parser fills in only where it knows better.
-    pub(crate) fn new(id: String, source: Source, trigger: Trigger, targets: Vec<Target>) -> Self {
+    pub fn new(id: String, source: Source, trigger: Trigger, targets: Vec<Target>) -> Self {
         Self {
             id,
             source,
@@ -422,7 +423,7 @@ fn merge_targets(targets: &mut Vec<Target>) {
 }
 
 /// Deserializes with the JSON path of the offending field in the error.
-pub(crate) fn deserialize<T: DeserializeOwned>(event: &Value) -> Result<T, InputError> {
+pub fn deserialize<T: DeserializeOwned>(event: &Value) -> Result<T, InputError> {
     serde_path_to_error::deserialize(event).map_err(|err| {
         let path = err.path().to_string();
         let field = if path.is_empty() || path == "." {
@@ -435,7 +436,7 @@ pub(crate) fn deserialize<T: DeserializeOwned>(event: &Value) -> Result<T, Input
 }
 
 /// Incident ids become S3 key segments and tag values: letters, digits, `.`, `_`, `-`.
-pub(crate) fn check_incident_id(field: &str, id: &str) -> Result<(), InputError> {
+pub fn check_incident_id(field: &str, id: &str) -> Result<(), InputError> {
     let valid = (1..=128).contains(&id.len())
         && id
             .chars()

@@ -5,32 +5,7 @@ use aws_sdk_iam::error::{ProvideErrorMetadata, SdkError};
 use lambda_runtime::Diagnostic;
 use std::fmt;
 
-/// An event or request that cannot be read: names the field and says what is wrong.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct InputError {
-    /// The JSON path of the offending field (`detail.resource.accessKeyDetails`).
-    pub field: String,
-    /// What is wrong with it.
-    pub message: String,
-}
-
-impl InputError {
-    /// An error about `field`.
-    pub fn new(field: impl Into<String>, message: impl Into<String>) -> Self {
-        Self {
-            field: field.into(),
-            message: message.into(),
-        }
-    }
-}
-
-impl fmt::Display for InputError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "`{}`: {}", self.field, self.message)
-    }
-}
-
-impl std::error::Error for InputError {}
+pub use tourniquet_core::error::InputError;
 
 /// Everything that stops a run, each with the `errorType` Lambda reports for it.
 #[derive(thiserror::Error)]

@@ -53,7 +53,7 @@ pub struct Release {
 }
 
 /// The run prefix (`incidents/<id>/<run>`) of an object key, and when the run started.
-pub(crate) fn run_of(key: &str) -> Option<(&str, DateTime<Utc>)> {
+pub fn run_of(key: &str) -> Option<(&str, DateTime<Utc>)> {
     let mut parts = key.splitn(4, '/');
     let (root, id, run) = (parts.next()?, parts.next()?, parts.next()?);
     parts.next()?;
@@ -64,7 +64,7 @@ pub(crate) fn run_of(key: &str) -> Option<(&str, DateTime<Utc>)> {
 }
 
 /// Whether `key` is the release record of `principal` (names compare case-insensitively).
-pub(crate) fn releases_principal(key: &str, principal: &Principal) -> bool {
+pub fn releases_principal(key: &str, principal: &Principal) -> bool {
     let folder = principal_folder("", principal).to_ascii_lowercase();
     key.to_ascii_lowercase()
         .ends_with(&format!("{folder}/{RELEASED_OBJECT}"))

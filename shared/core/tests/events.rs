@@ -1,15 +1,15 @@
 //! Every sample event in `events/` read by intake: what it names, or why it is ignored or rejected.
 
-use playbook::intake::{Incident, Intake, Options, Source, Trigger};
-use playbook::principal::PrincipalKind;
 use serde_json::{Value, json};
+use tourniquet_core::intake::{Incident, Intake, Options, Source, Trigger};
+use tourniquet_core::principal::PrincipalKind;
 
-fn parse(event: &Value) -> Result<Intake, playbook::error::InputError> {
-    playbook::intake::parse(event, &Options::default())
+fn parse(event: &Value) -> Result<Intake, tourniquet_core::error::InputError> {
+    tourniquet_core::intake::parse(event, &Options::default())
 }
 
 fn event(name: &str) -> Value {
-    let path = format!("{}/../events/{name}", env!("CARGO_MANIFEST_DIR"));
+    let path = format!("{}/../../events/{name}", env!("CARGO_MANIFEST_DIR"));
     serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap()
 }
 
@@ -62,7 +62,8 @@ fn guardduty_root_finding_is_low_severity_and_names_root_when_acted_on() {
         severity_threshold: 0.0,
         ..Options::default()
     };
-    let Ok(Intake::Incident(i)) = playbook::intake::parse(&event("guardduty-root.json"), &every)
+    let Ok(Intake::Incident(i)) =
+        tourniquet_core::intake::parse(&event("guardduty-root.json"), &every)
     else {
         panic!("a root finding is an incident at threshold 0");
     };
@@ -220,7 +221,7 @@ fn principals(i: &Incident) -> Vec<(PrincipalKind, String, Vec<String>)> {
 fn guardduty_below_the_severity_threshold_is_ignored() {
     let mut e = event("guardduty-iam-user.json");
     e["detail"]["severity"] = 2.0.into();
-    match playbook::intake::parse(&e, &Options::default()) {
+    match tourniquet_core::intake::parse(&e, &Options::default()) {
         Ok(Intake::Ignored { reason }) => {
             assert!(reason.contains("SEVERITY_THRESHOLD"), "{reason}")
         }
@@ -231,7 +232,7 @@ fn guardduty_below_the_severity_threshold_is_ignored() {
         ..Options::default()
     };
     assert!(matches!(
-        playbook::intake::parse(&e, &low),
+        tourniquet_core::intake::parse(&e, &low),
         Ok(Intake::Incident(_))
     ));
 }
@@ -388,7 +389,7 @@ fn a_finding_imported_into_the_accounts_own_product_is_ignored() {
         ..Options::default()
     };
     assert!(matches!(
-        playbook::intake::parse(&e, &with_inspector),
+        tourniquet_core::intake::parse(&e, &with_inspector),
         Ok(Intake::Incident(_))
     ));
     // A look-alike with an account in the ARN is not AWS's.
@@ -502,7 +503,7 @@ fn a_failed_console_sign_in_is_ignored() {
 
 #[test]
 fn every_fixture_is_read_without_error_except_the_malformed_ones() {
-    let dir = format!("{}/../events", env!("CARGO_MANIFEST_DIR"));
+    let dir = format!("{}/../../events", env!("CARGO_MANIFEST_DIR"));
     let mut names: Vec<String> = std::fs::read_dir(&dir)
         .unwrap()
         .map(|e| e.unwrap().file_name().into_string().unwrap())
