@@ -1,6 +1,8 @@
 //! Configuration from the function's environment, checked once at start-up.
 
 use crate::guard::{Guard, ProtectedPattern};
+use tourniquet_core::error::ConfigError;
+use tourniquet_core::setting;
 
 /// What the environment configures (see the README's configuration table).
 #[derive(Clone, Debug)]
@@ -53,201 +55,33 @@ pub struct Notify {
 
 impl Config {
     /// Reads the process environment.
-    pub fn from_env() -> Result<Self, String> {
+    pub fn from_env() -> Result<Self, ConfigError> {
         Self::from_lookup(|name| std::env::var(name).ok())
     }
 
-    /// Reads configuration through `lookup` (the environment, or a test's map).
-    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, String> {
-        let evidence_bucket = lookup("EVIDENCE_BUCKET")
-            .filter(|b| !b.trim().is_empty())
-            .ok_or("EVIDENCE_BUCKET is not set: name the S3 bucket that keeps the evidence")?;
-        let flag = |name: &str| match lookup(name).as_deref().map(str::trim) {
-            None | Some("") | Some("false") => Ok(false),
-            Some("true") => Ok(true),
-            Some(other) => Err(format!("{name} must be `true` or `false`, not `{other}`")),
-        };
-        let dry_run = flag("DRY_RUN")?;
-        let role_deny_all = flag("ROLE_DENY_ALL")?;
-        let mut intake = crate::intake::Options::default();
-        if let Some(text) = lookup("SEVERITY_THRESHOLD").filter(|t| !t.trim().is_empty()) {
-            intake.severity_threshold = text
-                .trim()
-                .parse::<f64>()
-                .ok()
-                .filter(|t| (0.0..=10.0).contains(t))
-                .ok_or_else(|| {
-                    format!("SEVERITY_THRESHOLD must be a number from 0 to 10 (GuardDuty's scale), not `{text}`")
-                })?;
-        }
-        if let Some(text) = lookup("MAX_PRINCIPALS_PER_EVENT").filter(|t| !t.trim().is_empty()) {
-            intake.max_principals_per_event = text
-                .trim()
-                .parse::<usize>()
-                .ok()
-                .filter(|n| *n > 0)
-                .ok_or_else(|| {
-                    format!(
-                        "MAX_PRINCIPALS_PER_EVENT must be a whole number, 1 or more, not `{text}`"
-                    )
-                })?;
-        }
-        if let Some(text) = lookup("SECURITYHUB_PRODUCTS").filter(|t| !t.trim().is_empty()) {
-            intake.securityhub_products = text
-                .split(',')
-                .map(str::trim)
-                .filter(|p| !p.is_empty())
-                .map(|p| {
-                    let valid = p
-                        .chars()
-                        .all(|c| c.is_ascii_alphanumeric() || "-_".contains(c));
-                    valid.then(|| p.to_ascii_lowercase()).ok_or_else(|| {
-                        format!(
-                            "SECURITYHUB_PRODUCTS: `{p}` is not the name of an AWS product \
-                             (the last part of arn:aws:securityhub:REGION::product/aws/NAME, \
-                             like guardduty)"
-                        )
-                    })
-                })
-                .collect::<Result<_, _>>()?;
-        }
-        let protected = lookup("PROTECTED_PRINCIPALS")
-            .unwrap_or_default()
-            .split(',')
-            .map(str::trim)
-            .filter(|p| !p.is_empty())
-            .map(ProtectedPattern::new)
+    /// Reads configuration through `lookup` (the environment, or a test's map). Each subsystem
+    /// reads its own variables; the first malformed one, in the order they are read here, is the
+    /// error.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let evidence_bucket =
+            setting::set(&lookup, "EVIDENCE_BUCKET").ok_or(ConfigError::Unset {
+                variable: "EVIDENCE_BUCKET",
+                needed: "name the S3 bucket that keeps the evidence",
+            })?;
+        let dry_run = flag(&lookup, "DRY_RUN")?;
+        let role_deny_all = flag(&lookup, "ROLE_DENY_ALL")?;
+        let intake = crate::intake::Options::from_lookup(&lookup)?;
+        let protected = setting::list(&lookup, "PROTECTED_PRINCIPALS")
+            .iter()
+            .map(|p| ProtectedPattern::new(p))
             .collect::<Result<_, _>>()?;
-        let retention = match lookup("EVIDENCE_RETENTION_MODE").as_deref().map(str::trim) {
-            None | Some("") => None,
-            Some(mode) => {
-                let mode = match mode {
-                    "GOVERNANCE" => aws_sdk_s3::types::ObjectLockMode::Governance,
-                    "COMPLIANCE" => aws_sdk_s3::types::ObjectLockMode::Compliance,
-                    other => {
-                        return Err(format!(
-                            "EVIDENCE_RETENTION_MODE must be GOVERNANCE or COMPLIANCE, not `{other}`"
-                        ));
-                    }
-                };
-                let days = match lookup("EVIDENCE_RETENTION_DAYS").as_deref().map(str::trim) {
-                    None | Some("") => 365,
-                    Some(text) => text.parse::<u32>().ok().filter(|d| *d > 0).ok_or_else(|| {
-                        format!(
-                            "EVIDENCE_RETENTION_DAYS must be a whole number of days, not `{text}`"
-                        )
-                    })?,
-                };
-                Some(crate::evidence::Retention { mode, days })
-            }
-        };
-        let member_role_name = lookup("MEMBER_ROLE_NAME")
-            .map(|n| n.trim().to_owned())
-            .filter(|n| !n.is_empty());
-        if let Some(name) = &member_role_name {
-            // The longest suffix, `Release`, must fit IAM's 64 characters.
-            let valid = name.len() <= 57
-                && name
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || "+=,.@_-".contains(c));
-            if !valid {
-                return Err(format!(
-                    "MEMBER_ROLE_NAME must be the start of a role name (1-57 of letters, digits, +=,.@_-; \
-                     the roles are it followed by Read, Contain, Release), not `{name}`"
-                ));
-            }
-        }
-        let member_external_id = lookup("MEMBER_EXTERNAL_ID")
-            .map(|n| n.trim().to_owned())
-            .filter(|n| !n.is_empty());
-        let stack_name = lookup("STACK_NAME")
-            .map(|n| n.trim().to_owned())
-            .filter(|n| !n.is_empty());
-        if let Some(name) = &stack_name
-            && !(name.len() <= 128 && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-'))
-        {
-            return Err(format!(
-                "STACK_NAME must be a CloudFormation stack name (letters, digits, -), not `{name}`"
-            ));
-        }
-        let iam_requests_per_second =
-            match lookup("IAM_REQUESTS_PER_SECOND").filter(|t| !t.trim().is_empty()) {
-                None => crate::pace::DEFAULT_REQUESTS_PER_SECOND,
-                Some(text) => text
-                    .trim()
-                    .parse::<f64>()
-                    .ok()
-                    .filter(|r| r.is_finite() && *r >= 1.0)
-                    .ok_or_else(|| {
-                        format!(
-                            "IAM_REQUESTS_PER_SECOND must be a number of requests a second, 1 or \
-                             more, not `{text}`"
-                        )
-                    })?,
-            };
-        let topic_arn = lookup("NOTIFY_TOPIC_ARN")
-            .map(|n| n.trim().to_owned())
-            .filter(|n| !n.is_empty());
-        if let Some(arn) = &topic_arn
-            && !is_topic_arn(arn)
-        {
-            return Err(format!(
-                "NOTIFY_TOPIC_ARN must be an SNS topic ARN (arn:aws:sns:REGION:ACCOUNT:NAME), not `{arn}`"
-            ));
-        }
-        let format = match lookup("NOTIFY_FORMAT").as_deref().map(str::trim) {
-            None | Some("") | Some("email") => crate::notify::Format::Email,
-            Some("chatbot") => crate::notify::Format::Chatbot,
-            Some(other) => {
-                return Err(format!(
-                    "NOTIFY_FORMAT must be `email` or `chatbot`, not `{other}`"
-                ));
-            }
-        };
-        let notify = Notify {
-            topic_arn,
-            format,
-            dry_run: flag("NOTIFY_DRY_RUN")?,
-            update_findings: flag("SECURITYHUB_UPDATE_FINDINGS")?,
-        };
-        let count = |name: &str, default: usize| match lookup(name).filter(|t| !t.trim().is_empty())
-        {
-            None => Ok(default),
-            Some(text) => text
-                .trim()
-                .parse::<usize>()
-                .ok()
-                .filter(|n| *n > 0)
-                .ok_or_else(|| format!("{name} must be a whole number, 1 or more, not `{text}`")),
-        };
-        let queue_url = lookup("WORK_QUEUE_URL")
-            .map(|n| n.trim().to_owned())
-            .filter(|n| !n.is_empty());
-        if let Some(url) = &queue_url
-            && !(url.starts_with("https://") || url.starts_with("http://"))
-        {
-            return Err(format!(
-                "WORK_QUEUE_URL must be an SQS queue URL (https://sqs.REGION.amazonaws.com/ACCOUNT/NAME), not `{url}`"
-            ));
-        }
-        let defaults = crate::fanout::Options::default();
-        let protected_accounts = lookup("PROTECTED_ACCOUNTS")
-            .unwrap_or_default()
-            .split(',')
-            .map(str::trim)
-            .filter(|a| !a.is_empty())
-            .map(|a| {
-                crate::principal::check_account(a)
-                    .map(|()| a.to_owned())
-                    .map_err(|e| format!("PROTECTED_ACCOUNTS: {e}"))
-            })
-            .collect::<Result<_, _>>()?;
-        let fanout = crate::fanout::Options {
-            queue_url,
-            accounts_threshold: count("FANOUT_ACCOUNTS_THRESHOLD", defaults.accounts_threshold)?,
-            principals_per_item: count("FANOUT_PRINCIPALS_PER_ITEM", defaults.principals_per_item)?,
-            protected_accounts,
-        };
+        let retention = retention(&lookup)?;
+        let member_role_name = member_role_name(&lookup)?;
+        let member_external_id = setting::trimmed(&lookup, "MEMBER_EXTERNAL_ID");
+        let stack_name = stack_name(&lookup)?;
+        let iam_requests_per_second = iam_requests_per_second(&lookup)?;
+        let notify = Notify::from_lookup(&lookup)?;
+        let fanout = crate::fanout::Options::from_lookup(&lookup)?;
         let audit = crate::audit::Options::from_lookup(&lookup)?;
         let hunt = crate::hunt::Options::from_lookup(&lookup)?;
         let identity_center = crate::identity_center::Options::from_lookup(&lookup)?;
@@ -270,6 +104,133 @@ impl Config {
             role_deny_all,
             intake,
         })
+    }
+}
+
+impl Notify {
+    /// Reads `NOTIFY_TOPIC_ARN`, `NOTIFY_FORMAT`, `NOTIFY_DRY_RUN` and
+    /// `SECURITYHUB_UPDATE_FINDINGS` through `lookup`; a malformed one is an error naming it.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let topic_arn = setting::trimmed(&lookup, "NOTIFY_TOPIC_ARN");
+        if let Some(arn) = &topic_arn
+            && !is_topic_arn(arn)
+        {
+            return Err(ConfigError::invalid(
+                "NOTIFY_TOPIC_ARN",
+                "an SNS topic ARN (arn:aws:sns:REGION:ACCOUNT:NAME)",
+                arn,
+            ));
+        }
+        let format = match lookup("NOTIFY_FORMAT").as_deref().map(str::trim) {
+            None | Some("") | Some("email") => crate::notify::Format::Email,
+            Some("chatbot") => crate::notify::Format::Chatbot,
+            Some(other) => {
+                return Err(ConfigError::invalid(
+                    "NOTIFY_FORMAT",
+                    "`email` or `chatbot`",
+                    other,
+                ));
+            }
+        };
+        Ok(Self {
+            topic_arn,
+            format,
+            dry_run: flag(&lookup, "NOTIFY_DRY_RUN")?,
+            update_findings: flag(&lookup, "SECURITYHUB_UPDATE_FINDINGS")?,
+        })
+    }
+}
+
+/// A `true` or `false` variable; `false` when unset or blank.
+fn flag(lookup: impl Fn(&str) -> Option<String>, name: &'static str) -> Result<bool, ConfigError> {
+    match lookup(name).as_deref().map(str::trim) {
+        None | Some("") | Some("false") => Ok(false),
+        Some("true") => Ok(true),
+        Some(other) => Err(ConfigError::invalid(name, "`true` or `false`", other)),
+    }
+}
+
+/// `EVIDENCE_RETENTION_MODE` and `EVIDENCE_RETENTION_DAYS` (365 days when unset); `None`
+/// without a mode, whatever the days say (the bucket's default retention applies then).
+fn retention(
+    lookup: impl Fn(&str) -> Option<String>,
+) -> Result<Option<crate::evidence::Retention>, ConfigError> {
+    let mode = match lookup("EVIDENCE_RETENTION_MODE").as_deref().map(str::trim) {
+        None | Some("") => return Ok(None),
+        Some("GOVERNANCE") => aws_sdk_s3::types::ObjectLockMode::Governance,
+        Some("COMPLIANCE") => aws_sdk_s3::types::ObjectLockMode::Compliance,
+        Some(other) => {
+            return Err(ConfigError::invalid(
+                "EVIDENCE_RETENTION_MODE",
+                "GOVERNANCE or COMPLIANCE",
+                other,
+            ));
+        }
+    };
+    let days = match lookup("EVIDENCE_RETENTION_DAYS").as_deref().map(str::trim) {
+        None | Some("") => 365,
+        Some(text) => text.parse::<u32>().ok().filter(|d| *d > 0).ok_or_else(|| {
+            ConfigError::invalid("EVIDENCE_RETENTION_DAYS", "a whole number of days", text)
+        })?,
+    };
+    Ok(Some(crate::evidence::Retention { mode, days }))
+}
+
+/// `MEMBER_ROLE_NAME`: the member roles' common start, short enough that the longest of them,
+/// `<name>Release`, fits IAM's 64 characters.
+fn member_role_name(
+    lookup: impl Fn(&str) -> Option<String>,
+) -> Result<Option<String>, ConfigError> {
+    let name = setting::trimmed(&lookup, "MEMBER_ROLE_NAME");
+    if let Some(name) = &name {
+        let valid = name.len() <= 57
+            && name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "+=,.@_-".contains(c));
+        if !valid {
+            return Err(ConfigError::invalid(
+                "MEMBER_ROLE_NAME",
+                "the start of a role name (1-57 of letters, digits, +=,.@_-; the roles are it \
+                 followed by Read, Contain, Release)",
+                name,
+            ));
+        }
+    }
+    Ok(name)
+}
+
+/// `STACK_NAME`: a CloudFormation stack name, whose roles are protected.
+fn stack_name(lookup: impl Fn(&str) -> Option<String>) -> Result<Option<String>, ConfigError> {
+    let name = setting::trimmed(&lookup, "STACK_NAME");
+    if let Some(name) = &name
+        && !(name.len() <= 128 && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-'))
+    {
+        return Err(ConfigError::invalid(
+            "STACK_NAME",
+            "a CloudFormation stack name (letters, digits, -)",
+            name,
+        ));
+    }
+    Ok(name)
+}
+
+/// `IAM_REQUESTS_PER_SECOND`: 1 or more, finite; [`crate::pace::DEFAULT_REQUESTS_PER_SECOND`]
+/// when unset.
+fn iam_requests_per_second(lookup: impl Fn(&str) -> Option<String>) -> Result<f64, ConfigError> {
+    match setting::set(&lookup, "IAM_REQUESTS_PER_SECOND") {
+        None => Ok(crate::pace::DEFAULT_REQUESTS_PER_SECOND),
+        Some(text) => text
+            .trim()
+            .parse::<f64>()
+            .ok()
+            .filter(|r| r.is_finite() && *r >= 1.0)
+            .ok_or_else(|| {
+                ConfigError::invalid(
+                    "IAM_REQUESTS_PER_SECOND",
+                    "a number of requests a second, 1 or more",
+                    &text,
+                )
+            }),
     }
 }
 
@@ -301,6 +262,7 @@ mod tests {
                 .find(|(k, _)| *k == name)
                 .map(|(_, v)| v.to_string())
         })
+        .map_err(|e| e.to_string())
     }
 
     #[test]

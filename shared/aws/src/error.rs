@@ -5,7 +5,7 @@ use aws_sdk_iam::error::{ProvideErrorMetadata, SdkError};
 use lambda_runtime::Diagnostic;
 use std::fmt;
 
-pub use tourniquet_core::error::InputError;
+pub use tourniquet_core::error::{ConfigError, InputError};
 
 /// Everything that stops a run, each with the `errorType` Lambda reports for it.
 #[derive(thiserror::Error)]
@@ -16,7 +16,7 @@ pub enum Error {
     InvalidEvent(#[from] InputError),
     /// The function's environment is wrong. Retrying will not help.
     #[error("configuration: {0}")]
-    Configuration(String),
+    Configuration(ConfigError),
     /// AWS could not be asked before anything was changed (e.g. STS unreachable). Retrying may help.
     #[error("AWS: {0}; nothing was changed")]
     Aws(String),

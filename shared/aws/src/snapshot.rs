@@ -41,10 +41,10 @@ impl<T> Part<T> {
         }
     }
 
-    fn as_result(&self) -> Result<&T, String> {
+    fn as_result(&self) -> Result<&T, tourniquet_core::error::Unread> {
         match self {
             Part::Read(value) => Ok(value),
-            Part::Unavailable { unavailable } => Err(unavailable.clone()),
+            Part::Unavailable { unavailable } => Err(unavailable.as_str().into()),
         }
     }
 }
@@ -395,7 +395,8 @@ fn cutoff(document: Result<Option<String>, String>) -> Part<Option<String>> {
 
 /// A user's access keys as soon as `ListAccessKeys` answers (before the rest of the first read):
 /// the key deactivations start from it without waiting for any other read.
-pub type KeysListed = tokio::sync::oneshot::Sender<Result<Vec<KeyState>, String>>;
+pub type KeysListed =
+    tokio::sync::oneshot::Sender<Result<Vec<KeyState>, tourniquet_core::error::Unread>>;
 
 /// Which snapshots may read at once: a principal's reads (all but its key listing, which the
 /// containment waits on) start when it is admitted, and it stays admitted until its snapshot is
@@ -490,7 +491,11 @@ async fn read_user<'a>(
         });
         if let Some(listener) = keys_listed {
             // Nobody listening any more is no error: the keys are in the first read too.
-            let _ = listener.send(rows.as_ref().map(|r| key_states(r)).map_err(Clone::clone));
+            let _ = listener.send(
+                rows.as_ref()
+                    .map(|r| key_states(r))
+                    .map_err(|e| e.as_str().into()),
+            );
         }
         rows
     };

@@ -9,11 +9,12 @@
 //! start>/`, and leaves `outcome.<status>.json` there: the incident's progress is read from one
 //! listing of its keys, without opening a report.
 
-use crate::error::InputError;
+use crate::error::{ConfigError, InputError};
 use crate::intake::{Incident, Source, Target, Trigger};
 use crate::ledger::{DISPATCH_OBJECT, stamp};
 use crate::principal::Principal;
 use crate::report::Status;
+use crate::setting;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -48,6 +49,48 @@ impl Default for Options {
 }
 
 impl Options {
+    /// Reads `WORK_QUEUE_URL`, `FANOUT_ACCOUNTS_THRESHOLD`, `FANOUT_PRINCIPALS_PER_ITEM` and
+    /// `PROTECTED_ACCOUNTS` through `lookup`, each one's default when unset; a malformed one is an
+    /// error naming it.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let defaults = Self::default();
+        let queue_url = setting::trimmed(&lookup, "WORK_QUEUE_URL");
+        if let Some(url) = &queue_url
+            && !(url.starts_with("https://") || url.starts_with("http://"))
+        {
+            return Err(ConfigError::invalid(
+                "WORK_QUEUE_URL",
+                "an SQS queue URL (https://sqs.REGION.amazonaws.com/ACCOUNT/NAME)",
+                url,
+            ));
+        }
+        let protected_accounts = setting::list(&lookup, "PROTECTED_ACCOUNTS")
+            .into_iter()
+            .map(|a| {
+                crate::principal::check_account(&a)
+                    .map(|()| a)
+                    .map_err(|error| ConfigError::Account {
+                        variable: "PROTECTED_ACCOUNTS",
+                        error,
+                    })
+            })
+            .collect::<Result<_, _>>()?;
+        Ok(Self {
+            queue_url,
+            accounts_threshold: setting::count(
+                &lookup,
+                "FANOUT_ACCOUNTS_THRESHOLD",
+                defaults.accounts_threshold,
+            )?,
+            principals_per_item: setting::count(
+                &lookup,
+                "FANOUT_PRINCIPALS_PER_ITEM",
+                defaults.principals_per_item,
+            )?,
+            protected_accounts,
+        })
+    }
+
     /// Why an incident of `principals` principals in `accounts` accounts is dispatched, or `None`
     /// when one invocation takes it (or no queue is configured).
     pub fn fan_out(&self, accounts: usize, principals: usize) -> Option<String> {
@@ -222,41 +265,39 @@ impl Dispatch {
 
     /// The item `message` points at, if the message agrees with this dispatch on everything it
     /// says (incident, account, cutoff); otherwise why not.
-    pub fn check(&self, message: &Message) -> Result<&WorkItem, String> {
+    pub fn check(&self, message: &Message) -> Result<&WorkItem, DispatchError> {
         if message.incident_id != self.incident_id {
-            return Err(format!(
-                "the message names incident {}, the dispatch is of {}",
-                message.incident_id, self.incident_id
-            ));
+            return Err(DispatchError::Incident {
+                message: message.incident_id.clone(),
+                dispatch: self.incident_id.clone(),
+            });
         }
-        let item = self
-            .items
-            .iter()
-            .find(|i| i.item == message.item)
-            .ok_or_else(|| {
-                format!(
-                    "the dispatch has no item {} (it has {})",
-                    message.item,
-                    self.items.len()
-                )
-            })?;
+        let item =
+            self.items
+                .iter()
+                .find(|i| i.item == message.item)
+                .ok_or(DispatchError::NoItem {
+                    item: message.item,
+                    items: self.items.len(),
+                })?;
         if item.account_id != message.account_id {
-            return Err(format!(
-                "the message says item {} is in account {}, the dispatch says {}",
-                message.item, message.account_id, item.account_id
-            ));
+            return Err(DispatchError::Account {
+                item: message.item,
+                message: message.account_id.clone(),
+                dispatch: item.account_id.clone(),
+            });
         }
         if message.cutoff != self.cutoff {
-            return Err(format!(
-                "the message carries the cutoff {}, the dispatch {}",
-                message.cutoff, self.cutoff
-            ));
+            return Err(DispatchError::Cutoff {
+                message: message.cutoff.clone(),
+                dispatch: self.cutoff.clone(),
+            });
         }
         Ok(item)
     }
 
     /// The incident one work item contains: the dispatch's incident with the item's targets.
-    pub fn incident(&self, item: &WorkItem) -> Result<Incident, String> {
+    pub fn incident(&self, item: &WorkItem) -> Result<Incident, DispatchError> {
         let targets = item
             .targets
             .iter()
@@ -272,8 +313,11 @@ impl Dispatch {
                     account_id: Some(item.account_id.clone()),
                 })
             })
-            .collect::<Result<Vec<_>, String>>()
-            .map_err(|e| format!("item {} names {e}", item.item))?;
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|error| DispatchError::Target {
+                item: item.item,
+                error,
+            })?;
         let mut incident =
             Incident::new(self.incident_id.clone(), self.source, self.trigger, targets);
         incident.reason = self.reason.clone();
@@ -281,6 +325,55 @@ impl Dispatch {
         incident.last_seen = self.last_seen;
         Ok(incident)
     }
+}
+
+/// A work item's message that disagrees with its dispatch, or an item naming what is no
+/// principal: the work item is not acted on.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum DispatchError {
+    /// The message is of another incident.
+    #[error("the message names incident {message}, the dispatch is of {dispatch}")]
+    Incident {
+        /// The incident the message names.
+        message: String,
+        /// The dispatch's.
+        dispatch: String,
+    },
+    /// The message's item is not one of the dispatch's.
+    #[error("the dispatch has no item {item} (it has {items})")]
+    NoItem {
+        /// The item the message names.
+        item: u32,
+        /// How many the dispatch has.
+        items: usize,
+    },
+    /// The message puts the item in another account.
+    #[error("the message says item {item} is in account {message}, the dispatch says {dispatch}")]
+    Account {
+        /// The item.
+        item: u32,
+        /// The account the message names.
+        message: String,
+        /// The dispatch's.
+        dispatch: String,
+    },
+    /// The message carries another cutoff.
+    #[error("the message carries the cutoff {message}, the dispatch {dispatch}")]
+    Cutoff {
+        /// The message's cutoff.
+        message: String,
+        /// The dispatch's.
+        dispatch: String,
+    },
+    /// An item's target whose ARN is not a principal's.
+    #[error("item {item} names {error}")]
+    Target {
+        /// The item.
+        item: u32,
+        /// What is wrong with the ARN.
+        #[source]
+        error: crate::principal::PrincipalError,
+    },
 }
 
 /// A stable id of at most 64 characters from any text (SQS's deduplication id).
@@ -592,18 +685,31 @@ mod tests {
             dispatch
                 .check(&elsewhere)
                 .unwrap_err()
+                .to_string()
                 .contains("999999999999")
         );
         let later = Message {
             cutoff: "2026-12-02T10:00:00Z".into(),
             ..genuine.clone()
         };
-        assert!(dispatch.check(&later).unwrap_err().contains("cutoff"));
+        assert!(
+            dispatch
+                .check(&later)
+                .unwrap_err()
+                .to_string()
+                .contains("cutoff")
+        );
         let beyond = Message {
             item: 7,
             ..genuine.clone()
         };
-        assert!(dispatch.check(&beyond).unwrap_err().contains("no item 7"));
+        assert!(
+            dispatch
+                .check(&beyond)
+                .unwrap_err()
+                .to_string()
+                .contains("no item 7")
+        );
         let other = Message {
             incident_id: "IR-2".into(),
             ..genuine

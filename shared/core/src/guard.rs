@@ -2,6 +2,7 @@
 //! role, the organization's access roles and AWS-reserved paths. IAM names are unique
 //! case-insensitively, so every comparison here is case-insensitive.
 
+use crate::error::ConfigError;
 use crate::principal::{Principal, PrincipalKind};
 
 /// The protections a run applies to every principal before it touches it.
@@ -111,15 +112,21 @@ pub struct ProtectedPattern {
 }
 
 impl ProtectedPattern {
-    /// Parses one pattern; the error names it.
-    pub fn new(text: &str) -> Result<Self, String> {
+    /// Parses one pattern of `PROTECTED_PRINCIPALS`; the error names the variable and the pattern.
+    pub fn new(text: &str) -> Result<Self, ConfigError> {
+        const VARIABLE: &str = "PROTECTED_PRINCIPALS";
         if !text.starts_with("arn:") {
-            return Err(format!(
-                "PROTECTED_PRINCIPALS: `{text}` is not an ARN pattern (like arn:aws:iam::*:role/BreakGlass*)"
-            ));
+            return Err(ConfigError::Entry {
+                variable: VARIABLE,
+                entry: text.into(),
+                problem: "is not an ARN pattern (like arn:aws:iam::*:role/BreakGlass*)",
+            });
         }
-        let glob = glob::Pattern::new(text)
-            .map_err(|e| format!("PROTECTED_PRINCIPALS: `{text}` is not a valid glob: {e}"))?;
+        let glob = glob::Pattern::new(text).map_err(|error| ConfigError::Glob {
+            variable: VARIABLE,
+            pattern: text.into(),
+            error,
+        })?;
         let resource = text.splitn(6, ':').nth(5).unwrap_or_default();
         let has_path = resource
             .split_once('/')

@@ -12,6 +12,7 @@
 //! ([`is_by`]). What the hunt may contain ([`follow_ons`]) goes through every guard the first
 //! principal went through; the responder (`responder/hunt.rs`) reads and contains.
 
+use crate::error::ConfigError;
 use chrono::{DateTime, TimeDelta, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -455,7 +456,7 @@ fn advice(name: &str, resource: &str) -> String {
 
 /// The records of a `LookupEvents` answer (each `CloudTrailEvent` is a JSON document in a string);
 /// an event whose record is not JSON is an error naming its id.
-pub fn records(lookup_events: &Value) -> Result<Vec<Value>, String> {
+pub fn records(lookup_events: &Value) -> Result<Vec<Value>, RecordError> {
     lookup_events["Events"]
         .as_array()
         .into_iter()
@@ -466,12 +467,37 @@ pub fn records(lookup_events: &Value) -> Result<Vec<Value>, String> {
 
 /// One event's record, from its `EventId` and `CloudTrailEvent`; an error naming the event when
 /// the record is missing or not JSON.
-pub fn record(event_id: Option<&str>, cloudtrail_event: Option<&str>) -> Result<Value, String> {
+pub fn record(
+    event_id: Option<&str>,
+    cloudtrail_event: Option<&str>,
+) -> Result<Value, RecordError> {
     let id = event_id.unwrap_or("?");
-    let raw =
-        cloudtrail_event.ok_or_else(|| format!("LookupEvents event {id}: no CloudTrailEvent"))?;
-    serde_json::from_str(raw)
-        .map_err(|err| format!("LookupEvents event {id}: CloudTrailEvent is not JSON: {err}"))
+    let raw = cloudtrail_event.ok_or_else(|| RecordError::Missing { id: id.to_owned() })?;
+    serde_json::from_str(raw).map_err(|error| RecordError::NotJson {
+        id: id.to_owned(),
+        error,
+    })
+}
+
+/// A `LookupEvents` event without a readable record; the `Display` names the event (`?` when it
+/// has no id).
+#[derive(Debug, thiserror::Error)]
+pub enum RecordError {
+    /// No `CloudTrailEvent`.
+    #[error("LookupEvents event {id}: no CloudTrailEvent")]
+    Missing {
+        /// The event's id.
+        id: String,
+    },
+    /// A `CloudTrailEvent` that is not JSON.
+    #[error("LookupEvents event {id}: CloudTrailEvent is not JSON: {error}")]
+    NotJson {
+        /// The event's id.
+        id: String,
+        /// Why it does not parse.
+        #[source]
+        error: serde_json::Error,
+    },
 }
 
 /// What `LookupEvents` is asked for: one lookup attribute.
@@ -721,12 +747,12 @@ impl Default for Options {
 
 impl Options {
     /// Reads the `HUNT*` variables through `lookup`; a malformed one is an error naming it.
-    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, String> {
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let set = |name: &str| lookup(name).filter(|v| !v.trim().is_empty());
         let enabled = match set("HUNT").as_deref().map(str::trim) {
             None | Some("true") => true,
             Some("false") => false,
-            Some(other) => return Err(format!("HUNT must be `true` or `false`, not `{other}`")),
+            Some(other) => return Err(ConfigError::invalid("HUNT", "`true` or `false`", other)),
         };
         let regions = match set("HUNT_REGIONS") {
             None => Vec::new(),
@@ -744,12 +770,12 @@ impl Options {
                         && parts
                             .last()
                             .is_some_and(|p| p.chars().all(|c| c.is_ascii_digit()));
-                    ok.then(|| r.to_owned()).ok_or_else(|| {
-                        format!(
-                            "HUNT_REGIONS must be region names separated by commas \
-                             (`us-east-1,eu-west-1`), not `{text}`: `{r}` is not a region"
-                        )
-                    })
+                    ok.then(|| r.to_owned())
+                        .ok_or_else(|| ConfigError::Regions {
+                            variable: "HUNT_REGIONS",
+                            value: text.clone(),
+                            entry: r.to_owned(),
+                        })
                 })
                 .collect::<Result<_, _>>()?,
         };
@@ -761,9 +787,13 @@ impl Options {
                 .ok()
                 .filter(|d| *d <= MAX_DELAY_SECONDS)
                 .ok_or_else(|| {
-                    format!(
-                        "HUNT_DELAY_SECONDS must be a whole number of seconds from 0 to \
-                         {MAX_DELAY_SECONDS} (SQS's longest delay), not `{text}`"
+                    ConfigError::invalid(
+                        "HUNT_DELAY_SECONDS",
+                        format!(
+                            "a whole number of seconds from 0 to {MAX_DELAY_SECONDS} (SQS's \
+                             longest delay)"
+                        ),
+                        &text,
                     )
                 })?,
         };
@@ -907,7 +937,12 @@ mod tests {
         ]});
         assert_eq!(records(&answer).unwrap().len(), 2);
         let broken = json!({"Events": [{"EventId": "c", "CloudTrailEvent": "{not json"}]});
-        assert!(records(&broken).unwrap_err().contains("event c"));
+        assert!(
+            records(&broken)
+                .unwrap_err()
+                .to_string()
+                .contains("event c")
+        );
         assert!(records(&json!({})).unwrap().is_empty());
     }
 
@@ -1024,6 +1059,7 @@ mod tests {
                     .find(|(k, _)| *k == name)
                     .map(|(_, v)| (*v).to_owned())
             })
+            .map_err(|e| e.to_string())
         };
         let default = options(&[]).unwrap();
         assert!(default.enabled);

@@ -9,6 +9,7 @@
 //! The responder reads the identity store and the permission sets, and writes
 //! (`responder/identity_center.rs`); this module decides what to write and how to undo it.
 
+use crate::error::{ConfigError, Unread};
 use serde::Serialize;
 use serde_json::Value;
 
@@ -47,7 +48,7 @@ pub struct Options {
 impl Options {
     /// Reads the `IDENTITY_CENTER_*` variables through `lookup`; a malformed one is an error
     /// naming it.
-    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, String> {
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let set = |name: &str| {
             lookup(name)
                 .map(|v| v.trim().to_owned())
@@ -55,8 +56,10 @@ impl Options {
         };
         let account = set("IDENTITY_CENTER_ACCOUNT");
         if let Some(account) = &account {
-            crate::principal::check_account(account)
-                .map_err(|e| format!("IDENTITY_CENTER_ACCOUNT: {e}"))?;
+            crate::principal::check_account(account).map_err(|error| ConfigError::Account {
+                variable: "IDENTITY_CENTER_ACCOUNT",
+                error,
+            })?;
         }
         let region = set("IDENTITY_CENTER_REGION");
         if let Some(region) = &region
@@ -65,25 +68,30 @@ impl Options {
                     .chars()
                     .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-'))
         {
-            return Err(format!(
-                "IDENTITY_CENTER_REGION must be a region name (`us-east-1`), not `{region}`"
+            return Err(ConfigError::invalid(
+                "IDENTITY_CENTER_REGION",
+                "a region name (`us-east-1`)",
+                region,
             ));
         }
         let instance_arn = set("IDENTITY_CENTER_INSTANCE_ARN");
         if let Some(arn) = &instance_arn
             && !(arn.starts_with("arn:") && arn.contains(":sso:::instance/"))
         {
-            return Err(format!(
-                "IDENTITY_CENTER_INSTANCE_ARN must be an instance ARN \
-                 (arn:aws:sso:::instance/ssoins-...), not `{arn}`"
+            return Err(ConfigError::invalid(
+                "IDENTITY_CENTER_INSTANCE_ARN",
+                "an instance ARN (arn:aws:sso:::instance/ssoins-...)",
+                arn,
             ));
         }
         let remove_assignments = match set("IDENTITY_CENTER_REMOVE_ASSIGNMENTS").as_deref() {
             None | Some("false") => false,
             Some("true") => true,
             Some(other) => {
-                return Err(format!(
-                    "IDENTITY_CENTER_REMOVE_ASSIGNMENTS must be `true` or `false`, not `{other}`"
+                return Err(ConfigError::invalid(
+                    "IDENTITY_CENTER_REMOVE_ASSIGNMENTS",
+                    "`true` or `false`",
+                    other,
                 ));
             }
         };
@@ -93,10 +101,10 @@ impl Options {
                     .map(str::trim)
                     .filter(|p| !p.is_empty())
                     .map(|p| {
-                        glob::Pattern::new(p).map_err(|e| {
-                            format!(
-                                "IDENTITY_CENTER_PROTECTED_USERS: `{p}` is not a valid glob: {e}"
-                            )
+                        glob::Pattern::new(p).map_err(|error| ConfigError::Glob {
+                            variable: "IDENTITY_CENTER_PROTECTED_USERS",
+                            pattern: p.to_owned(),
+                            error,
                         })
                     })
                     .collect::<Result<Vec<_>, _>>()
@@ -153,19 +161,81 @@ pub struct UserClaim {
 
 /// Checks an Identity Center user name or id as an event or a request gives it: 1 to 128
 /// characters, no spaces or control characters (what the identity store accepts as a user name).
-pub fn check_user(value: &str) -> Result<(), String> {
+pub fn check_user(value: &str) -> Result<(), UserError> {
     if value.is_empty() || value.chars().count() > 128 {
-        return Err(format!(
-            "`{value}` is not an Identity Center user name or id (1 to 128 characters)"
-        ));
+        return Err(UserError::Length {
+            value: value.into(),
+        });
     }
     if value.chars().any(|c| c.is_control() || c.is_whitespace()) {
-        return Err(format!(
-            "`{}` is not an Identity Center user name or id: it has spaces or control characters",
-            value.escape_debug()
-        ));
+        return Err(UserError::Characters {
+            value: value.into(),
+        });
     }
     Ok(())
+}
+
+/// A user name or id the identity store would not accept; the `Display` names it.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum UserError {
+    /// Empty, or over 128 characters.
+    #[error("`{value}` is not an Identity Center user name or id (1 to 128 characters)")]
+    Length {
+        /// The value given.
+        value: String,
+    },
+    /// With spaces or control characters (escaped in the `Display`, so they show).
+    #[error(
+        "`{}` is not an Identity Center user name or id: it has spaces or control characters",
+        .value.escape_debug()
+    )]
+    Characters {
+        /// The value given.
+        value: String,
+    },
+}
+
+/// Why the deny cannot be merged into, or taken out of, a permission set's inline policy; nothing
+/// is written then.
+#[derive(Debug, thiserror::Error)]
+pub enum PolicyError {
+    /// The document's `Statement` is neither a statement nor a list of them.
+    #[error("its `Statement` is {found}, not a statement or a list")]
+    Statement {
+        /// What it is instead.
+        found: Value,
+    },
+    /// JSON, but not an object.
+    #[error("the inline policy is not a JSON object")]
+    NotAnObject,
+    /// Not JSON.
+    #[error("the inline policy is not JSON ({error})")]
+    NotJson {
+        /// Why it does not parse.
+        #[source]
+        error: serde_json::Error,
+    },
+    /// The policy with the deny would pass [`INLINE_POLICY_MAX`].
+    #[error(
+        "with the deny the inline policy would be {length} characters, over Identity Center's \
+         {INLINE_POLICY_MAX}: add the statement {sid} by hand in a shorter policy, or remove \
+         the user's assignments"
+    )]
+    TooLong {
+        /// The length the policy would have.
+        length: usize,
+        /// Tourniquet's statement id for the user.
+        sid: String,
+    },
+    /// A statement under Tourniquet's id that is not its deny: someone else's, left in place.
+    #[error(
+        "the statement {sid} is not the deny Tourniquet wrote (changed since): left in place \
+         for a human to judge"
+    )]
+    NotOurs {
+        /// The statement id.
+        sid: String,
+    },
 }
 
 /// Whether `value` has the shape of an identity store user id (a UUID, optionally after ten hex
@@ -257,33 +327,33 @@ pub enum Merged {
 }
 
 /// The statements of a policy document, one or many, as a list.
-fn statements(document: &Value) -> Result<Vec<Value>, String> {
+fn statements(document: &Value) -> Result<Vec<Value>, PolicyError> {
     match &document["Statement"] {
         Value::Array(list) => Ok(list.clone()),
         Value::Null => Ok(Vec::new()),
         one @ Value::Object(_) => Ok(vec![one.clone()]),
-        other => Err(format!(
-            "its `Statement` is {other}, not a statement or a list"
-        )),
+        other => Err(PolicyError::Statement {
+            found: other.clone(),
+        }),
     }
 }
 
 /// Parses an inline policy as `GetInlinePolicyForPermissionSet` returns it (`""`: none).
-fn parse(existing: &str) -> Result<Option<Value>, String> {
+fn parse(existing: &str) -> Result<Option<Value>, PolicyError> {
     if existing.trim().is_empty() {
         return Ok(None);
     }
     match serde_json::from_str::<Value>(existing) {
         Ok(document @ Value::Object(_)) => Ok(Some(document)),
-        Ok(_) => Err("the inline policy is not a JSON object".into()),
-        Err(e) => Err(format!("the inline policy is not JSON ({e})")),
+        Ok(_) => Err(PolicyError::NotAnObject),
+        Err(error) => Err(PolicyError::NotJson { error }),
     }
 }
 
 /// Merges the deny for `user_id` into a permission set's inline policy (`""`: it has none),
 /// keeping every other statement as it is. An error names why it cannot be done (the policy is
 /// not a document, or the merge would pass [`INLINE_POLICY_MAX`]); nothing is written then.
-pub fn merge(existing: &str, user_id: &str) -> Result<Merged, String> {
+pub fn merge(existing: &str, user_id: &str) -> Result<Merged, PolicyError> {
     let ours = deny_statement(user_id);
     let sid = sid(user_id);
     let (mut document, mut list) = match parse(existing)? {
@@ -303,12 +373,10 @@ pub fn merge(existing: &str, user_id: &str) -> Result<Merged, String> {
     document["Statement"] = Value::Array(list);
     let text = document.to_string();
     if text.len() > INLINE_POLICY_MAX {
-        return Err(format!(
-            "with the deny the inline policy would be {} characters, over Identity Center's \
-             {INLINE_POLICY_MAX}: add the statement {sid} by hand in a shorter policy, or remove \
-             the user's assignments",
-            text.len()
-        ));
+        return Err(PolicyError::TooLong {
+            length: text.len(),
+            sid,
+        });
     }
     Ok(Merged::Write {
         document: text,
@@ -336,7 +404,11 @@ pub enum Restored {
 /// Takes Tourniquet's statement for `user_id` out of a permission set's inline policy, `before`
 /// being the policy the containment found (`""`: none; `None`: not recorded). A statement with
 /// Tourniquet's id that is not its deny is someone else's: an error, and it is left in place.
-pub fn unmerge(current: &str, user_id: &str, before: Option<&str>) -> Result<Restored, String> {
+pub fn unmerge(
+    current: &str,
+    user_id: &str,
+    before: Option<&str>,
+) -> Result<Restored, PolicyError> {
     let Some(mut document) = parse(current)? else {
         return Ok(Restored::Absent);
     };
@@ -346,10 +418,7 @@ pub fn unmerge(current: &str, user_id: &str, before: Option<&str>) -> Result<Res
         return Ok(Restored::Absent);
     };
     if list[at] != deny_statement(user_id) {
-        return Err(format!(
-            "the statement {sid} is not the deny Tourniquet wrote (changed since): left in place \
-             for a human to judge"
-        ));
+        return Err(PolicyError::NotOurs { sid });
     }
     list.remove(at);
     if list.is_empty() {
@@ -408,7 +477,7 @@ pub struct PermissionSet {
     /// Its name, when it could be read.
     pub name: Option<String>,
     /// Its inline policy (`""`: none), or why it could not be read.
-    pub inline_policy: Result<String, String>,
+    pub inline_policy: Result<String, Unread>,
 }
 
 /// What was read about a user: the evidence, and what the plan is made from.
@@ -497,7 +566,9 @@ pub fn plan(state: &State, remove_assignments: bool) -> Vec<Planned> {
                         merged,
                         prior: prior.clone(),
                     },
-                    Err(why) => Change::Cannot { why },
+                    Err(why) => Change::Cannot {
+                        why: why.to_string(),
+                    },
                 },
             };
             Planned {
@@ -661,7 +732,7 @@ mod tests {
                 .map(|(arn, policy)| PermissionSet {
                     arn: (*arn).into(),
                     name: None,
-                    inline_policy: policy.map(str::to_owned).map_err(str::to_owned),
+                    inline_policy: policy.map(str::to_owned).map_err(Unread::from),
                 })
                 .collect(),
         }
@@ -712,6 +783,7 @@ mod tests {
             Options::from_lookup(move |n| {
                 pairs.iter().find(|(k, _)| k == n).map(|(_, v)| v.clone())
             })
+            .map_err(|e| e.to_string())
         };
         assert_eq!(read(&[]).unwrap(), Options::default());
         let set = read(&[
@@ -880,12 +952,19 @@ mod tests {
         assert!(
             merge("[1]", USER)
                 .unwrap_err()
+                .to_string()
                 .contains("not a JSON object")
         );
-        assert!(merge("{", USER).unwrap_err().contains("not JSON"));
+        assert!(
+            merge("{", USER)
+                .unwrap_err()
+                .to_string()
+                .contains("not JSON")
+        );
         assert!(
             merge(r#"{"Statement": 3}"#, USER)
                 .unwrap_err()
+                .to_string()
                 .contains("Statement")
         );
         let big = serde_json::json!({"Version": "2012-10-17", "Statement": [{
@@ -894,7 +973,7 @@ mod tests {
         }]})
         .to_string();
         assert!(big.len() <= INLINE_POLICY_MAX);
-        assert!(merge(&big, USER).unwrap_err().contains("32768"));
+        assert!(merge(&big, USER).unwrap_err().to_string().contains("32768"));
     }
 
     #[test]
@@ -946,6 +1025,7 @@ mod tests {
         assert!(
             unmerge(&changed, USER, Some(""))
                 .unwrap_err()
+                .to_string()
                 .contains("left in place")
         );
     }

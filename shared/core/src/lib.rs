@@ -29,8 +29,9 @@ pub mod plan;
 pub mod principal;
 pub mod release;
 pub mod report;
+pub mod setting;
 pub mod step;
 
-pub use error::InputError;
+pub use error::{ConfigError, InputError};
 pub use plan::Playbook;
 pub use report::Report;

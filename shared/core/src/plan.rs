@@ -1,6 +1,7 @@
 //! The planner: pure functions that decide, from an incident and what IAM said, which steps to take,
 //! which are already in place, and which principals must not be touched.
 
+use crate::error::Unread;
 use crate::guard::Guard;
 use crate::principal::{Principal, PrincipalKind};
 use crate::report::Outcome;
@@ -346,7 +347,7 @@ pub struct CredentialsState {
     /// Which kind.
     pub kind: CredentialKind,
     /// Each credential's id and whether it is active, or why they could not be listed.
-    pub listed: Result<Vec<KeyState>, String>,
+    pub listed: Result<Vec<KeyState>, Unread>,
 }
 
 /// What the planner needs to know of a principal, as read in the first wave.
@@ -354,26 +355,26 @@ pub struct CredentialsState {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct PrincipalState {
     /// Access keys (a role has none).
-    pub access_keys: Result<Vec<KeyState>, String>,
+    pub access_keys: Result<Vec<KeyState>, Unread>,
     /// Names of inline policies, Tourniquet's own included.
-    pub inline_policy_names: Result<Vec<String>, String>,
+    pub inline_policy_names: Result<Vec<String>, Unread>,
     /// ARNs of attached managed policies, Tourniquet's own included.
-    pub attached_policy_arns: Result<Vec<String>, String>,
+    pub attached_policy_arns: Result<Vec<String>, Unread>,
     /// Names of the user's groups (a role has none).
-    pub group_names: Result<Vec<String>, String>,
+    pub group_names: Result<Vec<String>, Unread>,
     /// Tags.
-    pub tags: Result<Vec<(String, String)>, String>,
+    pub tags: Result<Vec<(String, String)>, Unread>,
     /// The cutoff of Tourniquet's inline revoke-sessions policy, if the principal has one.
-    pub session_cutoff: Result<Option<String>, String>,
+    pub session_cutoff: Result<Option<String>, Unread>,
     /// A user's other credentials, by kind (empty for a role, or before they were read).
     pub credentials: Vec<CredentialsState>,
 }
 
 impl PrincipalState {
     /// What the key listing alone tells, before the rest of the first read has answered.
-    pub fn keys_only(access_keys: Result<Vec<KeyState>, String>) -> Self {
-        fn unread<T>() -> Result<T, String> {
-            Err("not read yet".to_owned())
+    pub fn keys_only(access_keys: Result<Vec<KeyState>, Unread>) -> Self {
+        fn unread<T>() -> Result<T, Unread> {
+            Err("not read yet".into())
         }
         Self {
             access_keys,
@@ -560,7 +561,7 @@ pub fn remaining_steps(
 /// moment `ListAccessKeys` answers, without waiting for any other read.
 pub fn key_steps(
     critical: &[Step],
-    listed: &Result<Vec<KeyState>, String>,
+    listed: &Result<Vec<KeyState>, Unread>,
     playbook: Playbook,
 ) -> Vec<Step> {
     let mut steps = Vec::new();

@@ -3,6 +3,76 @@
 use serde::Serialize;
 use std::fmt;
 
+/// A name, id or ARN that is not one of an IAM principal; the `Display` names the value and says
+/// what it should be, for a message that names the field.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum PrincipalError {
+    /// Not six `:`-separated parts.
+    #[error("`{arn}` is not an ARN (expected arn:aws:iam::ACCOUNT:user/NAME or role/NAME)")]
+    NotAnArn {
+        /// The text given.
+        arn: String,
+    },
+    /// Not `arn:` followed by an AWS partition.
+    #[error("`{arn}` is not an AWS ARN")]
+    NotAws {
+        /// The ARN given.
+        arn: String,
+    },
+    /// A region, which IAM and STS principal ARNs never have.
+    #[error("`{arn}` has a region; IAM and STS principal ARNs have none")]
+    HasRegion {
+        /// The ARN given.
+        arn: String,
+    },
+    /// An ARN of another service than IAM or STS.
+    #[error("`{arn}` is an ARN of service `{service}`, not an IAM principal")]
+    NotIam {
+        /// The ARN given.
+        arn: String,
+        /// Its service.
+        service: String,
+    },
+    /// An IAM ARN of something else than a user, a role or root.
+    #[error("`{arn}` is not an IAM user, role or root ARN (resource `{resource}`)")]
+    NotPrincipal {
+        /// The ARN given.
+        arn: String,
+        /// Its resource part.
+        resource: String,
+    },
+    /// An STS ARN of something else than an assumed-role session.
+    #[error("`{arn}` is an STS ARN but not an assumed-role session")]
+    NotSession {
+        /// The ARN given.
+        arn: String,
+    },
+    /// Not `aws`, `aws-cn` or `aws-us-gov`.
+    #[error("`{partition}` is not an AWS partition (aws, aws-cn, aws-us-gov)")]
+    Partition {
+        /// The partition given.
+        partition: String,
+    },
+    /// Not 12 digits.
+    #[error("`{account_id}` is not an AWS account id (12 digits)")]
+    Account {
+        /// The account id given.
+        account_id: String,
+    },
+    /// Not 1 to 64 of the characters IAM allows.
+    #[error("`{name}` is not a valid IAM user or role name (1-64 of letters, digits, +=,.@_-)")]
+    Name {
+        /// The name given.
+        name: String,
+    },
+    /// Not 16 to 128 upper-case letters and digits.
+    #[error("`{id}` is not an access key id (16-128 upper-case letters and digits, like AKIA...)")]
+    AccessKeyId {
+        /// The id given.
+        id: String,
+    },
+}
+
 /// What kind of IAM identity a principal is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -35,18 +105,18 @@ pub struct Principal {
 
 impl Principal {
     /// An IAM user known by name, as GuardDuty reports it.
-    pub fn user(account_id: &str, name: &str) -> Result<Self, String> {
+    pub fn user(account_id: &str, name: &str) -> Result<Self, PrincipalError> {
         Self::named(PrincipalKind::User, account_id, name)
     }
 
     /// An IAM role known by name, as GuardDuty reports it for `AssumedRole`.
-    pub fn role(account_id: &str, name: &str) -> Result<Self, String> {
+    pub fn role(account_id: &str, name: &str) -> Result<Self, PrincipalError> {
         Self::named(PrincipalKind::Role, account_id, name)
     }
 
     /// The same principal in `partition` (`aws`, `aws-cn`, `aws-us-gov`), as the event says it;
     /// an unknown partition is an error naming it.
-    pub fn in_partition(self, partition: &str) -> Result<Self, String> {
+    pub fn in_partition(self, partition: &str) -> Result<Self, PrincipalError> {
         check_partition(partition)?;
         Ok(Self {
             partition: partition.into(),
@@ -55,7 +125,7 @@ impl Principal {
     }
 
     /// The root user of an account.
-    pub fn root(account_id: &str) -> Result<Self, String> {
+    pub fn root(account_id: &str) -> Result<Self, PrincipalError> {
         check_account(account_id)?;
         Ok(Self {
             partition: "aws".into(),
@@ -66,7 +136,7 @@ impl Principal {
         })
     }
 
-    fn named(kind: PrincipalKind, account_id: &str, name: &str) -> Result<Self, String> {
+    fn named(kind: PrincipalKind, account_id: &str, name: &str) -> Result<Self, PrincipalError> {
         check_account(account_id)?;
         check_name(name)?;
         Ok(Self {
@@ -81,25 +151,22 @@ impl Principal {
     /// Parses an IAM user, role or root ARN, or an STS assumed-role ARN (which names its role).
     ///
     /// The error says what is wrong with the ARN, for a message that names the field.
-    pub fn parse_arn(arn: &str) -> Result<Self, String> {
+    pub fn parse_arn(arn: &str) -> Result<Self, PrincipalError> {
         let parts: Vec<&str> = arn.splitn(6, ':').collect();
         let [prefix, partition, service, region, account_id, resource] = parts[..] else {
-            return Err(format!(
-                "`{arn}` is not an ARN (expected arn:aws:iam::ACCOUNT:user/NAME or role/NAME)"
-            ));
+            return Err(PrincipalError::NotAnArn { arn: arn.into() });
         };
         if prefix != "arn" || check_partition(partition).is_err() {
-            return Err(format!("`{arn}` is not an AWS ARN"));
+            return Err(PrincipalError::NotAws { arn: arn.into() });
         }
         if !region.is_empty() {
-            return Err(format!(
-                "`{arn}` has a region; IAM and STS principal ARNs have none"
-            ));
+            return Err(PrincipalError::HasRegion { arn: arn.into() });
         }
         if !matches!(service, "iam" | "sts") {
-            return Err(format!(
-                "`{arn}` is an ARN of service `{service}`, not an IAM principal"
-            ));
+            return Err(PrincipalError::NotIam {
+                arn: arn.into(),
+                service: service.into(),
+            });
         }
         check_account(account_id)?;
         let (kind, path, name) = match (service, resource) {
@@ -110,9 +177,10 @@ impl Principal {
                 } else if let Some(rest) = resource.strip_prefix("role/") {
                     (PrincipalKind::Role, rest)
                 } else {
-                    return Err(format!(
-                        "`{arn}` is not an IAM user, role or root ARN (resource `{resource}`)"
-                    ));
+                    return Err(PrincipalError::NotPrincipal {
+                        arn: arn.into(),
+                        resource: resource.into(),
+                    });
                 };
                 let (path, name) = match rest.rfind('/') {
                     Some(i) => (format!("/{}/", &rest[..i]), &rest[i + 1..]),
@@ -129,16 +197,15 @@ impl Principal {
                 None => match resource.strip_prefix("user/") {
                     Some(name) => (PrincipalKind::User, None, name),
                     None => {
-                        return Err(format!(
-                            "`{arn}` is an STS ARN but not an assumed-role session"
-                        ));
+                        return Err(PrincipalError::NotSession { arn: arn.into() });
                     }
                 },
             },
             (other, _) => {
-                return Err(format!(
-                    "`{arn}` is an ARN of service `{other}`, not an IAM principal"
-                ));
+                return Err(PrincipalError::NotIam {
+                    arn: arn.into(),
+                    service: other.into(),
+                });
             }
         };
         if kind != PrincipalKind::Root {
@@ -196,29 +263,29 @@ impl fmt::Display for Principal {
 }
 
 /// Checks a partition: IAM principals live in `aws`, `aws-cn` and `aws-us-gov`.
-pub fn check_partition(partition: &str) -> Result<(), String> {
+pub fn check_partition(partition: &str) -> Result<(), PrincipalError> {
     if matches!(partition, "aws" | "aws-cn" | "aws-us-gov") {
         Ok(())
     } else {
-        Err(format!(
-            "`{partition}` is not an AWS partition (aws, aws-cn, aws-us-gov)"
-        ))
+        Err(PrincipalError::Partition {
+            partition: partition.into(),
+        })
     }
 }
 
 /// Checks that `account_id` is an AWS account id (12 digits); the error says what it is not.
-pub fn check_account(account_id: &str) -> Result<(), String> {
+pub fn check_account(account_id: &str) -> Result<(), PrincipalError> {
     if account_id.len() == 12 && account_id.bytes().all(|b| b.is_ascii_digit()) {
         Ok(())
     } else {
-        Err(format!(
-            "`{account_id}` is not an AWS account id (12 digits)"
-        ))
+        Err(PrincipalError::Account {
+            account_id: account_id.into(),
+        })
     }
 }
 
 /// IAM user and role names: 1 to 64 characters of letters, digits and `+=,.@_-`.
-fn check_name(name: &str) -> Result<(), String> {
+fn check_name(name: &str) -> Result<(), PrincipalError> {
     let valid = !name.is_empty()
         && name.len() <= 64
         && name
@@ -227,14 +294,12 @@ fn check_name(name: &str) -> Result<(), String> {
     if valid {
         Ok(())
     } else {
-        Err(format!(
-            "`{name}` is not a valid IAM user or role name (1-64 of letters, digits, +=,.@_-)"
-        ))
+        Err(PrincipalError::Name { name: name.into() })
     }
 }
 
 /// Checks an access key id: 16 to 128 upper-case letters and digits (`AKIA…` or `ASIA…`).
-pub fn check_access_key_id(id: &str) -> Result<(), String> {
+pub fn check_access_key_id(id: &str) -> Result<(), PrincipalError> {
     let valid = (16..=128).contains(&id.len())
         && id
             .chars()
@@ -242,9 +307,7 @@ pub fn check_access_key_id(id: &str) -> Result<(), String> {
     if valid {
         Ok(())
     } else {
-        Err(format!(
-            "`{id}` is not an access key id (16-128 upper-case letters and digits, like AKIA...)"
-        ))
+        Err(PrincipalError::AccessKeyId { id: id.into() })
     }
 }
 
@@ -293,7 +356,7 @@ mod tests {
                 "not a valid IAM user or role name",
             ),
         ] {
-            let err = Principal::parse_arn(arn).unwrap_err();
+            let err = Principal::parse_arn(arn).unwrap_err().to_string();
             assert!(err.contains(says), "{arn}: {err}");
         }
     }

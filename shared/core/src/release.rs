@@ -6,6 +6,7 @@
 //! from a step's `detail`. A release removes only what Tourniquet itself creates, by its exact
 //! names: a ledger entry naming anything else is not Tourniquet's record, and the release refuses.
 
+use crate::error::Unread;
 use crate::plan::{self, Action, CredentialKind, PrincipalState, Route};
 use crate::principal::Principal;
 use crate::report::{Outcome, Report, StepReport};
@@ -103,7 +104,7 @@ pub fn intended(
         for action in &target.actions {
             match action {
                 Action::AttachDenyAll => {
-                    let has = |found: &Result<Vec<String>, String>, what: &dyn Fn(&str) -> bool| {
+                    let has = |found: &Result<Vec<String>, Unread>, what: &dyn Fn(&str) -> bool| {
                         found.as_ref().is_ok_and(|v| v.iter().any(|x| what(x)))
                     };
                     let route = if has(&state.attached_policy_arns, &|a| {
@@ -280,7 +281,7 @@ pub struct Now<'a> {
     pub state: &'a PrincipalState,
     /// The inline deny's document as IAM returns it, decoded; `Ok(None)` when there is none,
     /// `Err` when IAM would not say.
-    pub deny_document: Result<Option<serde_json::Value>, String>,
+    pub deny_document: Result<Option<serde_json::Value>, Unread>,
 }
 
 /// Decides the release of `incident_id` from its ledger and the principal's state now.
@@ -616,7 +617,7 @@ mod tests {
         }
     }
 
-    fn ours() -> Result<Option<serde_json::Value>, String> {
+    fn ours() -> Result<Option<serde_json::Value>, Unread> {
         Ok(Some(
             serde_json::from_str(&plan::deny_all_document()).unwrap(),
         ))

@@ -249,7 +249,8 @@ impl Responder {
             .generated_time()
             .and_then(|t| t.fmt(aws_smithy_types::date_time::Format::DateTime).ok());
         let csv = report.content.map(|b| b.into_inner()).unwrap_or_default();
-        let credentials = audit::credential_report::parse(&csv).map_err(Error::Aws)?;
+        let credentials =
+            audit::credential_report::parse(&csv).map_err(|e| Error::Aws(e.to_string()))?;
         Ok((credentials, report_at))
     }
 

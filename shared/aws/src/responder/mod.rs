@@ -160,9 +160,10 @@ impl Responder {
         }
         let sdk = loader.load().await;
         if sdk.region().is_none() {
-            return Err(Error::Configuration(
-                "AWS_REGION is not set: the SDK needs a region".into(),
-            ));
+            return Err(Error::Configuration(crate::error::ConfigError::Unset {
+                variable: "AWS_REGION",
+                needed: "the SDK needs a region",
+            }));
         }
         Ok(Self::new(&sdk, config).playing(playbook))
     }
@@ -322,7 +323,7 @@ impl Responder {
     ) -> Result<Report, Error> {
         if self.playbook == Playbook::Audit {
             return Err(Error::Configuration(
-                "the audit takes no compromise event: invoke it (Responder::invoke) with {}".into(),
+                crate::error::ConfigError::AuditTakesNoEvent,
             ));
         }
         if self.playbook == Playbook::Release {

@@ -116,7 +116,7 @@ impl Responder {
         }
         let now_state = Now {
             state: &state,
-            deny_document: deny,
+            deny_document: deny.map_err(Into::into),
         };
         let wanted = release::Request {
             reactivate_access_keys: request.reactivate_access_keys.clone(),

@@ -73,33 +73,78 @@ struct Raw {
     access_key_2_last_used_date: String,
 }
 
+/// A credential report IAM should not have written: its `Display` names the line, and the column
+/// and the value.
+#[derive(Debug, thiserror::Error)]
+pub enum ReportError {
+    /// A line that is no row (a column missing, a malformed line).
+    #[error("credential report line {line}: {error}")]
+    Line {
+        /// The line, counting the header as 1.
+        line: usize,
+        /// What the CSV reader said.
+        #[source]
+        error: csv::Error,
+    },
+    /// A date column whose value is no date.
+    #[error("credential report line {line} ({user}), {column}: `{value}` is not a date: {error}")]
+    Date {
+        /// The line.
+        line: usize,
+        /// The row's user.
+        user: String,
+        /// The column.
+        column: &'static str,
+        /// The value.
+        value: String,
+        /// Why it is no RFC 3339 date.
+        #[source]
+        error: chrono::ParseError,
+    },
+    /// A flag column whose value is neither `true` nor `false`.
+    #[error(
+        "credential report line {line} ({user}), {column}: `{value}` is neither true nor false"
+    )]
+    Flag {
+        /// The line.
+        line: usize,
+        /// The row's user.
+        user: String,
+        /// The column.
+        column: &'static str,
+        /// The value.
+        value: String,
+    },
+}
+
 /// Parses the report; an error names the line, the column and the value.
-pub fn parse(csv_text: &[u8]) -> Result<Vec<CredentialRow>, String> {
+pub fn parse(csv_text: &[u8]) -> Result<Vec<CredentialRow>, ReportError> {
     let mut reader = csv::Reader::from_reader(csv_text);
     let mut rows = Vec::new();
     for (i, record) in reader.deserialize::<Raw>().enumerate() {
         let line = i + 2;
-        let raw = record.map_err(|e| format!("credential report line {line}: {e}"))?;
-        let field = |column: &str, value: &str| {
-            format!(
-                "credential report line {line} ({}), {column}: `{value}`",
-                raw.user
-            )
+        let raw = record.map_err(|error| ReportError::Line { line, error })?;
+        let date = |column: &'static str, value: &str| match value {
+            "N/A" | "no_information" | "not_supported" | "" => Ok(None),
+            text => DateTime::parse_from_rfc3339(text)
+                .map(|d| Some(d.with_timezone(&Utc)))
+                .map_err(|error| ReportError::Date {
+                    line,
+                    user: raw.user.clone(),
+                    column,
+                    value: text.to_owned(),
+                    error,
+                }),
         };
-        let date = |column: &str, value: &str| -> Result<Option<DateTime<Utc>>, String> {
-            match value {
-                "N/A" | "no_information" | "not_supported" | "" => Ok(None),
-                text => DateTime::parse_from_rfc3339(text)
-                    .map(|d| Some(d.with_timezone(&Utc)))
-                    .map_err(|e| format!("{} is not a date: {e}", field(column, text))),
-            }
-        };
-        let flag = |column: &str, value: &str| -> Result<bool, String> {
-            match value {
-                "true" | "not_supported" => Ok(value == "true" || column == "password_enabled"),
-                "false" | "N/A" => Ok(false),
-                text => Err(format!("{} is neither true nor false", field(column, text))),
-            }
+        let flag = |column: &'static str, value: &str| match value {
+            "true" | "not_supported" => Ok(value == "true" || column == "password_enabled"),
+            "false" | "N/A" => Ok(false),
+            text => Err(ReportError::Flag {
+                line,
+                user: raw.user.clone(),
+                column,
+                value: text.to_owned(),
+            }),
         };
         rows.push(CredentialRow {
             created: date("user_creation_time", &raw.user_creation_time)?,
@@ -172,12 +217,14 @@ mod tests {
         let text = format!(
             "{HEADER}\nbob,arn:aws:iam::111122223333:user/bob,yesterday,false,N/A,N/A,N/A,false,false,N/A,N/A,N/A,N/A,false,N/A,N/A,N/A,N/A,false,N/A,false,N/A\n"
         );
-        let err = parse(text.as_bytes()).unwrap_err();
+        let err = parse(text.as_bytes()).unwrap_err().to_string();
         assert!(
             err.contains("line 2 (bob), user_creation_time: `yesterday`"),
             "{err}"
         );
-        let missing = parse(b"user,arn\nbob,arn:aws:iam::111122223333:user/bob\n").unwrap_err();
+        let missing = parse(b"user,arn\nbob,arn:aws:iam::111122223333:user/bob\n")
+            .unwrap_err()
+            .to_string();
         assert!(
             missing.contains("line 2") && missing.contains("user_creation_time"),
             "{missing}"

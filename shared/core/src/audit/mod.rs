@@ -8,6 +8,7 @@ pub mod credential_report;
 pub mod findings;
 pub mod policy;
 
+use crate::error::ConfigError;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -166,9 +167,11 @@ impl Default for Options {
 
 impl Options {
     /// Reads `AUDIT_*` through `lookup`; an error names the variable and the value.
-    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, String> {
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let defaults = Self::default();
-        let days = |name: &str, default: i64| match lookup(name).filter(|t| !t.trim().is_empty()) {
+        let days = |name: &'static str, default: i64| match lookup(name)
+            .filter(|t| !t.trim().is_empty())
+        {
             None => Ok(default),
             Some(text) => text
                 .trim()
@@ -176,7 +179,7 @@ impl Options {
                 .ok()
                 .filter(|d| (0..=3650).contains(d))
                 .ok_or_else(|| {
-                    format!("{name} must be a whole number of days (0 to 3650), not `{text}`")
+                    ConfigError::invalid(name, "a whole number of days (0 to 3650)", &text)
                 }),
         };
         let application_users = match lookup("AUDIT_APPLICATION_USERS") {
@@ -190,8 +193,10 @@ impl Options {
                     .collect();
                 for pattern in &list {
                     let name = pattern.split_once('=').map_or(pattern.as_str(), |(_, v)| v);
-                    glob::Pattern::new(name).map_err(|e| {
-                        format!("AUDIT_APPLICATION_USERS: `{pattern}` is not a valid glob: {e}")
+                    glob::Pattern::new(name).map_err(|error| ConfigError::Glob {
+                        variable: "AUDIT_APPLICATION_USERS",
+                        pattern: pattern.clone(),
+                        error,
                     })?;
                 }
                 list
@@ -201,8 +206,10 @@ impl Options {
             None | Some("") | Some("true") => true,
             Some("false") => false,
             Some(other) => {
-                return Err(format!(
-                    "AUDIT_SECURITYHUB must be true or false, not `{other}`"
+                return Err(ConfigError::invalid(
+                    "AUDIT_SECURITYHUB",
+                    "true or false",
+                    other,
                 ));
             }
         };
@@ -308,6 +315,7 @@ mod tests {
                 .find(|(k, _)| *k == name)
                 .map(|(_, v)| v.to_string())
         })
+        .map_err(|e| e.to_string())
     }
 
     #[test]

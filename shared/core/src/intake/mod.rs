@@ -15,8 +15,9 @@ pub use manual::{
 };
 mod securityhub;
 
-use crate::error::InputError;
+use crate::error::{ConfigError, InputError};
 use crate::principal::Principal;
+use crate::setting;
 use aws_lambda_events::eventbridge::EventBridgeEvent;
 use chrono::{DateTime, Utc};
 use serde::de::DeserializeOwned;
@@ -288,6 +289,64 @@ impl Default for Options {
             securityhub_products: vec!["guardduty".into()],
         }
     }
+}
+
+impl Options {
+    /// Reads `SEVERITY_THRESHOLD`, `MAX_PRINCIPALS_PER_EVENT` and `SECURITYHUB_PRODUCTS` through
+    /// `lookup`, each one's default when unset; a malformed one is an error naming it.
+    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+        let defaults = Self::default();
+        let severity_threshold = match setting::set(&lookup, "SEVERITY_THRESHOLD") {
+            None => defaults.severity_threshold,
+            Some(text) => text
+                .trim()
+                .parse::<f64>()
+                .ok()
+                .filter(|t| (0.0..=10.0).contains(t))
+                .ok_or_else(|| {
+                    ConfigError::invalid(
+                        "SEVERITY_THRESHOLD",
+                        "a number from 0 to 10 (GuardDuty's scale)",
+                        &text,
+                    )
+                })?,
+        };
+        let max_principals_per_event = setting::count(
+            &lookup,
+            "MAX_PRINCIPALS_PER_EVENT",
+            defaults.max_principals_per_event,
+        )?;
+        let securityhub_products = match setting::set(&lookup, "SECURITYHUB_PRODUCTS") {
+            None => defaults.securityhub_products,
+            Some(text) => text
+                .split(',')
+                .map(str::trim)
+                .filter(|p| !p.is_empty())
+                .map(securityhub_product)
+                .collect::<Result<_, _>>()?,
+        };
+        Ok(Self {
+            severity_threshold,
+            max_principals_per_event,
+            securityhub_products,
+        })
+    }
+}
+
+/// One entry of `SECURITYHUB_PRODUCTS`, lower-cased: an AWS product's name, as Security Hub's
+/// product ARNs end.
+fn securityhub_product(name: &str) -> Result<String, ConfigError> {
+    let valid = name
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || "-_".contains(c));
+    valid
+        .then(|| name.to_ascii_lowercase())
+        .ok_or_else(|| ConfigError::Entry {
+            variable: "SECURITYHUB_PRODUCTS",
+            entry: name.to_owned(),
+            problem: "is not the name of an AWS product (the last part of \
+                      arn:aws:securityhub:REGION::product/aws/NAME, like guardduty)",
+        })
 }
 
 /// The `source` that each AWS event type arrives with. Customers cannot put events whose source

@@ -297,7 +297,7 @@ async fn read(
                 .and_then(|p| p.name),
             inline_policy: inline
                 .map(|i| i.inline_policy.unwrap_or_default())
-                .map_err(|e| describe(&e)),
+                .map_err(|e| describe(&e).into()),
             arn,
         }
     }))

@@ -211,7 +211,11 @@ impl Responder {
                 let restored = match ic::unmerge(&current, user_id, prior.as_deref()) {
                     Ok(restored) => restored,
                     Err(why) => {
-                        return step(Action::KeepIdentityCenterDeny, Outcome::Failed, why);
+                        return step(
+                            Action::KeepIdentityCenterDeny,
+                            Outcome::Failed,
+                            why.to_string(),
+                        );
                     }
                 };
                 let what = match &restored {
