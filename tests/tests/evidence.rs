@@ -163,9 +163,12 @@ async fn every_object_of_a_run_is_in_the_manifest_and_verifies_until_one_is_alte
     assert_eq!(plan[0]["action"], "attach_deny_all");
     assert_eq!(plan[0]["critical"], true);
 
-    let checks = verify(&s3, BUCKET, &report.incident_id)
-        .await
-        .expect("listed");
+    let checks = verify(
+        &tourniquet_aws::sdk::S3Evidence::new(s3.clone(), BUCKET),
+        &report.incident_id,
+    )
+    .await
+    .expect("listed");
     assert_eq!(checks.len(), 5);
     assert!(checks.iter().all(Check::is_verified), "{checks:?}");
 
@@ -178,9 +181,12 @@ async fn every_object_of_a_run_is_in_the_manifest_and_verifies_until_one_is_alte
         .send()
         .await
         .unwrap();
-    let checks = verify(&s3, BUCKET, &report.incident_id)
-        .await
-        .expect("listed");
+    let checks = verify(
+        &tourniquet_aws::sdk::S3Evidence::new(s3.clone(), BUCKET),
+        &report.incident_id,
+    )
+    .await
+    .expect("listed");
     let altered: Vec<&Check> = checks.iter().filter(|c| !c.is_verified()).collect();
     assert!(
         matches!(altered[..], [Check::Mismatch { key, .. }] if key == snapshot_key),
@@ -197,12 +203,22 @@ async fn an_evidence_object_is_never_overwritten() {
     let first = EvidenceObject::json(key.clone(), &json!({"first": true}));
     let second = EvidenceObject::json(key.clone(), &json!({"second": true}));
 
-    put(&s3, BUCKET, &first, None).await.expect("first write");
-    let err = put(&s3, BUCKET, &second, None)
-        .await
-        .expect_err("a second write to the same key must be refused");
+    put(
+        &tourniquet_aws::sdk::S3Evidence::new(s3.clone(), BUCKET),
+        &first,
+        None,
+    )
+    .await
+    .expect("first write");
+    let err = put(
+        &tourniquet_aws::sdk::S3Evidence::new(s3.clone(), BUCKET),
+        &second,
+        None,
+    )
+    .await
+    .expect_err("a second write to the same key must be refused");
 
-    assert!(err.contains(&key), "{err}");
+    assert!(err.to_string().contains(&key), "{err}");
     assert_eq!(evidence_body(&s3, &key).await, first.body);
 }
 
@@ -337,7 +353,12 @@ async fn in_a_versioned_bucket_the_manifest_records_versions_and_a_write_over_is
         manifest.objects.iter().all(|o| o.version_id.is_some()),
         "{manifest:?}"
     );
-    let checks = verify(&s3, BUCKET, &report.incident_id).await.unwrap();
+    let checks = verify(
+        &tourniquet_aws::sdk::S3Evidence::new(s3.clone(), BUCKET),
+        &report.incident_id,
+    )
+    .await
+    .unwrap();
     assert!(checks.iter().all(Check::is_verified), "{checks:?}");
 
     // Someone writes over the report: its latest bytes change, a second version appears.
@@ -355,7 +376,12 @@ async fn in_a_versioned_bucket_the_manifest_records_versions_and_a_write_over_is
         .send()
         .await
         .unwrap();
-    let checks = verify(&s3, BUCKET, &report.incident_id).await.unwrap();
+    let checks = verify(
+        &tourniquet_aws::sdk::S3Evidence::new(s3.clone(), BUCKET),
+        &report.incident_id,
+    )
+    .await
+    .unwrap();
     let bad: Vec<&Check> = checks.iter().filter(|c| !c.is_verified()).collect();
     assert!(
         matches!(bad[..], [Check::Replaced { key, versions: 2 }] if *key == report_key),

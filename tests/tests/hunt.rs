@@ -372,9 +372,12 @@ async fn the_hunt_contains_what_the_stolen_key_left_and_reports_the_rest() {
         named.iter().any(|a| a.ends_with("user/backup-svc")),
         "{named:?}"
     );
-    let checks = tourniquet_aws::evidence::verify(&s3, harness::BUCKET, &report.incident_id)
-        .await
-        .expect("verified");
+    let checks = tourniquet_aws::evidence::verify(
+        &tourniquet_aws::sdk::S3Evidence::new(s3.clone(), harness::BUCKET),
+        &report.incident_id,
+    )
+    .await
+    .expect("verified");
     assert!(
         checks.iter().all(|c| c.is_verified()),
         "every object, the follow-ons' intent included, matches its manifest"

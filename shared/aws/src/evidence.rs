@@ -1,12 +1,15 @@
-//! The evidence store: JSON objects in S3, each hashed with SHA-256, never overwritten, and a
-//! manifest per run that lists them all, so that anyone can check later that nothing was altered.
-//! The key layout and the record shapes are [`crate::ledger`]'s.
+//! The evidence store's records: what a run reads back of the ledger and how evidence is stored
+//! and verified, over the [`EvidenceStore`] port (S3 in production, memory in unit tests). Every
+//! object is hashed with SHA-256 and never overwritten, and a manifest per run lists them all, so
+//! that anyone can check later that nothing was altered. The key layout and the record shapes
+//! are [`crate::ledger`]'s.
 
-use crate::error::describe;
+use crate::error::AwsError;
 use crate::ledger::{
     EvidenceObject, Manifest, RELEASED_OBJECT, ROOT, Release, Reports, identity_center_folder,
     releases_principal, run_of,
 };
+use crate::ports::EvidenceStore;
 use crate::principal::Principal;
 use crate::report::Evidence;
 use aws_sdk_s3::types::ObjectLockMode;
@@ -15,50 +18,97 @@ use futures::StreamExt;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
+/// What went wrong with the evidence store. The messages name the object or prefix.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum EvidenceError {
+    /// The objects under a prefix could not be listed.
+    #[error("cannot list {location}/{prefix}: {}", source.detail)]
+    List {
+        /// The store (`s3://bucket`).
+        location: String,
+        /// The prefix.
+        prefix: String,
+        /// The store's error.
+        #[source]
+        source: AwsError,
+    },
+    /// An object could not be stored (`PreconditionFailed`: its key exists already).
+    #[error("{location}/{key}: {}", source.detail)]
+    Put {
+        /// The store.
+        location: String,
+        /// The object's key.
+        key: String,
+        /// The store's error.
+        #[source]
+        source: AwsError,
+    },
+    /// An object could not be read.
+    #[error("{}", source.detail)]
+    Read {
+        /// The object's key.
+        key: String,
+        /// The store's error.
+        #[source]
+        source: AwsError,
+    },
+    /// An object is not the record its key says it is.
+    #[error("{key} is not {record}: {source}")]
+    NotRecord {
+        /// The object's key.
+        key: String,
+        /// What it should be (`a report`, `a release record`, `a manifest`).
+        record: &'static str,
+        /// Why it does not parse.
+        #[source]
+        source: serde_json::Error,
+    },
+    /// Nothing is stored under an incident.
+    #[error("no evidence under {location}/{prefix}")]
+    Empty {
+        /// The store.
+        location: String,
+        /// The incident's prefix.
+        prefix: String,
+    },
+}
+
+impl EvidenceError {
+    /// Whether a write-once put found its key taken: someone stored it first.
+    pub fn is_key_taken(&self) -> bool {
+        matches!(self, EvidenceError::Put { source, .. } if source.is("PreconditionFailed"))
+    }
+}
+
 /// Every object key of an incident, oldest run first (run prefixes sort by time). An error means
 /// the incident's objects could not be listed.
 pub async fn incident_keys(
-    s3: &aws_sdk_s3::Client,
-    bucket: &str,
+    store: &dyn EvidenceStore,
     incident_id: &str,
-) -> Result<Vec<String>, String> {
+) -> Result<Vec<String>, EvidenceError> {
     let prefix = format!("{ROOT}/{incident_id}/");
-    let mut keys: Vec<String> = s3
-        .list_objects_v2()
-        .bucket(bucket)
-        .prefix(&prefix)
-        .into_paginator()
-        .send()
-        .collect::<Vec<_>>()
+    store
+        .list(&prefix)
         .await
-        .into_iter()
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| format!("cannot list s3://{bucket}/{prefix}: {}", describe(&e)))?
-        .into_iter()
-        .flat_map(|page| page.contents.unwrap_or_default())
-        .filter_map(|o| o.key)
-        .collect();
-    keys.sort();
-    Ok(keys)
+        .map_err(|source| EvidenceError::List {
+            location: store.location(),
+            prefix,
+            source,
+        })
 }
 
 /// Every report of an incident (whose objects are `keys`, from [`incident_keys`]), newest run
 /// first, each with when its run started: read once per invocation and shared by its principals.
-pub async fn reports(
-    s3: &aws_sdk_s3::Client,
-    bucket: &str,
-    keys: &[String],
-) -> Result<Reports, String> {
+pub async fn reports(store: &dyn EvidenceStore, keys: &[String]) -> Result<Reports, EvidenceError> {
     let runs: Vec<(&String, DateTime<Utc>)> = keys
         .iter()
         .filter(|k| k.ends_with("/report.json"))
         .filter_map(|k| run_of(k).map(|(_, at)| (k, at)))
         .collect();
     futures::stream::iter(runs.into_iter().rev().map(|(key, at)| async move {
-        let bytes = read(s3, bucket, key, None).await?;
-        serde_json::from_slice(&bytes)
-            .map(|report| (at, report))
-            .map_err(|e| format!("{key} is not a report: {e}"))
+        let report = read_record(store, key, "a report").await?;
+        Ok((at, report))
     }))
     .buffered(8)
     .collect::<Vec<_>>()
@@ -69,39 +119,47 @@ pub async fn reports(
 
 /// The latest of an incident's `keys` that releases `principal`, read back.
 pub async fn latest_release(
-    s3: &aws_sdk_s3::Client,
-    bucket: &str,
+    store: &dyn EvidenceStore,
     keys: &[String],
     principal: &Principal,
-) -> Result<Option<Release>, String> {
+) -> Result<Option<Release>, EvidenceError> {
     // Names are unique case-insensitively: a release of `Alice` is a release of `alice`.
-    latest_release_where(s3, bucket, keys, |k| releases_principal(k, principal)).await
+    latest_release_where(store, keys, |k| releases_principal(k, principal)).await
 }
 
 /// The latest release record of an Identity Center user, as [`latest_release`].
 pub async fn latest_identity_center_release(
-    s3: &aws_sdk_s3::Client,
-    bucket: &str,
+    store: &dyn EvidenceStore,
     keys: &[String],
     user_id: &str,
-) -> Result<Option<Release>, String> {
+) -> Result<Option<Release>, EvidenceError> {
     let tail = format!("{}/{RELEASED_OBJECT}", identity_center_folder("", user_id));
-    latest_release_where(s3, bucket, keys, |k| k.ends_with(&tail)).await
+    latest_release_where(store, keys, |k| k.ends_with(&tail)).await
 }
 
 async fn latest_release_where(
-    s3: &aws_sdk_s3::Client,
-    bucket: &str,
+    store: &dyn EvidenceStore,
     keys: &[String],
     releases: impl Fn(&str) -> bool,
-) -> Result<Option<Release>, String> {
+) -> Result<Option<Release>, EvidenceError> {
     let Some(key) = keys.iter().rev().find(|k| releases(k)) else {
         return Ok(None);
     };
-    let bytes = read(s3, bucket, key, None).await?;
-    serde_json::from_slice(&bytes)
-        .map(Some)
-        .map_err(|e| format!("{key} is not a release record: {e}"))
+    read_record(store, key, "a release record").await.map(Some)
+}
+
+/// One object read back as the record its key says it is.
+pub async fn read_record<T: serde::de::DeserializeOwned>(
+    store: &dyn EvidenceStore,
+    key: &str,
+    record: &'static str,
+) -> Result<T, EvidenceError> {
+    let bytes = read(store, key, None).await?;
+    serde_json::from_slice(&bytes).map_err(|source| EvidenceError::NotRecord {
+        key: key.to_owned(),
+        record,
+        source,
+    })
 }
 
 /// Object Lock retention for every evidence object (`EVIDENCE_RETENTION_MODE`, `..._DAYS`).
@@ -117,36 +175,20 @@ pub struct Retention {
 /// object that already exists, so evidence is never overwritten; with `retention`, S3 Object Lock
 /// keeps anyone from deleting or changing it until the date.
 pub async fn put(
-    s3: &aws_sdk_s3::Client,
-    bucket: &str,
+    store: &dyn EvidenceStore,
     object: &EvidenceObject,
     retention: Option<(&Retention, DateTime<Utc>)>,
-) -> Result<Evidence, String> {
-    let digest = Sha256::digest(&object.body);
-    let mut request = s3
-        .put_object()
-        .bucket(bucket)
-        .key(&object.key)
-        .content_type(object.content_type)
-        .checksum_algorithm(aws_sdk_s3::types::ChecksumAlgorithm::Sha256)
-        .checksum_sha256(aws_smithy_types::base64::encode(digest))
-        .if_none_match("*")
-        .body(object.body.clone().into());
-    if let Some((retention, started)) = retention {
-        let until = started + chrono::TimeDelta::days(i64::from(retention.days));
-        request = request
-            .object_lock_mode(retention.mode.clone())
-            .object_lock_retain_until_date(aws_smithy_types::DateTime::from_secs(
-                until.timestamp(),
-            ));
-    }
-    let out = request
-        .send()
+) -> Result<Evidence, EvidenceError> {
+    let version_id = store
+        .put(object, retention)
         .await
-        .map_err(|e| format!("s3://{bucket}/{}: {}", object.key, describe(&e)))?;
+        .map_err(|source| EvidenceError::Put {
+            location: store.location(),
+            key: object.key.clone(),
+            source,
+        })?;
     Ok(Evidence {
-        // An unversioned bucket answers no version (or "null"): nothing to record.
-        version_id: out.version_id.filter(|v| v != "null"),
+        version_id,
         ..object.evidence()
     })
 }
@@ -198,55 +240,29 @@ impl Check {
     }
 }
 
-/// Every version and delete marker under `prefix`, counted per key. (`ListObjectVersions` pages
-/// by two markers, which the SDK's paginators do not cover.)
-async fn versions(
-    s3: &aws_sdk_s3::Client,
-    bucket: &str,
-    prefix: &str,
-) -> Result<std::collections::BTreeMap<String, usize>, String> {
-    let mut counts = std::collections::BTreeMap::new();
-    let (mut key_marker, mut version_marker) = (None, None);
-    loop {
-        let page = s3
-            .list_object_versions()
-            .bucket(bucket)
-            .prefix(prefix)
-            .set_key_marker(key_marker.take())
-            .set_version_id_marker(version_marker.take())
-            .send()
-            .await
-            .map_err(|e| format!("cannot list s3://{bucket}/{prefix}: {}", describe(&e)))?;
-        let keys = page
-            .versions()
-            .iter()
-            .filter_map(|v| v.key())
-            .chain(page.delete_markers().iter().filter_map(|m| m.key()));
-        for key in keys {
-            *counts.entry(key.to_owned()).or_insert(0) += 1;
-        }
-        if page.is_truncated() != Some(true) {
-            return Ok(counts);
-        }
-        key_marker = page.next_key_marker().map(str::to_owned);
-        version_marker = page.next_version_id_marker().map(str::to_owned);
-    }
-}
-
 /// Recomputes the hash of every object of every run of an incident and compares it with the run's
 /// manifest, reading the version the manifest recorded; flags any key that holds another version
 /// or a delete marker (Tourniquet writes each key once). An error means the incident's objects
 /// could not be listed at all.
 pub async fn verify(
-    s3: &aws_sdk_s3::Client,
-    bucket: &str,
+    store: &dyn EvidenceStore,
     incident_id: &str,
-) -> Result<Vec<Check>, String> {
+) -> Result<Vec<Check>, EvidenceError> {
     let prefix = format!("{ROOT}/{incident_id}/");
-    let versions = versions(s3, bucket, &prefix).await?;
+    let versions = store
+        .versions(&prefix)
+        .await
+        .map_err(|source| EvidenceError::List {
+            location: store.location(),
+            prefix: prefix.clone(),
+            source,
+        })?;
     let keys: Vec<String> = versions.keys().cloned().collect();
     if keys.is_empty() {
-        return Err(format!("no evidence under s3://{bucket}/{prefix}"));
+        return Err(EvidenceError::Empty {
+            location: store.location(),
+            prefix,
+        });
     }
     let replaced = |key: &str| {
         let count = versions.get(key).copied().unwrap_or(0);
@@ -265,13 +281,13 @@ pub async fn verify(
         if let Some(check) = replaced(manifest_key) {
             checks.push(check);
         }
-        let manifest: Manifest = match read(s3, bucket, manifest_key, None).await {
-            Ok(bytes) => serde_json::from_slice(&bytes)
-                .map_err(|e| format!("{manifest_key} is not a manifest: {e}"))?,
+        let manifest: Manifest = match read_record(store, manifest_key, "a manifest").await {
+            Ok(manifest) => manifest,
+            Err(error @ EvidenceError::NotRecord { .. }) => return Err(error),
             Err(error) => {
                 checks.push(Check::Missing {
                     key: manifest_key.to_string(),
-                    error,
+                    error: error.to_string(),
                 });
                 continue;
             }
@@ -280,7 +296,7 @@ pub async fn verify(
             if let Some(check) = replaced(&entry.key) {
                 return check;
             }
-            match read(s3, bucket, &entry.key, entry.version_id.as_deref()).await {
+            match read(store, &entry.key, entry.version_id.as_deref()).await {
                 Ok(bytes) => {
                     let actual = hex::encode(Sha256::digest(&bytes));
                     if actual == entry.sha256 {
@@ -297,7 +313,7 @@ pub async fn verify(
                 }
                 Err(error) => Check::Missing {
                     key: entry.key.clone(),
-                    error,
+                    error: error.to_string(),
                 },
             }
         }))
@@ -326,24 +342,131 @@ pub async fn verify(
 }
 
 /// One object's bytes (a given version, or the current one).
-pub(crate) async fn read(
-    s3: &aws_sdk_s3::Client,
-    bucket: &str,
+pub async fn read(
+    store: &dyn EvidenceStore,
     key: &str,
     version_id: Option<&str>,
-) -> Result<Vec<u8>, String> {
-    let object = s3
-        .get_object()
-        .bucket(bucket)
-        .key(key)
-        .set_version_id(version_id.map(str::to_owned))
-        .send()
+) -> Result<Vec<u8>, EvidenceError> {
+    store
+        .get(key, version_id)
         .await
-        .map_err(|e| describe(&e))?;
-    object
-        .body
-        .collect()
-        .await
-        .map(|b| b.to_vec())
-        .map_err(|e| e.to_string())
+        .map_err(|source| EvidenceError::Read {
+            key: key.to_owned(),
+            source,
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ledger::{ManifestEntry, manifest};
+    use crate::memory::MemoryEvidence;
+
+    const RUN: &str = "incidents/IR-7/20261208T010000.000Z";
+
+    fn alice() -> Principal {
+        Principal::user("111122223333", "alice").unwrap()
+    }
+
+    /// A run with an event, a release record of alice and its manifest, stored as a run stores it.
+    async fn stored_run(store: &MemoryEvidence) -> Vec<ManifestEntry> {
+        let event = EvidenceObject::json(format!("{RUN}/event.json"), &serde_json::json!({}));
+        let release = Release {
+            incident_id: "IR-7".into(),
+            principal_arn: alice().arn(),
+            released_at: "2026-12-08T01:00:00Z".parse().unwrap(),
+            reason: Some("investigation closed".into()),
+        };
+        let folder = crate::ledger::principal_folder(RUN, &alice());
+        let released = EvidenceObject::json(format!("{folder}/{RELEASED_OBJECT}"), &release);
+        let mut entries = Vec::new();
+        for object in [&event, &released] {
+            let stored = put(store, object, None).await.unwrap();
+            entries.push(object.entry(stored.version_id));
+        }
+        put(store, &manifest("IR-7", RUN, entries.clone()), None)
+            .await
+            .unwrap();
+        entries
+    }
+
+    #[tokio::test]
+    async fn a_release_is_read_back_from_the_ledger_whatever_the_names_case() {
+        // GIVEN a ledger holding a release of alice
+        let store = MemoryEvidence::new();
+        stored_run(&store).await;
+
+        // WHEN the ledger is listed and the release looked up for `Alice`
+        let keys = incident_keys(&store, "IR-7").await.unwrap();
+        let shouted = Principal::user("111122223333", "Alice").unwrap();
+        let release = latest_release(&store, &keys, &shouted).await.unwrap();
+
+        // THEN it is alice's release, with its reason
+        let release = release.expect("released");
+        assert_eq!(release.principal_arn, alice().arn());
+        assert_eq!(release.reason.as_deref(), Some("investigation closed"));
+    }
+
+    #[tokio::test]
+    async fn an_untouched_run_verifies_and_an_overwritten_object_is_flagged() {
+        // GIVEN a stored run
+        let store = MemoryEvidence::new();
+        let entries = stored_run(&store).await;
+        let checks = verify(&store, "IR-7").await.unwrap();
+        assert!(checks.iter().all(Check::is_verified), "{checks:?}");
+
+        // WHEN someone writes over one of its objects, past the write-once check
+        store.overwrite(&entries[0].key, b"{\"forged\": true}");
+
+        // THEN the verification says it was replaced, and nothing else changed
+        let checks = verify(&store, "IR-7").await.unwrap();
+        let replaced: Vec<&Check> = checks.iter().filter(|c| !c.is_verified()).collect();
+        assert_eq!(
+            replaced,
+            [&Check::Replaced {
+                key: entries[0].key.clone(),
+                versions: 2
+            }]
+        );
+    }
+
+    #[tokio::test]
+    async fn a_second_write_of_a_key_is_refused_as_taken_and_a_failing_store_is_named() {
+        // GIVEN a stored run
+        let store = MemoryEvidence::new();
+        let entries = stored_run(&store).await;
+
+        // WHEN its event is stored again
+        let again = EvidenceObject::json(entries[0].key.clone(), &serde_json::json!({"x": 1}));
+        let err = put(&store, &again, None).await.unwrap_err();
+
+        // THEN the error says the key is taken and names the object
+        assert!(err.is_key_taken(), "{err}");
+        assert!(
+            err.to_string().starts_with(&format!(
+                "memory://evidence/{}: PreconditionFailed",
+                entries[0].key
+            )),
+            "{err}"
+        );
+
+        // AND a store that cannot list says which prefix it could not list
+        store.fail("ListObjectsV2", "AccessDenied");
+        let err = incident_keys(&store, "IR-7").await.unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "cannot list memory://evidence/incidents/IR-7/: AccessDenied: injected by the test"
+        );
+        assert!(!err.is_key_taken());
+    }
+
+    #[tokio::test]
+    async fn no_evidence_under_an_incident_is_an_error_naming_it() {
+        let store = MemoryEvidence::new();
+        let err = verify(&store, "IR-404").await.unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "no evidence under memory://evidence/incidents/IR-404/"
+        );
+    }
 }

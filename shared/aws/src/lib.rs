@@ -8,6 +8,8 @@
 //! - [`snapshot`] and [`evidence`] are the reads and the writes of forensic evidence;
 //! - [`execute`] writes one step to IAM; [`pace`] paces every IAM request of an account through
 //!   one token bucket, writes first;
+//! - [`ports`] are the narrow traits the phases reach the outside world through; [`sdk`] holds
+//!   their AWS SDK adapters and [`memory`] their in-memory ones, for the phases' unit tests;
 //! - [`runtime`] is the Lambda entry point every binary calls.
 //!
 //! The core's modules are re-exported, so a binary or a test needs this crate alone.
@@ -16,9 +18,12 @@ pub mod config;
 pub mod error;
 pub mod evidence;
 pub mod execute;
+pub mod memory;
 pub mod pace;
+pub mod ports;
 pub mod responder;
 pub mod runtime;
+pub mod sdk;
 pub mod snapshot;
 
 pub use tourniquet_core::{

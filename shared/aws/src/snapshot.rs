@@ -364,7 +364,7 @@ pub(crate) fn absent_is_none<T, E, R>(
 ) -> Result<Option<T>, String>
 where
     E: ProvideErrorMetadata + std::error::Error + 'static,
-    R: std::fmt::Debug,
+    R: crate::error::HttpStatus + std::fmt::Debug + 'static,
 {
     match result {
         Ok(value) => Ok(Some(value)),
@@ -377,7 +377,7 @@ where
 fn collect<T, E, R>(items: Vec<Result<T, SdkError<E, R>>>) -> Result<Vec<T>, String>
 where
     E: ProvideErrorMetadata + std::error::Error + 'static,
-    R: std::fmt::Debug,
+    R: crate::error::HttpStatus + std::fmt::Debug + 'static,
 {
     items
         .into_iter()

@@ -163,7 +163,12 @@ async fn main() {
 
     section("EVIDENCE (s3://tourniquet-evidence, every SHA-256 recomputed against the manifest)");
     let incident = report["incident_id"].as_str().unwrap_or_default();
-    match tourniquet_aws::evidence::verify(&s3, BUCKET, incident).await {
+    match tourniquet_aws::evidence::verify(
+        &tourniquet_aws::sdk::S3Evidence::new(s3.clone(), BUCKET),
+        incident,
+    )
+    .await
+    {
         Ok(checks) => {
             for check in checks {
                 let line = serde_json::to_value(&check).unwrap_or_default();

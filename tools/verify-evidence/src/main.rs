@@ -20,7 +20,12 @@ async fn main() -> ExitCode {
             .force_path_style(sdk.endpoint_url().is_some())
             .build(),
     );
-    let checks = match verify(&s3, bucket, incident).await {
+    let checks = match verify(
+        &tourniquet_aws::sdk::S3Evidence::new(s3.clone(), bucket),
+        incident,
+    )
+    .await
+    {
         Ok(checks) => checks,
         Err(err) => {
             eprintln!("verify-evidence: {err}");

@@ -47,7 +47,7 @@ pub struct WriteError {
 pub(crate) fn failed<E, R>(err: SdkError<E, R>, calls: u32) -> WriteError
 where
     E: ProvideErrorMetadata + std::error::Error + 'static,
-    R: Debug,
+    R: crate::error::HttpStatus + Debug + 'static,
 {
     WriteError {
         limit_exceeded: err.code() == Some("LimitExceeded"),
@@ -63,7 +63,7 @@ pub(crate) fn exists_is_ok<T, E, R>(
 ) -> Result<(), WriteError>
 where
     E: ProvideErrorMetadata + std::error::Error + 'static,
-    R: Debug,
+    R: crate::error::HttpStatus + Debug + 'static,
 {
     match result {
         Ok(_) => Ok(()),

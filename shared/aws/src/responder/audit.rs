@@ -157,7 +157,7 @@ impl Responder {
             let retention = self.config.retention.as_ref().map(|r| (r, now));
             let puts = objects
                 .iter()
-                .map(|o| evidence::put(&self.s3, &self.config.evidence_bucket, o, retention));
+                .map(|o| evidence::put(&*self.evidence, o, retention));
             for stored in futures::future::join_all(puts).await {
                 match stored {
                     Ok(stored) => evidence.push(stored),
@@ -368,41 +368,23 @@ impl Responder {
 
     /// The account's last audit report, if any: the latest `audits/<account>/<stamp>/report.json`
     /// (the stamps sort as they were written).
-    async fn previous_audit(&self, prefix: &str) -> Result<Option<AuditReport>, String> {
-        let bucket = &self.config.evidence_bucket;
-        let mut latest: Option<String> = None;
-        let mut pages = self
-            .s3
-            .list_objects_v2()
-            .bucket(bucket)
-            .prefix(format!("{prefix}/"))
-            .into_paginator()
-            .send();
-        while let Some(page) = pages.next().await {
-            let page = page.map_err(|e| format!("s3://{bucket}/{prefix}/: {}", describe(&e)))?;
-            for key in page.contents().iter().filter_map(|o| o.key()) {
-                if key.ends_with("/report.json") && latest.as_deref().is_none_or(|l| key > l) {
-                    latest = Some(key.to_owned());
-                }
+    async fn previous_audit(
+        &self,
+        prefix: &str,
+    ) -> Result<Option<AuditReport>, evidence::EvidenceError> {
+        let store = &*self.evidence;
+        let keys = store.list(&format!("{prefix}/")).await.map_err(|source| {
+            evidence::EvidenceError::List {
+                location: store.location(),
+                prefix: format!("{prefix}/"),
+                source,
             }
-        }
+        })?;
+        let latest = keys.iter().filter(|k| k.ends_with("/report.json")).max();
         let Some(key) = latest else { return Ok(None) };
-        let body = self
-            .s3
-            .get_object()
-            .bucket(bucket)
-            .key(&key)
-            .send()
+        evidence::read_record(store, key, "an audit report")
             .await
-            .map_err(|e| format!("s3://{bucket}/{key}: {}", describe(&e)))?
-            .body
-            .collect()
-            .await
-            .map_err(|e| format!("s3://{bucket}/{key}: {e}"))?
-            .into_bytes();
-        serde_json::from_slice(&body)
             .map(Some)
-            .map_err(|e| format!("s3://{bucket}/{key} is not an audit report: {e}"))
     }
 
     /// Imports the findings, [`IMPORT_BATCH`] a request; returns how many Security Hub took, and

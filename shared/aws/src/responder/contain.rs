@@ -88,8 +88,9 @@ impl Responder {
                 ));
             }
         };
-        let bucket = &self.config.evidence_bucket;
-        let release = evidence::latest_release(&self.s3, bucket, keys, principal).await;
+        let release = evidence::latest_release(&*self.evidence, keys, principal)
+            .await
+            .map_err(|e| e.to_string());
         Self::judge_release(release, incident)
     }
 
@@ -180,11 +181,14 @@ impl Responder {
                 None => None,
             }
         });
-        let bucket = &self.config.evidence_bucket;
         let prior = async {
             let keys = ledger.as_ref().map_err(Clone::clone)?;
             let reports = reports
-                .get_or_init(|| evidence::reports(&self.s3, bucket, keys))
+                .get_or_init(|| async {
+                    evidence::reports(&*self.evidence, keys)
+                        .await
+                        .map_err(|e| e.to_string())
+                })
                 .await
                 .as_ref()
                 .map_err(Clone::clone)?;

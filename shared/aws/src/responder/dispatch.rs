@@ -363,9 +363,8 @@ impl Responder {
                 &dispatch,
             );
             let retention = self.config.retention.as_ref().map(|r| (r, started));
-            let bucket = &self.config.evidence_bucket;
             waves += 1;
-            match evidence::put(&self.s3, bucket, &object, retention).await {
+            match evidence::put(&*self.evidence, &object, retention).await {
                 Ok(put) => stored.push((object, put.version_id)),
                 Err(e) => {
                     let why = format!(
@@ -544,7 +543,7 @@ impl Responder {
     /// A dispatch record, read back.
     async fn read_dispatch(&self, key: &str) -> Result<Dispatch, String> {
         let bucket = &self.config.evidence_bucket;
-        let bytes = evidence::read(&self.s3, bucket, key, None)
+        let bytes = evidence::read(&*self.evidence, key, None)
             .await
             .map_err(|e| format!("s3://{bucket}/{key} cannot be read ({e})"))?;
         serde_json::from_slice(&bytes).map_err(|e| format!("{key} is not a dispatch: {e}"))
@@ -567,10 +566,9 @@ impl Responder {
             .into());
         }
         intake::check_incident_id("incident_id", &request.incident_id)?;
-        let bucket = &self.config.evidence_bucket;
-        let keys = evidence::incident_keys(&self.s3, bucket, &request.incident_id)
+        let keys = evidence::incident_keys(&*self.evidence, &request.incident_id)
             .await
-            .map_err(Error::Aws)?;
+            .map_err(|e| Error::Aws(e.to_string()))?;
         let Some((key, stamp)) = crate::fanout::latest_dispatch(&keys) else {
             let runs: BTreeSet<&str> = keys.iter().filter_map(|k| k.split('/').nth(2)).collect();
             let answer = if runs.is_empty() {
@@ -607,9 +605,8 @@ impl Responder {
     /// the humans are told, once.
     pub(super) async fn conclude(&self, incident_id: &str, work: &WorkRun) {
         // The dispatch was read to start this item: only the incident's keys are listed again.
-        let bucket = &self.config.evidence_bucket;
         let dispatch = &work.record;
-        let keys = match evidence::incident_keys(&self.s3, bucket, incident_id).await {
+        let keys = match evidence::incident_keys(&*self.evidence, incident_id).await {
             Ok(keys) => keys,
             Err(e) => {
                 warn!(incident = %incident_id, error = %e, "the incident's progress cannot be read: no summary from this item");
@@ -635,11 +632,11 @@ impl Responder {
         let started = (self.clock)();
         let retention = self.config.retention.as_ref().map(|r| (r, started));
         let object = EvidenceObject::json(key.clone(), &summary);
-        match evidence::put(&self.s3, bucket, &object, retention).await {
+        match evidence::put(&*self.evidence, &object, retention).await {
             Ok(_) => {
                 info!(incident = %incident_id, status = %overall, summary = %key, "the last work item ended: the incident is summarised")
             }
-            Err(e) if e.contains("PreconditionFailed") => {
+            Err(e) if e.is_key_taken() => {
                 info!(incident = %incident_id, "another work item summarised the incident");
                 return;
             }

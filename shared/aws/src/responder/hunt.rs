@@ -527,7 +527,7 @@ impl Responder {
         let key = format!("{}/{SECOND_HUNT_OBJECT}", run.prefix);
         let object = EvidenceObject::json(key.clone(), &request);
         let retention = self.config.retention.as_ref().map(|r| (r, run.started));
-        evidence::put(&self.s3, &self.config.evidence_bucket, &object, retention)
+        evidence::put(&*self.evidence, &object, retention)
             .await
             .map_err(|e| format!("the second hunt was not queued: its request {e}"))?;
         let delay = self.config.hunt.delay_seconds;
@@ -603,8 +603,7 @@ impl Responder {
                 ),
             ));
         }
-        let bucket = &self.config.evidence_bucket;
-        let bytes = evidence::read(&self.s3, bucket, key, None)
+        let bytes = evidence::read(&*self.evidence, key, None)
             .await
             .map_err(|e| InputError::new("body.second_hunt", format!("{key}: {e}")))?;
         let request: Request = serde_json::from_slice(&bytes).map_err(|e| {

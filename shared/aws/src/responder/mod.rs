@@ -26,15 +26,18 @@ use crate::ledger;
 use crate::ledger::EvidenceObject;
 use crate::pace::{self, PacedClient, Ticket};
 use crate::plan::{self, Action, Options, Playbook, PrincipalState, Step};
+use crate::ports::EvidenceStore;
 use crate::principal::{Principal, PrincipalKind};
 use crate::report::{
     Evidence, LEDGER_VERSION, Outcome, Report, Skipped, Status, StepReport, TargetReport,
 };
+use crate::sdk::S3Evidence;
 use crate::snapshot::{self, Snapshot};
 use aws_config::{BehaviorVersion, SdkConfig};
 use chrono::{SecondsFormat, Utc};
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 use tokio::sync::OnceCell;
 use tracing::{info, warn};
 
@@ -48,6 +51,7 @@ mod notify;
 mod record;
 mod release;
 mod resolve;
+mod respond;
 
 use accounts::{Accounts, Blocked};
 use dispatch::{WorkRun, fanout_records, protected_account};
@@ -77,7 +81,7 @@ pub const DEADLINE_MARGIN: std::time::Duration = std::time::Duration::from_secs(
 /// The SDK clients and configuration, built once per cold start and shared by every invocation.
 pub struct Responder {
     iam: aws_sdk_iam::Client,
-    s3: aws_sdk_s3::Client,
+    evidence: Arc<dyn EvidenceStore>,
     sts: aws_sdk_sts::Client,
     sns: aws_sdk_sns::Client,
     securityhub: aws_sdk_securityhub::Client,
@@ -264,9 +268,10 @@ impl Responder {
                 .behavior_version(BehaviorVersion::latest())
                 .build()
         };
+        let evidence = Arc::new(S3Evidence::new(s3, config.evidence_bucket.clone()));
         Self {
             iam,
-            s3,
+            evidence,
             sts,
             sns: aws_sdk_sns::Client::new(&unconfigured()),
             securityhub: aws_sdk_securityhub::Client::new(&unconfigured()),
@@ -280,6 +285,15 @@ impl Responder {
             clock: std::sync::Arc::new(Utc::now),
             paced: None,
             uploads: std::sync::Arc::new(tokio::sync::Semaphore::new(UPLOAD_CONCURRENCY)),
+        }
+    }
+
+    /// The same responder keeping its evidence in `store` (a test's in-memory one) instead of the
+    /// `EVIDENCE_BUCKET` through the S3 client.
+    pub fn with_evidence(self, store: Arc<dyn EvidenceStore>) -> Self {
+        Self {
+            evidence: store,
+            ..self
         }
     }
 
@@ -374,328 +388,6 @@ impl Responder {
         answer.map_err(|e| Error::Aws(format!("the answer could not be serialized: {e}")))
     }
 
-    /// Carries out the function's playbook for `incident`: the whole of it, or one work item of
-    /// a dispatched incident (`work`), or the dispatch itself when the incident is too large.
-    async fn respond(
-        &self,
-        mut incident: Incident,
-        event: &Value,
-        deadline: Option<std::time::SystemTime>,
-        work: Option<WorkRun>,
-    ) -> Result<Report, Error> {
-        let stop_reading = deadline.map(|d| {
-            let left = d
-                .duration_since(std::time::SystemTime::now())
-                .unwrap_or_default();
-            tokio::time::Instant::now() + left.saturating_sub(DEADLINE_MARGIN.min(left / 2))
-        });
-        let started = (self.clock)();
-        if work.is_none()
-            && let Some(reason) = Box::pin(self.echo(&incident)).await
-        {
-            info!(%reason, "event ignored");
-            return Ok(Report {
-                source: Some(incident.source.as_str().into()),
-                reason: incident.reason.clone(),
-                message: Some(reason),
-                waves: 1,
-                ..Report::new(&incident.id, Status::Ignored, incident.dry_run)
-            });
-        }
-        let dry_run = self.config.dry_run || incident.dry_run;
-        let now = started.to_rfc3339_opts(SecondsFormat::Millis, true);
-        info!(incident = %incident.id, source = ?incident.source, dry_run, function = self.playbook.name(), work_item = ?work.as_ref().map(|w| w.item), "incident received");
-
-        if work.is_none()
-            && let Some(why) = incident.over_cap(&self.config.intake)
-        {
-            return Ok(self
-                .needs_a_human(&incident, dry_run, why, started, event)
-                .await);
-        }
-
-        // Where the targets are: an organization-wide request's accounts, a lone key's owning
-        // account (sts:GetAccessKeyInfo), and the accounts nothing may be contained in. One wave
-        // when there is anything to ask, beside the identity on a cold start.
-        let mut waves = 0;
-        let (placed, protected) = if work.is_none() {
-            let (placed, w) = Box::pin(self.place(&mut incident)).await;
-            waves += w;
-            placed?
-        } else {
-            (
-                None,
-                self.config
-                    .fanout
-                    .protected_accounts
-                    .iter()
-                    .map(|a| (a.clone(), protected_account(a)))
-                    .collect(),
-            )
-        };
-        if work.is_none() && self.playbook == Playbook::Contain {
-            // Whether to fan out needs no identity: a target of no known account is the
-            // function's own, whichever that is.
-            let known = |t: &Target| {
-                t.principal
-                    .as_ref()
-                    .map(|p| p.account_id.clone())
-                    .or_else(|| t.account_id.clone())
-            };
-            let distinct: BTreeSet<Option<String>> = incident.targets.iter().map(known).collect();
-            if let Some(why) = self
-                .config
-                .fanout
-                .fan_out(distinct.len(), incident.targets.len())
-            {
-                let me = match placed {
-                    Some(me) => me,
-                    None => {
-                        let mut identity = 0;
-                        let me = self.me(&mut identity).await?;
-                        waves += identity;
-                        me
-                    }
-                };
-                let accounts: Vec<String> =
-                    incident.targets.iter().map(|t| account_of(t, me)).collect();
-                return Box::pin(self.dispatch(
-                    &incident, event, &accounts, &protected, why, started, dry_run, waves,
-                ))
-                .await;
-            }
-        }
-
-        let cutoff = match &work {
-            Some(w) => w.record.cutoff.clone(),
-            None => plan::session_cutoff(started),
-        };
-        let prefix = match &work {
-            Some(w) => format!(
-                "{}/{}/{}",
-                ledger::ROOT,
-                incident.id,
-                ledger::item_run(started, w.item, &w.dispatch)
-            ),
-            None => ledger::run_prefix(&incident.id, started),
-        };
-
-        // One wave before the first IAM write: the run's intent is stored (a run that dies before
-        // its report still leaves a ledger a release understands) and the incident's ledger is
-        // listed (a detection re-delivered after a release must not undo the humans' decision; a
-        // replay keeps the cutoff its ledger records), beside the identity call on a cold start.
-        let bucket = &self.config.evidence_bucket;
-        let intent = self.intent(&incident, dry_run, &cutoff);
-        let mut identity = 0;
-        let (me, ledger, intent) = tokio::join!(
-            self.me(&mut identity),
-            evidence::incident_keys(&self.s3, bucket, &incident.id),
-            self.store_intent(intent, &prefix, started)
-        );
-        let me = me?;
-        // A work item's ledger is the incident's own runs and its item's, not the other items'.
-        let ledger = match &work {
-            Some(w) => ledger.map(|keys| {
-                keys.into_iter()
-                    .filter(|k| fanout::in_item_ledger(k, &w.dispatch, w.item))
-                    .collect()
-            }),
-            None => ledger,
-        };
-        // The identity (on a cold start), the ledger's listing and the intent went out together:
-        // one wave before the first IAM write.
-        waves += 1;
-        // Tourniquet's own IAM calls show up in CloudTrail: they must never trigger it again.
-        if incident.source == Source::CloudTrail
-            && incident
-                .targets
-                .iter()
-                .any(|t| t.principal.as_ref().is_some_and(|p| p.same_as(me)))
-        {
-            let reason = format!(
-                "{} was caused by Tourniquet's own identity {me}",
-                incident.id
-            );
-            info!(%reason, "event ignored");
-            return Ok(Report {
-                source: Some(Source::CloudTrail.as_str().into()),
-                reason: incident.reason.clone(),
-                message: Some(reason),
-                waves,
-                ..Report::new(&incident.id, Status::Ignored, dry_run)
-            });
-        }
-
-        let accounts = incident
-            .targets
-            .iter()
-            .map(|t| account_of(t, me))
-            .filter(|a| !protected.contains_key(a))
-            .chain(
-                (!incident.identity_center_users.is_empty())
-                    .then(|| self.identity_center_account(me)),
-            )
-            .collect();
-        let (accounts, entering) = self.enter(me, accounts, &incident.id).await;
-        waves += entering;
-
-        let reports = OnceCell::new();
-        let policies = snapshot::Policies::default();
-        let investigations = tokio::sync::Semaphore::new(INVESTIGATIONS);
-        let invocation = Invocation {
-            me,
-            accounts: &accounts,
-            protected: &protected,
-            incident: &incident,
-            ledger: &ledger,
-            reports: &reports,
-            policies: &policies,
-            investigations: &investigations,
-            dry_run,
-            now: &now,
-            started,
-            cutoff: &cutoff,
-            stop_reading,
-            prefix: &prefix,
-        };
-
-        // 1. Resolve: every target to its principal, each principal once.
-        let (resolved, resolving) = self.resolve(&invocation).await;
-        waves += resolving;
-        // 2-4. Contain, investigate, record: every principal at once, in its own lane of the
-        // paced queue (the order the event names them), writes ahead of reads; and every
-        // Identity Center user, in Identity Center, beside them.
-        let centered = futures::future::join_all(
-            incident
-                .identity_center_users
-                .iter()
-                .map(|claim| self.contain_identity_center(claim, &invocation)),
-        );
-        let contained =
-            futures::future::join_all(resolved.into_iter().enumerate().map(|(lane, r)| {
-                let ticket = Ticket {
-                    lane: u32::try_from(lane).unwrap_or(u32::MAX),
-                    urgent: false,
-                };
-                pace::ticket(ticket, async {
-                    match r {
-                        Err(stopped) => stopped,
-                        Ok((principal, keys, iam)) => {
-                            self.contain_resolved(iam, principal, &keys, &invocation, &prefix)
-                                .await
-                        }
-                    }
-                })
-            }));
-        let (mut runs, centered): (Vec<TargetRun>, Vec<TargetRun>) =
-            tokio::join!(contained, centered);
-        runs.extend(centered);
-        waves += runs.iter().map(|r| r.waves).max().unwrap_or(0);
-
-        // 5. Hunt: what the credentials did, after every containment write above; what they left
-        // is contained as more targets of the incident.
-        let hunted = match self.hunts(work.is_some()) {
-            true => Box::pin(self.hunt(&invocation, &runs)).await,
-            false => None,
-        };
-        let (runs, hunted, follow_intent) = match hunted {
-            Some(hunted) => {
-                waves += hunted.waves;
-                let mut all = runs;
-                all.extend(hunted.runs);
-                (all, Some((hunted.summary, hunted.activity)), hunted.intent)
-            }
-            None => (runs, None, None),
-        };
-
-        // 6. Report.
-        let skipped: Vec<Skipped> = incident
-            .skipped
-            .iter()
-            .map(|e| Skipped {
-                field: e.field.clone(),
-                error: e.message.clone(),
-            })
-            .collect();
-        for s in &skipped {
-            warn!(field = %s.field, error = %s.error, "malformed entity skipped; the rest of the event is contained");
-        }
-        let (targets, records): (Vec<TargetReport>, Vec<Vec<Upload>>) =
-            runs.into_iter().map(|r| (r.report, r.records)).unzip();
-        let mut status =
-            Report::status_from_targets(&targets, dry_run && self.playbook != Playbook::Snapshot);
-        if !skipped.is_empty() && !dry_run {
-            // The skipped part needs a human: the error puts it in front of the alarm and the
-            // dead-letter queue, and a retry finds the rest already in place.
-            status = Status::Partial;
-        }
-        if status == Status::Ignored && targets.is_empty() && hunted.is_some() {
-            status = Status::Hunted;
-        }
-        let (activity, events) = hunted.unzip();
-        let mut report = Report {
-            source: Some(incident.source.as_str().into()),
-            reason: incident.reason.clone(),
-            waves,
-            targets,
-            skipped,
-            activity,
-            ..Report::new(&incident.id, status, dry_run)
-        };
-        // The humans first: the message names where the evidence is going. A work item tells
-        // nobody: the incident's summary does, once, when its last item ends.
-        let ledger_keys = ledger.as_deref().unwrap_or_default();
-        let notified = match work {
-            Some(_) => None,
-            // Boxed: nested, the futures are too deep for the compiler's layout computation.
-            None => Box::pin(self.notify(&mut report, Some(&incident), ledger_keys, &prefix)).await,
-        };
-        if !dry_run {
-            let outcome = work.as_ref().map(|w| {
-                let object = EvidenceObject::json(
-                    format!("{prefix}/{}", fanout::outcome_object(report.status)),
-                    &fanout::Outcome {
-                        incident_id: incident.id.clone(),
-                        dispatch: w.dispatch.clone(),
-                        item: w.item,
-                        status: report.status,
-                        summary: report.summary(),
-                    },
-                );
-                self.upload(object, started)
-            });
-            let extra = Extra {
-                stored: intent.into_iter().chain(follow_intent).collect(),
-                uploads: records
-                    .into_iter()
-                    .flatten()
-                    .chain(notified.map(|o| self.upload(o, started)))
-                    .chain(outcome)
-                    .chain(events.map(|events| {
-                        let key = format!("{prefix}/{}", crate::hunt::ACTIVITY_OBJECT);
-                        self.upload(EvidenceObject::json(key, &events), started)
-                    }))
-                    .collect(),
-                ..Extra::default()
-            };
-            self.store_evidence(&mut report, &prefix, &incident.id, started, event, extra)
-                .await;
-        }
-        info!(
-            incident = %report.incident_id,
-            status = ?report.status,
-            waves = report.waves,
-            report = %serde_json::to_string(&report).unwrap_or_default(),
-            "{}", report.summary()
-        );
-        if let Some(w) = &work
-            && !dry_run
-        {
-            Box::pin(self.conclude(&incident.id, w)).await;
-        }
-        record::answer(report)
-    }
-
     /// The report of an incident that names more principals than may be contained without a
     /// human: every principal it names, refused, and nothing written to IAM. The event and the
     /// report are stored as evidence (unless a dry run), so the humans can see what was asked.
@@ -732,12 +424,9 @@ impl Responder {
         // The ledger says whether this refusal was told already; read only if it would be told.
         let ledger = match self.channels(&report, Some(incident)) {
             (None, []) => Vec::new(),
-            _ => {
-                let bucket = &self.config.evidence_bucket;
-                evidence::incident_keys(&self.s3, bucket, &incident.id)
-                    .await
-                    .unwrap_or_default()
-            }
+            _ => evidence::incident_keys(&*self.evidence, &incident.id)
+                .await
+                .unwrap_or_default(),
         };
         let prefix = ledger::run_prefix(&incident.id, started);
         let extra = Extra::default();
@@ -809,8 +498,7 @@ impl Responder {
         let intent = intent?;
         let object = EvidenceObject::json(format!("{prefix}/{}", ledger::INTENT_OBJECT), &intent);
         let retention = self.config.retention.as_ref().map(|r| (r, started));
-        let bucket = &self.config.evidence_bucket;
-        match evidence::put(&self.s3, bucket, &object, retention).await {
+        match evidence::put(&*self.evidence, &object, retention).await {
             Ok(stored) => Some((object, stored.version_id)),
             Err(e) => {
                 warn!(error = %e, "intent not stored; containing anyway");

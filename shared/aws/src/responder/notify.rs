@@ -22,8 +22,7 @@ impl Responder {
     /// run (anyone allowed `securityhub:BatchUpdateFindings` can write one) is no echo.
     pub(super) async fn echo(&self, incident: &Incident) -> Option<String> {
         let of = incident.echo_of.as_deref()?;
-        let bucket = &self.config.evidence_bucket;
-        let keys = match evidence::incident_keys(&self.s3, bucket, of).await {
+        let keys = match evidence::incident_keys(&*self.evidence, of).await {
             Ok(keys) => keys,
             Err(e) => {
                 warn!(incident = %of, error = %e, "the findings carry Tourniquet's mark, but its ledger cannot be read: acting on them");

@@ -9,12 +9,14 @@ impl Responder {
     /// are held only until S3 has them.
     pub(super) fn upload(&self, object: EvidenceObject, started: chrono::DateTime<Utc>) -> Upload {
         let entry = object.entry(None);
-        let (s3, bucket) = (self.s3.clone(), self.config.evidence_bucket.clone());
+        let store = self.evidence.clone();
         let (retention, slots) = (self.config.retention.clone(), self.uploads.clone());
         let stored = tokio::spawn(async move {
             let _slot = slots.acquire_owned().await.map_err(|e| e.to_string())?;
             let retention = retention.as_ref().map(|r| (r, started));
-            evidence::put(&s3, &bucket, &object, retention).await
+            evidence::put(&*store, &object, retention)
+                .await
+                .map_err(|e| e.to_string())
         });
         Upload { entry, stored }
     }
@@ -99,12 +101,11 @@ impl Responder {
                 Err(err) => evidence_failed(report, err),
             }
         }
-        let bucket = self.config.evidence_bucket.as_str();
         let retention = self.config.retention.as_ref().map(|r| (r, started));
         let manifest = ledger::manifest(incident_id, prefix, entries);
-        match evidence::put(&self.s3, bucket, &manifest, retention).await {
+        match evidence::put(&*self.evidence, &manifest, retention).await {
             Ok(e) => report.evidence.push(e),
-            Err(err) => evidence_failed(report, err),
+            Err(err) => evidence_failed(report, err.to_string()),
         }
     }
 }

@@ -272,8 +272,7 @@ impl Responder {
         &self,
         incident_id: &str,
     ) -> Result<(Vec<Report>, Vec<ledger::Intent>, Vec<Check>), String> {
-        let bucket = self.config.evidence_bucket.as_str();
-        let checks = evidence::verify(&self.s3, bucket, incident_id)
+        let checks = evidence::verify(&*self.evidence, incident_id)
             .await
             .map_err(|e| format!("no ledger to release from: {e}"))?;
         let mut keys: Vec<&str> = checks
@@ -331,20 +330,9 @@ impl Responder {
 
     /// One evidence object's bytes.
     async fn object(&self, key: &str) -> Result<Vec<u8>, String> {
-        let object = self
-            .s3
-            .get_object()
-            .bucket(&self.config.evidence_bucket)
-            .key(key)
-            .send()
+        evidence::read(&*self.evidence, key, None)
             .await
-            .map_err(|e| format!("{key}: {}", describe(&e)))?;
-        Ok(object
-            .body
-            .collect()
-            .await
-            .map_err(|e| e.to_string())?
-            .to_vec())
+            .map_err(|e| format!("{key}: {e}"))
     }
 }
 

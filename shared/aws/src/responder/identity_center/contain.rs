@@ -63,8 +63,9 @@ impl Responder {
         if run.incident.trigger == Trigger::Automatic {
             let release = match run.ledger {
                 Ok(keys) => {
-                    let bucket = &self.config.evidence_bucket;
-                    evidence::latest_identity_center_release(&self.s3, bucket, keys, &user_id).await
+                    evidence::latest_identity_center_release(&*self.evidence, keys, &user_id)
+                        .await
+                        .map_err(|e| e.to_string())
                 }
                 Err(e) => Err(e.clone()),
             };
