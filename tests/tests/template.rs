@@ -969,10 +969,15 @@ fn only_contain_queues_second_hunts_and_only_the_hunt_reads_them_or_cloudtrail()
 /// later cutoff or refusing every work item.
 #[test]
 fn every_function_may_read_the_ledger_its_code_reads() {
-    let code: String = ["evidence.rs", "ledger.rs", "responder/dispatch.rs", "fanout.rs"]
-        .iter()
-        .map(|f| std::fs::read_to_string(source(f)).unwrap())
-        .collect();
+    let code: String = [
+        "evidence.rs",
+        "ledger.rs",
+        "responder/dispatch.rs",
+        "fanout.rs",
+    ]
+    .iter()
+    .map(|f| std::fs::read_to_string(source(f)).unwrap())
+    .collect();
     let read = ["report.json", "released.json", "dispatch.json"];
     for object in read {
         assert!(

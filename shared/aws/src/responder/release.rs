@@ -38,6 +38,7 @@ impl Responder {
         result
     }
 
+    /// A release request: an Identity Center user's, or an IAM principal's.
     async fn release_from(
         &self,
         event: Value,
@@ -52,40 +53,41 @@ impl Responder {
         let request = intake::parse_release(&event).inspect_err(|err| {
             warn!(field = %err.field, error = %err.message, "invalid release request; nothing was changed");
         })?;
+        self.release_principal(&request, &event, started).await
+    }
+
+    /// Releases one IAM principal: refused where the guards say so or without a trustworthy
+    /// ledger; otherwise every undo the plan holds, beside the snapshot, then the record.
+    async fn release_principal(
+        &self,
+        request: &ReleaseRequest,
+        event: &Value,
+        started: chrono::DateTime<Utc>,
+    ) -> Result<Report, Error> {
         let dry_run = self.config.dry_run || request.dry_run;
         let now = started.to_rfc3339_opts(SecondsFormat::Millis, true);
         let mut waves = 0;
         let me = self.me(&mut waves).await?;
         let principal = &request.principal;
         info!(incident = %request.incident_id, principal = %principal, dry_run, "release requested");
-
         let mut report = Report {
             source: Some("release".into()),
             reason: request.reason.clone(),
             waves,
             ..Report::new(&request.incident_id, Status::Refused, dry_run)
         };
-        let refuse = |mut report: Report, why: String| {
-            warn!(principal = %principal, reason = %why, "release refused");
-            report.targets.push(TargetReport::stopped(
-                principal.arn(),
-                &principal.account_id,
-                Status::Refused,
-                why,
-            ));
-            Ok(report)
-        };
         if let Some(why) = plan::refusal(principal, me, &self.config.guard, Playbook::Release) {
-            return refuse(report, why);
+            return refuse(report, principal, why);
         }
         let accounts = [principal.account_id.clone()].into_iter().collect();
         let (accounts, entering) = self.enter(me, accounts, &request.incident_id).await;
         report.waves += entering;
         let iam = match accounts.iam(&self.iam, &principal.account_id) {
             Ok(iam) => iam,
-            Err(Blocked::NotConfigured(why) | Blocked::Failed(why)) => return refuse(report, why),
+            Err(Blocked::NotConfigured(why) | Blocked::Failed(why)) => {
+                return refuse(report, principal, why);
+            }
         };
-
         // Wave 1 (and 2 for the ledger's objects): the ledger and the principal, at once.
         let (ledger, (first, _), deny) = tokio::join!(
             self.read_ledger(&request.incident_id),
@@ -95,62 +97,18 @@ impl Responder {
         report.waves += 2;
         let (reports, intents, checks) = match ledger {
             Ok(found) => found,
-            Err(why) => return refuse(report, why),
+            Err(why) => return refuse(report, principal, why),
         };
         let state = first.state();
-        // A run that died before its report left only its intent: what it intended and is found
-        // in place is undone like the rest.
-        let mut ledger = release::ledger(&reports, principal);
-        for intent in &intents {
-            release::merge(&mut ledger, release::intended(intent, principal, &state));
-        }
-        if ledger.is_empty() {
-            return refuse(
-                report,
-                format!(
-                    "no containment of {principal} is recorded under incident {} in s3://{}: \
-                     nothing to release (check the principal's tourniquet:incident tag)",
-                    request.incident_id, self.config.evidence_bucket
-                ),
-            );
-        }
         let now_state = Now {
             state: &state,
             deny_document: deny.map_err(Into::into),
         };
-        let wanted = release::Request {
-            reactivate_access_keys: request.reactivate_access_keys.clone(),
-            reactivate_credentials: request.reactivate_credentials.clone(),
-            force: request.force,
-        };
-        let mut release_plan = release::plan_release(
-            &request.incident_id,
-            principal,
-            &ledger,
-            &now_state,
-            &wanted,
-        );
-
-        for check in checks.iter().filter(|c| !c.is_verified()) {
-            let what = format!(
-                "the ledger does not verify: {}",
-                serde_json::to_string(check).unwrap_or_default()
-            );
-            // An object altered or gone since its manifest was written is not Tourniquet's
-            // record: not even `force` releases from it. One no manifest lists (a run that died
-            // before its manifest) is drift a human may override.
-            match check {
-                // The intent of a run that died before its manifest: expected, and read above.
-                Check::Unlisted { key }
-                    if key.ends_with(&format!("/{}", ledger::INTENT_OBJECT)) => {}
-                Check::Unlisted { .. } => release_plan.drift.push(what),
-                _ => release_plan.untrusted.push(what),
-            }
-        }
-        if !release_plan.untrusted.is_empty() {
-            // Not even `force` undoes from a ledger Tourniquet could not have written.
-            return refuse(report, release_plan.untrusted.join("; "));
-        }
+        let release_plan =
+            match self.plan_from_ledger(request, &reports, &intents, &checks, &now_state) {
+                Ok(plan) => plan,
+                Err(why) => return refuse(report, principal, why),
+            };
         let arn = first
             .arn()
             .map(str::to_owned)
@@ -159,13 +117,12 @@ impl Responder {
         // A read the release depends on failed: stop before any write, and say so.
         let unread = release_plan.undos.iter().any(|u| u.unreadable.is_some());
         let writes_allowed = !dry_run && !blocked && !unread;
-
         let writer = Writer {
             iam,
             principal,
             cutoff: "",
         };
-        let run = release_run(&request, &now);
+        let run = release_run(request, &now);
         let undos = release_plan.undos.iter().map(|undo| {
             let (writer, run) = (&writer, &run);
             async move { undo_step(writer, undo, run, writes_allowed, unread).await }
@@ -179,90 +136,111 @@ impl Responder {
         for s in &steps {
             info!(principal = %arn, action = %s.action, target = %s.target, outcome = ?s.outcome, "{}", s.detail);
         }
-        let status = if blocked {
-            Status::Refused
-        } else if steps.iter().any(|s| s.outcome == Outcome::Failed) {
-            // A failed write, or a read the undo depended on: `released` means every undo was
-            // applied or verified in place by a read that succeeded.
-            Status::Partial
-        } else if dry_run {
-            Status::Planned
-        } else {
-            Status::Released
-        };
-        let message = (!release_plan.drift.is_empty()).then(|| {
-            let verdict = if request.force {
-                "released anyway (force), undoing only what still matches the ledger"
-            } else {
-                "nothing was changed; set \"force\": true to undo what still matches the ledger"
-            };
-            format!(
-                "drift since the containment: {}; {verdict}",
-                release_plan.drift.join("; ")
-            )
-        });
         let target = TargetReport {
             principal_arn: arn,
             account_id: principal.account_id.clone(),
-            status,
-            message,
+            status: release_status(blocked, &steps, dry_run),
+            message: drift_message(&release_plan.drift, request.force),
             cause: None,
             steps,
         };
         report.status = target.status;
-        let folder = ledger::principal_folder(
-            &ledger::run_prefix(&request.incident_id, started),
-            principal,
-        );
-        let uploads = if dry_run {
-            Vec::new()
-        } else {
-            vec![
-                self.upload(
-                    EvidenceObject::json(format!("{folder}/snapshot.json"), &snapshot),
-                    started,
-                ),
-                self.upload(
-                    EvidenceObject::json(format!("{folder}/plan.json"), &release_plan),
-                    started,
-                ),
-            ]
-        };
         report.targets.push(target);
         if !dry_run {
-            // The record a re-delivered detection of this incident reads before it would
-            // contain the principal again (never a tag, which the principal could write).
-            let records = (report.status == Status::Released)
-                .then(|| {
-                    let release = ledger::Release {
-                        incident_id: request.incident_id.clone(),
-                        principal_arn: principal.arn(),
-                        released_at: started,
-                        reason: request.reason.clone(),
-                    };
-                    let record = serde_json::to_value(&release).unwrap_or_default();
-                    (principal.clone(), ledger::RELEASED_OBJECT, record)
-                })
-                .into_iter()
-                .collect();
-            let extra = super::Extra {
-                records,
-                uploads,
-                ..super::Extra::default()
+            let records = ReleaseRecords {
+                snapshot: &snapshot,
+                plan: &release_plan,
             };
-            let prefix = ledger::run_prefix(&request.incident_id, started);
-            self.store_evidence(
-                &mut report,
-                &prefix,
-                &request.incident_id,
-                started,
-                &event,
-                extra,
-            )
-            .await;
+            self.record_release(&mut report, request, event, records, started)
+                .await;
         }
         info!(incident = %report.incident_id, status = ?report.status, "{}", report.summary());
         super::record::answer(report)
+    }
+
+    /// The release plan from the incident's ledger: its reports, and the intent of a run that
+    /// died before its report (what it intended and is found in place is undone like the rest),
+    /// judged against what the evidence store's verification found. `Err`: why there is nothing
+    /// Tourniquet may release from.
+    fn plan_from_ledger(
+        &self,
+        request: &ReleaseRequest,
+        reports: &[Report],
+        intents: &[ledger::Intent],
+        checks: &[Check],
+        now: &Now<'_>,
+    ) -> Result<release::ReleasePlan, String> {
+        let principal = &request.principal;
+        let mut ledger = release::ledger(reports, principal);
+        for intent in intents {
+            release::merge(&mut ledger, release::intended(intent, principal, now.state));
+        }
+        if ledger.is_empty() {
+            return Err(format!(
+                "no containment of {principal} is recorded under incident {} in s3://{}: \
+                 nothing to release (check the principal's tourniquet:incident tag)",
+                request.incident_id, self.config.evidence_bucket
+            ));
+        }
+        let wanted = release::Request {
+            reactivate_access_keys: request.reactivate_access_keys.clone(),
+            reactivate_credentials: request.reactivate_credentials.clone(),
+            force: request.force,
+        };
+        let mut release_plan =
+            release::plan_release(&request.incident_id, principal, &ledger, now, &wanted);
+        judge_checks(checks, &mut release_plan);
+        if !release_plan.untrusted.is_empty() {
+            // Not even `force` undoes from a ledger Tourniquet could not have written.
+            return Err(release_plan.untrusted.join("; "));
+        }
+        Ok(release_plan)
+    }
+
+    /// Stores the release's evidence: the snapshot and the plan in the principal's folder and,
+    /// when released, the record a re-delivered detection of this incident reads before it would
+    /// contain the principal again (never a tag, which the principal could write).
+    async fn record_release(
+        &self,
+        report: &mut Report,
+        request: &ReleaseRequest,
+        event: &Value,
+        records: ReleaseRecords<'_>,
+        started: chrono::DateTime<Utc>,
+    ) {
+        let principal = &request.principal;
+        let prefix = ledger::run_prefix(&request.incident_id, started);
+        let folder = ledger::principal_folder(&prefix, principal);
+        let uploads = vec![
+            self.upload(
+                EvidenceObject::json(format!("{folder}/snapshot.json"), records.snapshot),
+                started,
+            ),
+            self.upload(
+                EvidenceObject::json(format!("{folder}/plan.json"), records.plan),
+                started,
+            ),
+        ];
+        let released = (report.status == Status::Released)
+            .then(|| {
+                let release = ledger::Release {
+                    incident_id: request.incident_id.clone(),
+                    principal_arn: principal.arn(),
+                    released_at: started,
+                    reason: request.reason.clone(),
+                };
+                let record = serde_json::to_value(&release).unwrap_or_default();
+                (principal.clone(), ledger::RELEASED_OBJECT, record)
+            })
+            .into_iter()
+            .collect();
+        let extra = super::Extra {
+            records: released,
+            uploads,
+            ..super::Extra::default()
+        };
+        self.store_evidence(report, &prefix, &request.incident_id, started, event, extra)
+            .await;
     }
 
     /// Every report of the incident, oldest first; the intents of runs that left no report (they
@@ -339,6 +317,71 @@ impl Responder {
 /// What a release writes besides undos: the released tags.
 struct ReleaseRun {
     tags: Vec<(String, String)>,
+}
+
+/// What a release stores of the principal, beside its report.
+struct ReleaseRecords<'a> {
+    snapshot: &'a snapshot::Snapshot,
+    plan: &'a release::ReleasePlan,
+}
+
+/// The report of a release refused before any write, with the reason for the humans.
+fn refuse(mut report: Report, principal: &Principal, why: String) -> Result<Report, Error> {
+    warn!(principal = %principal, reason = %why, "release refused");
+    report.targets.push(TargetReport::stopped(
+        principal.arn(),
+        &principal.account_id,
+        Status::Refused,
+        why,
+    ));
+    Ok(report)
+}
+
+/// Folds the evidence store's verification into the plan. An object altered or gone since its
+/// manifest was written is not Tourniquet's record: not even `force` releases from it. One no
+/// manifest lists (a run that died before its manifest) is drift a human may override.
+fn judge_checks(checks: &[Check], release_plan: &mut release::ReleasePlan) {
+    for check in checks.iter().filter(|c| !c.is_verified()) {
+        let what = format!(
+            "the ledger does not verify: {}",
+            serde_json::to_string(check).unwrap_or_default()
+        );
+        match check {
+            // The intent of a run that died before its manifest: expected, and read above.
+            Check::Unlisted { key } if key.ends_with(&format!("/{}", ledger::INTENT_OBJECT)) => {}
+            Check::Unlisted { .. } => release_plan.drift.push(what),
+            _ => release_plan.untrusted.push(what),
+        }
+    }
+}
+
+/// `released` means every undo was applied or verified in place by a read that succeeded; a
+/// failed write, or a read an undo depended on, is `partial`; drift without `force` refuses.
+fn release_status(blocked: bool, steps: &[StepReport], dry_run: bool) -> Status {
+    if blocked {
+        Status::Refused
+    } else if steps.iter().any(|s| s.outcome == Outcome::Failed) {
+        Status::Partial
+    } else if dry_run {
+        Status::Planned
+    } else {
+        Status::Released
+    }
+}
+
+/// What changed by hand since the containment, and what the release did about it.
+fn drift_message(drift: &[String], force: bool) -> Option<String> {
+    (!drift.is_empty()).then(|| {
+        let verdict = if force {
+            "released anyway (force), undoing only what still matches the ledger"
+        } else {
+            "nothing was changed; set \"force\": true to undo what still matches the ledger"
+        };
+        format!(
+            "drift since the containment: {}; {verdict}",
+            drift.join("; ")
+        )
+    })
 }
 
 fn release_run(request: &ReleaseRequest, now: &str) -> ReleaseRun {
