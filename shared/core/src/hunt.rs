@@ -346,44 +346,7 @@ pub fn classify(record: &Value) -> Option<Activity> {
     let issued_key = text(record, &["responseElements", "credentials", "accessKeyId"])
         .or_else(|| text(record, &["responseElements", "accessKey", "accessKeyId"]))
         .map(str::to_owned);
-    let resource = match name {
-        "CreateUser" => text(record, &["responseElements", "user", "arn"])
-            .map(str::to_owned)
-            .or_else(|| request("userName").map(user_arn)),
-        // A refused call issued no key: the user it was for.
-        "CreateAccessKey" => issued_key
-            .clone()
-            .or_else(|| request("userName").map(user_arn)),
-        "AssumeRole" => request("roleArn").map(str::to_owned),
-        "RunInstances" => record["responseElements"]["instancesSet"]["items"]
-            .as_array()
-            .map(|items| {
-                items
-                    .iter()
-                    .filter_map(|i| i["instanceId"].as_str())
-                    .collect::<Vec<_>>()
-                    .join(",")
-            }),
-        _ => [
-            "userName",
-            "roleName",
-            "groupName",
-            "policyArn",
-            "name",
-            "functionName",
-            "bucketName",
-            "detectorId",
-            "serialNumber",
-            "trailName",
-        ]
-        .iter()
-        .find_map(|k| request(k))
-        .map(|r| match (r, request("userName")) {
-            (r, Some(user)) if r == user => user_arn(user),
-            (r, _) => r.to_owned(),
-        }),
-    }
-    .unwrap_or_default();
+    let resource = resource(record, name, issued_key.as_deref(), &user_arn);
     let error = text(record, &["errorCode"]).map(str::to_owned);
     let actor = text(record, &["userIdentity", "arn"]).unwrap_or_default();
     let principal = match name {
@@ -417,6 +380,55 @@ pub fn classify(record: &Value) -> Option<Activity> {
         issued_key: issued_key.filter(|_| text(record, &["errorCode"]).is_none()),
         record: record.clone(),
     })
+}
+
+/// What the call acted on, as the report names it: the ARN of a user created or a role assumed,
+/// a key issued, instances run, else the first resource its request parameters name.
+fn resource(
+    record: &Value,
+    name: &str,
+    issued_key: Option<&str>,
+    user_arn: &dyn Fn(&str) -> String,
+) -> String {
+    let request = |key: &str| text(record, &["requestParameters", key]);
+    match name {
+        "CreateUser" => text(record, &["responseElements", "user", "arn"])
+            .map(str::to_owned)
+            .or_else(|| request("userName").map(user_arn)),
+        // A refused call issued no key: the user it was for.
+        "CreateAccessKey" => issued_key
+            .map(str::to_owned)
+            .or_else(|| request("userName").map(user_arn)),
+        "AssumeRole" => request("roleArn").map(str::to_owned),
+        "RunInstances" => record["responseElements"]["instancesSet"]["items"]
+            .as_array()
+            .map(|items| {
+                items
+                    .iter()
+                    .filter_map(|i| i["instanceId"].as_str())
+                    .collect::<Vec<_>>()
+                    .join(",")
+            }),
+        _ => [
+            "userName",
+            "roleName",
+            "groupName",
+            "policyArn",
+            "name",
+            "functionName",
+            "bucketName",
+            "detectorId",
+            "serialNumber",
+            "trailName",
+        ]
+        .iter()
+        .find_map(|k| request(k))
+        .map(|r| match (r, request("userName")) {
+            (r, Some(user)) if r == user => user_arn(user),
+            (r, _) => r.to_owned(),
+        }),
+    }
+    .unwrap_or_default()
 }
 
 /// The command a human would run about something the hunt only reports.

@@ -16,6 +16,8 @@
 //! - [`hunt`] classifies what a stolen credential did from CloudTrail records;
 //! - [`fanout`] splits an incident too large for one invocation into work items.
 
+#![warn(clippy::too_many_lines)]
+
 pub mod audit;
 pub mod error;
 pub mod fanout;

@@ -367,107 +367,9 @@ pub fn message(report: &Report, ctx: &Context<'_>, format: Format) -> Message {
     let status = status_name(report.status);
     let severity = ctx.severity.unwrap_or("UNSPECIFIED").to_owned();
     let accounts = accounts(&report.targets.iter().collect::<Vec<_>>());
-    let mut principals: Vec<Value> = report
-        .targets
-        .iter()
-        .take(PRINCIPALS_IN_DETAIL)
-        .map(principal)
-        .collect();
-    let more = report.targets.len().saturating_sub(PRINCIPALS_IN_DETAIL);
-    if more > 0 {
-        principals
-            .push(format!("... and {more} more principals: see the report in the evidence").into());
-    }
     let body = match format {
-        Format::Email => {
-            let mut doc = json!({
-                "summary": summary(report),
-                "attacker_activity": report.activity.as_ref().map(|a| &a.lines),
-                "status": status,
-                "severity": severity,
-                "incident_id": report.incident_id,
-                "function": ctx.function,
-                "dry_run": report.dry_run,
-                "source": report.source.as_deref().unwrap_or("manual"),
-                "reason": report.reason,
-                "accounts": accounts,
-                "principals": principals,
-                "evidence": evidence_location(ctx),
-            });
-            if report.activity.is_none()
-                && let Some(map) = doc.as_object_mut()
-            {
-                map.shift_remove("attacker_activity");
-            }
-            if let Some(message) = &report.message {
-                doc["message"] = message.clone().into();
-            }
-            if !report.skipped.is_empty() {
-                doc["skipped"] = report
-                    .skipped
-                    .iter()
-                    .map(|s| format!("{}: {}", s.field, s.error))
-                    .collect();
-            }
-            if let Some(release) = how_to_release(report) {
-                doc["release"] = release.into();
-            }
-            serde_json::to_string_pretty(&doc).unwrap_or_default()
-        }
-        Format::Chatbot => {
-            let mut lines: Vec<String> = report
-                .targets
-                .iter()
-                .take(PRINCIPALS_IN_DETAIL)
-                .map(|t| {
-                    let mut line = format!("*{}* `{}`", status_name(t.status), t.principal_arn);
-                    if let Some(m) = &t.message {
-                        line.push_str(&format!(": {m}"));
-                    }
-                    line
-                })
-                .collect();
-            if more > 0 {
-                lines.push(format!("... and {more} more principals"));
-            }
-            let mut next = vec![format!("Evidence: {}", evidence_location(ctx))];
-            next.extend(how_to_release(report));
-            let related: Vec<&str> = report
-                .targets
-                .iter()
-                .take(PRINCIPALS_IN_DETAIL)
-                .map(|t| t.principal_arn.as_str())
-                .collect();
-            let title = if needs_a_human(report) {
-                format!(":rotating_light: {subject}")
-            } else {
-                subject.clone()
-            };
-            let doc = json!({
-                "version": "1.0",
-                "source": "custom",
-                "id": report.incident_id,
-                "content": {
-                    "textType": "client-markdown",
-                    "title": title,
-                    "description": format!("{}\n{}", summary(report), lines.join("\n")),
-                    "nextSteps": next,
-                    "keywords": [status, severity, ctx.function],
-                },
-                "metadata": {
-                    "threadId": report.incident_id,
-                    "summary": subject,
-                    "eventType": format!("tourniquet.{status}"),
-                    "relatedResources": related,
-                    "additionalContext": {
-                        "incident_id": report.incident_id,
-                        "status": status,
-                        "evidence": evidence_location(ctx),
-                    },
-                },
-            });
-            serde_json::to_string(&doc).unwrap_or_default()
-        }
+        Format::Email => email_body(report, ctx, &severity, &accounts),
+        Format::Chatbot => chatbot_body(report, ctx, &subject, &severity),
     };
     Message {
         subject,
@@ -490,6 +392,114 @@ pub fn message(report: &Report, ctx: &Context<'_>, format: Format) -> Message {
             },
         ],
     }
+}
+
+/// The e-mail's body: pretty JSON a human reads top down, the summary first, and the principals
+/// past [`PRINCIPALS_IN_DETAIL`] counted, not listed.
+fn email_body(report: &Report, ctx: &Context<'_>, severity: &str, accounts: &[&str]) -> String {
+    let mut principals: Vec<Value> = report
+        .targets
+        .iter()
+        .take(PRINCIPALS_IN_DETAIL)
+        .map(principal)
+        .collect();
+    let more = report.targets.len().saturating_sub(PRINCIPALS_IN_DETAIL);
+    if more > 0 {
+        principals
+            .push(format!("... and {more} more principals: see the report in the evidence").into());
+    }
+    let mut doc = json!({
+        "summary": summary(report),
+        "attacker_activity": report.activity.as_ref().map(|a| &a.lines),
+        "status": status_name(report.status),
+        "severity": severity,
+        "incident_id": report.incident_id,
+        "function": ctx.function,
+        "dry_run": report.dry_run,
+        "source": report.source.as_deref().unwrap_or("manual"),
+        "reason": report.reason,
+        "accounts": accounts,
+        "principals": principals,
+        "evidence": evidence_location(ctx),
+    });
+    if report.activity.is_none()
+        && let Some(map) = doc.as_object_mut()
+    {
+        map.shift_remove("attacker_activity");
+    }
+    if let Some(message) = &report.message {
+        doc["message"] = message.clone().into();
+    }
+    if !report.skipped.is_empty() {
+        doc["skipped"] = report
+            .skipped
+            .iter()
+            .map(|s| format!("{}: {}", s.field, s.error))
+            .collect();
+    }
+    if let Some(release) = how_to_release(report) {
+        doc["release"] = release.into();
+    }
+    serde_json::to_string_pretty(&doc).unwrap_or_default()
+}
+
+/// The body of an AWS Chatbot custom notification: one markdown line per principal (up to
+/// [`PRINCIPALS_IN_DETAIL`]), the next steps, and the thread the incident's messages share.
+fn chatbot_body(report: &Report, ctx: &Context<'_>, subject: &str, severity: &str) -> String {
+    let status = status_name(report.status);
+    let mut lines: Vec<String> = report
+        .targets
+        .iter()
+        .take(PRINCIPALS_IN_DETAIL)
+        .map(|t| {
+            let mut line = format!("*{}* `{}`", status_name(t.status), t.principal_arn);
+            if let Some(m) = &t.message {
+                line.push_str(&format!(": {m}"));
+            }
+            line
+        })
+        .collect();
+    let more = report.targets.len().saturating_sub(PRINCIPALS_IN_DETAIL);
+    if more > 0 {
+        lines.push(format!("... and {more} more principals"));
+    }
+    let mut next = vec![format!("Evidence: {}", evidence_location(ctx))];
+    next.extend(how_to_release(report));
+    let related: Vec<&str> = report
+        .targets
+        .iter()
+        .take(PRINCIPALS_IN_DETAIL)
+        .map(|t| t.principal_arn.as_str())
+        .collect();
+    let title = if needs_a_human(report) {
+        format!(":rotating_light: {subject}")
+    } else {
+        subject.to_owned()
+    };
+    let doc = json!({
+        "version": "1.0",
+        "source": "custom",
+        "id": report.incident_id,
+        "content": {
+            "textType": "client-markdown",
+            "title": title,
+            "description": format!("{}\n{}", summary(report), lines.join("\n")),
+            "nextSteps": next,
+            "keywords": [status, severity, ctx.function],
+        },
+        "metadata": {
+            "threadId": report.incident_id,
+            "summary": subject,
+            "eventType": format!("tourniquet.{status}"),
+            "relatedResources": related,
+            "additionalContext": {
+                "incident_id": report.incident_id,
+                "status": status,
+                "evidence": evidence_location(ctx),
+            },
+        },
+    });
+    serde_json::to_string(&doc).unwrap_or_default()
 }
 
 /// The note on the Security Hub findings the run acted on (at most [`NOTE_LIMIT`] characters):

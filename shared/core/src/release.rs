@@ -103,21 +103,11 @@ pub fn intended(
         };
         for action in &target.actions {
             match action {
-                Action::AttachDenyAll => {
-                    let has = |found: &Result<Vec<String>, Unread>, what: &dyn Fn(&str) -> bool| {
-                        found.as_ref().is_ok_and(|v| v.iter().any(|x| what(x)))
-                    };
-                    let route = if has(&state.attached_policy_arns, &|a| {
-                        plan::is_own_managed_policy(a, principal)
-                    }) {
-                        Route::Managed
-                    } else if has(&state.group_names, &|g| g == plan::QUARANTINE_GROUP) {
-                        Route::QuarantineGroup
-                    } else {
-                        Route::Inline
-                    };
-                    applied.push(entry(*action, plan::DENY_POLICY_NAME, Some(route)));
-                }
+                Action::AttachDenyAll => applied.push(entry(
+                    *action,
+                    plan::DENY_POLICY_NAME,
+                    Some(deny_route(principal, state)),
+                )),
                 Action::RevokeSessions => applied.push(entry(
                     *action,
                     plan::REVOKE_POLICY_NAME,
@@ -153,6 +143,23 @@ pub fn intended(
         }
     }
     applied
+}
+
+/// The route the deny-all takes on `principal` now: managed or the quarantine group when it
+/// shows Tourniquet's policy or group, else inline (a list that could not be read shows neither).
+fn deny_route(principal: &Principal, state: &PrincipalState) -> Route {
+    let has = |found: &Result<Vec<String>, Unread>, what: &dyn Fn(&str) -> bool| {
+        found.as_ref().is_ok_and(|v| v.iter().any(|x| what(x)))
+    };
+    if has(&state.attached_policy_arns, &|a| {
+        plan::is_own_managed_policy(a, principal)
+    }) {
+        Route::Managed
+    } else if has(&state.group_names, &|g| g == plan::QUARANTINE_GROUP) {
+        Route::QuarantineGroup
+    } else {
+        Route::Inline
+    }
 }
 
 /// Adds `more` to a ledger, each change once (by action, target and route).
@@ -327,31 +334,7 @@ pub fn plan_release(
             _ => {}
         }
     }
-    for key in &request.reactivate_access_keys {
-        if !ledger
-            .iter()
-            .any(|a| a.action == Action::DeactivateAccessKey && &a.target == key)
-        {
-            plan.undos.push(Undo::keep(
-                Action::KeepAccessKeyInactive,
-                key.clone(),
-                "this incident did not deactivate it, so the release does not touch it",
-            ));
-        }
-    }
-    for id in &request.reactivate_credentials {
-        let ours = ledger.iter().any(|a| {
-            a.action == Action::DeactivateCredential
-                && CredentialKind::parse_target(&a.target).is_some_and(|(_, i)| i == id)
-        });
-        if !ours {
-            plan.undos.push(Undo::keep(
-                Action::KeepCredentialInactive,
-                id.clone(),
-                "this incident did not deactivate it, so the release does not touch it",
-            ));
-        }
-    }
+    plan.undos.extend(not_this_incidents(ledger, request));
     let released = state.tag(plan::RELEASED_TAG) == Some(incident_id);
     plan.undos.push(Undo::new(
         Action::TagReleased,
@@ -372,6 +355,39 @@ pub fn plan_release(
         }
     }
     plan
+}
+
+/// The keys and credentials the request asks to reactivate that this incident did not
+/// deactivate: each stays as it is, with why, so a release can never turn on what someone else
+/// turned off.
+fn not_this_incidents(ledger: &[Applied], request: &Request) -> Vec<Undo> {
+    let mut kept = Vec::new();
+    for key in &request.reactivate_access_keys {
+        if !ledger
+            .iter()
+            .any(|a| a.action == Action::DeactivateAccessKey && &a.target == key)
+        {
+            kept.push(Undo::keep(
+                Action::KeepAccessKeyInactive,
+                key.clone(),
+                "this incident did not deactivate it, so the release does not touch it",
+            ));
+        }
+    }
+    for id in &request.reactivate_credentials {
+        let ours = ledger.iter().any(|a| {
+            a.action == Action::DeactivateCredential
+                && CredentialKind::parse_target(&a.target).is_some_and(|(_, i)| i == id)
+        });
+        if !ours {
+            kept.push(Undo::keep(
+                Action::KeepCredentialInactive,
+                id.clone(),
+                "this incident did not deactivate it, so the release does not touch it",
+            ));
+        }
+    }
+    kept
 }
 
 fn undo_tags(incident_id: &str, state: &PrincipalState) -> Undo {

@@ -2,6 +2,7 @@
 //! function that turns an [`Account`] into its verdicts. A check gives a verdict only where it
 //! applies (the console MFA check, to users with a password); every verdict names its resource.
 
+use super::credential_report::KeySlot;
 use super::policy::{self, Statement};
 use super::{
     Account, Compliance, CredentialRow, Options, Resource, ResourceKind, Role, User, Verdict,
@@ -463,7 +464,7 @@ fn credentials(row: &CredentialRow, user: Option<&User>, cx: &Context, out: &mut
         };
         out.push("console-mfa", row.mfa_active, resource(), detail.into());
     }
-    let active: Vec<(usize, &super::credential_report::KeySlot)> = row
+    let active: Vec<(usize, &KeySlot)> = row
         .keys
         .iter()
         .enumerate()
@@ -471,36 +472,67 @@ fn credentials(row: &CredentialRow, user: Option<&User>, cx: &Context, out: &mut
         .map(|(i, k)| (i + 1, k))
         .collect();
     if !active.is_empty() {
-        let old: Vec<String> = active
-            .iter()
-            .filter_map(|(slot, k)| {
-                let rotated = k.last_rotated?;
-                let age = days_since(cx.now, rotated);
-                (age > cx.options.key_max_age_days).then(|| {
-                    format!(
-                        "access key {slot} is {age} days old (since {})",
-                        day(rotated)
-                    )
-                })
-            })
-            .collect();
-        let detail = if old.is_empty() {
-            format!(
-                "every active key is at most {} days old",
-                cx.options.key_max_age_days
-            )
-        } else {
-            old.join("; ")
-        };
-        out.push("key-rotated", old.is_empty(), resource(), detail);
-        let two = active.len() > 1;
-        let detail = if two {
-            "two active access keys".into()
-        } else {
-            "one active access key".into()
-        };
-        out.push("one-active-key", !two, resource(), detail);
+        key_age_and_count(&row.arn, &active, cx, out);
     }
+    unused_credentials(row, &active, cx, out);
+    if let Some(user) = user
+        && let Some(mark) = application_mark(user, &cx.options.application_users)
+    {
+        let detail = if active.is_empty() {
+            format!("an application's user ({mark}) without an active access key")
+        } else {
+            format!(
+                "an application's user ({mark}) with {} active long-term access key(s)",
+                active.len()
+            )
+        };
+        out.push("application-keys", active.is_empty(), resource(), detail);
+    }
+}
+
+/// The checks of a user's active keys (at least one): each one's age, and that there is only one.
+fn key_age_and_count(arn: &str, active: &[(usize, &KeySlot)], cx: &Context, out: &mut Verdicts) {
+    let resource = || user_resource(arn);
+    let old: Vec<String> = active
+        .iter()
+        .filter_map(|(slot, k)| {
+            let rotated = k.last_rotated?;
+            let age = days_since(cx.now, rotated);
+            (age > cx.options.key_max_age_days).then(|| {
+                format!(
+                    "access key {slot} is {age} days old (since {})",
+                    day(rotated)
+                )
+            })
+        })
+        .collect();
+    let detail = if old.is_empty() {
+        format!(
+            "every active key is at most {} days old",
+            cx.options.key_max_age_days
+        )
+    } else {
+        old.join("; ")
+    };
+    out.push("key-rotated", old.is_empty(), resource(), detail);
+    let two = active.len() > 1;
+    let detail = if two {
+        "two active access keys".into()
+    } else {
+        "one active access key".into()
+    };
+    out.push("one-active-key", !two, resource(), detail);
+}
+
+/// The check that every credential the user holds (console password, active keys) was used, or
+/// set, within `AUDIT_UNUSED_DAYS`; none held, no verdict.
+fn unused_credentials(
+    row: &CredentialRow,
+    active: &[(usize, &KeySlot)],
+    cx: &Context,
+    out: &mut Verdicts,
+) {
+    let resource = || user_resource(&row.arn);
     // Unused: the last use, or (never used) the date the credential was set, older than the
     // threshold.
     let mut unused = Vec::new();
@@ -521,7 +553,7 @@ fn credentials(row: &CredentialRow, user: Option<&User>, cx: &Context, out: &mut
             unused.push(format!("console password {what} {}", day(since)));
         }
     }
-    for (slot, key) in &active {
+    for (slot, key) in active {
         held = true;
         if let Some(since) = key.last_used.or(key.last_rotated)
             && days_since(cx.now, since) > cx.options.unused_days
@@ -544,19 +576,6 @@ fn credentials(row: &CredentialRow, user: Option<&User>, cx: &Context, out: &mut
             unused.join("; ")
         };
         out.push("unused-credentials", unused.is_empty(), resource(), detail);
-    }
-    if let Some(user) = user
-        && let Some(mark) = application_mark(user, &cx.options.application_users)
-    {
-        let detail = if active.is_empty() {
-            format!("an application's user ({mark}) without an active access key")
-        } else {
-            format!(
-                "an application's user ({mark}) with {} active long-term access key(s)",
-                active.len()
-            )
-        };
-        out.push("application-keys", active.is_empty(), resource(), detail);
     }
 }
 
@@ -914,47 +933,60 @@ fn break_glass(account: &Account, cx: &Context, out: &mut Verdicts) {
             },
         );
         for (principal, arn) in matched {
-            if !seen.insert(*arn) {
-                continue;
-            }
-            match principal.kind {
-                PrincipalKind::User => {
-                    let Some(row) = rows.get(arn) else { continue };
-                    out.push(
-                        "break-glass-mfa",
-                        row.mfa_active,
-                        user_resource(arn),
-                        if row.mfa_active {
-                            "has MFA"
-                        } else {
-                            "a break-glass user without MFA"
-                        }
-                        .into(),
-                    );
-                    recent_use(
-                        "break-glass-unused",
-                        row.last_used(),
-                        user_resource(arn),
-                        cx,
-                        out,
-                    );
-                }
-                PrincipalKind::Role => {
-                    let Some(role) = account.roles.iter().find(|r| r.arn == *arn) else {
-                        continue;
-                    };
-                    role_mfa(role, out);
-                    recent_use(
-                        "break-glass-unused",
-                        role.last_used,
-                        role_resource(arn),
-                        cx,
-                        out,
-                    );
-                }
-                PrincipalKind::Root => {}
+            // A principal two patterns match is checked once.
+            if seen.insert(*arn) {
+                break_glass_principal(principal.kind, arn, &rows, account, cx, out);
             }
         }
+    }
+}
+
+/// The checks of one break-glass principal: MFA, and no recent use. A user without a credential
+/// report row, or a role not in the authorization details, has none.
+fn break_glass_principal(
+    kind: PrincipalKind,
+    arn: &str,
+    rows: &BTreeMap<&str, &CredentialRow>,
+    account: &Account,
+    cx: &Context,
+    out: &mut Verdicts,
+) {
+    match kind {
+        PrincipalKind::User => {
+            let Some(row) = rows.get(arn) else { return };
+            out.push(
+                "break-glass-mfa",
+                row.mfa_active,
+                user_resource(arn),
+                if row.mfa_active {
+                    "has MFA"
+                } else {
+                    "a break-glass user without MFA"
+                }
+                .into(),
+            );
+            recent_use(
+                "break-glass-unused",
+                row.last_used(),
+                user_resource(arn),
+                cx,
+                out,
+            );
+        }
+        PrincipalKind::Role => {
+            let Some(role) = account.roles.iter().find(|r| r.arn == arn) else {
+                return;
+            };
+            role_mfa(role, out);
+            recent_use(
+                "break-glass-unused",
+                role.last_used,
+                role_resource(arn),
+                cx,
+                out,
+            );
+        }
+        PrincipalKind::Root => {}
     }
 }
 

@@ -9,6 +9,7 @@ use crate::principal::{Principal, check_access_key_id};
 use aws_lambda_events::eventbridge::EventBridgeEvent;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use std::ops::ControlFlow;
 
 /// The parts of a finding (EventBridge `detail`) that decide what to contain.
 #[derive(Deserialize, Serialize)]
@@ -174,115 +175,20 @@ pub(super) fn parse(
     event: EventBridgeEvent<Finding>,
     options: &Options,
 ) -> Result<Intake, InputError> {
-    let finding = event.detail;
-    let id = &finding.id;
-    if let Some(why) = sample(&finding) {
+    let mut finding = event.detail;
+    let id = finding.id.clone();
+    if let Some(why) = not_acted_on(&finding, options) {
         return ignored(format!("GuardDuty finding {id} {why}"));
     }
-    if finding.service.archived {
-        return ignored(format!("GuardDuty finding {id} is archived"));
-    }
-    if finding.severity < options.severity_threshold {
-        return ignored(format!(
-            "GuardDuty finding {id} has severity {} (below the threshold {}, SEVERITY_THRESHOLD)",
-            finding.severity, options.severity_threshold
-        ));
-    }
-    check_incident_id("detail.id", id)?;
+    check_incident_id("detail.id", &id)?;
     crate::principal::check_partition(&finding.partition)
         .map_err(|e| InputError::new("detail.partition", e))?;
-    let account = finding.account_id.as_str();
-    let last_seen = timestamp(finding.service.event_last_seen.as_deref());
-    let first_seen = timestamp(finding.service.event_first_seen.as_deref());
-    let mut skipped = Vec::new();
-    let targets = if finding.finding_type.starts_with("AttackSequence:IAM/") {
-        let Some(sequence) = finding.service.detection.and_then(|d| d.sequence) else {
-            return Err(InputError::new(
-                "detail.service.detection.sequence",
-                "missing: an attack sequence finding must list its actors",
-            ));
-        };
-        let mut targets = Vec::new();
-        for (i, actor) in sequence.actors.into_iter().enumerate() {
-            let Some(user) = actor.user else { continue };
-            let field = format!("detail.service.detection.sequence.actors[{i}].user.name");
-            let account = user.account.as_ref().map_or(account, |a| a.uid.as_str());
-            // One malformed actor must not keep the others from being contained.
-            match principal(
-                &finding.partition,
-                account,
-                &user.user_type,
-                &user.name,
-                &field,
-            ) {
-                Ok(Some(p)) => targets.push(Target::principal(p, key(user.credential_uid))),
-                Ok(None) => {}
-                Err(err) => skipped.push(err),
-            }
-        }
-        if targets.is_empty()
-            && let Some(first) = skipped.first()
-        {
-            return Err(first.clone());
-        }
-        targets
+    let (targets, skipped) = if finding.finding_type.starts_with("AttackSequence:IAM/") {
+        sequence_targets(&mut finding)?
     } else if finding.resource.resource_type == "AccessKey" {
-        let Some(details) = finding.resource.access_key_details else {
-            return Err(InputError::new(
-                "detail.resource.accessKeyDetails",
-                "missing: an AccessKey finding must say whose credentials they are",
-            ));
-        };
-        let field = "detail.resource.accessKeyDetails.userName";
-        // A session of an Identity Center role is a user of Identity Center: the session name
-        // (after the colon of `principalId`) is their user name. The role itself stays IAM's to
-        // refuse: without a session name nobody can tell whose session it was.
-        if details.user_type == "AssumedRole"
-            && crate::identity_center::is_identity_center_role(&details.user_name)
-            && let Some(user) = details
-                .principal_id
-                .as_deref()
-                .and_then(crate::identity_center::session_user)
-        {
-            let role = principal(
-                &finding.partition,
-                account,
-                &details.user_type,
-                &details.user_name,
-                field,
-            )?;
-            return Ok(Intake::Incident(Box::new(Incident {
-                reason: Some(finding.finding_type),
-                last_seen,
-                first_seen,
-                severity: Some(super::severity_label(finding.severity).into()),
-                identity_center_users: vec![crate::identity_center::UserClaim {
-                    user: user.to_owned(),
-                    seen_as: role.map(|r| r.arn()),
-                    from_session: true,
-                }],
-                ..Incident::new(
-                    format!("guardduty-{id}"),
-                    Source::GuardDuty,
-                    Trigger::Automatic,
-                    Vec::new(),
-                )
-            })));
-        }
-        match principal(
-            &finding.partition,
-            account,
-            &details.user_type,
-            &details.user_name,
-            field,
-        )? {
-            Some(p) => vec![Target::principal(p, key(details.access_key_id))],
-            None => {
-                return ignored(format!(
-                    "GuardDuty finding {id} is about a `{}` identity, which IAM cannot contain",
-                    details.user_type
-                ));
-            }
+        match access_key_target(&finding)? {
+            ControlFlow::Continue(target) => (vec![target], Vec::new()),
+            ControlFlow::Break(intake) => return Ok(intake),
         }
     } else {
         return ignored(format!(
@@ -291,16 +197,128 @@ pub(super) fn parse(
         ));
     };
     Ok(Intake::Incident(Box::new(Incident {
-        reason: Some(finding.finding_type),
-        last_seen,
-        first_seen,
         skipped,
+        ..incident(&finding, targets)
+    })))
+}
+
+/// Why the finding is not acted on (a sample, archived, below `SEVERITY_THRESHOLD`), as the end of
+/// a sentence about it.
+fn not_acted_on(finding: &Finding, options: &Options) -> Option<String> {
+    if let Some(why) = sample(finding) {
+        return Some(why);
+    }
+    if finding.service.archived {
+        return Some("is archived".into());
+    }
+    (finding.severity < options.severity_threshold).then(|| {
+        format!(
+            "has severity {} (below the threshold {}, SEVERITY_THRESHOLD)",
+            finding.severity, options.severity_threshold
+        )
+    })
+}
+
+/// The incident of `finding` with `targets`: its id, reason, times and severity.
+fn incident(finding: &Finding, targets: Vec<Target>) -> Incident {
+    Incident {
+        reason: Some(finding.finding_type.clone()),
+        last_seen: timestamp(finding.service.event_last_seen.as_deref()),
+        first_seen: timestamp(finding.service.event_first_seen.as_deref()),
         severity: Some(super::severity_label(finding.severity).into()),
         ..Incident::new(
-            format!("guardduty-{id}"),
+            format!("guardduty-{}", finding.id),
             Source::GuardDuty,
             Trigger::Automatic,
             targets,
         )
-    })))
+    }
+}
+
+/// The actors of an attack sequence, and the errors of the actors that could not be read: an
+/// error only when no actor could be.
+fn sequence_targets(finding: &mut Finding) -> Result<(Vec<Target>, Vec<InputError>), InputError> {
+    let Some(sequence) = finding.service.detection.take().and_then(|d| d.sequence) else {
+        return Err(InputError::new(
+            "detail.service.detection.sequence",
+            "missing: an attack sequence finding must list its actors",
+        ));
+    };
+    let mut targets = Vec::new();
+    let mut skipped = Vec::new();
+    for (i, actor) in sequence.actors.into_iter().enumerate() {
+        let Some(user) = actor.user else { continue };
+        let field = format!("detail.service.detection.sequence.actors[{i}].user.name");
+        let account = user
+            .account
+            .as_ref()
+            .map_or(finding.account_id.as_str(), |a| a.uid.as_str());
+        // One malformed actor must not keep the others from being contained.
+        match principal(
+            &finding.partition,
+            account,
+            &user.user_type,
+            &user.name,
+            &field,
+        ) {
+            Ok(Some(p)) => targets.push(Target::principal(p, key(user.credential_uid))),
+            Ok(None) => {}
+            Err(err) => skipped.push(err),
+        }
+    }
+    if targets.is_empty()
+        && let Some(first) = skipped.first()
+    {
+        return Err(first.clone());
+    }
+    Ok((targets, skipped))
+}
+
+/// The principal of an `AccessKey` finding, or (`Break`) what the finding is instead: an
+/// Identity Center user's incident, or ignored.
+fn access_key_target(finding: &Finding) -> Result<ControlFlow<Intake, Target>, InputError> {
+    let Some(details) = &finding.resource.access_key_details else {
+        return Err(InputError::new(
+            "detail.resource.accessKeyDetails",
+            "missing: an AccessKey finding must say whose credentials they are",
+        ));
+    };
+    let field = "detail.resource.accessKeyDetails.userName";
+    let principal = principal(
+        &finding.partition,
+        &finding.account_id,
+        &details.user_type,
+        &details.user_name,
+        field,
+    )?;
+    // A session of an Identity Center role is a user of Identity Center: the session name
+    // (after the colon of `principalId`) is their user name. The role itself stays IAM's to
+    // refuse: without a session name nobody can tell whose session it was.
+    if details.user_type == "AssumedRole"
+        && crate::identity_center::is_identity_center_role(&details.user_name)
+        && let Some(user) = details
+            .principal_id
+            .as_deref()
+            .and_then(crate::identity_center::session_user)
+    {
+        return Ok(ControlFlow::Break(Intake::Incident(Box::new(Incident {
+            identity_center_users: vec![crate::identity_center::UserClaim {
+                user: user.to_owned(),
+                seen_as: principal.map(|r| r.arn()),
+                from_session: true,
+            }],
+            ..incident(finding, Vec::new())
+        }))));
+    }
+    match principal {
+        Some(p) => Ok(ControlFlow::Continue(Target::principal(
+            p,
+            key(details.access_key_id.clone()),
+        ))),
+        None => ignored(format!(
+            "GuardDuty finding {} is about a `{}` identity, which IAM cannot contain",
+            finding.id, details.user_type
+        ))
+        .map(ControlFlow::Break),
+    }
 }

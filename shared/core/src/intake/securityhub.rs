@@ -93,71 +93,19 @@ pub(super) fn parse(
 ) -> Result<Intake, InputError> {
     // A custom action is a human's choice: it is acted on whatever the finding's state or product.
     let chosen = event.detail_type.ends_with("Custom Action");
-    let mut targets = Vec::new();
-    let mut acted_on = Vec::new();
-    let mut acted: Vec<&Finding> = Vec::new();
-    let mut not_acted_on = Vec::new();
-    let mut skipped = Vec::new();
-    let mut last_seen = None;
-    let mut first_seen: Option<chrono::DateTime<chrono::Utc>> = None;
-    for (i, finding) in event.detail.findings.iter().enumerate() {
-        if !chosen && let Some(why) = not_actionable(finding, options) {
-            not_acted_on.push(format!("{}: {why}", finding.id));
-            continue;
-        }
-        let mut found = Vec::new();
-        let mut malformed = Vec::new();
-        for (j, resource) in finding.resources.iter().enumerate() {
-            let field = format!("detail.findings[{i}].Resources[{j}]");
-            match target(resource, &finding.aws_account_id, &field) {
-                Ok(target) => found.extend(target),
-                Err(err) => malformed.push(err),
-            }
-        }
-        // A finding may name principals of its own account only: one that names another account's
-        // is not what Security Hub's product raised about this account, and is not acted on at all.
-        if let Some(foreign) = found
-            .iter()
-            .find_map(|t| foreign_account(t, &finding.aws_account_id))
-        {
-            let why = format!(
-                "names a principal of account {foreign}, but the finding is about account {} \
-                 (AwsAccountId): not acted on",
-                finding.aws_account_id
-            );
-            if chosen {
-                skipped.push(InputError::new(
-                    format!("detail.findings[{i}].Resources"),
-                    why,
-                ));
-            } else {
-                not_acted_on.push(format!("{}: {why}", finding.id));
-            }
-            continue;
-        }
-        skipped.extend(malformed);
-        if !found.is_empty() {
-            targets.extend(found);
-            acted_on.push(finding.id.as_str());
-            acted.push(finding);
-            last_seen = last_seen.max(timestamp(finding.last_observed_at.as_deref()));
-            if let Some(seen) = timestamp(finding.first_observed_at.as_deref()) {
-                first_seen = Some(first_seen.map_or(seen, |f| f.min(seen)));
-            }
-        }
+    let selection = select(&event.detail.findings, chosen, options);
+    let Selection {
+        targets,
+        acted,
+        not_acted_on,
+        skipped,
+        last_seen,
+        first_seen,
+    } = selection;
+    if acted.is_empty() {
+        return nothing_to_act_on(not_acted_on, &skipped);
     }
-    if acted_on.is_empty() {
-        if let Some(first) = skipped.first().filter(|_| not_acted_on.is_empty()) {
-            return Err(first.clone());
-        }
-        let mut reasons = not_acted_on;
-        reasons.extend(skipped.iter().map(InputError::to_string));
-        return ignored(if reasons.is_empty() {
-            "no Security Hub finding names an IAM access key, user or role".to_string()
-        } else {
-            format!("no Security Hub finding to act on ({})", reasons.join("; "))
-        });
-    }
+    let acted_on: Vec<&str> = acted.iter().map(|f| f.id.as_str()).collect();
     let reason = format!(
         "{} ({} finding{})",
         event.detail_type,
@@ -175,31 +123,6 @@ pub(super) fn parse(
     } else {
         Trigger::Automatic
     };
-    // Security Hub re-emits a finding Tourniquet updated, as imported: the same mark on every
-    // finding names the incident whose ledger may show that update. A human's custom action is
-    // never taken for an echo.
-    let marks: Vec<Option<&str>> = acted
-        .iter()
-        .map(|f| {
-            f.user_defined_fields
-                .as_ref()?
-                .get(crate::notify::INCIDENT_FIELD)
-                .and_then(Value::as_str)
-        })
-        .collect();
-    let echo_of = match marks.first() {
-        Some(Some(first)) if !chosen && marks.iter().all(|m| m == &Some(*first)) => {
-            Some((*first).to_owned())
-        }
-        _ => None,
-    };
-    let severity = acted
-        .iter()
-        .filter_map(|f| f.severity.as_ref().and_then(Severity::score))
-        .fold(None, |max: Option<f64>, s| {
-            Some(max.map_or(s, |m| m.max(s)))
-        })
-        .map(|s| super::severity_label(s).to_owned());
     let findings = acted
         .iter()
         .filter_map(|f| {
@@ -214,11 +137,135 @@ pub(super) fn parse(
         last_seen,
         first_seen,
         skipped,
-        severity,
+        severity: highest_severity(&acted),
         findings,
-        echo_of,
+        echo_of: if chosen { None } else { echo_of(&acted) },
         ..Incident::new(id, Source::SecurityHub, trigger, targets)
     })))
+}
+
+/// What the findings of one event come to: the ones acted on, with their targets and times, and
+/// why the others are not.
+#[derive(Default)]
+struct Selection<'a> {
+    targets: Vec<Target>,
+    acted: Vec<&'a Finding>,
+    /// `<finding id>: <why>`, for each finding not acted on.
+    not_acted_on: Vec<String>,
+    /// The resources (or, of a chosen finding, the findings) that could not be read.
+    skipped: Vec<InputError>,
+    last_seen: Option<chrono::DateTime<chrono::Utc>>,
+    first_seen: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+/// Sorts the findings into acted on and not: an imported finding must be actionable
+/// ([`not_actionable`]), and any finding that names another account's principal is not acted on.
+fn select<'a>(findings: &'a [Finding], chosen: bool, options: &Options) -> Selection<'a> {
+    let mut selection = Selection::default();
+    for (i, finding) in findings.iter().enumerate() {
+        if !chosen && let Some(why) = not_actionable(finding, options) {
+            selection
+                .not_acted_on
+                .push(format!("{}: {why}", finding.id));
+            continue;
+        }
+        let (found, malformed) = resources(finding, i);
+        // A finding may name principals of its own account only: one that names another account's
+        // is not what Security Hub's product raised about this account, and is not acted on at all.
+        if let Some(foreign) = found
+            .iter()
+            .find_map(|t| foreign_account(t, &finding.aws_account_id))
+        {
+            let why = format!(
+                "names a principal of account {foreign}, but the finding is about account {} \
+                 (AwsAccountId): not acted on",
+                finding.aws_account_id
+            );
+            if chosen {
+                let field = format!("detail.findings[{i}].Resources");
+                selection.skipped.push(InputError::new(field, why));
+            } else {
+                selection
+                    .not_acted_on
+                    .push(format!("{}: {why}", finding.id));
+            }
+            continue;
+        }
+        selection.skipped.extend(malformed);
+        if !found.is_empty() {
+            selection.targets.extend(found);
+            selection.acted.push(finding);
+            let last_seen = timestamp(finding.last_observed_at.as_deref());
+            selection.last_seen = selection.last_seen.max(last_seen);
+            if let Some(seen) = timestamp(finding.first_observed_at.as_deref()) {
+                selection.first_seen = Some(selection.first_seen.map_or(seen, |f| f.min(seen)));
+            }
+        }
+    }
+    selection
+}
+
+/// The targets finding `i`'s resources name, and the errors of those that could not be read.
+fn resources(finding: &Finding, i: usize) -> (Vec<Target>, Vec<InputError>) {
+    let mut found = Vec::new();
+    let mut malformed = Vec::new();
+    for (j, resource) in finding.resources.iter().enumerate() {
+        let field = format!("detail.findings[{i}].Resources[{j}]");
+        match target(resource, &finding.aws_account_id, &field) {
+            Ok(target) => found.extend(target),
+            Err(err) => malformed.push(err),
+        }
+    }
+    (found, malformed)
+}
+
+/// An event none of whose findings is acted on: the first malformed resource is the error when
+/// every finding was otherwise actionable; else it is ignored, with every reason.
+fn nothing_to_act_on(
+    not_acted_on: Vec<String>,
+    skipped: &[InputError],
+) -> Result<Intake, InputError> {
+    if let Some(first) = skipped.first().filter(|_| not_acted_on.is_empty()) {
+        return Err(first.clone());
+    }
+    let mut reasons = not_acted_on;
+    reasons.extend(skipped.iter().map(InputError::to_string));
+    ignored(if reasons.is_empty() {
+        "no Security Hub finding names an IAM access key, user or role".to_string()
+    } else {
+        format!("no Security Hub finding to act on ({})", reasons.join("; "))
+    })
+}
+
+/// The incident whose update an imported event re-emits: the same mark on every finding.
+///
+/// Security Hub re-emits a finding Tourniquet updated, as imported: the mark names the incident
+/// whose ledger may show that update. A human's custom action is never taken for an echo.
+fn echo_of(acted: &[&Finding]) -> Option<String> {
+    let marks: Vec<Option<&str>> = acted
+        .iter()
+        .map(|f| {
+            f.user_defined_fields
+                .as_ref()?
+                .get(crate::notify::INCIDENT_FIELD)
+                .and_then(Value::as_str)
+        })
+        .collect();
+    match marks.first() {
+        Some(Some(first)) if marks.iter().all(|m| m == &Some(*first)) => Some((*first).to_owned()),
+        _ => None,
+    }
+}
+
+/// The label of the highest severity among the findings that have one.
+fn highest_severity(acted: &[&Finding]) -> Option<String> {
+    acted
+        .iter()
+        .filter_map(|f| f.severity.as_ref().and_then(Severity::score))
+        .fold(None, |max: Option<f64>, s| {
+            Some(max.map_or(s, |m| m.max(s)))
+        })
+        .map(|s| super::severity_label(s).to_owned())
 }
 
 /// The account of a target's principal when it is not `account`.
