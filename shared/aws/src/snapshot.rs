@@ -368,8 +368,10 @@ where
 {
     match result {
         Ok(value) => Ok(Some(value)),
-        Err(SdkError::ServiceError(e)) if e.err().code() == Some("NoSuchEntity") => Ok(None),
-        Err(e) => Err(describe(&e)),
+        Err(e) => match Refused::of(&e) {
+            Refused { absent: true, .. } => Ok(None),
+            refused => Err(refused.described),
+        },
     }
 }
 
@@ -423,15 +425,9 @@ impl<'a> Gate<'a> {
 
     async fn admit(self) -> Admitted<'a> {
         let slots = self.slots?;
-        let deadline = async {
-            match self.stop_reading {
-                Some(at) => tokio::time::sleep_until(at).await,
-                None => std::future::pending().await,
-            }
-        };
         tokio::select! {
             permit = slots.acquire() => permit.ok(),
-            () = deadline => None,
+            () = until(self.stop_reading) => None,
         }
     }
 }
@@ -901,109 +897,217 @@ pub async fn complete(
     policies: &Policies,
     stop_reading: Option<tokio::time::Instant>,
 ) -> (Snapshot, u32, bool) {
-    let principal = &first.principal;
-    let name = principal.name.as_str();
-    let own_names: Vec<String> = match first.inline_policy_names.as_result() {
-        Ok(names) => names
-            .iter()
-            .filter(|n| !plan::is_own_inline_policy(n))
-            .cloned()
-            .collect(),
-        Err(_) => Vec::new(),
+    let named = Named::of(&first);
+    // Made before the reads start: once the deadline wins, the rows they took are gone.
+    let not_read = named.not_read();
+    let (details, cut_short) = tokio::select! {
+        details = Details::read(iam, &first.principal, named, policies) => (details, false),
+        () = until(stop_reading) => (not_read, true),
     };
-    fn unread<T>() -> Part<T> {
-        Part::Unavailable {
-            unavailable: "not read: the investigation stopped before the function's deadline"
-                .into(),
+    let depth = details.depth();
+    (
+        assemble(first, details, concurrent_writes),
+        depth,
+        cut_short,
+    )
+}
+
+/// What stands in for a detail the deadline came before.
+fn unread<T>() -> Part<T> {
+    Part::Unavailable {
+        unavailable: "not read: the investigation stopped before the function's deadline".into(),
+    }
+}
+
+/// Returns at `at`; without one, never: a `select!` branch that lets the other one finish.
+async fn until(at: Option<tokio::time::Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// What the first read's lists name for the second wave, Tourniquet's own left out: nothing of a
+/// list IAM would not give.
+struct Named {
+    inline_policies: Vec<String>,
+    access_keys: Vec<(String, String, Option<String>)>,
+    attached_policies: Vec<AttachedPolicyRecord>,
+    groups: Vec<GroupRecord>,
+}
+
+impl Named {
+    fn of(first: &FirstRead) -> Self {
+        let principal = &first.principal;
+        Self {
+            inline_policies: match first.inline_policy_names.as_result() {
+                Ok(names) => names
+                    .iter()
+                    .filter(|n| !plan::is_own_inline_policy(n))
+                    .cloned()
+                    .collect(),
+                Err(_) => Vec::new(),
+            },
+            access_keys: first.access_keys.as_result().cloned().unwrap_or_default(),
+            attached_policies: first
+                .attached_policies
+                .as_result()
+                .map(|ps| {
+                    ps.iter()
+                        .filter(|p| !plan::is_own_managed_policy(&p.arn, principal))
+                        .cloned()
+                        .collect()
+                })
+                .unwrap_or_default(),
+            groups: first
+                .groups
+                .as_result()
+                .map(|gs| {
+                    gs.iter()
+                        .filter(|g| !plan::is_own_group(&g.arn))
+                        .cloned()
+                        .collect()
+                })
+                .unwrap_or_default(),
         }
     }
-    let cut_documents: Vec<InlinePolicyRecord> = own_names
-        .iter()
-        .map(|n| InlinePolicyRecord {
-            name: n.clone(),
-            document: unread(),
-        })
-        .collect();
-    let documents = futures::stream::iter(own_names.into_iter().map(|policy| async move {
-        let document = match principal.kind {
-            PrincipalKind::Role => iam
-                .get_role_policy()
-                .role_name(name)
-                .policy_name(&policy)
-                .send()
-                .await
-                .map(|o| o.policy_document)
-                .map_err(|e| describe(&e)),
-            _ => iam
-                .get_user_policy()
-                .user_name(name)
-                .policy_name(&policy)
-                .send()
-                .await
-                .map(|o| o.policy_document)
-                .map_err(|e| describe(&e)),
-        };
+
+    /// Every detail as [`unread`]: the second wave's answer when the deadline comes first.
+    fn not_read(&self) -> Details {
+        Details {
+            documents: (self.inline_policies.iter())
+                .map(|n| InlinePolicyRecord {
+                    name: n.clone(),
+                    document: unread(),
+                })
+                .collect(),
+            keys: (self.access_keys.iter())
+                .map(|(id, status, created)| AccessKeyRecord {
+                    access_key_id: id.clone(),
+                    status: status.clone(),
+                    create_date: created.clone(),
+                    last_used: unread(),
+                })
+                .collect(),
+            managed: (self.attached_policies.iter().cloned())
+                .map(|mut p| {
+                    p.default_version = Some(unread());
+                    p
+                })
+                .collect(),
+            groups: (self.groups.iter().cloned())
+                .map(|mut g| {
+                    g.inline_policies = Some(unread());
+                    g.attached_policies = Some(unread());
+                    g
+                })
+                .collect(),
+        }
+    }
+}
+
+/// The second wave's answers: what [`Named`] named, with its details.
+struct Details {
+    documents: Vec<InlinePolicyRecord>,
+    keys: Vec<AccessKeyRecord>,
+    managed: Vec<AttachedPolicyRecord>,
+    groups: Vec<GroupRecord>,
+}
+
+impl Details {
+    /// Reads the four kinds of detail at once, each at most [`READ_CONCURRENCY`] at once.
+    async fn read(iam: &Client, principal: &Principal, named: Named, policies: &Policies) -> Self {
+        let groups = futures::stream::iter(
+            (named.groups.into_iter()).map(|g| group_details(iam, g, policies)),
+        )
+        .buffered(READ_CONCURRENCY)
+        .collect::<Vec<_>>();
+        let (documents, keys, managed, groups) = tokio::join!(
+            inline_documents(iam, principal, named.inline_policies),
+            keys_last_used(iam, named.access_keys),
+            with_default_versions(iam, named.attached_policies, policies),
+            groups
+        );
+        Self {
+            documents,
+            keys,
+            managed,
+            groups,
+        }
+    }
+
+    /// The sequential waves of calls these took, as [`complete`] counts them.
+    fn depth(&self) -> u32 {
+        [
+            u32::from(!self.documents.is_empty() || !self.keys.is_empty()),
+            if self.managed.is_empty() { 0 } else { 2 },
+            self.groups.iter().map(group_depth).max().unwrap_or(0),
+        ]
+        .into_iter()
+        .max()
+        .unwrap_or(0)
+    }
+}
+
+/// The principal's inline policies named `names`, each with its document or why it has none.
+async fn inline_documents(
+    iam: &Client,
+    principal: &Principal,
+    names: Vec<String>,
+) -> Vec<InlinePolicyRecord> {
+    futures::stream::iter(names.into_iter().map(|policy| async move {
+        let document = inline_policy_document(iam, principal, &policy)
+            .await
+            .map_err(|e| e.described);
         InlinePolicyRecord {
             name: policy,
             document: Part::from_result(document.and_then(|d| decode_policy(&d)), String::clone),
         }
     }))
     .buffered(READ_CONCURRENCY)
-    .collect::<Vec<_>>();
-    let key_rows = first.access_keys.as_result().cloned().unwrap_or_default();
-    let cut_keys: Vec<AccessKeyRecord> = key_rows
-        .iter()
-        .map(|(id, status, created)| AccessKeyRecord {
-            access_key_id: id.clone(),
-            status: status.clone(),
-            create_date: created.clone(),
-            last_used: unread(),
-        })
-        .collect();
-    let last_used = futures::stream::iter(key_rows.into_iter().map(
-        |(id, status, created)| async move {
-            let last_used = iam
-                .get_access_key_last_used()
-                .access_key_id(&id)
-                .send()
-                .await
-                .map_err(|e| describe(&e))
-                .map(|out| {
-                    out.access_key_last_used.map(|u| LastUsed {
-                        date: date(u.last_used_date.as_ref()),
-                        service_name: Some(u.service_name).filter(|s| s != "N/A"),
-                        region: Some(u.region).filter(|s| s != "N/A"),
-                    })
-                });
-            AccessKeyRecord {
-                access_key_id: id,
-                status,
-                create_date: created,
-                last_used: Part::from_result(last_used, String::clone),
-            }
-        },
-    ))
+    .collect()
+    .await
+}
+
+/// The listed keys with their last use; a key whose last use IAM would not give says why.
+async fn keys_last_used(
+    iam: &Client,
+    rows: Vec<(String, String, Option<String>)>,
+) -> Vec<AccessKeyRecord> {
+    futures::stream::iter(rows.into_iter().map(|(id, status, created)| async move {
+        let last_used = iam
+            .get_access_key_last_used()
+            .access_key_id(&id)
+            .send()
+            .await
+            .map_err(|e| describe(&e))
+            .map(|out| {
+                out.access_key_last_used.map(|u| LastUsed {
+                    date: date(u.last_used_date.as_ref()),
+                    service_name: Some(u.service_name).filter(|s| s != "N/A"),
+                    region: Some(u.region).filter(|s| s != "N/A"),
+                })
+            });
+        AccessKeyRecord {
+            access_key_id: id,
+            status,
+            create_date: created,
+            last_used: Part::from_result(last_used, String::clone),
+        }
+    }))
     .buffered(READ_CONCURRENCY)
-    .collect::<Vec<_>>();
-    let attached_rows: Vec<AttachedPolicyRecord> = first
-        .attached_policies
-        .as_result()
-        .map(|ps| {
-            ps.iter()
-                .filter(|p| !plan::is_own_managed_policy(&p.arn, principal))
-                .cloned()
-                .collect()
-        })
-        .unwrap_or_default();
-    let cut_managed: Vec<AttachedPolicyRecord> = attached_rows
-        .iter()
-        .cloned()
-        .map(|mut p| {
-            p.default_version = Some(unread());
-            p
-        })
-        .collect();
-    let managed = futures::stream::iter(attached_rows.into_iter().map(|mut policy| async move {
+    .collect()
+    .await
+}
+
+/// The managed policies with their default versions, each read once per invocation through
+/// `policies` (two calls in sequence the first time).
+async fn with_default_versions(
+    iam: &Client,
+    rows: Vec<AttachedPolicyRecord>,
+    policies: &Policies,
+) -> Vec<AttachedPolicyRecord> {
+    futures::stream::iter(rows.into_iter().map(|mut policy| async move {
         policy.default_version = Some(Part::from_result(
             policies.default_version(iam, &policy.arn).await,
             String::clone,
@@ -1011,75 +1115,30 @@ pub async fn complete(
         policy
     }))
     .buffered(READ_CONCURRENCY)
-    .collect::<Vec<_>>();
-    let group_rows: Vec<GroupRecord> = first
-        .groups
-        .as_result()
-        .map(|gs| {
-            gs.iter()
-                .filter(|g| !plan::is_own_group(&g.arn))
-                .cloned()
-                .collect()
-        })
-        .unwrap_or_default();
-    let cut_groups: Vec<GroupRecord> = group_rows
-        .iter()
-        .cloned()
-        .map(|mut g| {
-            g.inline_policies = Some(unread());
-            g.attached_policies = Some(unread());
-            g
-        })
-        .collect();
-    let groups = futures::stream::iter(
-        group_rows
-            .into_iter()
-            .map(|g| group_details(iam, g, policies)),
-    )
-    .buffered(READ_CONCURRENCY)
-    .collect::<Vec<_>>();
-    let details = async { tokio::join!(documents, last_used, managed, groups) };
-    let deadline = async {
-        match stop_reading {
-            Some(at) => tokio::time::sleep_until(at).await,
-            None => std::future::pending().await,
-        }
-    };
-    let ((documents, keys, managed, groups), cut_short) = tokio::select! {
-        details = details => (details, false),
-        () = deadline => ((cut_documents, cut_keys, cut_managed, cut_groups), true),
-    };
-    let depth = [
-        u32::from(!documents.is_empty() || !keys.is_empty()),
-        if managed.is_empty() { 0 } else { 2 },
-        groups.iter().map(group_depth).max().unwrap_or(0),
-    ]
-    .into_iter()
-    .max()
-    .unwrap_or(0);
+    .collect()
+    .await
+}
 
+/// The snapshot of `first`, its lists' rows replaced by their `details` (Tourniquet's own left
+/// out of them and of the tags).
+fn assemble(first: FirstRead, details: Details, concurrent_writes: Vec<String>) -> Snapshot {
     let tourniquet_own = own_parts(&first);
-    let attached = first.attached_policies.map(|_| managed);
-    let inline = first.inline_policy_names.map(|_| documents);
+    let name = first.principal.name.clone();
+    let attached = first.attached_policies.map(|_| details.managed);
+    let inline = first.inline_policy_names.map(|_| details.documents);
     let tags = first.tags.map(|ts| {
         ts.into_iter()
             .filter(|t| !plan::OWN_TAGS.contains(&t.key.as_str()))
             .collect()
     });
-    let snapshot = match principal.kind {
+    match first.principal.kind {
         PrincipalKind::Role => Snapshot::Role(RoleSnapshot {
             kind: "role",
             taken_at: first.taken_at,
-            role_name: name.to_owned(),
+            role_name: name,
             concurrent_writes,
             tourniquet_own,
-            role: match first.record {
-                Part::Read(Record::Role(r)) => Part::Read(r),
-                Part::Read(Record::User(_)) => Part::Unavailable {
-                    unavailable: "not a role".into(),
-                },
-                Part::Unavailable { unavailable } => Part::Unavailable { unavailable },
-            },
+            role: first.record.into_role(),
             inline_policies: inline,
             attached_policies: attached,
             instance_profiles: first.instance_profiles,
@@ -1088,20 +1147,14 @@ pub async fn complete(
         _ => Snapshot::User(UserSnapshot {
             kind: "user",
             taken_at: first.taken_at,
-            user_name: name.to_owned(),
+            user_name: name,
             concurrent_writes,
             tourniquet_own,
-            user: match first.record {
-                Part::Read(Record::User(u)) => Part::Read(u),
-                Part::Read(Record::Role(_)) => Part::Unavailable {
-                    unavailable: "not a user".into(),
-                },
-                Part::Unavailable { unavailable } => Part::Unavailable { unavailable },
-            },
-            access_keys: first.access_keys.map(|_| keys),
+            user: first.record.into_user(),
+            access_keys: first.access_keys.map(|_| details.keys),
             inline_policies: inline,
             attached_policies: attached,
-            groups: first.groups.map(|_| groups),
+            groups: first.groups.map(|_| details.groups),
             login_profile: first.login_profile,
             mfa_devices: first.mfa_devices,
             signing_certificates: first.credentials.signing_certificates,
@@ -1109,8 +1162,78 @@ pub async fn complete(
             service_specific_credentials: first.credentials.service_specific_credentials,
             tags,
         }),
-    };
-    (snapshot, depth, cut_short)
+    }
+}
+
+impl Part<Record> {
+    /// The role's record; a user's record here is an error, not evidence.
+    fn into_role(self) -> Part<RoleRecord> {
+        match self {
+            Part::Read(Record::Role(r)) => Part::Read(r),
+            Part::Read(Record::User(_)) => Part::Unavailable {
+                unavailable: "not a role".into(),
+            },
+            Part::Unavailable { unavailable } => Part::Unavailable { unavailable },
+        }
+    }
+
+    /// The user's record; a role's record here is an error, not evidence.
+    fn into_user(self) -> Part<UserRecord> {
+        match self {
+            Part::Read(Record::User(u)) => Part::Read(u),
+            Part::Read(Record::Role(_)) => Part::Unavailable {
+                unavailable: "not a user".into(),
+            },
+            Part::Unavailable { unavailable } => Part::Unavailable { unavailable },
+        }
+    }
+}
+
+/// Why IAM would not give an inline policy: its error described, and whether it was NoSuchEntity
+/// (the policy, or its principal, is not there).
+struct Refused {
+    absent: bool,
+    described: String,
+}
+
+impl Refused {
+    fn of<E, R>(err: &SdkError<E, R>) -> Self
+    where
+        E: ProvideErrorMetadata + std::error::Error + 'static,
+        R: crate::error::HttpStatus + std::fmt::Debug + 'static,
+    {
+        Self {
+            absent: matches!(err, SdkError::ServiceError(e) if e.err().code() == Some("NoSuchEntity")),
+            described: describe(err),
+        }
+    }
+}
+
+/// One of a user's or a role's own inline policies: its document as IAM gives it, URL-encoded.
+async fn inline_policy_document(
+    iam: &Client,
+    principal: &Principal,
+    policy: &str,
+) -> Result<String, Refused> {
+    let name = principal.name.as_str();
+    match principal.kind {
+        PrincipalKind::Role => iam
+            .get_role_policy()
+            .role_name(name)
+            .policy_name(policy)
+            .send()
+            .await
+            .map(|o| o.policy_document)
+            .map_err(|e| Refused::of(&e)),
+        _ => iam
+            .get_user_policy()
+            .user_name(name)
+            .policy_name(policy)
+            .send()
+            .await
+            .map(|o| o.policy_document)
+            .map_err(|e| Refused::of(&e)),
+    }
 }
 
 /// The parts of the first read that are Tourniquet's own, by their exact names.
@@ -1194,17 +1317,7 @@ async fn group_details(iam: &Client, mut group: GroupRecord, policies: &Policies
     };
     let attached = async {
         let rows = attached_records(collect(attached)?);
-        let documents = futures::stream::iter(rows.into_iter().map(|mut policy| async move {
-            policy.default_version = Some(Part::from_result(
-                policies.default_version(iam, &policy.arn).await,
-                String::clone,
-            ));
-            policy
-        }))
-        .buffered(READ_CONCURRENCY)
-        .collect::<Vec<_>>()
-        .await;
-        Ok::<_, String>(documents)
+        Ok::<_, String>(with_default_versions(iam, rows, policies).await)
     };
     let (inline, attached) = tokio::join!(inline, attached);
     group.inline_policies = Some(Part::from_result(inline, String::clone));
