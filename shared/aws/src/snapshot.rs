@@ -320,7 +320,7 @@ pub struct FirstRead {
     taken_at: String,
     principal: Principal,
     record: Part<Record>,
-    access_keys: Part<Vec<(String, String, Option<String>)>>,
+    access_keys: Part<Vec<KeyRow>>,
     inline_policy_names: Part<Vec<String>>,
     attached_policies: Part<Vec<AttachedPolicyRecord>>,
     groups: Part<Vec<GroupRecord>>,
@@ -450,16 +450,26 @@ pub async fn read<'a>(
     }
 }
 
+/// An access key as listed, before its last use is read.
+#[derive(Clone)]
+struct KeyRow {
+    id: String,
+    /// `Active` or `Inactive`, as read.
+    status: String,
+    created: Option<String>,
+}
+
 /// The key rows of a listing as the planner sees them.
-fn key_states(rows: &[(String, String, Option<String>)]) -> Vec<KeyState> {
+fn key_states(rows: &[KeyRow]) -> Vec<KeyState> {
     rows.iter()
-        .map(|(id, status, _)| KeyState {
-            id: id.clone(),
-            active: status == "Active",
+        .map(|row| KeyState {
+            id: row.id.clone(),
+            active: row.status == "Active",
         })
         .collect()
 }
 
+/// A user's first read, as [`read`] describes it.
 async fn read_user<'a>(
     iam: &Client,
     principal: &Principal,
@@ -467,260 +477,386 @@ async fn read_user<'a>(
     keys_listed: Option<KeysListed>,
     gate: Gate<'a>,
 ) -> (FirstRead, Admitted<'a>) {
-    let user_name = principal.name.as_str();
-    let keys = async {
-        let listed = iam
-            .list_access_keys()
-            .user_name(user_name)
-            .into_paginator()
-            .items()
-            .send()
-            .collect::<Vec<_>>()
-            .await;
-        let rows = collect(listed).map(|keys| {
-            keys.into_iter()
-                .filter_map(|k| {
-                    let status = k.status.map(|s| s.as_str().to_owned())?;
-                    Some((k.access_key_id?, status, date(k.create_date.as_ref())))
-                })
-                .collect::<Vec<_>>()
-        });
-        if let Some(listener) = keys_listed {
-            // Nobody listening any more is no error: the keys are in the first read too.
-            let _ = listener.send(
-                rows.as_ref()
-                    .map(|r| key_states(r))
-                    .map_err(|e| e.as_str().into()),
-            );
-        }
-        rows
-    };
+    let keys = list_access_keys(iam, &principal.name, keys_listed);
     let rest = async {
         let admitted = gate.admit().await;
         // Built only once admitted, and boxed: a principal waiting for its turn holds no
         // request futures.
-        let lists = Box::pin(async {
-            let user = async {
-                let out = iam.get_user().user_name(user_name).send().await;
-                match out {
-                    Ok(out) => out
-                        .user
-                        .map(|u| UserRecord {
-                            arn: u.arn,
-                            path: u.path,
-                            user_id: u.user_id,
-                            create_date: date(Some(&u.create_date)),
-                            password_last_used: date(u.password_last_used.as_ref()),
-                            permissions_boundary: u
-                                .permissions_boundary
-                                .and_then(|b| b.permissions_boundary_arn),
-                        })
-                        .ok_or_else(|| "GetUser returned no user".to_string()),
-                    Err(e) => Err(describe(&e)),
-                }
-            };
-            let inline = iam
-                .list_user_policies()
-                .user_name(user_name)
-                .into_paginator()
-                .items()
-                .send()
-                .collect::<Vec<_>>();
-            let attached = iam
-                .list_attached_user_policies()
-                .user_name(user_name)
-                .into_paginator()
-                .items()
-                .send()
-                .collect::<Vec<_>>();
-            let groups = iam
-                .list_groups_for_user()
-                .user_name(user_name)
-                .into_paginator()
-                .items()
-                .send()
-                .collect::<Vec<_>>();
-            let login = async {
-                match iam.get_login_profile().user_name(user_name).send().await {
-                    Ok(out) => Ok(out.login_profile.map(|p| LoginProfileRecord {
-                        create_date: date(Some(&p.create_date)),
-                        password_reset_required: p.password_reset_required,
-                    })),
-                    Err(SdkError::ServiceError(e))
-                        if matches!(e.err(), GetLoginProfileError::NoSuchEntityException(_)) =>
-                    {
-                        Ok(None)
-                    }
-                    Err(e) => Err(describe(&e)),
-                }
-            };
-            let mfa = iam
-                .list_mfa_devices()
-                .user_name(user_name)
-                .into_paginator()
-                .items()
-                .send()
-                .collect::<Vec<_>>();
-            let tags = iam
-                .list_user_tags()
-                .user_name(user_name)
-                .into_paginator()
-                .items()
-                .send()
-                .collect::<Vec<_>>();
-            let revoke = async {
-                let out = iam
-                    .get_user_policy()
-                    .user_name(user_name)
-                    .policy_name(plan::REVOKE_POLICY_NAME)
-                    .send()
-                    .await;
-                absent_is_none(out).map(|o| o.map(|o| o.policy_document))
-            };
-            tokio::join!(
-                user,
-                inline,
-                attached,
-                groups,
-                login,
-                mfa,
-                tags,
-                revoke,
-                read_credentials(iam, user_name)
-            )
-        })
-        .await;
+        let lists = Box::pin(read_user_lists(iam, principal)).await;
         (lists, admitted)
     };
     let (keys, (lists, admitted)) = tokio::join!(keys, rest);
-    let (user, inline, attached, groups, login, mfa, tags, revoke, credentials) = lists;
-
     let first = FirstRead {
-        taken_at: now,
-        principal: principal.clone(),
-        record: Part::from_result(user.map(Record::User), String::clone),
         access_keys: Part::from_result(keys, String::clone),
-        inline_policy_names: Part::from_result(collect(inline), String::clone),
-        attached_policies: Part::from_result(collect(attached), String::clone)
-            .map(attached_records),
-        groups: Part::from_result(collect(groups), String::clone).map(|gs| {
-            gs.into_iter()
-                .map(|g| GroupRecord {
-                    name: g.group_name,
-                    arn: g.arn,
-                    inline_policies: None,
-                    attached_policies: None,
-                })
-                .collect()
-        }),
-        login_profile: Part::from_result(login, String::clone),
-        mfa_devices: Part::from_result(collect(mfa), String::clone).map(|ds| {
-            ds.into_iter()
-                .map(|d| MfaDeviceRecord {
-                    serial_number: d.serial_number,
-                    enable_date: date(Some(&d.enable_date)),
-                })
-                .collect()
-        }),
-        credentials,
-        instance_profiles: Part::Read(Vec::new()),
-        tags: Part::from_result(collect(tags), String::clone).map(tag_records),
-        session_cutoff: cutoff(revoke),
+        groups: lists.groups,
+        login_profile: lists.login_profile,
+        mfa_devices: lists.mfa_devices,
+        credentials: lists.credentials,
+        ..FirstRead::common(now, principal, lists.user.map(Record::User), lists.common)
     };
     (first, admitted)
 }
 
+/// A user's access keys, also sent to `keys_listed` the moment IAM answers.
+async fn list_access_keys(
+    iam: &Client,
+    user_name: &str,
+    keys_listed: Option<KeysListed>,
+) -> Result<Vec<KeyRow>, String> {
+    let listed = iam
+        .list_access_keys()
+        .user_name(user_name)
+        .into_paginator()
+        .items()
+        .send()
+        .collect::<Vec<_>>()
+        .await;
+    let rows = collect(listed).map(|keys| {
+        keys.into_iter()
+            .filter_map(|k| {
+                Some(KeyRow {
+                    status: k.status.map(|s| s.as_str().to_owned())?,
+                    id: k.access_key_id?,
+                    created: date(k.create_date.as_ref()),
+                })
+            })
+            .collect::<Vec<_>>()
+    });
+    if let Some(listener) = keys_listed {
+        // Nobody listening any more is no error: the keys are in the first read too.
+        let _ = listener.send(
+            rows.as_ref()
+                .map(|r| key_states(r))
+                .map_err(|e| e.as_str().into()),
+        );
+    }
+    rows
+}
+
+/// What a user has besides access keys, as read in one wave.
+struct UserLists {
+    user: Result<UserRecord, String>,
+    common: PolicyLists,
+    groups: Part<Vec<GroupRecord>>,
+    login_profile: Part<Option<LoginProfileRecord>>,
+    mfa_devices: Part<Vec<MfaDeviceRecord>>,
+    credentials: UserCredentials,
+}
+
+/// Reads a user's lists besides access keys, all at once: one wave.
+async fn read_user_lists(iam: &Client, principal: &Principal) -> UserLists {
+    let user_name = principal.name.as_str();
+    let (
+        user,
+        inline,
+        attached,
+        groups,
+        login_profile,
+        mfa_devices,
+        tags,
+        session_cutoff,
+        credentials,
+    ) = tokio::join!(
+        read_user_record(iam, user_name),
+        list_inline_policies(iam, principal),
+        list_attached_policies(iam, principal),
+        list_groups(iam, user_name),
+        read_login_profile(iam, user_name),
+        list_mfa_devices(iam, user_name),
+        list_tags(iam, principal),
+        read_session_cutoff(iam, principal),
+        read_credentials(iam, user_name)
+    );
+    UserLists {
+        user,
+        common: PolicyLists {
+            inline_policy_names: inline,
+            attached_policies: attached,
+            tags,
+            session_cutoff,
+        },
+        groups,
+        login_profile,
+        mfa_devices,
+        credentials,
+    }
+}
+
+/// The user's record: ARN, path, id, password last use, boundary.
+async fn read_user_record(iam: &Client, user_name: &str) -> Result<UserRecord, String> {
+    match iam.get_user().user_name(user_name).send().await {
+        Ok(out) => out
+            .user
+            .map(|u| UserRecord {
+                arn: u.arn,
+                path: u.path,
+                user_id: u.user_id,
+                create_date: date(Some(&u.create_date)),
+                password_last_used: date(u.password_last_used.as_ref()),
+                permissions_boundary: u
+                    .permissions_boundary
+                    .and_then(|b| b.permissions_boundary_arn),
+            })
+            .ok_or_else(|| "GetUser returned no user".to_string()),
+        Err(e) => Err(describe(&e)),
+    }
+}
+
+/// The groups the user is in, their policies not read yet.
+async fn list_groups(iam: &Client, user_name: &str) -> Part<Vec<GroupRecord>> {
+    let listed = iam
+        .list_groups_for_user()
+        .user_name(user_name)
+        .into_paginator()
+        .items()
+        .send()
+        .collect::<Vec<_>>()
+        .await;
+    Part::from_result(collect(listed), String::clone).map(|gs| {
+        gs.into_iter()
+            .map(|g| GroupRecord {
+                name: g.group_name,
+                arn: g.arn,
+                inline_policies: None,
+                attached_policies: None,
+            })
+            .collect()
+    })
+}
+
+/// The user's console password; `None` when there is none.
+async fn read_login_profile(iam: &Client, user_name: &str) -> Part<Option<LoginProfileRecord>> {
+    let profile = match iam.get_login_profile().user_name(user_name).send().await {
+        Ok(out) => Ok(out.login_profile.map(|p| LoginProfileRecord {
+            create_date: date(Some(&p.create_date)),
+            password_reset_required: p.password_reset_required,
+        })),
+        Err(SdkError::ServiceError(e))
+            if matches!(e.err(), GetLoginProfileError::NoSuchEntityException(_)) =>
+        {
+            Ok(None)
+        }
+        Err(e) => Err(describe(&e)),
+    };
+    Part::from_result(profile, String::clone)
+}
+
+/// The user's MFA devices.
+async fn list_mfa_devices(iam: &Client, user_name: &str) -> Part<Vec<MfaDeviceRecord>> {
+    let listed = iam
+        .list_mfa_devices()
+        .user_name(user_name)
+        .into_paginator()
+        .items()
+        .send()
+        .collect::<Vec<_>>()
+        .await;
+    Part::from_result(collect(listed), String::clone).map(|ds| {
+        ds.into_iter()
+            .map(|d| MfaDeviceRecord {
+                serial_number: d.serial_number,
+                enable_date: date(Some(&d.enable_date)),
+            })
+            .collect()
+    })
+}
+
+/// A role's first read, all at once: one wave (the caller has admitted it).
 async fn read_role(iam: &Client, principal: &Principal, now: String) -> FirstRead {
     let role_name = principal.name.as_str();
-    let role = async {
-        match iam.get_role().role_name(role_name).send().await {
-            Ok(out) => out
-                .role
-                .map(|r| RoleRecord {
-                    arn: r.arn,
-                    path: r.path,
-                    role_id: r.role_id,
-                    create_date: date(Some(&r.create_date)),
-                    description: r.description,
-                    trust_policy: r
-                        .assume_role_policy_document
-                        .and_then(|d| decode_policy(&d).ok()),
-                    max_session_duration: r.max_session_duration,
-                    permissions_boundary: r
-                        .permissions_boundary
-                        .and_then(|b| b.permissions_boundary_arn),
-                    last_used: r.role_last_used.map(|u| LastUsed {
-                        date: date(u.last_used_date.as_ref()),
-                        service_name: None,
-                        region: u.region,
-                    }),
-                })
-                .ok_or_else(|| "GetRole returned no role".to_string()),
-            Err(e) => Err(describe(&e)),
-        }
+    let (role, inline, attached, profiles, tags, session_cutoff) = tokio::join!(
+        read_role_record(iam, role_name),
+        list_inline_policies(iam, principal),
+        list_attached_policies(iam, principal),
+        list_instance_profiles(iam, role_name),
+        list_tags(iam, principal),
+        read_session_cutoff(iam, principal)
+    );
+    let common = PolicyLists {
+        inline_policy_names: inline,
+        attached_policies: attached,
+        tags,
+        session_cutoff,
     };
-    let inline = iam
-        .list_role_policies()
-        .role_name(role_name)
-        .into_paginator()
-        .items()
-        .send()
-        .collect::<Vec<_>>();
-    let attached = iam
-        .list_attached_role_policies()
-        .role_name(role_name)
-        .into_paginator()
-        .items()
-        .send()
-        .collect::<Vec<_>>();
-    let profiles = iam
+    FirstRead {
+        instance_profiles: profiles,
+        ..FirstRead::common(now, principal, role.map(Record::Role), common)
+    }
+}
+
+/// The role's record: ARN, path, id, trust policy, session length, boundary, last use.
+async fn read_role_record(iam: &Client, role_name: &str) -> Result<RoleRecord, String> {
+    match iam.get_role().role_name(role_name).send().await {
+        Ok(out) => out
+            .role
+            .map(|r| RoleRecord {
+                arn: r.arn,
+                path: r.path,
+                role_id: r.role_id,
+                create_date: date(Some(&r.create_date)),
+                description: r.description,
+                trust_policy: r
+                    .assume_role_policy_document
+                    .and_then(|d| decode_policy(&d).ok()),
+                max_session_duration: r.max_session_duration,
+                permissions_boundary: r
+                    .permissions_boundary
+                    .and_then(|b| b.permissions_boundary_arn),
+                last_used: r.role_last_used.map(|u| LastUsed {
+                    date: date(u.last_used_date.as_ref()),
+                    service_name: None,
+                    region: u.region,
+                }),
+            })
+            .ok_or_else(|| "GetRole returned no role".to_string()),
+        Err(e) => Err(describe(&e)),
+    }
+}
+
+/// The instance profiles that hand the role to EC2 instances.
+async fn list_instance_profiles(iam: &Client, role_name: &str) -> Part<Vec<InstanceProfileRecord>> {
+    let listed = iam
         .list_instance_profiles_for_role()
         .role_name(role_name)
         .into_paginator()
         .items()
         .send()
-        .collect::<Vec<_>>();
-    let tags = iam
-        .list_role_tags()
-        .role_name(role_name)
-        .into_paginator()
-        .items()
-        .send()
-        .collect::<Vec<_>>();
-    let revoke = async {
-        let out = iam
-            .get_role_policy()
-            .role_name(role_name)
-            .policy_name(plan::REVOKE_POLICY_NAME)
-            .send()
-            .await;
-        absent_is_none(out).map(|o| o.map(|o| o.policy_document))
-    };
-    let (role, inline, attached, profiles, tags, revoke) =
-        tokio::join!(role, inline, attached, profiles, tags, revoke);
-    FirstRead {
-        taken_at: now,
-        principal: principal.clone(),
-        record: Part::from_result(role.map(Record::Role), String::clone),
-        access_keys: Part::Read(Vec::new()),
-        inline_policy_names: Part::from_result(collect(inline), String::clone),
-        attached_policies: Part::from_result(collect(attached), String::clone)
-            .map(attached_records),
-        groups: Part::Read(Vec::new()),
-        login_profile: Part::Read(None),
-        mfa_devices: Part::Read(Vec::new()),
-        credentials: UserCredentials::none(),
-        instance_profiles: Part::from_result(collect(profiles), String::clone).map(|ps| {
-            ps.into_iter()
-                .map(|p| InstanceProfileRecord {
-                    name: p.instance_profile_name,
-                    arn: p.arn,
-                })
-                .collect()
-        }),
-        tags: Part::from_result(collect(tags), String::clone).map(tag_records),
-        session_cutoff: cutoff(revoke),
+        .collect::<Vec<_>>()
+        .await;
+    Part::from_result(collect(listed), String::clone).map(|ps| {
+        ps.into_iter()
+            .map(|p| InstanceProfileRecord {
+                name: p.instance_profile_name,
+                arn: p.arn,
+            })
+            .collect()
+    })
+}
+
+/// What users and roles both have, each read by the same function for either kind.
+struct PolicyLists {
+    inline_policy_names: Part<Vec<String>>,
+    attached_policies: Part<Vec<AttachedPolicyRecord>>,
+    tags: Part<Vec<TagRecord>>,
+    session_cutoff: Part<Option<String>>,
+}
+
+impl FirstRead {
+    /// A first read of what users and roles both have; the lists of one kind only are empty, for
+    /// the kind that has them to fill in.
+    fn common(
+        now: String,
+        principal: &Principal,
+        record: Result<Record, String>,
+        lists: PolicyLists,
+    ) -> Self {
+        Self {
+            taken_at: now,
+            principal: principal.clone(),
+            record: Part::from_result(record, String::clone),
+            access_keys: Part::Read(Vec::new()),
+            inline_policy_names: lists.inline_policy_names,
+            attached_policies: lists.attached_policies,
+            groups: Part::Read(Vec::new()),
+            login_profile: Part::Read(None),
+            mfa_devices: Part::Read(Vec::new()),
+            credentials: UserCredentials::none(),
+            instance_profiles: Part::Read(Vec::new()),
+            tags: lists.tags,
+            session_cutoff: lists.session_cutoff,
+        }
     }
+}
+
+/// A user's or a role's inline policies, by name.
+async fn list_inline_policies(iam: &Client, principal: &Principal) -> Part<Vec<String>> {
+    let name = principal.name.as_str();
+    let listed = match principal.kind {
+        PrincipalKind::Role => collect(
+            iam.list_role_policies()
+                .role_name(name)
+                .into_paginator()
+                .items()
+                .send()
+                .collect::<Vec<_>>()
+                .await,
+        ),
+        _ => collect(
+            iam.list_user_policies()
+                .user_name(name)
+                .into_paginator()
+                .items()
+                .send()
+                .collect::<Vec<_>>()
+                .await,
+        ),
+    };
+    Part::from_result(listed, String::clone)
+}
+
+/// The managed policies attached to a user or a role, their versions not read yet.
+async fn list_attached_policies(
+    iam: &Client,
+    principal: &Principal,
+) -> Part<Vec<AttachedPolicyRecord>> {
+    let name = principal.name.as_str();
+    let listed = match principal.kind {
+        PrincipalKind::Role => collect(
+            iam.list_attached_role_policies()
+                .role_name(name)
+                .into_paginator()
+                .items()
+                .send()
+                .collect::<Vec<_>>()
+                .await,
+        ),
+        _ => collect(
+            iam.list_attached_user_policies()
+                .user_name(name)
+                .into_paginator()
+                .items()
+                .send()
+                .collect::<Vec<_>>()
+                .await,
+        ),
+    };
+    Part::from_result(listed, String::clone).map(attached_records)
+}
+
+/// A user's or a role's tags, Tourniquet's own included (the snapshot leaves them out later).
+async fn list_tags(iam: &Client, principal: &Principal) -> Part<Vec<TagRecord>> {
+    let name = principal.name.as_str();
+    let listed = match principal.kind {
+        PrincipalKind::Role => collect(
+            iam.list_role_tags()
+                .role_name(name)
+                .into_paginator()
+                .items()
+                .send()
+                .collect::<Vec<_>>()
+                .await,
+        ),
+        _ => collect(
+            iam.list_user_tags()
+                .user_name(name)
+                .into_paginator()
+                .items()
+                .send()
+                .collect::<Vec<_>>()
+                .await,
+        ),
+    };
+    Part::from_result(listed, String::clone).map(tag_records)
+}
+
+/// The cutoff of an earlier run's session revocation, from its inline policy; `None` without one.
+async fn read_session_cutoff(iam: &Client, principal: &Principal) -> Part<Option<String>> {
+    let document = match inline_policy_document(iam, principal, plan::REVOKE_POLICY_NAME).await {
+        Ok(document) => Ok(Some(document)),
+        Err(Refused { absent: true, .. }) => Ok(None),
+        Err(refused) => Err(refused.described),
+    };
+    cutoff(document)
 }
 
 /// Signing certificates, SSH public keys and service-specific credentials, read at once.
@@ -931,7 +1067,7 @@ async fn until(at: Option<tokio::time::Instant>) {
 /// list IAM would not give.
 struct Named {
     inline_policies: Vec<String>,
-    access_keys: Vec<(String, String, Option<String>)>,
+    access_keys: Vec<KeyRow>,
     attached_policies: Vec<AttachedPolicyRecord>,
     groups: Vec<GroupRecord>,
 }
@@ -982,10 +1118,10 @@ impl Named {
                 })
                 .collect(),
             keys: (self.access_keys.iter())
-                .map(|(id, status, created)| AccessKeyRecord {
-                    access_key_id: id.clone(),
-                    status: status.clone(),
-                    create_date: created.clone(),
+                .map(|row| AccessKeyRecord {
+                    access_key_id: row.id.clone(),
+                    status: row.status.clone(),
+                    create_date: row.created.clone(),
                     last_used: unread(),
                 })
                 .collect(),
@@ -1070,14 +1206,11 @@ async fn inline_documents(
 }
 
 /// The listed keys with their last use; a key whose last use IAM would not give says why.
-async fn keys_last_used(
-    iam: &Client,
-    rows: Vec<(String, String, Option<String>)>,
-) -> Vec<AccessKeyRecord> {
-    futures::stream::iter(rows.into_iter().map(|(id, status, created)| async move {
+async fn keys_last_used(iam: &Client, rows: Vec<KeyRow>) -> Vec<AccessKeyRecord> {
+    futures::stream::iter(rows.into_iter().map(|row| async move {
         let last_used = iam
             .get_access_key_last_used()
-            .access_key_id(&id)
+            .access_key_id(&row.id)
             .send()
             .await
             .map_err(|e| describe(&e))
@@ -1089,9 +1222,9 @@ async fn keys_last_used(
                 })
             });
         AccessKeyRecord {
-            access_key_id: id,
-            status,
-            create_date: created,
+            access_key_id: row.id,
+            status: row.status,
+            create_date: row.created,
             last_used: Part::from_result(last_used, String::clone),
         }
     }))
