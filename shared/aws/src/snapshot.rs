@@ -1073,6 +1073,7 @@ struct Named {
 }
 
 impl Named {
+    /// The rows of `first`'s lists that the second wave reads the details of.
     fn of(first: &FirstRead) -> Self {
         let principal = &first.principal;
         Self {
@@ -1111,13 +1112,17 @@ impl Named {
     /// Every detail as [`unread`]: the second wave's answer when the deadline comes first.
     fn not_read(&self) -> Details {
         Details {
-            documents: (self.inline_policies.iter())
+            documents: self
+                .inline_policies
+                .iter()
                 .map(|n| InlinePolicyRecord {
                     name: n.clone(),
                     document: unread(),
                 })
                 .collect(),
-            keys: (self.access_keys.iter())
+            keys: self
+                .access_keys
+                .iter()
                 .map(|row| AccessKeyRecord {
                     access_key_id: row.id.clone(),
                     status: row.status.clone(),
@@ -1125,13 +1130,19 @@ impl Named {
                     last_used: unread(),
                 })
                 .collect(),
-            managed: (self.attached_policies.iter().cloned())
+            managed: self
+                .attached_policies
+                .iter()
+                .cloned()
                 .map(|mut p| {
                     p.default_version = Some(unread());
                     p
                 })
                 .collect(),
-            groups: (self.groups.iter().cloned())
+            groups: self
+                .groups
+                .iter()
+                .cloned()
                 .map(|mut g| {
                     g.inline_policies = Some(unread());
                     g.attached_policies = Some(unread());
@@ -1154,7 +1165,10 @@ impl Details {
     /// Reads the four kinds of detail at once, each at most [`READ_CONCURRENCY`] at once.
     async fn read(iam: &Client, principal: &Principal, named: Named, policies: &Policies) -> Self {
         let groups = futures::stream::iter(
-            (named.groups.into_iter()).map(|g| group_details(iam, g, policies)),
+            named
+                .groups
+                .into_iter()
+                .map(|g| group_details(iam, g, policies)),
         )
         .buffered(READ_CONCURRENCY)
         .collect::<Vec<_>>();
@@ -1330,6 +1344,7 @@ struct Refused {
 }
 
 impl Refused {
+    /// The refusal in `err`, as [`describe`] words it.
     fn of<E, R>(err: &SdkError<E, R>) -> Self
     where
         E: ProvideErrorMetadata + std::error::Error + 'static,
