@@ -53,7 +53,11 @@ impl Responder {
         )
         .await;
         let (instance_arn, store_id, user_id) = match located {
-            Ok(found) => found,
+            Ok(Located {
+                instance_arn,
+                store_id,
+                user_id,
+            }) => (instance_arn, store_id, user_id),
             Err(Locate::NotFound(why)) => return unlocated(Status::Refused, why),
             Err(Locate::Failed(why)) => return unlocated(Status::Partial, why),
         };

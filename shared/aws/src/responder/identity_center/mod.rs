@@ -88,6 +88,19 @@ enum Locate {
     Failed(String),
 }
 
+/// A located user: the instance, its identity store, and the user's id in it.
+struct Located {
+    instance_arn: String,
+    store_id: String,
+    user_id: String,
+}
+
+/// An Identity Center instance and the identity store it reads users from.
+struct Instance {
+    arn: String,
+    store_id: String,
+}
+
 /// The instance (the configured one, or the account's only one), its identity store, and the
 /// user's id: `user` is an id when `may_be_id`, it has an id's shape and the store knows it; else
 /// a user name (always, for a name a session gave: see [`ic::UserClaim::from_session`]).
@@ -96,7 +109,24 @@ async fn locate(
     user: &str,
     may_be_id: bool,
     configured: Option<&str>,
-) -> Result<(String, String, String), Locate> {
+) -> Result<Located, Locate> {
+    let Instance { arn, store_id } = find_instance(center, configured).await?;
+    let user_id = if may_be_id && ic::is_user_id(user) && is_known_id(center, &store_id, user).await
+    {
+        user.to_owned()
+    } else {
+        user_id_by_name(center, &store_id, user).await?
+    };
+    Ok(Located {
+        instance_arn: arn,
+        store_id,
+        user_id,
+    })
+}
+
+/// The configured instance, or the account's only one; `NotFound` says what to configure when
+/// that is not exactly one.
+async fn find_instance(center: &Center, configured: Option<&str>) -> Result<Instance, Locate> {
     let instances: Vec<_> = center
         .sso
         .list_instances()
@@ -108,53 +138,66 @@ async fn locate(
         .into_iter()
         .collect::<Result<_, _>>()
         .map_err(|e| Locate::Failed(format!("Identity Center: ListInstances: {}", describe(&e))))?;
-    let chosen: Vec<_> = instances
-        .iter()
-        .filter(|i| configured.is_none_or(|c| i.instance_arn() == Some(c)))
-        .collect();
-    let instance = match chosen[..] {
-        [one] => one,
-        [] => {
-            return Err(Locate::NotFound(match configured {
-                Some(arn) => format!(
-                    "Identity Center instance {arn} (IDENTITY_CENTER_INSTANCE_ARN) is not in this \
-                     account: set IDENTITY_CENTER_ACCOUNT to the account that holds it"
-                ),
-                None => "no Identity Center instance in this account and region: set \
-                         IDENTITY_CENTER_ACCOUNT (the management or delegated administrator \
-                         account) and IDENTITY_CENTER_REGION"
-                    .into(),
-            }));
-        }
-        _ => {
-            let arns: Vec<&str> = chosen.iter().filter_map(|i| i.instance_arn()).collect();
-            return Err(Locate::NotFound(format!(
-                "this account has {} Identity Center instances ({}): name one with \
-                 IDENTITY_CENTER_INSTANCE_ARN",
-                arns.len(),
-                arns.join(", ")
-            )));
-        }
-    };
-    let (Some(instance_arn), Some(store_id)) =
-        (instance.instance_arn(), instance.identity_store_id())
+    let instance = choose_instance(&instances, configured)?;
+    let (Some(arn), Some(store_id)) = (instance.instance_arn(), instance.identity_store_id())
     else {
         return Err(Locate::Failed(
             "Identity Center: ListInstances answered an instance without its ARN or store".into(),
         ));
     };
-    if may_be_id && ic::is_user_id(user) {
-        let described = center
-            .store
-            .describe_user()
-            .identity_store_id(store_id)
-            .user_id(user)
-            .send()
-            .await;
-        if described.is_ok() {
-            return Ok((instance_arn.into(), store_id.into(), user.into()));
+    Ok(Instance {
+        arn: arn.into(),
+        store_id: store_id.into(),
+    })
+}
+
+/// The one instance among `instances` that is `configured` (any, when none is).
+fn choose_instance<'a>(
+    instances: &'a [aws_sdk_ssoadmin::types::InstanceMetadata],
+    configured: Option<&str>,
+) -> Result<&'a aws_sdk_ssoadmin::types::InstanceMetadata, Locate> {
+    let chosen: Vec<_> = instances
+        .iter()
+        .filter(|i| configured.is_none_or(|c| i.instance_arn() == Some(c)))
+        .collect();
+    match chosen[..] {
+        [one] => Ok(one),
+        [] => Err(Locate::NotFound(match configured {
+            Some(arn) => format!(
+                "Identity Center instance {arn} (IDENTITY_CENTER_INSTANCE_ARN) is not in this \
+                 account: set IDENTITY_CENTER_ACCOUNT to the account that holds it"
+            ),
+            None => "no Identity Center instance in this account and region: set \
+                     IDENTITY_CENTER_ACCOUNT (the management or delegated administrator \
+                     account) and IDENTITY_CENTER_REGION"
+                .into(),
+        })),
+        _ => {
+            let arns: Vec<&str> = chosen.iter().filter_map(|i| i.instance_arn()).collect();
+            Err(Locate::NotFound(format!(
+                "this account has {} Identity Center instances ({}): name one with \
+                 IDENTITY_CENTER_INSTANCE_ARN",
+                arns.len(),
+                arns.join(", ")
+            )))
         }
     }
+}
+
+/// Whether the store knows `user` as a user id; any error counts as no (the name is tried next).
+async fn is_known_id(center: &Center, store_id: &str, user: &str) -> bool {
+    center
+        .store
+        .describe_user()
+        .identity_store_id(store_id)
+        .user_id(user)
+        .send()
+        .await
+        .is_ok()
+}
+
+/// The id of the user named `user` in the store; `NotFound` when there is none.
+async fn user_id_by_name(center: &Center, store_id: &str, user: &str) -> Result<String, Locate> {
     let identifier = UniqueAttribute::builder()
         .attribute_path("userName")
         .attribute_value(aws_smithy_types::Document::String(user.into()))
@@ -168,7 +211,7 @@ async fn locate(
         .send()
         .await
     {
-        Ok(found) => Ok((instance_arn.into(), store_id.into(), found.user_id)),
+        Ok(found) => Ok(found.user_id),
         Err(e)
             if e.as_service_error()
                 .is_some_and(|s| s.is_resource_not_found_exception()) =>
@@ -185,6 +228,12 @@ async fn locate(
     }
 }
 
+/// The user as the identity store describes them, with their group memberships.
+struct StoredUser {
+    described: aws_sdk_identitystore::operation::describe_user::DescribeUserOutput,
+    memberships: Vec<Membership>,
+}
+
 /// Reads the user, their groups, every assignment that reaches them and each permission set's
 /// inline policy.
 async fn read(
@@ -193,6 +242,26 @@ async fn read(
     store_id: &str,
     user_id: &str,
 ) -> Result<State, String> {
+    let StoredUser {
+        described,
+        memberships,
+    } = read_user(center, store_id, user_id).await?;
+    let assignments = read_assignments(center, instance, user_id, &memberships).await?;
+    let permission_sets = read_permission_sets(center, instance, &assignments).await;
+    Ok(State {
+        instance_arn: instance.into(),
+        identity_store_id: store_id.into(),
+        user_id: user_id.into(),
+        user_name: described.user_name.clone(),
+        user: user_record(&described),
+        memberships,
+        assignments,
+        permission_sets,
+    })
+}
+
+/// The user and their group memberships, asked for together (one wave).
+async fn read_user(center: &Center, store_id: &str, user_id: &str) -> Result<StoredUser, String> {
     let (user, memberships) = tokio::join!(
         center
             .store
@@ -210,8 +279,8 @@ async fn read(
             .send()
             .collect::<Vec<_>>()
     );
-    let user = user.map_err(|e| format!("Identity Center: DescribeUser: {}", describe(&e)))?;
-    let memberships: Vec<Membership> = memberships
+    let described = user.map_err(|e| format!("Identity Center: DescribeUser: {}", describe(&e)))?;
+    let memberships = memberships
         .into_iter()
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| {
@@ -228,6 +297,20 @@ async fn read(
             })
         })
         .collect();
+    Ok(StoredUser {
+        described,
+        memberships,
+    })
+}
+
+/// Every assignment of the user and of each of their groups (asked for all at once, one wave),
+/// sorted, each once.
+async fn read_assignments(
+    center: &Center,
+    instance: &str,
+    user_id: &str,
+    memberships: &[Membership],
+) -> Result<Vec<Assignment>, String> {
     let principals = std::iter::once((PrincipalType::User, user_id.to_owned())).chain(
         memberships
             .iter()
@@ -255,68 +338,79 @@ async fn read(
                 describe(&e)
             )
         })?;
-        if let (Some(account), Some(set), Some(kind), Some(id)) = (
-            a.account_id,
-            a.permission_set_arn,
-            a.principal_type,
-            a.principal_id,
-        ) {
-            assignments.push(Assignment {
-                account_id: account,
-                permission_set_arn: set,
-                principal_type: kind.as_str().to_owned(),
-                principal_id: id,
-            });
-        }
+        assignments.extend(assignment_of(a));
     }
     assignments.sort();
     assignments.dedup();
+    Ok(assignments)
+}
+
+/// An assignment as the plan knows it; `None` when AWS left out one of its parts.
+fn assignment_of(a: aws_sdk_ssoadmin::types::AccountAssignmentForPrincipal) -> Option<Assignment> {
+    Some(Assignment {
+        account_id: a.account_id?,
+        permission_set_arn: a.permission_set_arn?,
+        principal_type: a.principal_type?.as_str().to_owned(),
+        principal_id: a.principal_id?,
+    })
+}
+
+/// Each permission set the assignments name, once, all read at once (one wave).
+async fn read_permission_sets(
+    center: &Center,
+    instance: &str,
+    assignments: &[Assignment],
+) -> Vec<PermissionSet> {
     let sets: BTreeSet<String> = assignments
         .iter()
         .map(|a| a.permission_set_arn.clone())
         .collect();
-    let permission_sets = futures::future::join_all(sets.into_iter().map(|arn| async move {
-        let (described, inline) = tokio::join!(
-            center
-                .sso
-                .describe_permission_set()
-                .instance_arn(instance)
-                .permission_set_arn(&arn)
-                .send(),
-            center
-                .sso
-                .get_inline_policy_for_permission_set()
-                .instance_arn(instance)
-                .permission_set_arn(&arn)
-                .send()
-        );
-        PermissionSet {
-            name: described
-                .ok()
-                .and_then(|d| d.permission_set)
-                .and_then(|p| p.name),
-            inline_policy: inline
-                .map(|i| i.inline_policy.unwrap_or_default())
-                .map_err(|e| describe(&e).into()),
-            arn,
-        }
-    }))
-    .await;
-    Ok(State {
-        instance_arn: instance.into(),
-        identity_store_id: store_id.into(),
-        user_id: user_id.into(),
-        user_name: user.user_name.clone(),
-        user: serde_json::json!({
-            "UserId": user.user_id,
-            "UserName": user.user_name,
-            "DisplayName": user.display_name,
-            "Emails": user.emails().iter().filter_map(|e| e.value.clone()).collect::<Vec<_>>(),
-            "UserStatus": user.user_status.as_ref().map(|s| s.as_str().to_owned()),
-        }),
-        memberships,
-        assignments,
-        permission_sets,
+    futures::future::join_all(
+        sets.into_iter()
+            .map(|arn| read_permission_set(center, instance, arn)),
+    )
+    .await
+}
+
+/// A permission set's name and inline policy, asked for together; a name that cannot be read is
+/// left out, an inline policy that cannot be read says why.
+async fn read_permission_set(center: &Center, instance: &str, arn: String) -> PermissionSet {
+    let (described, inline) = tokio::join!(
+        center
+            .sso
+            .describe_permission_set()
+            .instance_arn(instance)
+            .permission_set_arn(&arn)
+            .send(),
+        center
+            .sso
+            .get_inline_policy_for_permission_set()
+            .instance_arn(instance)
+            .permission_set_arn(&arn)
+            .send()
+    );
+    PermissionSet {
+        name: described
+            .ok()
+            .and_then(|d| d.permission_set)
+            .and_then(|p| p.name),
+        inline_policy: inline
+            .map(|i| i.inline_policy.unwrap_or_default())
+            .map_err(|e| describe(&e).into()),
+        arn,
+    }
+}
+
+/// What the snapshot keeps of the user.
+fn user_record(
+    user: &aws_sdk_identitystore::operation::describe_user::DescribeUserOutput,
+) -> Value {
+    serde_json::json!({
+        "UserId": user.user_id,
+        "UserName": user.user_name,
+        "DisplayName": user.display_name,
+        "Emails": user.emails().iter().filter_map(|e| e.value.clone()).collect::<Vec<_>>(),
+        "UserStatus": user.user_status.as_ref().map(|s| s.as_str().to_owned()),
     })
 }
 

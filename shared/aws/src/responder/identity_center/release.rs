@@ -50,7 +50,11 @@ impl Responder {
         );
         report.waves += 2;
         let (instance, store_id, user_id) = match located {
-            Ok(found) => found,
+            Ok(Located {
+                instance_arn,
+                store_id,
+                user_id,
+            }) => (instance_arn, store_id, user_id),
             Err(Locate::NotFound(why) | Locate::Failed(why)) => {
                 return refuse(report, claimed, why);
             }
