@@ -136,7 +136,12 @@ where
                 (Some(code), Some(message)) => format!("{code}: {message}"),
                 (Some(code), None) => code.to_string(),
                 (None, Some(message)) => format!("HTTP {status}, no error code: {message}"),
-                (None, None) => format!("HTTP {status}, no error code"),
+                // A modeled error built without metadata says itself what it is; an answer the
+                // SDK could not parse at all is only its status.
+                (None, None) if e.to_string().starts_with("unhandled error") => {
+                    format!("HTTP {status}, no error code")
+                }
+                (None, None) => chain(e),
             }
         }
         SdkError::ResponseError(response) => format!(

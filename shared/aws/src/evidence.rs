@@ -17,6 +17,7 @@ use chrono::{DateTime, Utc};
 use futures::StreamExt;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
+use std::collections::BTreeMap;
 
 /// What went wrong with the evidence store. The messages name the object or prefix.
 #[derive(Debug, thiserror::Error)]
@@ -264,69 +265,13 @@ pub async fn verify(
             prefix,
         });
     }
-    let replaced = |key: &str| {
-        let count = versions.get(key).copied().unwrap_or(0);
-        (count > 1).then(|| Check::Replaced {
-            key: key.to_owned(),
-            versions: count,
-        })
-    };
     let mut checks = Vec::new();
     let manifests: Vec<&String> = keys
         .iter()
         .filter(|k| k.ends_with("/manifest.json"))
         .collect();
     for manifest_key in &manifests {
-        let run = manifest_key.trim_end_matches("manifest.json");
-        if let Some(check) = replaced(manifest_key) {
-            checks.push(check);
-        }
-        let manifest: Manifest = match read_record(store, manifest_key, "a manifest").await {
-            Ok(manifest) => manifest,
-            Err(error @ EvidenceError::NotRecord { .. }) => return Err(error),
-            Err(error) => {
-                checks.push(Check::Missing {
-                    key: manifest_key.to_string(),
-                    error: error.to_string(),
-                });
-                continue;
-            }
-        };
-        let results = futures::stream::iter(manifest.objects.iter().map(|entry| async move {
-            if let Some(check) = replaced(&entry.key) {
-                return check;
-            }
-            match read(store, &entry.key, entry.version_id.as_deref()).await {
-                Ok(bytes) => {
-                    let actual = hex::encode(Sha256::digest(&bytes));
-                    if actual == entry.sha256 {
-                        Check::Verified {
-                            key: entry.key.clone(),
-                        }
-                    } else {
-                        Check::Mismatch {
-                            key: entry.key.clone(),
-                            expected: entry.sha256.clone(),
-                            actual,
-                        }
-                    }
-                }
-                Err(error) => Check::Missing {
-                    key: entry.key.clone(),
-                    error: error.to_string(),
-                },
-            }
-        }))
-        .buffered(8)
-        .collect::<Vec<_>>()
-        .await;
-        checks.extend(results);
-        checks.extend(
-            keys.iter()
-                .filter(|k| k.starts_with(run) && k != manifest_key)
-                .filter(|k| !manifest.objects.iter().any(|e| &e.key == *k))
-                .map(|k| Check::Unlisted { key: k.clone() }),
-        );
+        checks.extend(check_run(store, manifest_key, &keys, &versions).await?);
     }
     // A run without a manifest (its upload failed) has nothing to check against.
     checks.extend(
@@ -339,6 +284,79 @@ pub async fn verify(
             .map(|k| Check::Unlisted { key: k.clone() }),
     );
     Ok(checks)
+}
+
+/// A key that holds more than the one version Tourniquet wrote, or a delete marker.
+fn replaced(versions: &BTreeMap<String, usize>, key: &str) -> Option<Check> {
+    let count = versions.get(key).copied().unwrap_or(0);
+    (count > 1).then(|| Check::Replaced {
+        key: key.to_owned(),
+        versions: count,
+    })
+}
+
+/// One run's objects against its manifest: each listed object's hash, and every object of the
+/// run the manifest does not list. A manifest that is not one is an error, not a check.
+async fn check_run(
+    store: &dyn EvidenceStore,
+    manifest_key: &str,
+    keys: &[String],
+    versions: &BTreeMap<String, usize>,
+) -> Result<Vec<Check>, EvidenceError> {
+    let run = manifest_key.trim_end_matches("manifest.json");
+    let mut checks: Vec<Check> = replaced(versions, manifest_key).into_iter().collect();
+    let manifest: Manifest = match read_record(store, manifest_key, "a manifest").await {
+        Ok(manifest) => manifest,
+        Err(error @ EvidenceError::NotRecord { .. }) => return Err(error),
+        Err(error) => {
+            checks.push(Check::Missing {
+                key: manifest_key.to_string(),
+                error: error.to_string(),
+            });
+            return Ok(checks);
+        }
+    };
+    let results = futures::stream::iter(manifest.objects.iter().map(|entry| async move {
+        match replaced(versions, &entry.key) {
+            Some(check) => check,
+            None => check_entry(store, entry).await,
+        }
+    }))
+    .buffered(8)
+    .collect::<Vec<_>>()
+    .await;
+    checks.extend(results);
+    checks.extend(
+        keys.iter()
+            .filter(|k| k.starts_with(run) && *k != manifest_key)
+            .filter(|k| !manifest.objects.iter().any(|e| &e.key == *k))
+            .map(|k| Check::Unlisted { key: k.clone() }),
+    );
+    Ok(checks)
+}
+
+/// One listed object: the version the manifest recorded, hashed and compared.
+async fn check_entry(store: &dyn EvidenceStore, entry: &crate::ledger::ManifestEntry) -> Check {
+    match read(store, &entry.key, entry.version_id.as_deref()).await {
+        Ok(bytes) => {
+            let actual = hex::encode(Sha256::digest(&bytes));
+            if actual == entry.sha256 {
+                Check::Verified {
+                    key: entry.key.clone(),
+                }
+            } else {
+                Check::Mismatch {
+                    key: entry.key.clone(),
+                    expected: entry.sha256.clone(),
+                    actual,
+                }
+            }
+        }
+        Err(error) => Check::Missing {
+            key: entry.key.clone(),
+            error: error.to_string(),
+        },
+    }
 }
 
 /// One object's bytes (a given version, or the current one).

@@ -64,23 +64,40 @@ struct Request {
     audit: Option<String>,
 }
 
+/// The audit's request: `{}` or `{"dry_run": true}`; an error names the field.
+fn parse_request(event: &Value) -> Result<Request, Error> {
+    serde_path_to_error::deserialize(event).map_err(|e| {
+        let field = e.path().to_string();
+        Error::InvalidEvent(InputError::new(
+            if field == "." {
+                "(event)".into()
+            } else {
+                field
+            },
+            format!(
+                "{}; the audit takes {{}} or {{\"dry_run\": true}}",
+                e.inner()
+            ),
+        ))
+    })
+}
+
+/// Every failed check in the log, with its severity.
+fn log_failures(report: &AuditReport) {
+    for v in report
+        .verdicts
+        .iter()
+        .filter(|v| v.status == audit::Compliance::Failed)
+    {
+        let severity = audit::checks::check(&v.check).map_or("", |c| c.severity.label());
+        warn!(check = %v.check, severity, resource = %v.resource.id, "{}", v.detail);
+    }
+}
+
 impl Responder {
     /// Runs the audit of the function's own account.
     pub(super) async fn audit(&self, event: Value) -> Result<AuditAnswer, Error> {
-        let request: Request = serde_path_to_error::deserialize(&event).map_err(|e| {
-            let field = e.path().to_string();
-            Error::InvalidEvent(InputError::new(
-                if field == "." {
-                    "(event)".into()
-                } else {
-                    field
-                },
-                format!(
-                    "{}; the audit takes {{}} or {{\"dry_run\": true}}",
-                    e.inner()
-                ),
-            ))
-        })?;
+        let request = parse_request(&event)?;
         let dry_run = request.dry_run || self.config.dry_run;
         let now = (self.clock)();
         let stamp = now.to_rfc3339_opts(SecondsFormat::Millis, true);
@@ -93,35 +110,7 @@ impl Responder {
             .get_or_try_init(|| self.own_identity())
             .await?;
         let prefix = format!("audits/{}", me.account_id);
-        // One wave: the account's reads and the last audit's report are independent.
-        let (read, previous) = tokio::join!(self.read_account(me), self.previous_audit(&prefix));
-        let (account, report_at, mut warnings) = read?;
-        let own = |p: &Principal| self.config.guard.built_in_protection(p).is_some();
-        let cx = Context {
-            options: &self.config.audit,
-            protected: &self.config.guard.protected,
-            own: &own,
-            now,
-        };
-        let verdicts = audit::audit(&account, &cx);
-        let previous = match previous {
-            Ok(previous) => previous,
-            Err(e) => {
-                warnings.push(format!(
-                    "the last audit's report could not be read ({e}): failures fixed since are not marked PASSED"
-                ));
-                None
-            }
-        };
-        let mut report = audit::findings::report(
-            &me.account_id,
-            verdicts,
-            previous.as_ref(),
-            &stamp,
-            report_at,
-            &self.config.audit,
-            warnings,
-        );
+        let (mut report, previous) = self.assess(me, &prefix, now, &stamp).await?;
         let region = self
             .securityhub
             .config()
@@ -130,14 +119,7 @@ impl Responder {
             .unwrap_or_default();
         let findings =
             audit::findings::findings(&report, previous.as_ref(), &me.partition, &region);
-        for v in report
-            .verdicts
-            .iter()
-            .filter(|v| v.status == audit::Compliance::Failed)
-        {
-            let severity = audit::checks::check(&v.check).map_or("", |c| c.severity.label());
-            warn!(check = %v.check, severity, resource = %v.resource.id, "{}", v.detail);
-        }
+        log_failures(&report);
         let mut imported = 0;
         let mut evidence = Vec::new();
         if !dry_run {
@@ -145,25 +127,7 @@ impl Responder {
                 imported = self.import(&findings, &mut report.warnings).await;
             }
             let folder = format!("{prefix}/{}", crate::ledger::format_stamp(now));
-            let objects = [
-                EvidenceObject::json(format!("{folder}/report.json"), &report),
-                EvidenceObject::json(format!("{folder}/findings.json"), &findings),
-                EvidenceObject::text(
-                    format!("{folder}/summary.md"),
-                    audit::findings::summary(&report).into_bytes(),
-                    "text/markdown; charset=utf-8",
-                ),
-            ];
-            let retention = self.config.retention.as_ref().map(|r| (r, now));
-            let puts = objects
-                .iter()
-                .map(|o| evidence::put(&*self.evidence, o, retention));
-            for stored in futures::future::join_all(puts).await {
-                match stored {
-                    Ok(stored) => evidence.push(stored),
-                    Err(e) => report.warnings.push(format!("not stored: {e}")),
-                }
-            }
+            evidence = self.store_audit(&folder, &mut report, &findings, now).await;
         }
         let answer = AuditAnswer {
             status: if dry_run { "planned" } else { "audited" },
@@ -189,6 +153,78 @@ impl Responder {
             "audit done"
         );
         Ok(answer)
+    }
+
+    /// The account read and judged, in one wave with the last audit's report (the account's
+    /// reads and it are independent); the report marks what was fixed since the last one.
+    async fn assess(
+        &self,
+        me: &Principal,
+        prefix: &str,
+        now: DateTime<Utc>,
+        stamp: &str,
+    ) -> Result<(AuditReport, Option<AuditReport>), Error> {
+        let (read, previous) = tokio::join!(self.read_account(me), self.previous_audit(prefix));
+        let (account, report_at, mut warnings) = read?;
+        let own = |p: &Principal| self.config.guard.built_in_protection(p).is_some();
+        let cx = Context {
+            options: &self.config.audit,
+            protected: &self.config.guard.protected,
+            own: &own,
+            now,
+        };
+        let verdicts = audit::audit(&account, &cx);
+        let previous = match previous {
+            Ok(previous) => previous,
+            Err(e) => {
+                warnings.push(format!(
+                    "the last audit's report could not be read ({e}): failures fixed since are not marked PASSED"
+                ));
+                None
+            }
+        };
+        let report = audit::findings::report(
+            &me.account_id,
+            verdicts,
+            previous.as_ref(),
+            stamp,
+            report_at,
+            &self.config.audit,
+            warnings,
+        );
+        Ok((report, previous))
+    }
+
+    /// The report, the findings and the Markdown summary, stored at once; what could not be
+    /// stored is a warning of the report.
+    async fn store_audit(
+        &self,
+        folder: &str,
+        report: &mut AuditReport,
+        findings: &[Finding],
+        now: DateTime<Utc>,
+    ) -> Vec<Evidence> {
+        let objects = [
+            EvidenceObject::json(format!("{folder}/report.json"), &*report),
+            EvidenceObject::json(format!("{folder}/findings.json"), &findings),
+            EvidenceObject::text(
+                format!("{folder}/summary.md"),
+                audit::findings::summary(report).into_bytes(),
+                "text/markdown; charset=utf-8",
+            ),
+        ];
+        let retention = self.config.retention.as_ref().map(|r| (r, now));
+        let puts = objects
+            .iter()
+            .map(|o| evidence::put(&*self.evidence, o, retention));
+        let mut evidence = Vec::new();
+        for stored in futures::future::join_all(puts).await {
+            match stored {
+                Ok(stored) => evidence.push(stored),
+                Err(e) => report.warnings.push(format!("not stored: {e}")),
+            }
+        }
+        evidence
     }
 
     /// The account as the checks read it, its four reads at once (each paced like every IAM

@@ -70,6 +70,80 @@ fn active(
         .collect()
 }
 
+/// A dispatch's targets for the report: each item's, and those of protected accounts, refused.
+fn dispatched_targets(
+    incident: &Incident,
+    accounts: &[String],
+    protected: &BTreeMap<String, String>,
+    dispatch: &Dispatch,
+    dry_run: bool,
+) -> Vec<TargetReport> {
+    let each = if dry_run {
+        Status::Planned
+    } else {
+        Status::Dispatched
+    };
+    let mut targets: Vec<TargetReport> = dispatch
+        .items
+        .iter()
+        .flat_map(|item| {
+            item.targets.iter().map(move |t| {
+                let arn = t.principal_arn.clone().unwrap_or_else(|| {
+                    format!("(owner of {})", t.access_key_ids.first().map_or("", |k| k))
+                });
+                TargetReport {
+                    message: None,
+                    ..TargetReport::stopped(arn, &item.account_id, each, String::new())
+                }
+            })
+        })
+        .collect();
+    for (target, account) in incident.targets.iter().zip(accounts) {
+        if let Some(reason) = protected.get(account) {
+            let arn = target.principal.as_ref().map_or_else(
+                || format!("(owner of {})", target.access_key_ids[0]),
+                Principal::arn,
+            );
+            targets.push(TargetReport::stopped(
+                arn,
+                account,
+                Status::Refused,
+                reason.clone(),
+            ));
+        }
+    }
+    targets
+}
+
+/// What a dispatch says of itself: its status and how to follow its progress.
+fn dispatch_message(
+    incident: &Incident,
+    dispatch: &Dispatch,
+    why: &str,
+    dry_run: bool,
+) -> (Status, String) {
+    if dry_run {
+        (
+            Status::Planned,
+            format!(
+                "would be fanned out ({why}): {} work items for the work queue; nothing was sent",
+                dispatch.items.len()
+            ),
+        )
+    } else {
+        (
+            Status::Dispatched,
+            format!(
+                "fanned out ({why}): {} work items sent to the work queue with the session \
+                 cutoff {}; ask for its progress with {{\"incident_id\": \"{}\", \"status\": true}}",
+                dispatch.items.len(),
+                dispatch.cutoff,
+                incident.id
+            ),
+        )
+    }
+}
+
 impl Responder {
     /// Finds where the incident's targets are, before anything is written: an organization-wide
     /// request becomes one target per selected account, a lone key without an account gets the
@@ -171,6 +245,50 @@ impl Responder {
             .ok_or_else(|| "sts:GetAccessKeyInfo named no account".to_owned())
     }
 
+    /// The active accounts under an organizational unit, its children's included: each level's
+    /// accounts and child units asked at once.
+    async fn accounts_under(&self, root: &str, advice: &str) -> Result<Vec<String>, String> {
+        let org = &self.organizations;
+        let mut parents = vec![root.to_owned()];
+        let mut found = Vec::new();
+        while let Some(parent) = parents.pop() {
+            let (accounts, units) = tokio::join!(
+                org.list_accounts_for_parent()
+                    .parent_id(&parent)
+                    .into_paginator()
+                    .send()
+                    .collect::<Vec<_>>(),
+                org.list_organizational_units_for_parent()
+                    .parent_id(&parent)
+                    .into_paginator()
+                    .send()
+                    .collect::<Vec<_>>()
+            );
+            for page in accounts {
+                let page = page.map_err(|e| {
+                    format!(
+                        "organizations:ListAccountsForParent on {parent} failed ({}); {advice}",
+                        describe(&e)
+                    )
+                })?;
+                found.extend(active(page.accounts.unwrap_or_default()));
+            }
+            for page in units {
+                let page = page.map_err(|e| {
+                    format!(
+                        "organizations:ListOrganizationalUnitsForParent on {parent} failed ({}); {advice}",
+                        describe(&e)
+                    )
+                })?;
+                let units = page.organizational_units.unwrap_or_default();
+                parents.extend(units.into_iter().filter_map(|u| u.id));
+            }
+        }
+        found.sort();
+        found.dedup();
+        Ok(found)
+    }
+
     /// The active accounts `set` selects, and the management account. `all` and an OU need
     /// AWS Organizations (the management account, or a delegated administrator); a list is taken
     /// as it is, and only the management account is asked for.
@@ -216,46 +334,7 @@ impl Responder {
                             .flat_map(|p| p.accounts.unwrap_or_default()),
                     ))
                 }
-                AccountSet::Ou(root) => {
-                    let mut parents = vec![root.clone()];
-                    let mut found = Vec::new();
-                    while let Some(parent) = parents.pop() {
-                        let (accounts, units) = tokio::join!(
-                            org.list_accounts_for_parent()
-                                .parent_id(&parent)
-                                .into_paginator()
-                                .send()
-                                .collect::<Vec<_>>(),
-                            org.list_organizational_units_for_parent()
-                                .parent_id(&parent)
-                                .into_paginator()
-                                .send()
-                                .collect::<Vec<_>>()
-                        );
-                        for page in accounts {
-                            let page = page.map_err(|e| {
-                                format!(
-                                    "organizations:ListAccountsForParent on {parent} failed ({}); {advice}",
-                                    describe(&e)
-                                )
-                            })?;
-                            found.extend(active(page.accounts.unwrap_or_default()));
-                        }
-                        for page in units {
-                            let page = page.map_err(|e| {
-                                format!(
-                                    "organizations:ListOrganizationalUnitsForParent on {parent} failed ({}); {advice}",
-                                    describe(&e)
-                                )
-                            })?;
-                            let units = page.organizational_units.unwrap_or_default();
-                            parents.extend(units.into_iter().filter_map(|u| u.id));
-                        }
-                    }
-                    found.sort();
-                    found.dedup();
-                    Ok(found)
-                }
+                AccountSet::Ou(root) => self.accounts_under(root, advice).await,
             }
         };
         let (management, accounts) = tokio::join!(management, accounts);
@@ -286,60 +365,8 @@ impl Responder {
         let stamp = crate::ledger::format_stamp(started);
         let prefix = ledger::run_prefix(&incident.id, started);
         info!(incident = %incident.id, items = dispatch.items.len(), reason = %why, "fanned out");
-        let each = if dry_run {
-            Status::Planned
-        } else {
-            Status::Dispatched
-        };
-        let mut targets: Vec<TargetReport> = dispatch
-            .items
-            .iter()
-            .flat_map(|item| {
-                item.targets.iter().map(move |t| {
-                    let arn = t.principal_arn.clone().unwrap_or_else(|| {
-                        format!("(owner of {})", t.access_key_ids.first().map_or("", |k| k))
-                    });
-                    TargetReport {
-                        message: None,
-                        ..TargetReport::stopped(arn, &item.account_id, each, String::new())
-                    }
-                })
-            })
-            .collect();
-        for (target, account) in incident.targets.iter().zip(accounts) {
-            if let Some(reason) = protected.get(account) {
-                let arn = target.principal.as_ref().map_or_else(
-                    || format!("(owner of {})", target.access_key_ids[0]),
-                    Principal::arn,
-                );
-                targets.push(TargetReport::stopped(
-                    arn,
-                    account,
-                    Status::Refused,
-                    reason.clone(),
-                ));
-            }
-        }
-        let (status, mut message) = if dry_run {
-            (
-                Status::Planned,
-                format!(
-                    "would be fanned out ({why}): {} work items for the work queue; nothing was sent",
-                    dispatch.items.len()
-                ),
-            )
-        } else {
-            (
-                Status::Dispatched,
-                format!(
-                    "fanned out ({why}): {} work items sent to the work queue with the session \
-                     cutoff {}; ask for its progress with {{\"incident_id\": \"{}\", \"status\": true}}",
-                    dispatch.items.len(),
-                    dispatch.cutoff,
-                    incident.id
-                ),
-            )
-        };
+        let targets = dispatched_targets(incident, accounts, protected, &dispatch, dry_run);
+        let (status, mut message) = dispatch_message(incident, &dispatch, &why, dry_run);
         let mut report = Report {
             source: Some(incident.source.as_str().into()),
             reason: incident.reason.clone(),
@@ -358,23 +385,11 @@ impl Responder {
         let mut stored = Vec::new();
         if !dry_run {
             // The intent first: a message is acted on only if its dispatch is in the store.
-            let object = EvidenceObject::json(
-                format!("{prefix}/{}", crate::ledger::DISPATCH_OBJECT),
-                &dispatch,
-            );
-            let retention = self.config.retention.as_ref().map(|r| (r, started));
             waves += 1;
-            match evidence::put(&*self.evidence, &object, retention).await {
-                Ok(put) => stored.push((object, put.version_id)),
-                Err(e) => {
-                    let why = format!(
-                        "the dispatch could not be stored ({e}): no work item was sent, nothing \
-                         was changed; invoke contain again"
-                    );
-                    warn!(incident = %incident.id, error = %e, "dispatch not stored");
-                    return Err(Error::Aws(why));
-                }
-            }
+            stored.push(
+                self.store_dispatch(incident, &dispatch, &prefix, started)
+                    .await?,
+            );
             waves += 1;
             let unsent = self.send_items(&dispatch, &stamp).await;
             if !unsent.is_empty() {
@@ -404,6 +419,32 @@ impl Responder {
         )
         .await;
         record::answer(report)
+    }
+
+    /// The dispatch record, stored before any message is sent; an error when it could not be.
+    async fn store_dispatch(
+        &self,
+        incident: &Incident,
+        dispatch: &Dispatch,
+        prefix: &str,
+        started: chrono::DateTime<Utc>,
+    ) -> Result<(EvidenceObject, Option<String>), Error> {
+        let object = EvidenceObject::json(
+            format!("{prefix}/{}", crate::ledger::DISPATCH_OBJECT),
+            dispatch,
+        );
+        let retention = self.config.retention.as_ref().map(|r| (r, started));
+        match evidence::put(&*self.evidence, &object, retention).await {
+            Ok(put) => Ok((object, put.version_id)),
+            Err(e) => {
+                let why = format!(
+                    "the dispatch could not be stored ({e}): no work item was sent, nothing \
+                     was changed; invoke contain again"
+                );
+                warn!(incident = %incident.id, error = %e, "dispatch not stored");
+                Err(Error::Aws(why))
+            }
+        }
     }
 
     /// Sends one message per item, ten to a request; returns what could not be sent, each with

@@ -154,6 +154,121 @@ impl Request {
     }
 }
 
+/// The follow-ons a run may contain: each parsed, and no more than the room the cap leaves;
+/// the rest refused for a human, each naming what the hunt found it by.
+struct FollowOns {
+    targets: Vec<Target>,
+    causes: Vec<(Principal, String)>,
+    refused: Vec<TargetRun>,
+}
+
+fn admit_follow_ons(follow_ons: Vec<FollowOn>, cap: usize, room: usize) -> FollowOns {
+    let mut admitted = FollowOns {
+        targets: Vec::new(),
+        causes: Vec::new(),
+        refused: Vec::new(),
+    };
+    for (i, f) in follow_ons.into_iter().enumerate() {
+        let cause = f.cause();
+        let refusal = match Principal::parse_arn(&f.principal_arn) {
+            Err(e) => Some((
+                f.principal_arn.clone(),
+                String::new(),
+                format!("the hunt found it, but {e}: look at it by hand"),
+            )),
+            Ok(principal) if i >= room => Some((
+                principal.arn(),
+                principal.account_id.clone(),
+                format!(
+                    "needs a human: the hunt found more principals than the {cap} one run may \
+                     contain (MAX_PRINCIPALS_PER_EVENT, or the request's max_principals)"
+                ),
+            )),
+            Ok(principal) => {
+                admitted.causes.push((principal.clone(), cause.clone()));
+                admitted
+                    .targets
+                    .push(Target::principal(principal, f.access_key_ids));
+                None
+            }
+        };
+        if let Some((arn, account, why)) = refusal {
+            let mut r = stop(Status::Refused, arn, &account, why, 0);
+            r.report.cause = Some(cause);
+            admitted.refused.push(r);
+        }
+    }
+    admitted
+}
+
+/// One lookup's answer: the records, and a warning when it could not read them all.
+type Looked = (Vec<Value>, Option<String>);
+
+/// What a hunt has read so far: the credentials hunted, the next generation to hunt (the keys
+/// the last one issued), the activity found, and one CloudTrail client per account and region.
+#[derive(Default)]
+struct Trail {
+    clients: BTreeMap<(String, String), aws_sdk_cloudtrail::Client>,
+    hunted: Vec<Credential>,
+    activity: Vec<Activity>,
+    generation: Vec<Credential>,
+    warnings: Vec<String>,
+}
+
+impl Trail {
+    /// Adds a credential to the next generation unless it was hunted or is there already.
+    fn push(&mut self, c: Credential) {
+        let same = |h: &Credential| h.value == c.value && h.account_id == c.account_id;
+        if !self.hunted.iter().any(same) && !self.generation.iter().any(same) {
+            self.generation.push(c);
+        }
+    }
+
+    /// Holds the next generation to what the hunt may still follow, saying what it leaves;
+    /// whether anything is left to hunt.
+    fn cap(&mut self) -> bool {
+        let room = MAX_CREDENTIALS.saturating_sub(self.hunted.len());
+        if self.generation.len() > room {
+            self.warnings.push(format!(
+                "{} credentials not hunted ({}): a hunt follows {MAX_CREDENTIALS} at most; \
+                 hunt them by hand with the hunt function",
+                self.generation.len() - room,
+                self.generation[room..]
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ));
+            self.generation.truncate(room);
+        }
+        !self.generation.is_empty()
+    }
+
+    /// One generation's answers: each record by the credential classified once (by its event
+    /// id); the keys they issued, to hunt next.
+    fn absorb(&mut self, answers: Vec<(&Credential, &String, Looked)>) -> Vec<Credential> {
+        let mut issued = Vec::new();
+        for (credential, region, (records, warning)) in answers {
+            self.warnings
+                .extend(warning.map(|w| format!("{credential} in {region}: {w}")));
+            for record in records.iter().filter(|r| hunt::is_by(r, credential)) {
+                let Some(a) = hunt::classify(record) else {
+                    continue;
+                };
+                if self.activity.iter().any(|b| b.event_id == a.event_id) {
+                    continue;
+                }
+                if let Some(key) = &a.issued_key {
+                    let account = record["recipientAccountId"].as_str().unwrap_or_default();
+                    issued.push(Credential::key(key, account, Some(a.event_id.clone())));
+                }
+                self.activity.push(a);
+            }
+        }
+        issued
+    }
+}
+
 impl Responder {
     /// Whether this run hunts: `contain` (unless `HUNT=false`) and `hunt`, never a fanned-out
     /// work item (the incident's own run hunts), never without a CloudTrail endpoint.
@@ -256,57 +371,19 @@ impl Responder {
         regions: &[String],
         window: (chrono::DateTime<Utc>, chrono::DateTime<Utc>),
     ) -> (Vec<Activity>, Vec<Credential>, Vec<String>, u32) {
-        let mut warnings = Vec::new();
-        let mut clients: BTreeMap<(String, String), aws_sdk_cloudtrail::Client> = BTreeMap::new();
-        let mut hunted: Vec<Credential> = Vec::new();
-        let mut activity: Vec<Activity> = Vec::new();
-        let mut generation: Vec<Credential> = Vec::new();
+        let mut trail = Trail::default();
         let mut waves = 0;
-        let push = |c: Credential, generation: &mut Vec<Credential>, hunted: &[Credential]| {
-            let same = |h: &Credential| h.value == c.value && h.account_id == c.account_id;
-            if !hunted.iter().any(same) && !generation.iter().any(same) {
-                generation.push(c);
-            }
-        };
         for seed in seeds {
-            push(seed, &mut generation, &hunted);
+            trail.push(seed);
         }
-        while !generation.is_empty() {
-            let room = MAX_CREDENTIALS.saturating_sub(hunted.len());
-            if generation.len() > room {
-                warnings.push(format!(
-                    "{} credentials not hunted ({}): a hunt follows {MAX_CREDENTIALS} at most; \
-                     hunt them by hand with the hunt function",
-                    generation.len() - room,
-                    generation[room..]
-                        .iter()
-                        .map(ToString::to_string)
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                ));
-                generation.truncate(room);
-            }
-            if generation.is_empty() {
-                break;
-            }
-            let current = std::mem::take(&mut generation);
-            let mut issued = Vec::new();
+        while trail.cap() {
+            let current = std::mem::take(&mut trail.generation);
             let mut lookups = Vec::new();
             for credential in &current {
                 for region in regions {
-                    let key = (credential.account_id.clone(), region.clone());
-                    let client = match clients.get(&key) {
-                        Some(c) => c.clone(),
-                        None => match self.cloudtrail(run, &credential.account_id, region) {
-                            Ok(c) => {
-                                clients.insert(key, c.clone());
-                                c
-                            }
-                            Err(why) => {
-                                warnings.push(format!("{credential} in {region}: {why}"));
-                                continue;
-                            }
-                        },
+                    let Some(client) = self.trail_client(&mut trail, run, credential, region)
+                    else {
+                        continue;
                     };
                     lookups.push(async move {
                         let found = lookup(&client, credential, window, run.stop_reading).await;
@@ -316,32 +393,44 @@ impl Responder {
             }
             waves += 1;
             let answers = futures::future::join_all(lookups).await;
-            for (credential, region, found) in answers {
-                let (records, warning) = found;
-                warnings.extend(warning.map(|w| format!("{credential} in {region}: {w}")));
-                for record in records.iter().filter(|r| hunt::is_by(r, credential)) {
-                    let Some(a) = hunt::classify(record) else {
-                        continue;
-                    };
-                    if activity.iter().any(|b| b.event_id == a.event_id) {
-                        continue;
-                    }
-                    if let Some(key) = &a.issued_key {
-                        let account = record["recipientAccountId"].as_str().unwrap_or_default();
-                        issued.push(Credential::key(key, account, Some(a.event_id.clone())));
-                    }
-                    activity.push(a);
-                }
-            }
-            hunted.extend(current);
+            let issued = trail.absorb(answers);
+            trail.hunted.extend(current);
             for c in issued {
-                push(c, &mut generation, &hunted);
+                trail.push(c);
             }
         }
         // Chronological: each lookup answers newest first; a stable sort keeps a second's order.
+        let mut activity = trail.activity;
         activity.reverse();
         activity.sort_by(|a, b| a.event_time.cmp(&b.event_time));
-        (activity, hunted, warnings, waves)
+        (activity, trail.hunted, trail.warnings, waves)
+    }
+
+    /// The CloudTrail client of an account and region, built once per hunt; `None` (and a
+    /// warning) when the account cannot be read.
+    fn trail_client(
+        &self,
+        trail: &mut Trail,
+        run: &Invocation<'_>,
+        credential: &Credential,
+        region: &str,
+    ) -> Option<aws_sdk_cloudtrail::Client> {
+        let key = (credential.account_id.clone(), region.to_owned());
+        if let Some(client) = trail.clients.get(&key) {
+            return Some(client.clone());
+        }
+        match self.cloudtrail(run, &credential.account_id, region) {
+            Ok(client) => {
+                trail.clients.insert(key, client.clone());
+                Some(client)
+            }
+            Err(why) => {
+                trail
+                    .warnings
+                    .push(format!("{credential} in {region}: {why}"));
+                None
+            }
+        }
     }
 
     /// A CloudTrail client for `account` in `region`, paced to `LookupEvents`' rate: the own
@@ -390,106 +479,71 @@ impl Responder {
         if follow_ons.is_empty() {
             return (Vec::new(), 0, None);
         }
-        let incident = run.incident;
-        let cap = incident
+        let cap = run
+            .incident
             .max_principals
             .unwrap_or(self.config.intake.max_principals_per_event);
-        let room = cap.saturating_sub(primaries);
-        let mut refused = Vec::new();
-        let mut targets = Vec::new();
-        let mut causes: Vec<(Principal, String)> = Vec::new();
-        for (i, f) in follow_ons.into_iter().enumerate() {
-            let principal = match Principal::parse_arn(&f.principal_arn) {
-                Ok(p) => p,
-                Err(e) => {
-                    let mut r = stop(
-                        Status::Refused,
-                        f.principal_arn.clone(),
-                        "",
-                        format!("the hunt found it, but {e}: look at it by hand"),
-                        0,
-                    );
-                    r.report.cause = Some(f.cause());
-                    refused.push(r);
-                    continue;
-                }
-            };
-            if i >= room {
-                let mut r = stop(
-                    Status::Refused,
-                    principal.arn(),
-                    &principal.account_id,
-                    format!(
-                        "needs a human: the hunt found more principals than the {cap} one run may \
-                         contain (MAX_PRINCIPALS_PER_EVENT, or the request's max_principals)"
-                    ),
-                    0,
-                );
-                r.report.cause = Some(f.cause());
-                refused.push(r);
-                continue;
-            }
-            causes.push((principal.clone(), f.cause()));
-            targets.push(Target::principal(principal, f.access_key_ids));
-        }
-        let mut waves = 0;
-        let mut runs = Vec::new();
-        let mut stored = None;
-        if !targets.is_empty() {
-            let follow_incident = Incident {
-                targets,
-                identity_center_users: Vec::new(),
-                ..incident.clone()
-            };
-            // Their intent first, beside the run's own: what this run may still change.
-            let intent = self.intent(&follow_incident, run.dry_run, run.cutoff);
-            let folder = format!("{}/{INTENT_FOLDER}", run.prefix);
-            stored = self.store_intent(intent, &folder, run.started).await;
-            let missing: BTreeSet<String> = follow_incident
-                .targets
-                .iter()
-                .map(|t| account_of(t, run.me))
-                .filter(|a| !run.protected.contains_key(a) && !run.accounts.has(a))
-                .collect();
-            let (entered, entering) = self.enter(run.me, missing, &incident.id).await;
-            waves += entering;
-            let accounts = run.accounts.clone().with(entered);
-            let follow_run = Invocation {
-                incident: &follow_incident,
-                accounts: &accounts,
-                ..*run
-            };
-            let (resolved, resolving) = self.resolve(&follow_run).await;
-            waves += resolving;
-            let contained =
-                futures::future::join_all(resolved.into_iter().enumerate().map(|(lane, r)| {
-                    let ticket = Ticket {
-                        lane: u32::try_from(lane).unwrap_or(u32::MAX),
-                        urgent: false,
-                    };
-                    let follow_run = &follow_run;
-                    pace::ticket(ticket, async move {
-                        match r {
-                            Err(stopped) => stopped,
-                            Ok((principal, keys, iam)) => {
-                                self.contain_resolved(iam, principal, &keys, follow_run, run.prefix)
-                                    .await
-                            }
-                        }
-                    })
-                }))
-                .await;
-            waves += contained.iter().map(|r| r.waves).max().unwrap_or(0);
-            for mut r in contained {
+        let admitted = admit_follow_ons(follow_ons, cap, cap.saturating_sub(primaries));
+        let (mut runs, waves, stored) = if admitted.targets.is_empty() {
+            (Vec::new(), 0, None)
+        } else {
+            self.contain_follow_ons(run, admitted.targets, &admitted.causes)
+                .await
+        };
+        runs.extend(admitted.refused);
+        (runs, waves, stored)
+    }
+
+    /// Contains the follow-ons as more targets of the incident, under every guard: their intent
+    /// first, beside the run's own; the accounts the run has not entered yet; then each
+    /// principal in its lane, each report naming what the hunt found it by.
+    async fn contain_follow_ons(
+        &self,
+        run: &Invocation<'_>,
+        targets: Vec<Target>,
+        causes: &[(Principal, String)],
+    ) -> (
+        Vec<TargetRun>,
+        u32,
+        Option<(EvidenceObject, Option<String>)>,
+    ) {
+        let incident = run.incident;
+        let follow_incident = Incident {
+            targets,
+            identity_center_users: Vec::new(),
+            ..incident.clone()
+        };
+        let intent = self.intent(&follow_incident, run.dry_run, run.cutoff);
+        let folder = format!("{}/{INTENT_FOLDER}", run.prefix);
+        let stored = self.store_intent(intent, &folder, run.started).await;
+        let missing: BTreeSet<String> = follow_incident
+            .targets
+            .iter()
+            .map(|t| account_of(t, run.me))
+            .filter(|a| !run.protected.contains_key(a) && !run.accounts.has(a))
+            .collect();
+        let (entered, mut waves) = self.enter(run.me, missing, &incident.id).await;
+        let accounts = run.accounts.clone().with(entered);
+        let follow_run = Invocation {
+            incident: &follow_incident,
+            accounts: &accounts,
+            ..*run
+        };
+        let (resolved, resolving) = self.resolve(&follow_run).await;
+        waves += resolving;
+        let contained = self.contain_in_lanes(resolved, &follow_run).await;
+        waves += contained.iter().map(|r| r.waves).max().unwrap_or(0);
+        let runs = contained
+            .into_iter()
+            .map(|mut r| {
                 let found = Principal::parse_arn(&r.report.principal_arn).ok();
                 r.report.cause = causes
                     .iter()
                     .find(|(p, _)| found.as_ref().is_some_and(|f| f.same_as(p)))
                     .map(|(_, c)| c.clone());
-                runs.push(r);
-            }
-        }
-        runs.extend(refused);
+                r
+            })
+            .collect();
         (runs, waves, stored)
     }
 

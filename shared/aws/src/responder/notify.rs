@@ -204,59 +204,9 @@ impl Responder {
         let note = notify::finding_note(report, ctx);
         let target = finding_count(findings);
         let mut failures = Vec::new();
-        let requests = findings.chunks(FINDINGS_PER_UPDATE).map(|chunk| {
-            let note = note.clone();
-            async move {
-                let ids = chunk
-                    .iter()
-                    .map(|f| {
-                        AwsSecurityFindingIdentifier::builder()
-                            .id(&f.id)
-                            .product_arn(&f.product_arn)
-                            .build()
-                    })
-                    .collect();
-                let note = NoteUpdate::builder()
-                    .text(note)
-                    .updated_by(notify::UPDATED_BY)
-                    .build();
-                let out = self
-                    .securityhub
-                    .batch_update_findings()
-                    .set_finding_identifiers(Some(ids))
-                    .note(note)
-                    .workflow(
-                        WorkflowUpdate::builder()
-                            .status(WorkflowStatus::Notified)
-                            .build(),
-                    )
-                    .user_defined_fields(notify::INCIDENT_FIELD, &report.incident_id)
-                    .user_defined_fields(notify::STATUS_FIELD, notify::status_name(report.status))
-                    .send()
-                    .await
-                    .map_err(|e| {
-                        format!(
-                            "securityhub:BatchUpdateFindings failed{}: {}",
-                            http_status(&e),
-                            describe(&e)
-                        )
-                    })?;
-                Ok::<_, String>(
-                    out.unprocessed_findings
-                        .unwrap_or_default()
-                        .into_iter()
-                        .map(|u| {
-                            format!(
-                                "{}: {} {}",
-                                u.finding_identifier.and_then(|f| f.id).unwrap_or_default(),
-                                u.error_code.unwrap_or_default(),
-                                u.error_message.unwrap_or_default()
-                            )
-                        })
-                        .collect::<Vec<_>>(),
-                )
-            }
-        });
+        let requests = findings
+            .chunks(FINDINGS_PER_UPDATE)
+            .map(|chunk| self.update_finding_batch(report, chunk, note.clone()));
         for result in futures::future::join_all(requests).await {
             match result {
                 Ok(unprocessed) => failures.extend(unprocessed),
@@ -281,6 +231,64 @@ impl Responder {
                 format!("not updated: {}", failures.join("; ")),
             )
         }
+    }
+
+    /// One `BatchUpdateFindings` request: the note, workflow `NOTIFIED` and the incident's
+    /// fields on up to [`FINDINGS_PER_UPDATE`] findings; the findings it did not process, each
+    /// with why, or why the request failed.
+    async fn update_finding_batch(
+        &self,
+        report: &Report,
+        chunk: &[intake::FindingRef],
+        note: String,
+    ) -> Result<Vec<String>, String> {
+        let ids = chunk
+            .iter()
+            .map(|f| {
+                AwsSecurityFindingIdentifier::builder()
+                    .id(&f.id)
+                    .product_arn(&f.product_arn)
+                    .build()
+            })
+            .collect();
+        let note = NoteUpdate::builder()
+            .text(note)
+            .updated_by(notify::UPDATED_BY)
+            .build();
+        let out = self
+            .securityhub
+            .batch_update_findings()
+            .set_finding_identifiers(Some(ids))
+            .note(note)
+            .workflow(
+                WorkflowUpdate::builder()
+                    .status(WorkflowStatus::Notified)
+                    .build(),
+            )
+            .user_defined_fields(notify::INCIDENT_FIELD, &report.incident_id)
+            .user_defined_fields(notify::STATUS_FIELD, notify::status_name(report.status))
+            .send()
+            .await
+            .map_err(|e| {
+                format!(
+                    "securityhub:BatchUpdateFindings failed{}: {}",
+                    http_status(&e),
+                    describe(&e)
+                )
+            })?;
+        Ok(out
+            .unprocessed_findings
+            .unwrap_or_default()
+            .into_iter()
+            .map(|u| {
+                format!(
+                    "{}: {} {}",
+                    u.finding_identifier.and_then(|f| f.id).unwrap_or_default(),
+                    u.error_code.unwrap_or_default(),
+                    u.error_message.unwrap_or_default()
+                )
+            })
+            .collect())
     }
 }
 

@@ -4,6 +4,37 @@
 use super::*;
 use crate::ledger;
 
+/// The manifest's entries and the report's evidence, as stored: the objects stored earlier in
+/// the run with their versions, then each upload's answer (a failed one is named in the report).
+fn stored_entries(
+    report: &mut Report,
+    earlier: Vec<(EvidenceObject, Option<String>)>,
+    results: Vec<(ledger::ManifestEntry, Result<Evidence, String>)>,
+) -> Vec<ledger::ManifestEntry> {
+    report.evidence = Vec::new();
+    let mut entries = Vec::new();
+    for (o, version_id) in earlier {
+        report.evidence.push(Evidence {
+            version_id: version_id.clone(),
+            ..o.evidence()
+        });
+        entries.push(o.entry(version_id));
+    }
+    for (entry, stored) in results {
+        match stored {
+            Ok(e) => {
+                entries.push(ledger::ManifestEntry {
+                    version_id: e.version_id.clone(),
+                    ..entry
+                });
+                report.evidence.push(e);
+            }
+            Err(err) => evidence_failed(report, err),
+        }
+    }
+    entries
+}
+
 impl Responder {
     /// Starts uploading one evidence object (at most [`UPLOAD_CONCURRENCY`] at once); the bytes
     /// are held only until S3 has them.
@@ -24,6 +55,24 @@ impl Responder {
     /// Writes the event, the extra records and the report in one wave, alongside the principals'
     /// records still on their way, then the manifest with every object's S3 version: every hash
     /// is known before upload, so the report lists the others and the manifest all of them.
+    /// How the evidence is kept from deletion, in the report's words.
+    fn evidence_lock(&self, started: chrono::DateTime<Utc>) -> String {
+        match &self.config.retention {
+            Some(r) => {
+                let until = started + chrono::TimeDelta::days(i64::from(r.days));
+                format!(
+                    "{} until {}",
+                    r.mode.as_str(),
+                    until.to_rfc3339_opts(SecondsFormat::Secs, true)
+                )
+            }
+            None => "not locked by Tourniquet: EVIDENCE_RETENTION_MODE is unset, so only the \
+                     bucket's default retention, if it has one, keeps the evidence from being \
+                     deleted"
+                .into(),
+        }
+    }
+
     pub(super) async fn store_evidence(
         &self,
         report: &mut Report,
@@ -55,20 +104,7 @@ impl Responder {
                 version_id: None,
             }))
             .collect();
-        report.evidence_lock = Some(match &self.config.retention {
-            Some(r) => {
-                let until = started + chrono::TimeDelta::days(i64::from(r.days));
-                format!(
-                    "{} until {}",
-                    r.mode.as_str(),
-                    until.to_rfc3339_opts(SecondsFormat::Secs, true)
-                )
-            }
-            None => "not locked by Tourniquet: EVIDENCE_RETENTION_MODE is unset, so only the \
-                     bucket's default retention, if it has one, keeps the evidence from being \
-                     deleted"
-                .into(),
-        });
+        report.evidence_lock = Some(self.evidence_lock(started));
         let own = EvidenceObject::json(format!("{prefix}/report.json"), &*report);
         uploads.push(self.upload(own, started));
         // First every object, then the manifest, which records the versions S3 gave them.
@@ -80,27 +116,7 @@ impl Responder {
             (u.entry, stored)
         }))
         .await;
-        report.evidence = Vec::new();
-        let mut entries = Vec::new();
-        for (o, version_id) in extra.stored {
-            report.evidence.push(Evidence {
-                version_id: version_id.clone(),
-                ..o.evidence()
-            });
-            entries.push(o.entry(version_id));
-        }
-        for (entry, stored) in results {
-            match stored {
-                Ok(e) => {
-                    entries.push(ledger::ManifestEntry {
-                        version_id: e.version_id.clone(),
-                        ..entry
-                    });
-                    report.evidence.push(e);
-                }
-                Err(err) => evidence_failed(report, err),
-            }
-        }
+        let entries = stored_entries(report, extra.stored, results);
         let retention = self.config.retention.as_ref().map(|r| (r, started));
         let manifest = ledger::manifest(incident_id, prefix, entries);
         match evidence::put(&*self.evidence, &manifest, retention).await {

@@ -323,28 +323,7 @@ impl Responder {
                 .iter()
                 .map(|claim| self.contain_identity_center(claim, invocation)),
         );
-        let contained =
-            futures::future::join_all(resolved.into_iter().enumerate().map(|(lane, r)| {
-                let ticket = Ticket {
-                    lane: u32::try_from(lane).unwrap_or(u32::MAX),
-                    urgent: false,
-                };
-                pace::ticket(ticket, async {
-                    match r {
-                        Err(stopped) => stopped,
-                        Ok((principal, keys, iam)) => {
-                            self.contain_resolved(
-                                iam,
-                                principal,
-                                &keys,
-                                invocation,
-                                invocation.prefix,
-                            )
-                            .await
-                        }
-                    }
-                })
-            }));
+        let contained = self.contain_in_lanes(resolved, invocation);
         let (mut runs, centered): (Vec<TargetRun>, Vec<TargetRun>) =
             tokio::join!(contained, centered);
         runs.extend(centered);
@@ -370,6 +349,31 @@ impl Responder {
                 waves,
             },
         }
+    }
+
+    /// Contains each resolved principal in its own lane of the paced queue (the order the event
+    /// names them), writes ahead of reads; a target stopped before its first step stays stopped.
+    pub(super) async fn contain_in_lanes(
+        &self,
+        resolved: Vec<Resolved<'_>>,
+        invocation: &Invocation<'_>,
+    ) -> Vec<TargetRun> {
+        futures::future::join_all(resolved.into_iter().enumerate().map(|(lane, r)| {
+            let ticket = Ticket {
+                lane: u32::try_from(lane).unwrap_or(u32::MAX),
+                urgent: false,
+            };
+            pace::ticket(ticket, async move {
+                match r {
+                    Err(stopped) => stopped,
+                    Ok((principal, keys, iam)) => {
+                        self.contain_resolved(iam, principal, &keys, invocation, invocation.prefix)
+                            .await
+                    }
+                }
+            })
+        }))
+        .await
     }
 
     /// Phase 6, the report: the humans first (the message names where the evidence is going; a

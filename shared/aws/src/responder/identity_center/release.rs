@@ -309,7 +309,7 @@ impl UndoWrite<'_> {
 
     /// Tourniquet's statement taken off the permission set (the inline policy put back as it was
     /// before, when `prior` still fits) and the set provisioned. A policy that cannot be
-    /// unmerged keeps the deny, and says so.
+    /// unmerged keeps the deny, and its step says why.
     async fn remove_deny(&self, prior: Option<&str>) -> StepReport {
         let set = self.undo.target.as_str();
         let sid = ic::sid(self.user_id);
