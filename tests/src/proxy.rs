@@ -1,11 +1,62 @@
-//! A refusing proxy in front of the emulator, for a function binary: every request goes through to
-//! moto unchanged but those whose body contains one of the `refused` strings, which get IAM's
-//! `AccessDenied` (HTTP 403), as STS answers an `AssumeRole` that the role's trust policy does not
-//! allow. moto lets any role be assumed; this is the one fault it cannot produce.
+//! A refusing proxy in front of the emulator, for a function binary or a test's client: every
+//! request goes through to moto unchanged but those a [`Fault`] matches, which get its error:
+//! IAM's `AccessDenied` (HTTP 403), as STS answers an `AssumeRole` that the role's trust policy
+//! does not allow, or `LimitExceeded` (HTTP 409), as IAM answers a policy over its size limits.
+//! moto lets any role be assumed and enforces no policy size: these are faults it cannot produce.
 
 use std::sync::Arc;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::{TcpListener, TcpStream};
+
+/// An error the proxy answers instead of moto, for requests whose body holds every one of `when`.
+#[derive(Clone, Debug)]
+pub struct Fault {
+    /// Substrings of the request body (form-encoded), all of which must appear.
+    pub when: Vec<String>,
+    status: &'static str,
+    code: &'static str,
+    message: String,
+}
+
+impl Fault {
+    /// `AccessDenied`, HTTP 403.
+    pub fn access_denied(when: &[&str]) -> Self {
+        Self {
+            when: when.iter().map(|w| (*w).to_owned()).collect(),
+            status: "403 Forbidden",
+            code: "AccessDenied",
+            message:
+                "User is not authorized to perform: sts:AssumeRole (refused by the test's proxy)"
+                    .into(),
+        }
+    }
+
+    /// `LimitExceeded`, HTTP 409: the policy does not fit (IAM's 2,048 characters of a user's
+    /// inline policies, 10,240 of a role's).
+    pub fn limit_exceeded(when: &[&str]) -> Self {
+        Self {
+            when: when.iter().map(|w| (*w).to_owned()).collect(),
+            status: "409 Conflict",
+            code: "LimitExceeded",
+            message: "Maximum policy size of 2048 bytes exceeded (answered by the test's proxy)"
+                .into(),
+        }
+    }
+
+    fn answer(&self) -> Vec<u8> {
+        let error = format!(
+            "<ErrorResponse><Error><Type>Sender</Type><Code>{}</Code><Message>{}</Message>\
+             </Error><RequestId>refused</RequestId></ErrorResponse>",
+            self.code, self.message
+        );
+        format!(
+            "HTTP/1.1 {}\r\nContent-Type: text/xml\r\nContent-Length: {}\r\n\r\n{error}",
+            self.status,
+            error.len()
+        )
+        .into_bytes()
+    }
+}
 
 /// The proxy; stops when dropped.
 pub struct Refusing {
@@ -21,11 +72,21 @@ impl Drop for Refusing {
 }
 
 impl Refusing {
-    /// Starts a proxy to moto on `upstream` (a loopback port) refusing `refused`.
+    /// Starts a proxy to moto on `upstream` (a loopback port) refusing, with `AccessDenied`,
+    /// every request whose body holds one of `refused`.
     pub async fn start(upstream: u16, refused: Vec<String>) -> Self {
+        let faults = refused
+            .iter()
+            .map(|r| Fault::access_denied(&[r.as_str()]))
+            .collect();
+        Self::with_faults(upstream, faults).await
+    }
+
+    /// Starts a proxy to moto on `upstream` answering the first of `faults` that matches.
+    pub async fn with_faults(upstream: u16, faults: Vec<Fault>) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("loopback");
         let endpoint = format!("http://{}", listener.local_addr().expect("address"));
-        let refused = Arc::new(refused);
+        let refused = Arc::new(faults);
         let server = tokio::spawn(async move {
             while let Ok((stream, _)) = listener.accept().await {
                 tokio::spawn(serve(stream, upstream, refused.clone()));
@@ -37,7 +98,7 @@ impl Refusing {
 
 /// One client connection: request after request (HTTP/1.1 keep-alive), each forwarded on a
 /// connection of its own.
-async fn serve(stream: TcpStream, upstream: u16, refused: Arc<Vec<String>>) {
+async fn serve(stream: TcpStream, upstream: u16, refused: Arc<Vec<Fault>>) {
     let (read, mut write) = stream.into_split();
     let mut read = BufReader::new(read);
     loop {
@@ -45,16 +106,11 @@ async fn serve(stream: TcpStream, upstream: u16, refused: Arc<Vec<String>>) {
             return;
         };
         let text = String::from_utf8_lossy(&body);
-        let answer = if refused.iter().any(|r| text.contains(r.as_str())) {
-            let error = "<ErrorResponse><Error><Type>Sender</Type><Code>AccessDenied</Code>\
-                         <Message>User is not authorized to perform: sts:AssumeRole (refused by \
-                         the test's proxy)</Message></Error><RequestId>refused</RequestId>\
-                         </ErrorResponse>";
-            format!(
-                "HTTP/1.1 403 Forbidden\r\nContent-Type: text/xml\r\nContent-Length: {}\r\n\r\n{error}",
-                error.len()
-            )
-            .into_bytes()
+        let fault = refused
+            .iter()
+            .find(|f| f.when.iter().all(|w| text.contains(w.as_str())));
+        let answer = if let Some(fault) = fault {
+            fault.answer()
         } else {
             match forward(upstream, head.as_bytes(), &body).await {
                 Ok(answer) => answer,

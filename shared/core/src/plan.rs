@@ -59,6 +59,45 @@ pub fn is_own_managed_policy(arn: &str, principal: &Principal) -> bool {
     })
 }
 
+/// The name Tourniquet gives its own managed policy when `name` is held by a policy it did not
+/// write: the name, then `-` and `scope` as 16 lower-case hex digits, random per write, so that
+/// nobody can take the name beforehand.
+pub fn scoped_policy_name(name: &str, scope: u64) -> String {
+    format!("{name}-{scope:016x}")
+}
+
+/// Whether `arn` is `base_arn` or a [`scoped_policy_name`] of it. Only for an ARN the ledger
+/// records (the ledger is Tourniquet's, checked against its manifests): anyone can create a
+/// policy of such a name, so a name found on a principal proves nothing.
+pub fn is_recorded_policy_of(arn: &str, base_arn: &str) -> bool {
+    arn == base_arn
+        || arn
+            .strip_prefix(base_arn)
+            .and_then(|rest| rest.strip_prefix('-'))
+            .is_some_and(|scope| {
+                scope.len() == 16
+                    && scope
+                        .chars()
+                        .all(|c| c.is_ascii_digit() || ('a'..='f').contains(&c))
+            })
+}
+
+/// Whether `existing` (a policy document as IAM holds it, parsed) says what Tourniquet writes
+/// as `ours`: the deny-all exactly, or a session cutoff document (any cutoff: an earlier
+/// containment's is kept). Documents are compared parsed, never as text.
+pub fn is_own_document(existing: &serde_json::Value, ours: &str) -> bool {
+    let Ok(ours) = serde_json::from_str::<serde_json::Value>(ours) else {
+        return false;
+    };
+    if cutoff_of(&ours).is_some() {
+        return cutoff_of(existing).is_some_and(|cutoff| {
+            serde_json::from_str::<serde_json::Value>(&revoke_sessions_document(&cutoff))
+                .is_ok_and(|doc| &doc == existing)
+        });
+    }
+    existing == &ours
+}
+
 /// Whether a group ARN is exactly Tourniquet's quarantine group.
 pub fn is_own_group(arn: &str) -> bool {
     arn.starts_with("arn:") && arn.ends_with(&format!(":group{MANAGED_PATH}{QUARANTINE_GROUP}"))

@@ -186,7 +186,8 @@ pub fn not_ours(applied: &Applied, principal: &Principal) -> Option<String> {
         ),
         (Action::AttachDenyAll, Some(Route::Managed)) => {
             let policy = applied.policy.as_deref().unwrap_or(&arn);
-            (policy, applied.target == deny && policy == arn)
+            let recorded = plan::is_recorded_policy_of(policy, &arn);
+            (policy, applied.target == deny && recorded)
         }
         (Action::AttachDenyAll, Some(Route::QuarantineGroup)) => {
             let group = applied.group.as_deref().unwrap_or(plan::QUARANTINE_GROUP);
@@ -232,6 +233,10 @@ pub struct Undo {
     pub target: String,
     /// How the deny was put in place, for `remove_deny_all`.
     pub route: Option<Route>,
+    /// The managed deny to detach when the containment made its own beside a look-alike of its
+    /// name (the ledger's, checked: [`plan::is_recorded_policy_of`]); `None`: the named one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub policy: Option<String>,
     /// Already as the release wants it: nothing to write.
     pub done: bool,
     /// Nothing to write by design (the residue), with why in `why`.
@@ -248,6 +253,7 @@ impl Undo {
             action,
             target: target.into(),
             route: None,
+            policy: None,
             done,
             keep: false,
             unreadable: None,
@@ -514,18 +520,24 @@ fn undo_deny(applied: &Applied, now: &Now<'_>, drift: &mut Vec<String>) -> Undo 
     let state = now.state;
     let route = applied.route.unwrap_or(Route::Inline);
     let target = applied.target.clone();
+    let named = format!("{}{}", plan::MANAGED_PATH, plan::DENY_POLICY_NAME);
+    // A policy Tourniquet made beside a look-alike of its name, as the ledger records it.
+    let scoped = applied
+        .policy
+        .clone()
+        .filter(|p| p.contains(&format!("{named}-")));
     let (present, what) = match route {
         Route::Managed => match &state.attached_policy_arns {
-            Ok(arns) => (
-                arns.iter().any(|a| {
-                    a.ends_with(&format!("{}{}", plan::MANAGED_PATH, plan::DENY_POLICY_NAME))
-                }),
-                format!(
-                    "managed policy {}{}",
-                    plan::MANAGED_PATH,
-                    plan::DENY_POLICY_NAME
+            Ok(arns) => match &scoped {
+                Some(arn) => (
+                    arns.iter().any(|a| a == arn),
+                    format!("managed policy {arn}"),
                 ),
-            ),
+                None => (
+                    arns.iter().any(|a| a.ends_with(&named)),
+                    format!("managed policy {named}"),
+                ),
+            },
             Err(e) => {
                 let why = format!("could not read the attached policies: {e}");
                 return Undo::unreadable(Action::RemoveDenyAll, target, why);
@@ -577,6 +589,7 @@ fn undo_deny(applied: &Applied, now: &Now<'_>, drift: &mut Vec<String>) -> Undo 
         },
     );
     undo.route = Some(route);
+    undo.policy = scoped.filter(|_| route == Route::Managed);
     undo
 }
 

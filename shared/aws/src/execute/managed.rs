@@ -1,31 +1,109 @@
 //! Tourniquet's managed policies under `/tourniquet/`: created once, attached to the principal.
 
-use super::{WriteError, Writer, exists_is_ok, failed};
+use super::{WriteError, Writer, failed};
 use crate::plan;
+use aws_sdk_iam::error::ProvideErrorMetadata;
+use std::hash::{BuildHasher, Hasher};
+
+/// Tourniquet's managed policy as a run found or created it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Managed {
+    /// Its ARN (the ledger records it, so that a release detaches this one).
+    pub arn: String,
+    /// Sequential IAM calls it took.
+    pub calls: u32,
+    /// A policy that held the name with content Tourniquet did not write, left alone.
+    pub look_alike: Option<String>,
+}
 
 impl Writer<'_> {
+    /// Tourniquet's managed policy `name` with `document`: created, or found. A name proves
+    /// nothing (anyone allowed `iam:CreatePolicy` can take `/tourniquet/TourniquetDenyAll`):
+    /// `EntityAlreadyExists` counts only when the policy's default version says what Tourniquet
+    /// writes. Otherwise the look-alike is left as it is, and Tourniquet's own is created under
+    /// a name nobody can guess ([`plan::scoped_policy_name`]).
     pub(super) async fn managed_policy(
         &self,
         name: &str,
         document: String,
         calls: u32,
-    ) -> Result<String, WriteError> {
-        let created = self
-            .iam
+    ) -> Result<Managed, WriteError> {
+        let arn = plan::managed_policy_arn(self.principal, name);
+        match self.create_policy(name, &document).await {
+            Ok(()) => {
+                return Ok(Managed {
+                    arn,
+                    calls: calls + 1,
+                    look_alike: None,
+                });
+            }
+            Err(e) if e.code() == Some("EntityAlreadyExists") => {}
+            Err(e) => return Err(failed(e, calls + 1)),
+        }
+        if self.holds_own_document(&arn, &document).await {
+            return Ok(Managed {
+                arn,
+                calls: calls + 3,
+                look_alike: None,
+            });
+        }
+        // A fresh random state per call: its keys are seeded from the operating system.
+        let scope = std::collections::hash_map::RandomState::new()
+            .build_hasher()
+            .finish();
+        let own = plan::scoped_policy_name(name, scope);
+        self.create_policy(&own, &document)
+            .await
+            .map_err(|e| failed(e, calls + 4))?;
+        Ok(Managed {
+            arn: plan::managed_policy_arn(self.principal, &own),
+            calls: calls + 4,
+            look_alike: Some(arn),
+        })
+    }
+
+    async fn create_policy(
+        &self,
+        name: &str,
+        document: &str,
+    ) -> Result<
+        (),
+        aws_sdk_iam::error::SdkError<aws_sdk_iam::operation::create_policy::CreatePolicyError>,
+    > {
+        self.iam
             .create_policy()
             .policy_name(name)
             .path(plan::MANAGED_PATH)
             .policy_document(document)
             .description("Tourniquet containment; see the incident tags on the principal")
             .send()
-            .await;
-        exists_is_ok(created, calls + 1)?;
-        Ok(format!(
-            "arn:{}:iam::{}:policy{}{name}",
-            self.principal.partition,
-            self.principal.account_id,
-            plan::MANAGED_PATH
-        ))
+            .await
+            .map(drop)
+    }
+
+    /// Whether the managed policy `arn`'s default version is Tourniquet's `document` (compared
+    /// parsed: IAM answers documents URL-encoded). An unreadable one is not.
+    async fn holds_own_document(&self, arn: &str, document: &str) -> bool {
+        let Ok(policy) = self.iam.get_policy().policy_arn(arn).send().await else {
+            return false;
+        };
+        let Some(version) = policy.policy.and_then(|p| p.default_version_id) else {
+            return false;
+        };
+        let Ok(out) = self
+            .iam
+            .get_policy_version()
+            .policy_arn(arn)
+            .version_id(version)
+            .send()
+            .await
+        else {
+            return false;
+        };
+        out.policy_version
+            .and_then(|v| v.document)
+            .and_then(|d| crate::snapshot::decode_policy(&d).ok())
+            .is_some_and(|existing| plan::is_own_document(&existing, document))
     }
 
     pub(super) async fn attach(&self, arn: &str, calls: u32) -> Result<(), WriteError> {

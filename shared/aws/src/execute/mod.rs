@@ -17,7 +17,7 @@ use std::fmt::Debug;
 mod credentials;
 mod inline;
 mod keys;
-mod managed;
+pub mod managed;
 mod quarantine;
 mod tags;
 mod undo;
@@ -25,12 +25,15 @@ mod undo;
 pub use crate::plan::Route;
 
 /// A write that went through: by which route, after how many sequential calls.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Written {
     /// The route, for policy steps.
     pub route: Option<Route>,
     /// Sequential IAM calls it took.
     pub calls: u32,
+    /// The managed policy a fallback route attached, when it took one, and the look-alike it
+    /// found holding Tourniquet's name.
+    pub managed: Option<managed::Managed>,
 }
 
 /// A write that did not go through.
@@ -94,7 +97,11 @@ impl Writer<'_> {
     /// The first attempt at a step: policies go inline.
     pub async fn apply(&self, step: &Step) -> Result<Written, WriteError> {
         let inline = |document: String| self.put_inline(&step.target, document);
-        let done = |route| Written { route, calls: 1 };
+        let done = |route| Written {
+            route,
+            calls: 1,
+            managed: None,
+        };
         match step.action {
             Action::AttachDenyAll => inline(plan::deny_all_document())
                 .await
@@ -129,6 +136,7 @@ impl Writer<'_> {
         .map(|()| Written {
             route: Some(Route::Inline),
             calls: 1,
+            managed: None,
         })
     }
 
@@ -151,18 +159,19 @@ impl Writer<'_> {
                 });
             }
         };
-        // An existing policy keeps its document: for the session policy, that keeps an earlier
-        // containment's cutoff.
-        let arn = self.managed_policy(&name, document, 0).await?;
-        match self.attach(&arn, 1).await {
+        // An existing policy of Tourniquet's keeps its document: for the session policy, that
+        // keeps an earlier containment's cutoff.
+        let managed = self.managed_policy(&name, document, 0).await?;
+        match self.attach(&managed.arn, managed.calls).await {
             Ok(()) => Ok(Written {
                 route: Some(Route::Managed),
-                calls: 2,
+                calls: managed.calls + 1,
+                managed: Some(managed),
             }),
             Err(e)
                 if e.limit_exceeded && step.action == Action::AttachDenyAll && !self.is_role() =>
             {
-                self.quarantine(&arn).await
+                self.quarantine(managed).await
             }
             Err(e) => Err(e),
         }

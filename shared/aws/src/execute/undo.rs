@@ -8,10 +8,19 @@ impl Writer<'_> {
     /// Undoes a deny by the route it was put in place: the inline `TourniquetDenyAll` comes off,
     /// the managed `/tourniquet/TourniquetDenyAll` is detached (not deleted: other principals may
     /// carry it), or the user leaves the quarantine group. The names are Tourniquet's own
-    /// constants, never taken from a ledger, so no record can aim this at anything else.
-    pub async fn remove_deny(&self, route: plan::Route) -> Result<(), WriteError> {
+    /// constants; the one exception, the policy Tourniquet made beside a look-alike of its name
+    /// (`scoped`, from the verified ledger), is detached only when it is that name with a scope
+    /// ([`plan::is_recorded_policy_of`]), so no record can aim this at anything else.
+    pub async fn remove_deny(
+        &self,
+        route: plan::Route,
+        scoped: Option<&str>,
+    ) -> Result<(), WriteError> {
         let name = plan::DENY_POLICY_NAME;
-        let arn = plan::managed_policy_arn(self.principal, name);
+        let named = plan::managed_policy_arn(self.principal, name);
+        let arn = scoped
+            .filter(|s| plan::is_recorded_policy_of(s, &named))
+            .map_or(named.clone(), str::to_owned);
         let user = self.name();
         match (route, self.is_role()) {
             (plan::Route::Managed, true) => {

@@ -147,21 +147,13 @@ impl Responder {
         named_keys: &[String],
         invocation: &Invocation<'_>,
     ) -> (TargetReport, Snapshot, Vec<Step>, u32) {
-        let Invocation {
-            incident,
-            dry_run,
-            now,
-            ledger,
-            reports,
-            policies,
-            investigations,
-            stop_reading,
-            ..
-        } = *invocation;
-        let options = Options {
-            role_deny_all: self.config.role_deny_all,
-        };
-        let critical = plan::critical_steps(principal, named_keys, self.playbook, options);
+        let role_deny_all = self.config.role_deny_all;
+        let critical = plan::critical_steps(
+            principal,
+            named_keys,
+            self.playbook,
+            Options { role_deny_all },
+        );
         let cutoff = invocation.cutoff.to_owned();
         let writer = Writer {
             iam,
@@ -169,158 +161,201 @@ impl Responder {
             cutoff: &cutoff,
         };
         let run = plan::Run {
-            incident_id: &incident.id,
-            now,
+            incident_id: &invocation.incident.id,
+            now: invocation.now,
             cutoff: &cutoff,
         };
-        let writes_allowed = !dry_run && self.playbook != Playbook::Snapshot;
-        let first_wave = critical.iter().map(|s| async {
-            match &s.blocked {
-                Some(_) => None,
-                None if writes_allowed => Some(writer.apply(s).await),
-                None => None,
-            }
-        });
-        let prior = async {
-            let keys = ledger.as_ref().map_err(Clone::clone)?;
-            let reports = reports
-                .get_or_init(|| async {
-                    evidence::reports(&*self.evidence, keys)
-                        .await
-                        .map_err(|e| e.to_string())
-                })
-                .await
-                .as_ref()
-                .map_err(Clone::clone)?;
-            Ok::<_, String>(ledger::prior_cutoff(keys, reports, principal))
-        };
+        let writes_allowed = !invocation.dry_run && self.playbook != Playbook::Snapshot;
+        let first_wave = critical
+            .iter()
+            .map(|s| first_write(&writer, s, writes_allowed));
         // The other keys: deactivated as soon as their listing answers (a user's; a role has none).
         let (keys_listed, listing) = tokio::sync::oneshot::channel();
-        let other_keys = async {
-            let Ok(listed) = listing.await else {
-                return Vec::new();
-            };
-            let steps = plan::key_steps(&critical, &listed, self.playbook);
-            let state = PrincipalState::keys_only(listed);
-            let writer = &writer;
-            let runs = steps.into_iter().map(|step| {
-                let state = &state;
-                async move {
-                    let done = apply_later(writer, &step, principal, state, writes_allowed).await;
-                    (step, done)
-                }
-            });
-            futures::future::join_all(runs).await
-        };
+        let other_keys =
+            other_key_writes(&writer, &critical, listing, self.playbook, writes_allowed);
         // The writes first: polled first, they reach the paced queue first.
         let gate = snapshot::Gate {
-            slots: Some(investigations),
-            stop_reading,
+            slots: Some(invocation.investigations),
+            stop_reading: invocation.stop_reading,
         };
+        let read = snapshot::read(
+            iam,
+            principal,
+            invocation.now.into(),
+            Some(keys_listed),
+            gate,
+        );
+        let prior = self.prior_cutoff(invocation, principal);
         let (written, (first, admitted), prior, other_keys) = tokio::join!(
             futures::future::join_all(first_wave),
-            snapshot::read(iam, principal, now.into(), Some(keys_listed), gate),
+            read,
             prior,
             other_keys
         );
         let state = first.state();
-        let prior = match prior {
-            Ok(p) => Prior {
-                earlier: plan::cutoff_to_restore(p.cutoff.as_deref(), p.first_run, run),
-                contained_before: p.contained,
-                unread: None,
-            },
-            Err(e) => Prior {
-                earlier: None,
-                contained_before: false,
-                unread: Some(e),
-            },
+        let prior = Prior::from_ledger(prior, run);
+        let tag = self.tag_step(&critical, &state, &prior, run);
+        // A user's other credentials, listed in the first read: set Inactive beside the tags.
+        let credentials = plan::credential_steps(&state, self.playbook);
+        let arn = first.arn().map_or_else(|| principal.arn(), str::to_owned);
+        let later = Later {
+            writer: &writer,
+            state: &state,
+            prior: &prior,
+            run,
+            writes_allowed,
         };
-        let in_force = prior.earlier.clone().unwrap_or_else(|| cutoff.clone());
+        let later_steps = (&credentials[..], &tag);
+        let second = self
+            .second_wave(&later, &critical, written, later_steps, first, invocation)
+            .await;
+        // The next principal's snapshot may start.
+        drop(admitted);
+        let (other_keys, other_reports): (Vec<Step>, Vec<(StepReport, u32)>) =
+            other_keys.into_iter().unzip();
+        let second_wave = second.waves(&other_reports);
+        let rest: Vec<Step> = other_keys
+            .into_iter()
+            .chain(credentials)
+            .chain(tag)
+            .collect();
+        let (snapshot, cut_short, steps) = second.steps(
+            other_reports,
+            (&critical, &rest),
+            principal,
+            &state,
+            &cutoff,
+        );
+        let report = self.target_report(arn, principal, steps, cut_short);
+        let plan = critical.into_iter().chain(rest).collect();
+        (report, snapshot, plan, 1 + second_wave)
+    }
+
+    /// The tag step, with the cutoff in force: an earlier one of this incident put back, or
+    /// this run's.
+    fn tag_step(
+        &self,
+        critical: &[Step],
+        state: &PrincipalState,
+        prior: &Prior,
+        run: plan::Run<'_>,
+    ) -> Option<Step> {
+        let in_force = prior
+            .earlier
+            .clone()
+            .unwrap_or_else(|| run.cutoff.to_owned());
         let tagged = plan::Run {
             cutoff: &in_force,
             ..run
         };
-        let tag = plan::tag_step(&critical, &state, tagged, self.playbook);
-        // A user's other credentials, listed in the first read: set Inactive beside the tags.
-        let credentials = plan::credential_steps(&state, self.playbook);
-        let arn = first
-            .arn()
-            .map(str::to_owned)
-            .unwrap_or_else(|| principal.arn());
+        plan::tag_step(critical, state, tagged, self.playbook)
+    }
+
+    /// What the incident's own ledger says of the principal's session cutoff: the reports are
+    /// read once per invocation, by the first principal that needs them, and shared.
+    async fn prior_cutoff(
+        &self,
+        invocation: &Invocation<'_>,
+        principal: &Principal,
+    ) -> Result<ledger::PriorCutoff, String> {
+        let keys = invocation.ledger.as_ref().map_err(Clone::clone)?;
+        let reports = invocation
+            .reports
+            .get_or_init(|| async {
+                evidence::reports(&*self.evidence, keys)
+                    .await
+                    .map_err(|e| e.to_string())
+            })
+            .await
+            .as_ref()
+            .map_err(Clone::clone)?;
+        Ok(ledger::prior_cutoff(keys, reports, principal))
+    }
+
+    /// Wave 2: each critical step settled (a fallback route for a policy that did not fit, an
+    /// earlier cutoff put back), the other credentials and the tags written, and the snapshot's
+    /// details read behind every write in the paced queue.
+    async fn second_wave(
+        &self,
+        later: &Later<'_>,
+        critical: &[Step],
+        written: Vec<Option<Result<Written, WriteError>>>,
+        (credentials, tag): (&[Step], &Option<Step>),
+        first: snapshot::FirstRead,
+        invocation: &Invocation<'_>,
+    ) -> SecondWave {
+        // The snapshot says which of its reads raced this run's own first writes.
         let concurrent: Vec<String> = critical
             .iter()
             .zip(&written)
             .filter(|(_, w)| w.is_some())
             .map(|(s, _)| s.target.clone())
             .collect();
-
-        let settle_critical = critical.iter().zip(written).map(|(step, first_try)| {
-            let (writer, state, prior) = (&writer, &state, &prior);
-            async move {
+        let Later {
+            writer,
+            state,
+            prior,
+            run,
+            writes_allowed,
+        } = *later;
+        let principal = writer.principal;
+        let settle_critical = critical
+            .iter()
+            .zip(written)
+            .map(|(step, first_try)| async move {
                 match first_try {
                     None => (planned(step, principal, state, writes_allowed), 0),
                     Some(result) => {
                         Box::pin(settle(writer, step, principal, state, run, result, prior)).await
                     }
                 }
-            }
-        });
+            });
         let credential_writes = futures::future::join_all(
             credentials
                 .iter()
-                .map(|step| apply_later(&writer, step, principal, &state, writes_allowed)),
+                .map(|step| apply_later(writer, step, principal, state, writes_allowed)),
         );
         let tag_step = async {
-            match &tag {
+            match tag {
                 Some(step) => {
-                    Some(apply_later(&writer, step, principal, &state, writes_allowed).await)
+                    Some(apply_later(writer, step, principal, state, writes_allowed).await)
                 }
                 None => None,
             }
         };
         // 3. Investigate: the snapshot's details, behind every write in the paced queue.
-        let ((snapshot, snapshot_waves, cut_short), settled, credential_reports, tag_report) = tokio::join!(
+        let ((snapshot, snapshot_waves, cut_short), settled, credentials, tag) = tokio::join!(
             // Boxed: allocated when the principal gets here, not for every principal at once.
             Box::pin(snapshot::complete(
-                iam,
+                writer.iam,
                 first,
                 concurrent,
-                policies,
-                stop_reading
+                invocation.policies,
+                invocation.stop_reading
             )),
             futures::future::join_all(settle_critical),
             credential_writes,
             tag_step
         );
-        // The next principal's snapshot may start.
-        drop(admitted);
-        let (other_keys, other_reports): (Vec<Step>, Vec<(StepReport, u32)>) =
-            other_keys.into_iter().unzip();
-        // The keys' writes went out once their listing answered: wave 2, like the tags.
-        let second_wave = settled
-            .iter()
-            .chain(&other_reports)
-            .chain(&credential_reports)
-            .chain(&tag_report)
-            .map(|(_, calls)| *calls)
-            .max()
-            .unwrap_or(0)
-            .max(snapshot_waves)
-            .max(u32::from(!other_reports.is_empty()));
-        let rest: Vec<Step> = other_keys
-            .into_iter()
-            .chain(credentials)
-            .chain(tag)
-            .collect();
-        let steps: Vec<StepReport> = settled
-            .into_iter()
-            .chain(other_reports)
-            .chain(credential_reports)
-            .chain(tag_report)
-            .zip(critical.iter().chain(&rest))
-            .map(|((s, _), step)| with_facts(s, step, principal, &state, &cutoff))
-            .collect();
+        SecondWave {
+            snapshot,
+            snapshot_waves,
+            cut_short,
+            settled,
+            credentials,
+            tag,
+        }
+    }
+
+    /// The principal's line in the report, every step logged; `partial` when the snapshot was
+    /// cut short by the deadline, since the evidence needs another invocation.
+    fn target_report(
+        &self,
+        arn: String,
+        principal: &Principal,
+        steps: Vec<StepReport>,
+        cut_short: bool,
+    ) -> TargetReport {
         for s in &steps {
             info!(principal = %arn, action = %s.action, target = %s.target, outcome = ?s.outcome, route = s.route.map_or("-", Route::as_str), "{}", s.detail);
         }
@@ -340,16 +375,14 @@ impl Responder {
             );
             status = Status::Partial;
         }
-        let report = TargetReport {
+        TargetReport {
             principal_arn: arn,
             account_id: principal.account_id.clone(),
             status,
             message,
             cause: None,
             steps,
-        };
-        let plan = critical.into_iter().chain(rest).collect();
-        (report, snapshot, plan, 1 + second_wave)
+        }
     }
 }
 
@@ -362,6 +395,123 @@ struct Prior {
     contained_before: bool,
     /// Why the ledger could not be read, if it could not: this run's (later) cutoff stays.
     unread: Option<String>,
+}
+
+/// What wave 2's writes share: the writer, what the first read found, and the ledger's word.
+#[derive(Clone, Copy)]
+struct Later<'a> {
+    writer: &'a Writer<'a>,
+    state: &'a PrincipalState,
+    prior: &'a Prior,
+    run: plan::Run<'a>,
+    writes_allowed: bool,
+}
+
+/// What wave 2 produced.
+struct SecondWave {
+    snapshot: Snapshot,
+    snapshot_waves: u32,
+    cut_short: bool,
+    settled: Vec<(StepReport, u32)>,
+    credentials: Vec<(StepReport, u32)>,
+    tag: Option<(StepReport, u32)>,
+}
+
+impl SecondWave {
+    /// Every step's line, in plan order (the critical steps, the other keys, the credentials,
+    /// the tags), each with its facts for the ledger; and the snapshot.
+    fn steps(
+        self,
+        other_keys: Vec<(StepReport, u32)>,
+        (critical, rest): (&[Step], &[Step]),
+        principal: &Principal,
+        state: &PrincipalState,
+        cutoff: &str,
+    ) -> (Snapshot, bool, Vec<StepReport>) {
+        let steps = self
+            .settled
+            .into_iter()
+            .chain(other_keys)
+            .chain(self.credentials)
+            .chain(self.tag)
+            .zip(critical.iter().chain(rest))
+            .map(|((s, _), step)| with_facts(s, step, principal, state, cutoff))
+            .collect();
+        (self.snapshot, self.cut_short, steps)
+    }
+
+    /// The sequential calls after wave 1: the keys' writes went out once their listing
+    /// answered (wave 2, like the tags), and the slowest of the rest.
+    fn waves(&self, other_keys: &[(StepReport, u32)]) -> u32 {
+        self.settled
+            .iter()
+            .chain(other_keys)
+            .chain(&self.credentials)
+            .chain(&self.tag)
+            .map(|(_, calls)| *calls)
+            .max()
+            .unwrap_or(0)
+            .max(self.snapshot_waves)
+            .max(u32::from(!other_keys.is_empty()))
+    }
+}
+
+/// A critical step's first write, in wave 1, unless it is blocked or the run writes nothing.
+async fn first_write(
+    writer: &Writer<'_>,
+    step: &Step,
+    writes_allowed: bool,
+) -> Option<Result<Written, WriteError>> {
+    match &step.blocked {
+        Some(_) => None,
+        None if writes_allowed => Some(writer.apply(step).await),
+        None => None,
+    }
+}
+
+/// The user's other keys, deactivated the moment their listing answers (nothing for a role).
+async fn other_key_writes(
+    writer: &Writer<'_>,
+    critical: &[Step],
+    listing: tokio::sync::oneshot::Receiver<
+        Result<Vec<plan::KeyState>, tourniquet_core::error::Unread>,
+    >,
+    playbook: Playbook,
+    writes_allowed: bool,
+) -> Vec<(Step, (StepReport, u32))> {
+    let Ok(listed) = listing.await else {
+        return Vec::new();
+    };
+    let steps = plan::key_steps(critical, &listed, playbook);
+    let state = PrincipalState::keys_only(listed);
+    let principal = writer.principal;
+    let runs = steps.into_iter().map(|step| {
+        let state = &state;
+        async move {
+            let done = apply_later(writer, &step, principal, state, writes_allowed).await;
+            (step, done)
+        }
+    });
+    futures::future::join_all(runs).await
+}
+
+impl Prior {
+    /// What the ledger's answer means for this run: an earlier cutoff to put back, or why the
+    /// ledger could not be read (this run's later cutoff then stays).
+    fn from_ledger(prior: Result<ledger::PriorCutoff, String>, run: plan::Run<'_>) -> Self {
+        match prior {
+            Ok(p) => Prior {
+                earlier: plan::cutoff_to_restore(p.cutoff.as_deref(), p.first_run, run),
+                contained_before: p.contained,
+                unread: None,
+            },
+            Err(e) => Prior {
+                earlier: None,
+                contained_before: false,
+                unread: Some(e),
+            },
+        }
+    }
 }
 
 /// What a release of the incident means for one principal of a re-delivered detection.
@@ -433,12 +583,23 @@ async fn settle(
             Ok(w) => {
                 let outcome =
                     plan::critical_outcome(step, principal, state, true, contained_before);
-                let detail = format!(
+                let mut detail = format!(
                     "the inline policy did not fit ({}); took the {} route",
                     e.message,
                     w.route.map(Route::as_str).unwrap_or("fallback")
                 );
-                (report_step(step, outcome, detail, w.route), w.calls)
+                let managed = w.managed.clone();
+                if let Some(look_alike) = managed.as_ref().and_then(|m| m.look_alike.as_ref()) {
+                    detail.push_str(&format!(
+                        "; {look_alike} holds Tourniquet's name with a document Tourniquet did not \
+                         write: left as it is (evidence), and Tourniquet's own was created instead"
+                    ));
+                }
+                let report = StepReport {
+                    policy: managed.map(|m| m.arn),
+                    ..report_step(step, outcome, detail, w.route)
+                };
+                (report, w.calls)
             }
             Err(fallback) => {
                 let detail = format!(
@@ -555,18 +716,29 @@ fn with_facts(
         (Action::AttachDenyAll, Some(Route::Inline)) => {
             report.policy = Some(plan::DENY_POLICY_NAME.into());
         }
+        // The managed policy a fallback attached is the one its write named (a look-alike's
+        // name is never reused); a step found in place names Tourniquet's own.
         (Action::AttachDenyAll, Some(Route::Managed)) => {
-            report.policy = Some(managed(plan::DENY_POLICY_NAME));
+            report.policy = report
+                .policy
+                .take()
+                .or_else(|| Some(managed(plan::DENY_POLICY_NAME)));
         }
         (Action::AttachDenyAll, Some(Route::QuarantineGroup)) => {
-            report.policy = Some(managed(plan::DENY_POLICY_NAME));
+            report.policy = report
+                .policy
+                .take()
+                .or_else(|| Some(managed(plan::DENY_POLICY_NAME)));
             report.group = Some(plan::QUARANTINE_GROUP.into());
         }
         (Action::RevokeSessions, Some(route)) => {
-            report.policy = Some(match route {
-                Route::Managed => managed(&plan::managed_revoke_policy_name(principal)),
-                _ => plan::REVOKE_POLICY_NAME.into(),
-            });
+            report.policy = match route {
+                Route::Managed => report
+                    .policy
+                    .take()
+                    .or_else(|| Some(managed(&plan::managed_revoke_policy_name(principal)))),
+                _ => Some(plan::REVOKE_POLICY_NAME.into()),
+            };
             if report.cutoff.is_none() && report.outcome == Outcome::Applied {
                 report.cutoff = Some(cutoff.to_owned());
             }

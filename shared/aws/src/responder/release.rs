@@ -123,27 +123,15 @@ impl Responder {
             cutoff: "",
         };
         let run = release_run(request, &now);
-        let undos = release_plan.undos.iter().map(|undo| {
-            let (writer, run) = (&writer, &run);
-            async move { undo_step(writer, undo, run, writes_allowed, unread).await }
-        });
-        let policies = snapshot::Policies::default();
-        let ((snapshot, _, _), steps) = tokio::join!(
-            snapshot::complete(iam, first, Vec::new(), &policies, None),
-            futures::future::join_all(undos)
-        );
+        let (snapshot, steps) =
+            undo_all(&writer, first, &release_plan, &run, writes_allowed, unread).await;
         report.waves += 1;
-        for s in &steps {
-            info!(principal = %arn, action = %s.action, target = %s.target, outcome = ?s.outcome, "{}", s.detail);
-        }
-        let target = TargetReport {
-            principal_arn: arn,
-            account_id: principal.account_id.clone(),
-            status: release_status(blocked, &steps, dry_run),
-            message: drift_message(&release_plan.drift, request.force),
-            cause: None,
-            steps,
+        let verdict = Verdict {
+            blocked,
+            dry_run,
+            force: request.force,
         };
+        let target = released_target(arn, principal, steps, verdict, &release_plan.drift);
         report.status = target.status;
         report.targets.push(target);
         if !dry_run {
@@ -319,6 +307,58 @@ struct ReleaseRun {
     tags: Vec<(String, String)>,
 }
 
+/// Wave 3: every undo at once, beside the snapshot's details (the principal as the release
+/// found it, for the evidence).
+async fn undo_all(
+    writer: &Writer<'_>,
+    first: snapshot::FirstRead,
+    release_plan: &release::ReleasePlan,
+    run: &ReleaseRun,
+    writes_allowed: bool,
+    unread: bool,
+) -> (snapshot::Snapshot, Vec<StepReport>) {
+    let undos = release_plan
+        .undos
+        .iter()
+        .map(|undo| undo_step(writer, undo, run, writes_allowed, unread));
+    let policies = snapshot::Policies::default();
+    let ((snapshot, _, _), steps) = tokio::join!(
+        snapshot::complete(writer.iam, first, Vec::new(), &policies, None),
+        futures::future::join_all(undos)
+    );
+    (snapshot, steps)
+}
+
+/// What decides a release's status besides its steps.
+#[derive(Clone, Copy)]
+struct Verdict {
+    /// Drift without `force`: nothing was written.
+    blocked: bool,
+    dry_run: bool,
+    force: bool,
+}
+
+/// The principal's line in the release's report, every step logged.
+fn released_target(
+    arn: String,
+    principal: &Principal,
+    steps: Vec<StepReport>,
+    verdict: Verdict,
+    drift: &[String],
+) -> TargetReport {
+    for s in &steps {
+        info!(principal = %arn, action = %s.action, target = %s.target, outcome = ?s.outcome, "{}", s.detail);
+    }
+    TargetReport {
+        principal_arn: arn,
+        account_id: principal.account_id.clone(),
+        status: release_status(verdict.blocked, &steps, verdict.dry_run),
+        message: drift_message(drift, verdict.force),
+        cause: None,
+        steps,
+    }
+}
+
 /// What a release stores of the principal, beside its report.
 struct ReleaseRecords<'a> {
     snapshot: &'a snapshot::Snapshot,
@@ -428,7 +468,10 @@ async fn undo_step(
     let result = match undo.action {
         Action::RemoveDenyAll => {
             writer
-                .remove_deny(undo.route.unwrap_or(plan::Route::Inline))
+                .remove_deny(
+                    undo.route.unwrap_or(plan::Route::Inline),
+                    undo.policy.as_deref(),
+                )
                 .await
         }
         Action::ReactivateAccessKey => writer.reactivate_key(&undo.target).await,

@@ -1,0 +1,230 @@
+//! The planted fallback: an attacker holding the leaked key fills the user's inline policies, so
+//! that IAM refuses Tourniquet's inline deny (`LimitExceeded`, answered here by a proxy: moto
+//! enforces no policy size), and creates `/tourniquet/TourniquetDenyAll` allowing everything. A
+//! name proves nothing: the look-alike must never be attached, and the stolen key must really be
+//! denied (moto enforcing IAM authorization once the containment is done).
+
+use harness::proxy::{Fault, Refusing};
+use harness::{ALLOW_ALL, Moto, guardduty_finding, seed_user};
+use tourniquet_aws::Responder;
+use tourniquet_aws::plan::DENY_POLICY_NAME;
+use tourniquet_aws::report::{Outcome, Status};
+
+const PLANTED: &str = "arn:aws:iam::111122223333:policy/tourniquet/TourniquetDenyAll";
+
+/// The default version's document of a managed policy, parsed, as a second client reads it.
+async fn document(iam: &aws_sdk_iam::Client, arn: &str) -> serde_json::Value {
+    let policy = iam.get_policy().policy_arn(arn).send().await.unwrap();
+    let version = policy.policy.unwrap().default_version_id.unwrap();
+    let out = iam
+        .get_policy_version()
+        .policy_arn(arn)
+        .version_id(version)
+        .send()
+        .await
+        .unwrap();
+    let text = out.policy_version.unwrap().document.unwrap();
+    let decoded = percent_encoding::percent_decode_str(&text)
+        .decode_utf8()
+        .unwrap();
+    serde_json::from_str(&decoded).unwrap()
+}
+
+#[tokio::test]
+async fn a_planted_look_alike_of_the_managed_deny_is_never_attached_and_the_key_is_denied() {
+    // GIVEN a compromised user and the attacker's look-alike of Tourniquet's managed deny
+    let moto = Moto::start();
+    let admin = moto.iam().await;
+    let victim = seed_user(&admin, "ci-deployer").await;
+    admin
+        .create_policy()
+        .policy_name(DENY_POLICY_NAME)
+        .path("/tourniquet/")
+        .policy_document(ALLOW_ALL)
+        .send()
+        .await
+        .expect("the attacker's look-alike");
+    // AND IAM refuses the inline deny for want of room
+    let proxy = Refusing::with_faults(
+        moto.port,
+        vec![Fault::limit_exceeded(&[
+            "Action=PutUserPolicy",
+            "PolicyName=TourniquetDenyAll",
+        ])],
+    )
+    .await;
+    let mut env = moto.sdk_config().await.into_builder();
+    env.set_endpoint_url(Some(proxy.endpoint.clone()));
+    let sdk = env.build();
+    harness::create_bucket(&harness::s3_client(&sdk)).await;
+
+    // WHEN the responder contains the finding
+    let report = Responder::new(&sdk, harness::config(&[]))
+        .handle(guardduty_finding(&victim.name, &victim.keys[0]))
+        .await
+        .expect("contained");
+
+    // THEN the deny went by the managed route under a name of Tourniquet's own, and says why
+    assert_eq!(report.status, Status::Contained, "{report:#?}");
+    let deny = &report.targets[0].steps[0];
+    assert_eq!(deny.action.as_str(), "attach_deny_all");
+    assert_eq!(deny.outcome, Outcome::Applied);
+    assert_eq!(deny.route.map(|r| r.as_str()), Some("managed"));
+    let own = deny.policy.clone().expect("the ledger names the policy");
+    assert!(own.starts_with(&format!("{PLANTED}-")), "{own}");
+    assert!(deny.detail.contains(PLANTED), "{}", deny.detail);
+    // AND, read back through a second client, the user carries Tourniquet's deny, not the
+    // look-alike, which is left as the attacker made it
+    let attached: Vec<String> = admin
+        .list_attached_user_policies()
+        .user_name(&victim.name)
+        .send()
+        .await
+        .unwrap()
+        .attached_policies()
+        .iter()
+        .filter_map(|p| p.policy_arn().map(str::to_owned))
+        .collect();
+    assert!(attached.contains(&own), "{attached:?}");
+    assert!(!attached.iter().any(|a| a == PLANTED), "{attached:?}");
+    let deny_all: serde_json::Value =
+        serde_json::from_str(&tourniquet_aws::plan::deny_all_document()).unwrap();
+    assert_eq!(document(&admin, &own).await, deny_all);
+    let planted: serde_json::Value = serde_json::from_str(ALLOW_ALL).unwrap();
+    assert_eq!(document(&admin, PLANTED).await, planted, "never altered");
+    // AND, with moto enforcing IAM authorization from now on, the stolen key is denied by IAM.
+    // (Enforced after the containment: under enforcement moto rejects the SDK's CreatePolicy
+    // signature, SignatureDoesNotMatch, which AWS accepts.)
+    moto.enforce_iam_authorization();
+    let stolen = moto
+        .sdk_config_as(&victim.keys[0], &victim.first_secret)
+        .await;
+    let err = aws_sdk_iam::Client::new(&stolen)
+        .list_users()
+        .send()
+        .await
+        .expect_err("IAM must deny the stolen key");
+    assert_eq!(err.raw_response().map(|r| r.status().as_u16()), Some(403));
+}
+
+#[tokio::test]
+async fn tourniquets_own_managed_deny_found_by_its_name_is_reused_after_its_content_is_read() {
+    // GIVEN Tourniquet's own managed deny, left by an earlier containment, and no room inline
+    let moto = Moto::start();
+    let admin = moto.iam().await;
+    let victim = seed_user(&admin, "ci-deployer").await;
+    admin
+        .create_policy()
+        .policy_name(DENY_POLICY_NAME)
+        .path("/tourniquet/")
+        .policy_document(tourniquet_aws::plan::deny_all_document())
+        .send()
+        .await
+        .unwrap();
+    let proxy = Refusing::with_faults(
+        moto.port,
+        vec![Fault::limit_exceeded(&[
+            "Action=PutUserPolicy",
+            "PolicyName=TourniquetDenyAll",
+        ])],
+    )
+    .await;
+    let mut env = moto.sdk_config().await.into_builder();
+    env.set_endpoint_url(Some(proxy.endpoint.clone()));
+    let sdk = env.build();
+    harness::create_bucket(&harness::s3_client(&sdk)).await;
+
+    // WHEN the responder contains the finding
+    let report = Responder::new(&sdk, harness::config(&[]))
+        .handle(guardduty_finding(&victim.name, &victim.keys[0]))
+        .await
+        .expect("contained");
+
+    // THEN the existing policy, whose content is Tourniquet's, is the one attached
+    assert_eq!(report.status, Status::Contained);
+    let deny = &report.targets[0].steps[0];
+    assert_eq!(deny.policy.as_deref(), Some(PLANTED));
+    let attached = admin
+        .list_attached_user_policies()
+        .user_name(&victim.name)
+        .send()
+        .await
+        .unwrap();
+    let arns: Vec<&str> = attached
+        .attached_policies()
+        .iter()
+        .filter_map(|p| p.policy_arn())
+        .collect();
+    assert!(arns.contains(&PLANTED), "{arns:?}");
+    let policies = admin
+        .list_policies()
+        .path_prefix("/tourniquet/")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(policies.policies().len(), 1, "no second policy was created");
+}
+
+#[tokio::test]
+async fn a_release_detaches_the_policy_tourniquet_made_beside_a_look_alike_and_leaves_that() {
+    // GIVEN a user contained by a managed deny of Tourniquet's own, made beside a look-alike
+    let moto = Moto::start();
+    let admin = moto.iam().await;
+    let victim = seed_user(&admin, "ci-deployer").await;
+    admin
+        .create_policy()
+        .policy_name(DENY_POLICY_NAME)
+        .path("/tourniquet/")
+        .policy_document(ALLOW_ALL)
+        .send()
+        .await
+        .unwrap();
+    let proxy = Refusing::with_faults(
+        moto.port,
+        vec![Fault::limit_exceeded(&[
+            "Action=PutUserPolicy",
+            "PolicyName=TourniquetDenyAll",
+        ])],
+    )
+    .await;
+    let mut env = moto.sdk_config().await.into_builder();
+    env.set_endpoint_url(Some(proxy.endpoint.clone()));
+    let sdk = env.build();
+    harness::create_bucket(&harness::s3_client(&sdk)).await;
+    let contained = Responder::new(&sdk, harness::config(&[]))
+        .handle(guardduty_finding(&victim.name, &victim.keys[0]))
+        .await
+        .expect("contained");
+    let own = contained.targets[0].steps[0].policy.clone().unwrap();
+
+    // WHEN a human releases it from the incident
+    let report = Responder::new(&sdk, harness::config(&[]))
+        .playing(tourniquet_aws::Playbook::Release)
+        .handle(serde_json::json!({
+            "principal_arn": victim.arn,
+            "incident_id": contained.incident_id,
+        }))
+        .await
+        .expect("released");
+
+    // THEN the ledger's policy is trusted and detached, and the look-alike stays as it was
+    assert_eq!(report.status, Status::Released, "{report:#?}");
+    let attached = admin
+        .list_attached_user_policies()
+        .user_name(&victim.name)
+        .send()
+        .await
+        .unwrap();
+    let arns: Vec<&str> = attached
+        .attached_policies()
+        .iter()
+        .filter_map(|p| p.policy_arn())
+        .collect();
+    assert!(!arns.contains(&own.as_str()), "{arns:?} {report:#?}");
+    let planted: serde_json::Value = serde_json::from_str(ALLOW_ALL).unwrap();
+    assert_eq!(document(&admin, PLANTED).await, planted);
+    assert!(
+        admin.get_policy().policy_arn(&own).send().await.is_ok(),
+        "nothing is deleted"
+    );
+}
