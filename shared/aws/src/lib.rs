@@ -14,6 +14,8 @@
 //!
 //! The core's modules are re-exported, so a binary or a test needs this crate alone.
 
+#![warn(clippy::too_many_lines)]
+
 pub mod config;
 pub mod error;
 pub mod evidence;
