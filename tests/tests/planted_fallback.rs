@@ -30,9 +30,18 @@ async fn document(iam: &aws_sdk_iam::Client, arn: &str) -> serde_json::Value {
     serde_json::from_str(&decoded).unwrap()
 }
 
-#[tokio::test]
-async fn a_planted_look_alike_of_the_managed_deny_is_never_attached_and_the_key_is_denied() {
-    // GIVEN a compromised user and the attacker's look-alike of Tourniquet's managed deny
+/// A compromised user whose inline policies are full (the proxy answers `LimitExceeded` to
+/// Tourniquet's inline deny), a policy under Tourniquet's managed name holding `document`, and the
+/// SDK configuration that goes through the proxy.
+struct Scene {
+    moto: Moto,
+    admin: aws_sdk_iam::Client,
+    victim: harness::SeededUser,
+    sdk: aws_config::SdkConfig,
+    _proxy: Refusing,
+}
+
+async fn scene(document: &str) -> Scene {
     let moto = Moto::start();
     let admin = moto.iam().await;
     let victim = seed_user(&admin, "ci-deployer").await;
@@ -40,11 +49,10 @@ async fn a_planted_look_alike_of_the_managed_deny_is_never_attached_and_the_key_
         .create_policy()
         .policy_name(DENY_POLICY_NAME)
         .path("/tourniquet/")
-        .policy_document(ALLOW_ALL)
+        .policy_document(document)
         .send()
         .await
-        .expect("the attacker's look-alike");
-    // AND IAM refuses the inline deny for want of room
+        .expect("a policy under Tourniquet's name");
     let proxy = Refusing::with_faults(
         moto.port,
         vec![Fault::limit_exceeded(&[
@@ -57,9 +65,42 @@ async fn a_planted_look_alike_of_the_managed_deny_is_never_attached_and_the_key_
     env.set_endpoint_url(Some(proxy.endpoint.clone()));
     let sdk = env.build();
     harness::create_bucket(&harness::s3_client(&sdk)).await;
+    Scene {
+        moto,
+        admin,
+        victim,
+        sdk,
+        _proxy: proxy,
+    }
+}
+
+/// The managed policies attached to the user, as a second client reads them.
+async fn attached(admin: &aws_sdk_iam::Client, user: &str) -> Vec<String> {
+    admin
+        .list_attached_user_policies()
+        .user_name(user)
+        .send()
+        .await
+        .unwrap()
+        .attached_policies()
+        .iter()
+        .filter_map(|p| p.policy_arn().map(str::to_owned))
+        .collect()
+}
+
+#[tokio::test]
+async fn a_planted_look_alike_of_the_managed_deny_is_never_attached_and_the_key_is_denied() {
+    // GIVEN a compromised user and the attacker's look-alike of Tourniquet's managed deny
+    let Scene {
+        moto,
+        admin,
+        victim,
+        sdk,
+        ..
+    } = &scene(ALLOW_ALL).await;
 
     // WHEN the responder contains the finding
-    let report = Responder::new(&sdk, harness::config(&[]))
+    let report = Responder::new(sdk, harness::config(&[]))
         .handle(guardduty_finding(&victim.name, &victim.keys[0]))
         .await
         .expect("contained");
@@ -75,23 +116,14 @@ async fn a_planted_look_alike_of_the_managed_deny_is_never_attached_and_the_key_
     assert!(deny.detail.contains(PLANTED), "{}", deny.detail);
     // AND, read back through a second client, the user carries Tourniquet's deny, not the
     // look-alike, which is left as the attacker made it
-    let attached: Vec<String> = admin
-        .list_attached_user_policies()
-        .user_name(&victim.name)
-        .send()
-        .await
-        .unwrap()
-        .attached_policies()
-        .iter()
-        .filter_map(|p| p.policy_arn().map(str::to_owned))
-        .collect();
+    let attached = attached(admin, &victim.name).await;
     assert!(attached.contains(&own), "{attached:?}");
     assert!(!attached.iter().any(|a| a == PLANTED), "{attached:?}");
     let deny_all: serde_json::Value =
         serde_json::from_str(&tourniquet_aws::plan::deny_all_document()).unwrap();
-    assert_eq!(document(&admin, &own).await, deny_all);
+    assert_eq!(document(admin, &own).await, deny_all);
     let planted: serde_json::Value = serde_json::from_str(ALLOW_ALL).unwrap();
-    assert_eq!(document(&admin, PLANTED).await, planted, "never altered");
+    assert_eq!(document(admin, PLANTED).await, planted, "never altered");
     // AND, with moto enforcing IAM authorization from now on, the stolen key is denied by IAM.
     // (Enforced after the containment: under enforcement moto rejects the SDK's CreatePolicy
     // signature, SignatureDoesNotMatch, which AWS accepts.)
@@ -110,32 +142,12 @@ async fn a_planted_look_alike_of_the_managed_deny_is_never_attached_and_the_key_
 #[tokio::test]
 async fn tourniquets_own_managed_deny_found_by_its_name_is_reused_after_its_content_is_read() {
     // GIVEN Tourniquet's own managed deny, left by an earlier containment, and no room inline
-    let moto = Moto::start();
-    let admin = moto.iam().await;
-    let victim = seed_user(&admin, "ci-deployer").await;
-    admin
-        .create_policy()
-        .policy_name(DENY_POLICY_NAME)
-        .path("/tourniquet/")
-        .policy_document(tourniquet_aws::plan::deny_all_document())
-        .send()
-        .await
-        .unwrap();
-    let proxy = Refusing::with_faults(
-        moto.port,
-        vec![Fault::limit_exceeded(&[
-            "Action=PutUserPolicy",
-            "PolicyName=TourniquetDenyAll",
-        ])],
-    )
-    .await;
-    let mut env = moto.sdk_config().await.into_builder();
-    env.set_endpoint_url(Some(proxy.endpoint.clone()));
-    let sdk = env.build();
-    harness::create_bucket(&harness::s3_client(&sdk)).await;
+    let Scene {
+        admin, victim, sdk, ..
+    } = &scene(&tourniquet_aws::plan::deny_all_document()).await;
 
     // WHEN the responder contains the finding
-    let report = Responder::new(&sdk, harness::config(&[]))
+    let report = Responder::new(sdk, harness::config(&[]))
         .handle(guardduty_finding(&victim.name, &victim.keys[0]))
         .await
         .expect("contained");
@@ -144,18 +156,8 @@ async fn tourniquets_own_managed_deny_found_by_its_name_is_reused_after_its_cont
     assert_eq!(report.status, Status::Contained);
     let deny = &report.targets[0].steps[0];
     assert_eq!(deny.policy.as_deref(), Some(PLANTED));
-    let attached = admin
-        .list_attached_user_policies()
-        .user_name(&victim.name)
-        .send()
-        .await
-        .unwrap();
-    let arns: Vec<&str> = attached
-        .attached_policies()
-        .iter()
-        .filter_map(|p| p.policy_arn())
-        .collect();
-    assert!(arns.contains(&PLANTED), "{arns:?}");
+    let arns = attached(admin, &victim.name).await;
+    assert!(arns.iter().any(|a| a == PLANTED), "{arns:?}");
     let policies = admin
         .list_policies()
         .path_prefix("/tourniquet/")
@@ -168,37 +170,17 @@ async fn tourniquets_own_managed_deny_found_by_its_name_is_reused_after_its_cont
 #[tokio::test]
 async fn a_release_detaches_the_policy_tourniquet_made_beside_a_look_alike_and_leaves_that() {
     // GIVEN a user contained by a managed deny of Tourniquet's own, made beside a look-alike
-    let moto = Moto::start();
-    let admin = moto.iam().await;
-    let victim = seed_user(&admin, "ci-deployer").await;
-    admin
-        .create_policy()
-        .policy_name(DENY_POLICY_NAME)
-        .path("/tourniquet/")
-        .policy_document(ALLOW_ALL)
-        .send()
-        .await
-        .unwrap();
-    let proxy = Refusing::with_faults(
-        moto.port,
-        vec![Fault::limit_exceeded(&[
-            "Action=PutUserPolicy",
-            "PolicyName=TourniquetDenyAll",
-        ])],
-    )
-    .await;
-    let mut env = moto.sdk_config().await.into_builder();
-    env.set_endpoint_url(Some(proxy.endpoint.clone()));
-    let sdk = env.build();
-    harness::create_bucket(&harness::s3_client(&sdk)).await;
-    let contained = Responder::new(&sdk, harness::config(&[]))
+    let Scene {
+        admin, victim, sdk, ..
+    } = &scene(ALLOW_ALL).await;
+    let contained = Responder::new(sdk, harness::config(&[]))
         .handle(guardduty_finding(&victim.name, &victim.keys[0]))
         .await
         .expect("contained");
     let own = contained.targets[0].steps[0].policy.clone().unwrap();
 
     // WHEN a human releases it from the incident
-    let report = Responder::new(&sdk, harness::config(&[]))
+    let report = Responder::new(sdk, harness::config(&[]))
         .playing(tourniquet_aws::Playbook::Release)
         .handle(serde_json::json!({
             "principal_arn": victim.arn,
@@ -209,20 +191,10 @@ async fn a_release_detaches_the_policy_tourniquet_made_beside_a_look_alike_and_l
 
     // THEN the ledger's policy is trusted and detached, and the look-alike stays as it was
     assert_eq!(report.status, Status::Released, "{report:#?}");
-    let attached = admin
-        .list_attached_user_policies()
-        .user_name(&victim.name)
-        .send()
-        .await
-        .unwrap();
-    let arns: Vec<&str> = attached
-        .attached_policies()
-        .iter()
-        .filter_map(|p| p.policy_arn())
-        .collect();
-    assert!(!arns.contains(&own.as_str()), "{arns:?} {report:#?}");
+    let arns = attached(admin, &victim.name).await;
+    assert!(!arns.contains(&own), "{arns:?}");
     let planted: serde_json::Value = serde_json::from_str(ALLOW_ALL).unwrap();
-    assert_eq!(document(&admin, PLANTED).await, planted);
+    assert_eq!(document(admin, PLANTED).await, planted);
     assert!(
         admin.get_policy().policy_arn(&own).send().await.is_ok(),
         "nothing is deleted"
