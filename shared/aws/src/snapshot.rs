@@ -1,7 +1,7 @@
 //! The forensic snapshot: a user's IAM configuration as read before this run's changes, in two
 //! waves of concurrent reads (lists first, then the details each list names).
 
-use crate::error::describe;
+use crate::error::{AwsError, HttpStatus};
 use crate::plan::{self, CredentialKind, CredentialsState, KeyState, PrincipalState};
 use crate::principal::{Principal, PrincipalKind};
 use aws_sdk_iam::Client;
@@ -32,11 +32,11 @@ pub enum Part<T> {
 }
 
 impl<T> Part<T> {
-    fn from_result<E>(result: Result<T, E>, describe: impl Fn(&E) -> String) -> Self {
+    fn from_result<E: std::fmt::Display>(result: Result<T, E>) -> Self {
         match result {
             Ok(value) => Part::Read(value),
             Err(err) => Part::Unavailable {
-                unavailable: describe(&err),
+                unavailable: err.to_string(),
             },
         }
     }
@@ -358,41 +358,99 @@ fn date(d: Option<&DateTime>) -> Option<String> {
     d.and_then(|d| d.fmt(Format::DateTime).ok())
 }
 
+/// Why a part of the snapshot was not read. Its `Display` is what the evidence records of it:
+/// IAM's error as [`describe`](crate::error::describe) words it, never the operation's name.
+#[derive(Debug, thiserror::Error)]
+pub enum ReadError {
+    /// IAM refused or did not answer.
+    #[error("{}", .0.detail)]
+    Aws(#[from] AwsError),
+    /// `GetUser` answered without the user.
+    #[error("GetUser returned no user")]
+    NoUser,
+    /// `GetRole` answered without the role.
+    #[error("GetRole returned no role")]
+    NoRole,
+    /// `GetPolicy` answered without the policy's default version.
+    #[error("GetPolicy gave no default version for {arn}")]
+    NoDefaultVersion {
+        /// The policy.
+        arn: String,
+    },
+    /// `GetPolicyVersion` answered without the version's document.
+    #[error("GetPolicyVersion gave no document for {arn} {version_id}")]
+    NoDocument {
+        /// The policy.
+        arn: String,
+        /// Its default version.
+        version_id: String,
+    },
+    /// A policy document that could not be read.
+    #[error(transparent)]
+    Document(#[from] PolicyDocumentError),
+}
+
+impl ReadError {
+    /// The SDK's error of `operation`.
+    fn iam<E, R>(operation: &'static str, err: SdkError<E, R>) -> Self
+    where
+        E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+        R: HttpStatus + std::fmt::Debug + Send + Sync + 'static,
+    {
+        Self::Aws(AwsError::from_sdk(operation, err))
+    }
+}
+
+/// A policy document as IAM gives it that is not one.
+#[derive(Debug, thiserror::Error)]
+pub enum PolicyDocumentError {
+    /// URL-decoded, it is not UTF-8.
+    #[error("policy document is not UTF-8: {0}")]
+    NotUtf8(#[source] std::str::Utf8Error),
+    /// URL-decoded, it is not JSON.
+    #[error("policy document is not JSON: {0}")]
+    NotJson(#[source] serde_json::Error),
+}
+
 /// `Ok(None)` for IAM's NoSuchEntity: the thing is simply not there.
 pub(crate) fn absent_is_none<T, E, R>(
+    operation: &'static str,
     result: Result<T, SdkError<E, R>>,
-) -> Result<Option<T>, String>
+) -> Result<Option<T>, AwsError>
 where
-    E: ProvideErrorMetadata + std::error::Error + 'static,
-    R: crate::error::HttpStatus + std::fmt::Debug + 'static,
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    R: HttpStatus + std::fmt::Debug + Send + Sync + 'static,
 {
     match result {
         Ok(value) => Ok(Some(value)),
-        Err(e) => match Refused::of(&e) {
-            Refused { absent: true, .. } => Ok(None),
-            refused => Err(refused.described),
+        Err(e) => match AwsError::from_sdk(operation, e) {
+            e if e.is("NoSuchEntity") => Ok(None),
+            e => Err(e),
         },
     }
 }
 
-/// Paginated items into a vector, or the first error described.
-fn collect<T, E, R>(items: Vec<Result<T, SdkError<E, R>>>) -> Result<Vec<T>, String>
+/// Paginated items of `operation` into a vector, or the first error.
+fn collect<T, E, R>(
+    operation: &'static str,
+    items: Vec<Result<T, SdkError<E, R>>>,
+) -> Result<Vec<T>, ReadError>
 where
-    E: ProvideErrorMetadata + std::error::Error + 'static,
-    R: crate::error::HttpStatus + std::fmt::Debug + 'static,
+    E: ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    R: HttpStatus + std::fmt::Debug + Send + Sync + 'static,
 {
     items
         .into_iter()
         .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| describe(&e))
+        .map_err(|e| ReadError::iam(operation, e))
 }
 
-fn cutoff(document: Result<Option<String>, String>) -> Part<Option<String>> {
+fn cutoff(document: Result<Option<String>, ReadError>) -> Part<Option<String>> {
     let cutoff = document.and_then(|doc| match doc {
         None => Ok(None),
-        Some(doc) => decode_policy(&doc).map(|d| plan::cutoff_of(&d)),
+        Some(doc) => Ok(plan::cutoff_of(&decode_policy(&doc)?)),
     });
-    Part::from_result(cutoff, String::clone)
+    Part::from_result(cutoff)
 }
 
 /// A user's access keys as soon as `ListAccessKeys` answers (before the rest of the first read):
@@ -487,7 +545,7 @@ async fn read_user<'a>(
     };
     let (keys, (lists, admitted)) = tokio::join!(keys, rest);
     let first = FirstRead {
-        access_keys: Part::from_result(keys, String::clone),
+        access_keys: Part::from_result(keys),
         groups: lists.groups,
         login_profile: lists.login_profile,
         mfa_devices: lists.mfa_devices,
@@ -502,7 +560,7 @@ async fn list_access_keys(
     iam: &Client,
     user_name: &str,
     keys_listed: Option<KeysListed>,
-) -> Result<Vec<KeyRow>, String> {
+) -> Result<Vec<KeyRow>, ReadError> {
     let listed = iam
         .list_access_keys()
         .user_name(user_name)
@@ -511,7 +569,7 @@ async fn list_access_keys(
         .send()
         .collect::<Vec<_>>()
         .await;
-    let rows = collect(listed).map(|keys| {
+    let rows = collect("ListAccessKeys", listed).map(|keys| {
         keys.into_iter()
             .filter_map(|k| {
                 Some(KeyRow {
@@ -527,7 +585,7 @@ async fn list_access_keys(
         let _ = listener.send(
             rows.as_ref()
                 .map(|r| key_states(r))
-                .map_err(|e| e.as_str().into()),
+                .map_err(|e| e.to_string().into()),
         );
     }
     rows
@@ -535,7 +593,7 @@ async fn list_access_keys(
 
 /// What a user has besides access keys, as read in one wave.
 struct UserLists {
-    user: Result<UserRecord, String>,
+    user: Result<UserRecord, ReadError>,
     common: PolicyLists,
     groups: Part<Vec<GroupRecord>>,
     login_profile: Part<Option<LoginProfileRecord>>,
@@ -583,7 +641,7 @@ async fn read_user_lists(iam: &Client, principal: &Principal) -> UserLists {
 }
 
 /// The user's record: ARN, path, id, password last use, boundary.
-async fn read_user_record(iam: &Client, user_name: &str) -> Result<UserRecord, String> {
+async fn read_user_record(iam: &Client, user_name: &str) -> Result<UserRecord, ReadError> {
     match iam.get_user().user_name(user_name).send().await {
         Ok(out) => out
             .user
@@ -597,8 +655,8 @@ async fn read_user_record(iam: &Client, user_name: &str) -> Result<UserRecord, S
                     .permissions_boundary
                     .and_then(|b| b.permissions_boundary_arn),
             })
-            .ok_or_else(|| "GetUser returned no user".to_string()),
-        Err(e) => Err(describe(&e)),
+            .ok_or(ReadError::NoUser),
+        Err(e) => Err(ReadError::iam("GetUser", e)),
     }
 }
 
@@ -612,7 +670,7 @@ async fn list_groups(iam: &Client, user_name: &str) -> Part<Vec<GroupRecord>> {
         .send()
         .collect::<Vec<_>>()
         .await;
-    Part::from_result(collect(listed), String::clone).map(|gs| {
+    Part::from_result(collect("ListGroupsForUser", listed)).map(|gs| {
         gs.into_iter()
             .map(|g| GroupRecord {
                 name: g.group_name,
@@ -636,9 +694,9 @@ async fn read_login_profile(iam: &Client, user_name: &str) -> Part<Option<LoginP
         {
             Ok(None)
         }
-        Err(e) => Err(describe(&e)),
+        Err(e) => Err(ReadError::iam("GetLoginProfile", e)),
     };
-    Part::from_result(profile, String::clone)
+    Part::from_result(profile)
 }
 
 /// The user's MFA devices.
@@ -651,7 +709,7 @@ async fn list_mfa_devices(iam: &Client, user_name: &str) -> Part<Vec<MfaDeviceRe
         .send()
         .collect::<Vec<_>>()
         .await;
-    Part::from_result(collect(listed), String::clone).map(|ds| {
+    Part::from_result(collect("ListMFADevices", listed)).map(|ds| {
         ds.into_iter()
             .map(|d| MfaDeviceRecord {
                 serial_number: d.serial_number,
@@ -685,7 +743,7 @@ async fn read_role(iam: &Client, principal: &Principal, now: String) -> FirstRea
 }
 
 /// The role's record: ARN, path, id, trust policy, session length, boundary, last use.
-async fn read_role_record(iam: &Client, role_name: &str) -> Result<RoleRecord, String> {
+async fn read_role_record(iam: &Client, role_name: &str) -> Result<RoleRecord, ReadError> {
     match iam.get_role().role_name(role_name).send().await {
         Ok(out) => out
             .role
@@ -708,8 +766,8 @@ async fn read_role_record(iam: &Client, role_name: &str) -> Result<RoleRecord, S
                     region: u.region,
                 }),
             })
-            .ok_or_else(|| "GetRole returned no role".to_string()),
-        Err(e) => Err(describe(&e)),
+            .ok_or(ReadError::NoRole),
+        Err(e) => Err(ReadError::iam("GetRole", e)),
     }
 }
 
@@ -723,7 +781,7 @@ async fn list_instance_profiles(iam: &Client, role_name: &str) -> Part<Vec<Insta
         .send()
         .collect::<Vec<_>>()
         .await;
-    Part::from_result(collect(listed), String::clone).map(|ps| {
+    Part::from_result(collect("ListInstanceProfilesForRole", listed)).map(|ps| {
         ps.into_iter()
             .map(|p| InstanceProfileRecord {
                 name: p.instance_profile_name,
@@ -747,13 +805,13 @@ impl FirstRead {
     fn common(
         now: String,
         principal: &Principal,
-        record: Result<Record, String>,
+        record: Result<Record, ReadError>,
         lists: PolicyLists,
     ) -> Self {
         Self {
             taken_at: now,
             principal: principal.clone(),
-            record: Part::from_result(record, String::clone),
+            record: Part::from_result(record),
             access_keys: Part::Read(Vec::new()),
             inline_policy_names: lists.inline_policy_names,
             attached_policies: lists.attached_policies,
@@ -773,6 +831,7 @@ async fn list_inline_policies(iam: &Client, principal: &Principal) -> Part<Vec<S
     let name = principal.name.as_str();
     let listed = match principal.kind {
         PrincipalKind::Role => collect(
+            "ListRolePolicies",
             iam.list_role_policies()
                 .role_name(name)
                 .into_paginator()
@@ -782,6 +841,7 @@ async fn list_inline_policies(iam: &Client, principal: &Principal) -> Part<Vec<S
                 .await,
         ),
         _ => collect(
+            "ListUserPolicies",
             iam.list_user_policies()
                 .user_name(name)
                 .into_paginator()
@@ -791,7 +851,7 @@ async fn list_inline_policies(iam: &Client, principal: &Principal) -> Part<Vec<S
                 .await,
         ),
     };
-    Part::from_result(listed, String::clone)
+    Part::from_result(listed)
 }
 
 /// The managed policies attached to a user or a role, their versions not read yet.
@@ -802,6 +862,7 @@ async fn list_attached_policies(
     let name = principal.name.as_str();
     let listed = match principal.kind {
         PrincipalKind::Role => collect(
+            "ListAttachedRolePolicies",
             iam.list_attached_role_policies()
                 .role_name(name)
                 .into_paginator()
@@ -811,6 +872,7 @@ async fn list_attached_policies(
                 .await,
         ),
         _ => collect(
+            "ListAttachedUserPolicies",
             iam.list_attached_user_policies()
                 .user_name(name)
                 .into_paginator()
@@ -820,7 +882,7 @@ async fn list_attached_policies(
                 .await,
         ),
     };
-    Part::from_result(listed, String::clone).map(attached_records)
+    Part::from_result(listed).map(attached_records)
 }
 
 /// A user's or a role's tags, Tourniquet's own included (the snapshot leaves them out later).
@@ -828,6 +890,7 @@ async fn list_tags(iam: &Client, principal: &Principal) -> Part<Vec<TagRecord>> 
     let name = principal.name.as_str();
     let listed = match principal.kind {
         PrincipalKind::Role => collect(
+            "ListRoleTags",
             iam.list_role_tags()
                 .role_name(name)
                 .into_paginator()
@@ -837,6 +900,7 @@ async fn list_tags(iam: &Client, principal: &Principal) -> Part<Vec<TagRecord>> 
                 .await,
         ),
         _ => collect(
+            "ListUserTags",
             iam.list_user_tags()
                 .user_name(name)
                 .into_paginator()
@@ -846,15 +910,15 @@ async fn list_tags(iam: &Client, principal: &Principal) -> Part<Vec<TagRecord>> 
                 .await,
         ),
     };
-    Part::from_result(listed, String::clone).map(tag_records)
+    Part::from_result(listed).map(tag_records)
 }
 
 /// The cutoff of an earlier run's session revocation, from its inline policy; `None` without one.
 async fn read_session_cutoff(iam: &Client, principal: &Principal) -> Part<Option<String>> {
     let document = match inline_policy_document(iam, principal, plan::REVOKE_POLICY_NAME).await {
         Ok(document) => Ok(Some(document)),
-        Err(Refused { absent: true, .. }) => Ok(None),
-        Err(refused) => Err(refused.described),
+        Err(e) if e.is("NoSuchEntity") => Ok(None),
+        Err(e) => Err(e.into()),
     };
     cutoff(document)
 }
@@ -881,16 +945,17 @@ async fn read_credentials(iam: &Client, user_name: &str) -> UserCredentials {
         .send();
     let (certificates, ssh, service) = tokio::join!(certificates, ssh, service);
     UserCredentials {
-        signing_certificates: Part::from_result(collect(certificates), String::clone).map(|cs| {
-            cs.into_iter()
-                .map(|c| SigningCertificateRecord {
-                    certificate_id: c.certificate_id,
-                    status: c.status.as_str().to_owned(),
-                    upload_date: date(c.upload_date.as_ref()),
-                })
-                .collect()
-        }),
-        ssh_public_keys: Part::from_result(collect(ssh), String::clone).map(|ks| {
+        signing_certificates: Part::from_result(collect("ListSigningCertificates", certificates))
+            .map(|cs| {
+                cs.into_iter()
+                    .map(|c| SigningCertificateRecord {
+                        certificate_id: c.certificate_id,
+                        status: c.status.as_str().to_owned(),
+                        upload_date: date(c.upload_date.as_ref()),
+                    })
+                    .collect()
+            }),
+        ssh_public_keys: Part::from_result(collect("ListSSHPublicKeys", ssh)).map(|ks| {
             ks.into_iter()
                 .map(|k| SshPublicKeyRecord {
                     ssh_public_key_id: k.ssh_public_key_id,
@@ -900,8 +965,7 @@ async fn read_credentials(iam: &Client, user_name: &str) -> UserCredentials {
                 .collect()
         }),
         service_specific_credentials: Part::from_result(
-            service.map_err(|e| describe(&e)),
-            String::clone,
+            service.map_err(|e| ReadError::iam("ListServiceSpecificCredentials", e)),
         )
         .map(|out| {
             out.service_specific_credentials
@@ -1208,10 +1272,10 @@ async fn inline_documents(
     futures::stream::iter(names.into_iter().map(|policy| async move {
         let document = inline_policy_document(iam, principal, &policy)
             .await
-            .map_err(|e| e.described);
+            .map_err(ReadError::from);
         InlinePolicyRecord {
             name: policy,
-            document: Part::from_result(document.and_then(|d| decode_policy(&d)), String::clone),
+            document: Part::from_result(document.and_then(|d| Ok(decode_policy(&d)?))),
         }
     }))
     .buffered(READ_CONCURRENCY)
@@ -1227,7 +1291,7 @@ async fn keys_last_used(iam: &Client, rows: Vec<KeyRow>) -> Vec<AccessKeyRecord>
             .access_key_id(&row.id)
             .send()
             .await
-            .map_err(|e| describe(&e))
+            .map_err(|e| ReadError::iam("GetAccessKeyLastUsed", e))
             .map(|out| {
                 out.access_key_last_used.map(|u| LastUsed {
                     date: date(u.last_used_date.as_ref()),
@@ -1239,7 +1303,7 @@ async fn keys_last_used(iam: &Client, rows: Vec<KeyRow>) -> Vec<AccessKeyRecord>
             access_key_id: row.id,
             status: row.status,
             create_date: row.created,
-            last_used: Part::from_result(last_used, String::clone),
+            last_used: Part::from_result(last_used),
         }
     }))
     .buffered(READ_CONCURRENCY)
@@ -1257,7 +1321,6 @@ async fn with_default_versions(
     futures::stream::iter(rows.into_iter().map(|mut policy| async move {
         policy.default_version = Some(Part::from_result(
             policies.default_version(iam, &policy.arn).await,
-            String::clone,
         ));
         policy
     }))
@@ -1336,33 +1399,13 @@ impl Part<Record> {
     }
 }
 
-/// Why IAM would not give an inline policy: its error described, and whether it was NoSuchEntity
-/// (the policy, or its principal, is not there).
-struct Refused {
-    absent: bool,
-    described: String,
-}
-
-impl Refused {
-    /// The refusal in `err`, as [`describe`] words it.
-    fn of<E, R>(err: &SdkError<E, R>) -> Self
-    where
-        E: ProvideErrorMetadata + std::error::Error + 'static,
-        R: crate::error::HttpStatus + std::fmt::Debug + 'static,
-    {
-        Self {
-            absent: matches!(err, SdkError::ServiceError(e) if e.err().code() == Some("NoSuchEntity")),
-            described: describe(err),
-        }
-    }
-}
-
-/// One of a user's or a role's own inline policies: its document as IAM gives it, URL-encoded.
+/// One of a user's or a role's own inline policies: its document as IAM gives it, URL-encoded;
+/// IAM's NoSuchEntity when the policy, or its principal, is not there.
 async fn inline_policy_document(
     iam: &Client,
     principal: &Principal,
     policy: &str,
-) -> Result<String, Refused> {
+) -> Result<String, AwsError> {
     let name = principal.name.as_str();
     match principal.kind {
         PrincipalKind::Role => iam
@@ -1372,7 +1415,7 @@ async fn inline_policy_document(
             .send()
             .await
             .map(|o| o.policy_document)
-            .map_err(|e| Refused::of(&e)),
+            .map_err(|e| AwsError::from_sdk("GetRolePolicy", e)),
         _ => iam
             .get_user_policy()
             .user_name(name)
@@ -1380,7 +1423,7 @@ async fn inline_policy_document(
             .send()
             .await
             .map(|o| o.policy_document)
-            .map_err(|e| Refused::of(&e)),
+            .map_err(|e| AwsError::from_sdk("GetUserPolicy", e)),
     }
 }
 
@@ -1440,7 +1483,7 @@ async fn group_details(iam: &Client, mut group: GroupRecord, policies: &Policies
         .collect::<Vec<_>>();
     let (inline, attached) = tokio::join!(inline, attached);
     let inline = async {
-        let names = collect(inline)?;
+        let names = collect("ListGroupPolicies", inline)?;
         let documents = futures::stream::iter(names.into_iter().map(|policy| {
             let group = name.as_str();
             async move {
@@ -1450,26 +1493,26 @@ async fn group_details(iam: &Client, mut group: GroupRecord, policies: &Policies
                     .policy_name(&policy)
                     .send()
                     .await
-                    .map_err(|e| describe(&e))
-                    .and_then(|o| decode_policy(&o.policy_document));
+                    .map_err(|e| ReadError::iam("GetGroupPolicy", e))
+                    .and_then(|o| Ok(decode_policy(&o.policy_document)?));
                 InlinePolicyRecord {
                     name: policy,
-                    document: Part::from_result(document, String::clone),
+                    document: Part::from_result(document),
                 }
             }
         }))
         .buffered(READ_CONCURRENCY)
         .collect::<Vec<_>>()
         .await;
-        Ok::<_, String>(documents)
+        Ok::<_, ReadError>(documents)
     };
     let attached = async {
-        let rows = attached_records(collect(attached)?);
-        Ok::<_, String>(with_default_versions(iam, rows, policies).await)
+        let rows = attached_records(collect("ListAttachedGroupPolicies", attached)?);
+        Ok::<_, ReadError>(with_default_versions(iam, rows, policies).await)
     };
     let (inline, attached) = tokio::join!(inline, attached);
-    group.inline_policies = Some(Part::from_result(inline, String::clone));
-    group.attached_policies = Some(Part::from_result(attached, String::clone));
+    group.inline_policies = Some(Part::from_result(inline));
+    group.attached_policies = Some(Part::from_result(attached));
     group
 }
 
@@ -1494,7 +1537,7 @@ pub struct Policies {
     read: std::sync::Mutex<HashMap<String, SharedVersion>>,
 }
 
-type SharedVersion = Arc<tokio::sync::OnceCell<Result<Arc<PolicyVersionRecord>, String>>>;
+type SharedVersion = Arc<tokio::sync::OnceCell<Result<Arc<PolicyVersionRecord>, Arc<ReadError>>>>;
 
 impl Policies {
     /// The default version of `arn`: read by the first snapshot that asks, shared with the rest.
@@ -1502,7 +1545,7 @@ impl Policies {
         &self,
         iam: &Client,
         arn: &str,
-    ) -> Result<Arc<PolicyVersionRecord>, String> {
+    ) -> Result<Arc<PolicyVersionRecord>, Arc<ReadError>> {
         let cell = self
             .read
             .lock()
@@ -1510,35 +1553,44 @@ impl Policies {
             .entry(arn.to_owned())
             .or_default()
             .clone();
-        cell.get_or_init(|| async { default_version(iam, arn).await.map(Arc::new) })
-            .await
-            .clone()
+        cell.get_or_init(|| async {
+            default_version(iam, arn)
+                .await
+                .map(Arc::new)
+                .map_err(Arc::new)
+        })
+        .await
+        .clone()
     }
 }
 
 /// A managed policy's default version: which one it is, then its document (two calls in sequence).
-async fn default_version(iam: &Client, arn: &str) -> Result<PolicyVersionRecord, String> {
+async fn default_version(iam: &Client, arn: &str) -> Result<PolicyVersionRecord, ReadError> {
     let policy = iam
         .get_policy()
         .policy_arn(arn)
         .send()
         .await
-        .map_err(|e| describe(&e))?;
+        .map_err(|e| ReadError::iam("GetPolicy", e))?;
     let version_id = policy
         .policy
         .and_then(|p| p.default_version_id)
-        .ok_or_else(|| format!("GetPolicy gave no default version for {arn}"))?;
+        .ok_or_else(|| ReadError::NoDefaultVersion {
+            arn: arn.to_owned(),
+        })?;
     let version = iam
         .get_policy_version()
         .policy_arn(arn)
         .version_id(&version_id)
         .send()
         .await
-        .map_err(|e| describe(&e))?;
-    let document = version
-        .policy_version
-        .and_then(|v| v.document)
-        .ok_or_else(|| format!("GetPolicyVersion gave no document for {arn} {version_id}"))?;
+        .map_err(|e| ReadError::iam("GetPolicyVersion", e))?;
+    let Some(document) = version.policy_version.and_then(|v| v.document) else {
+        return Err(ReadError::NoDocument {
+            arn: arn.to_owned(),
+            version_id,
+        });
+    };
     Ok(PolicyVersionRecord {
         version_id,
         document: decode_policy(&document)?,
@@ -1546,9 +1598,9 @@ async fn default_version(iam: &Client, arn: &str) -> Result<PolicyVersionRecord,
 }
 
 /// IAM returns policy documents URL-encoded (RFC 3986); the evidence keeps them as JSON.
-pub fn decode_policy(encoded: &str) -> Result<serde_json::Value, String> {
+pub fn decode_policy(encoded: &str) -> Result<serde_json::Value, PolicyDocumentError> {
     let decoded = percent_encoding::percent_decode_str(encoded)
         .decode_utf8()
-        .map_err(|e| format!("policy document is not UTF-8: {e}"))?;
-    serde_json::from_str(&decoded).map_err(|e| format!("policy document is not JSON: {e}"))
+        .map_err(PolicyDocumentError::NotUtf8)?;
+    serde_json::from_str(&decoded).map_err(PolicyDocumentError::NotJson)
 }

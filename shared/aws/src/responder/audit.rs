@@ -307,8 +307,11 @@ impl Responder {
 
     /// The password policy; `None` when the account has none (IAM's defaults apply).
     async fn password_policy(&self) -> Result<Option<PasswordPolicy>, Error> {
-        let out = absent_is_none(self.iam.get_account_password_policy().send().await)
-            .map_err(|e| iam_failed("GetAccountPasswordPolicy", e))?;
+        let out = absent_is_none(
+            "GetAccountPasswordPolicy",
+            self.iam.get_account_password_policy().send().await,
+        )
+        .map_err(|e| iam_failed("GetAccountPasswordPolicy", e.detail))?;
         Ok(out.and_then(|o| o.password_policy).map(|p| PasswordPolicy {
             minimum_length: p.minimum_password_length.unwrap_or(0),
             reuse_prevention: p.password_reuse_prevention.unwrap_or(0),
