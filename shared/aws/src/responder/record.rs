@@ -190,3 +190,136 @@ fn evidence_failed(report: &mut Report, err: String) {
     report.status = Status::Partial;
     report.message = Some(format!("evidence not stored: {err}"));
 }
+
+#[cfg(test)]
+mod tests {
+    //! The record phase against the in-memory evidence store: what a run stores, and what a
+    //! store that refuses does to the report.
+    use super::*;
+    use crate::memory::MemoryEvidence;
+    use crate::ports::EvidenceStore;
+    use std::sync::Arc;
+
+    const PREFIX: &str = "incidents/IR-1/20261208T010000.000Z";
+
+    fn responder(store: Arc<MemoryEvidence>) -> Responder {
+        let nowhere = aws_config::SdkConfig::builder()
+            .behavior_version(aws_config::BehaviorVersion::latest())
+            .build();
+        let config = Config::from_lookup(|name| {
+            (name == "EVIDENCE_BUCKET").then(|| "tourniquet-evidence".to_owned())
+        })
+        .unwrap();
+        Responder::with_clients(
+            aws_sdk_iam::Client::new(&nowhere),
+            aws_sdk_s3::Client::new(&nowhere),
+            aws_sdk_sts::Client::new(&nowhere),
+            config,
+        )
+        .with_evidence(store)
+    }
+
+    fn started() -> chrono::DateTime<Utc> {
+        "2026-12-08T01:00:00Z".parse().unwrap()
+    }
+
+    fn release_record() -> Extra {
+        let alice = Principal::user("111122223333", "alice").unwrap();
+        Extra {
+            records: vec![(
+                alice,
+                ledger::RELEASED_OBJECT,
+                serde_json::json!({"by": "test"}),
+            )],
+            ..Extra::default()
+        }
+    }
+
+    #[tokio::test]
+    async fn a_run_stores_its_event_records_report_and_a_manifest_that_verifies() {
+        // GIVEN a run's report and a record for one principal
+        let store = Arc::new(MemoryEvidence::new());
+        let responder = responder(store.clone());
+        let mut report = Report::new("IR-1", Status::Contained, false);
+        let event = serde_json::json!({"source": "aws.guardduty"});
+
+        // WHEN the record phase stores the run
+        responder
+            .store_evidence(
+                &mut report,
+                PREFIX,
+                "IR-1",
+                started(),
+                &event,
+                release_record(),
+            )
+            .await;
+
+        // THEN every object is in the store, the report lists each with its version, and the
+        // manifest verifies against what the store holds
+        let keys = store.keys();
+        for name in [
+            "event.json",
+            "111122223333/user/alice/released.json",
+            "report.json",
+            "manifest.json",
+        ] {
+            assert!(
+                keys.contains(&format!("{PREFIX}/{name}")),
+                "{name}: {keys:?}"
+            );
+        }
+        assert_eq!(report.status, Status::Contained);
+        assert_eq!(report.evidence.len(), 4, "{:?}", report.evidence);
+        assert!(report.evidence.iter().all(|e| e.version_id.is_some()));
+        let checks = crate::evidence::verify(&*store, "IR-1").await.unwrap();
+        assert_eq!(
+            checks.len(),
+            3,
+            "the manifest lists the other three: {checks:?}"
+        );
+        assert!(
+            checks.iter().all(crate::evidence::Check::is_verified),
+            "{checks:?}"
+        );
+        assert!(
+            report
+                .evidence_lock
+                .as_deref()
+                .unwrap()
+                .starts_with("not locked")
+        );
+    }
+
+    #[tokio::test]
+    async fn a_store_that_refuses_makes_the_run_partial_and_says_what_was_not_stored() {
+        // GIVEN a store that refuses every write
+        let store = Arc::new(MemoryEvidence::new());
+        store.fail("PutObject", "AccessDenied");
+        let responder = responder(store.clone());
+        let mut report = Report::new("IR-1", Status::Contained, false);
+
+        // WHEN the record phase stores the run
+        responder
+            .store_evidence(
+                &mut report,
+                PREFIX,
+                "IR-1",
+                started(),
+                &serde_json::json!({}),
+                Extra::default(),
+            )
+            .await;
+
+        // THEN nothing is stored, and the report is partial and names the store's refusal
+        assert!(store.keys().is_empty());
+        assert_eq!(report.status, Status::Partial);
+        let message = report.message.unwrap_or_default();
+        assert!(
+            message.starts_with("evidence not stored: memory://evidence/incidents/IR-1/")
+                && message.contains("AccessDenied"),
+            "{message}"
+        );
+        assert!(store.list("incidents/").await.unwrap().is_empty());
+    }
+}
