@@ -67,6 +67,7 @@ impl Responder {
             Ok(state) => state,
             Err(why) => {
                 let status = Status::Partial;
+                let why = why.to_string();
                 return Unlocated { status, why }.into_target(claim, &account);
             }
         };
@@ -120,6 +121,7 @@ impl Responder {
             Ok(center) => center,
             Err(why) => {
                 let status = Status::Partial;
+                let why = why.to_string();
                 return Err(Unlocated { status, why });
             }
         };
@@ -316,7 +318,7 @@ impl StepWrite<'_> {
     async fn deny(&self, merged: &Merged, prior: &str) -> StepReport {
         let mut report = match self.merge_deny(merged, prior).await {
             Ok(report) => report,
-            Err(why) => return self.report(Outcome::Failed, why),
+            Err(why) => return self.report(Outcome::Failed, why.to_string()),
         };
         report.policy = Some(ic::sid(&self.state.user_id));
         if self.dry_run {
@@ -329,7 +331,7 @@ impl StepWrite<'_> {
 
     /// The deny put into the inline policy unless in place (or a dry run); `Err` is AWS's
     /// refusal, with advice.
-    async fn merge_deny(&self, merged: &Merged, prior: &str) -> Result<StepReport, String> {
+    async fn merge_deny(&self, merged: &Merged, prior: &str) -> Result<StepReport, SetRefused> {
         let sid = ic::sid(&self.state.user_id);
         let shown = &self.shown;
         let (document, replaced) = match (merged, self.dry_run) {
@@ -363,7 +365,13 @@ impl StepWrite<'_> {
             .inline_policy(document)
             .send()
             .await
-            .map_err(|e| denied_advice(&describe(&e), shown))?;
+            .map_err(|e| SetRefused {
+                denied: e
+                    .as_service_error()
+                    .is_some_and(|s| s.is_access_denied_exception()),
+                error: AwsError::from_sdk("PutInlinePolicyToPermissionSet", e),
+                set: shown.clone(),
+            })?;
         let mut report = self.report(
             Outcome::Applied,
             format!(
@@ -391,7 +399,8 @@ impl StepWrite<'_> {
             Ok(done) => report.detail = format!("{}; {done}", report.detail),
             Err(why) => {
                 report.outcome = Outcome::Failed;
-                report.detail = format!("{}; {}", report.detail, denied_advice(&why, &self.shown));
+                let advised = denied_advice(&why.to_string(), why.denied(), &self.shown);
+                report.detail = format!("{}; {advised}", report.detail);
             }
         }
         report
@@ -417,7 +426,7 @@ impl StepWrite<'_> {
                     assignment.permission_set_arn, assignment.account_id
                 ),
             ),
-            Err(why) => self.report(Outcome::Failed, why),
+            Err(why) => self.report(Outcome::Failed, why.to_string()),
         }
     }
 
@@ -451,7 +460,7 @@ impl StepWrite<'_> {
 }
 
 /// Removes the user's own assignment of a permission set in an account.
-async fn unassign(center: &Center, instance: &str, a: &Assignment) -> Result<(), String> {
+async fn unassign(center: &Center, instance: &str, a: &Assignment) -> Result<(), CallFailed> {
     center
         .sso
         .delete_account_assignment()
@@ -464,5 +473,5 @@ async fn unassign(center: &Center, instance: &str, a: &Assignment) -> Result<(),
         .send()
         .await
         .map(|_| ())
-        .map_err(|e| format!("DeleteAccountAssignment: {}", describe(&e)))
+        .map_err(|e| CallFailed(AwsError::from_sdk("DeleteAccountAssignment", e)))
 }

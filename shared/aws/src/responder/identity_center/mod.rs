@@ -7,6 +7,7 @@
 //! the release's (the template test grants each function the calls of its files).
 
 use super::*;
+use crate::error::AwsError;
 use crate::identity_center::{self as ic, Assignment, Membership, PermissionSet, State};
 use aws_sdk_identitystore::types::{AlternateIdentifier, MemberId, UniqueAttribute};
 use aws_sdk_ssoadmin::types::{PrincipalType, ProvisionTargetType, StatusValues};
@@ -46,20 +47,19 @@ impl Responder {
 
     /// The clients for the instance's account (the member role's credentials when it is not the
     /// function's own) and region.
-    fn center(&self, me: &Principal, accounts: &Accounts) -> Result<Center, String> {
+    fn center(&self, me: &Principal, accounts: &Accounts) -> Result<Center, CenterError> {
         if let Some(center) = &self.center {
             return Ok(center.clone());
         }
-        let sdk = self.trail.as_ref().ok_or(
-            "no Identity Center client: the responder was built without an SDK configuration",
-        )?;
+        let sdk = self.trail.as_ref().ok_or(CenterError::NoSdk)?;
         let account = self.identity_center_account(me);
         let credentials = match account == me.account_id {
             true => None,
             false => Some(accounts.credentials(&account).map_err(|why| match why {
-                Blocked::NotConfigured(w) | Blocked::Failed(w) => {
-                    format!("Identity Center's account {account} (IDENTITY_CENTER_ACCOUNT): {w}")
-                }
+                Blocked::NotConfigured(why) | Blocked::Failed(why) => CenterError::Account {
+                    account: account.clone(),
+                    why,
+                },
             })?),
         };
         let region = self.config.identity_center.region.clone();
@@ -77,6 +77,91 @@ impl Responder {
             sso: aws_sdk_ssoadmin::Client::from_conf(sso_config.build()),
             store: aws_sdk_identitystore::Client::from_conf(store_config.build()),
         })
+    }
+}
+
+/// Why the Identity Center clients could not be made.
+#[derive(Debug, thiserror::Error)]
+enum CenterError {
+    /// The responder has no SDK configuration to make them from.
+    #[error("no Identity Center client: the responder was built without an SDK configuration")]
+    NoSdk,
+    /// Identity Center's account could not be entered.
+    #[error("Identity Center's account {account} (IDENTITY_CENTER_ACCOUNT): {why}")]
+    Account {
+        /// The account (`IDENTITY_CENTER_ACCOUNT`).
+        account: String,
+        /// Why it could not be entered.
+        why: String,
+    },
+}
+
+/// A read of Identity Center that failed, as `Identity Center: <Operation>: <detail>`.
+#[derive(Debug, thiserror::Error)]
+#[error("Identity Center: {}: {}", .0.operation, .0.detail)]
+struct Unanswered(#[source] AwsError);
+
+/// A call to Identity Center that failed, as `<Operation>: <detail>`.
+#[derive(Debug, thiserror::Error)]
+#[error("{}: {}", .0.operation, .0.detail)]
+struct CallFailed(#[source] AwsError);
+
+/// A write to a permission set that AWS refused: what it said, with what to do when it was a
+/// delegated administrator's access denied.
+#[derive(Debug, thiserror::Error)]
+#[error("{}", denied_advice(&.error.detail, *.denied, .set))]
+struct SetRefused {
+    /// AWS's error.
+    #[source]
+    error: AwsError,
+    /// Whether it was `AccessDeniedException`.
+    denied: bool,
+    /// The permission set, as a human knows it.
+    set: String,
+}
+
+/// Why a permission set's provisioning did not finish.
+#[derive(Debug, thiserror::Error)]
+enum ProvisionError {
+    /// Identity Center refused or did not answer (`denied`: with `AccessDeniedException`).
+    #[error("{}: {}", .error.operation, .error.detail)]
+    Call {
+        /// AWS's error.
+        #[source]
+        error: AwsError,
+        /// Whether it was `AccessDeniedException`.
+        denied: bool,
+    },
+    /// `ProvisionPermissionSet` answered without a status.
+    #[error("ProvisionPermissionSet answered without a status")]
+    NoStatus,
+    /// Identity Center said the provisioning failed, and why.
+    #[error("provisioning failed: {0}")]
+    Failed(String),
+    /// Still running when the wait ended.
+    #[error(
+        "provisioning still in progress (request {request}) when the wait ended: the \
+         deny reaches an account only once it is provisioned there; check with \
+         `aws sso-admin describe-permission-set-provisioning-status \
+         --instance-arn {instance} --provision-permission-set-request-id {request}`"
+    )]
+    Running {
+        /// The provisioning's request id.
+        request: String,
+        /// The instance.
+        instance: String,
+    },
+}
+
+impl ProvisionError {
+    /// Whether AWS denied access (a delegated administrator, on a set provisioned to the
+    /// management account); a failure's reason is AWS's own words.
+    fn denied(&self) -> bool {
+        match self {
+            Self::Call { denied, .. } => *denied,
+            Self::Failed(reason) => reason.contains("AccessDenied"),
+            Self::NoStatus | Self::Running { .. } => false,
+        }
     }
 }
 
@@ -241,7 +326,7 @@ async fn read(
     instance: &str,
     store_id: &str,
     user_id: &str,
-) -> Result<State, String> {
+) -> Result<State, Unanswered> {
     let StoredUser {
         described,
         memberships,
@@ -261,7 +346,11 @@ async fn read(
 }
 
 /// The user and their group memberships, asked for together (one wave).
-async fn read_user(center: &Center, store_id: &str, user_id: &str) -> Result<StoredUser, String> {
+async fn read_user(
+    center: &Center,
+    store_id: &str,
+    user_id: &str,
+) -> Result<StoredUser, Unanswered> {
     let (user, memberships) = tokio::join!(
         center
             .store
@@ -279,16 +368,11 @@ async fn read_user(center: &Center, store_id: &str, user_id: &str) -> Result<Sto
             .send()
             .collect::<Vec<_>>()
     );
-    let described = user.map_err(|e| format!("Identity Center: DescribeUser: {}", describe(&e)))?;
+    let described = user.map_err(|e| Unanswered(AwsError::from_sdk("DescribeUser", e)))?;
     let memberships = memberships
         .into_iter()
         .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| {
-            format!(
-                "Identity Center: ListGroupMembershipsForMember: {}",
-                describe(&e)
-            )
-        })?
+        .map_err(|e| Unanswered(AwsError::from_sdk("ListGroupMembershipsForMember", e)))?
         .into_iter()
         .filter_map(|m| {
             Some(Membership {
@@ -310,7 +394,7 @@ async fn read_assignments(
     instance: &str,
     user_id: &str,
     memberships: &[Membership],
-) -> Result<Vec<Assignment>, String> {
+) -> Result<Vec<Assignment>, Unanswered> {
     let principals = std::iter::once((PrincipalType::User, user_id.to_owned())).chain(
         memberships
             .iter()
@@ -332,12 +416,8 @@ async fn read_assignments(
     .await;
     let mut assignments = Vec::new();
     for page in listed.into_iter().flatten() {
-        let a = page.map_err(|e| {
-            format!(
-                "Identity Center: ListAccountAssignmentsForPrincipal: {}",
-                describe(&e)
-            )
-        })?;
+        let a = page
+            .map_err(|e| Unanswered(AwsError::from_sdk("ListAccountAssignmentsForPrincipal", e)))?;
         assignments.extend(assignment_of(a));
     }
     assignments.sort();
@@ -421,7 +501,7 @@ async fn provision(
     instance: &str,
     set: &str,
     until: tokio::time::Instant,
-) -> Result<String, String> {
+) -> Result<String, ProvisionError> {
     let started = sso
         .provision_permission_set()
         .instance_arn(instance)
@@ -429,32 +509,33 @@ async fn provision(
         .target_type(ProvisionTargetType::AllProvisionedAccounts)
         .send()
         .await
-        .map_err(|e| format!("ProvisionPermissionSet: {}", describe(&e)))?;
+        .map_err(|e| ProvisionError::Call {
+            denied: e
+                .as_service_error()
+                .is_some_and(|s| s.is_access_denied_exception()),
+            error: AwsError::from_sdk("ProvisionPermissionSet", e),
+        })?;
     let mut status = started.permission_set_provisioning_status;
     loop {
         let Some(now) = status.take() else {
-            return Err("ProvisionPermissionSet answered without a status".into());
+            return Err(ProvisionError::NoStatus);
         };
         match now.status {
             Some(StatusValues::Succeeded) => {
                 return Ok("provisioned to every account it is assigned to".into());
             }
             Some(StatusValues::Failed) => {
-                return Err(format!(
-                    "provisioning failed: {}",
-                    now.failure_reason.as_deref().unwrap_or("no reason given")
-                ));
+                let reason = now.failure_reason.as_deref().unwrap_or("no reason given");
+                return Err(ProvisionError::Failed(reason.to_owned()));
             }
             _ => {}
         }
         let request = now.request_id.unwrap_or_default();
         if tokio::time::Instant::now() + PROVISION_POLL > until {
-            return Err(format!(
-                "provisioning still in progress (request {request}) when the wait ended: the \
-                 deny reaches an account only once it is provisioned there; check with \
-                 `aws sso-admin describe-permission-set-provisioning-status \
-                 --instance-arn {instance} --provision-permission-set-request-id {request}`"
-            ));
+            return Err(ProvisionError::Running {
+                request,
+                instance: instance.to_owned(),
+            });
         }
         tokio::time::sleep(PROVISION_POLL).await;
         status = sso
@@ -463,14 +544,20 @@ async fn provision(
             .provision_permission_set_request_id(&request)
             .send()
             .await
-            .map_err(|e| format!("DescribePermissionSetProvisioningStatus: {}", describe(&e)))?
+            .map_err(|e| ProvisionError::Call {
+                denied: e
+                    .as_service_error()
+                    .is_some_and(|s| s.is_access_denied_exception()),
+                error: AwsError::from_sdk("DescribePermissionSetProvisioningStatus", e),
+            })?
             .permission_set_provisioning_status;
     }
 }
 
-/// AWS's error on a permission set, with what to do when a delegated administrator was refused.
-fn denied_advice(error: &str, set: &str) -> String {
-    if error.contains("AccessDenied") {
+/// AWS's error on a permission set, with what to do when a delegated administrator was refused
+/// (`denied`).
+fn denied_advice(error: &str, denied: bool, set: &str) -> String {
+    if denied {
         format!(
             "{error}: a delegated administrator cannot change a permission set provisioned to the \
              management account; add the statement to {set} from the management account (set \

@@ -11,6 +11,40 @@ struct Refusal {
     why: String,
 }
 
+/// Why a release has nothing to undo, or cannot say what.
+#[derive(Debug, thiserror::Error)]
+enum UndoPlanError {
+    /// The ledger names no containment of the user.
+    #[error(
+        "no containment of Identity Center user {user} ({user_id}) is recorded under incident \
+         {incident} in s3://{bucket}: nothing to release"
+    )]
+    NotRecorded {
+        /// The user, as the request names them.
+        user: String,
+        /// Their id.
+        user_id: String,
+        /// The incident.
+        incident: String,
+        /// The evidence bucket.
+        bucket: String,
+    },
+    /// Their permission sets could not be read.
+    #[error(transparent)]
+    Read(#[from] Unanswered),
+}
+
+/// A permission set's inline policy that could not be read: the deny stays.
+#[derive(Debug, thiserror::Error)]
+#[error("{set}'s inline policy could not be read ({}); the deny stays", .error.detail)]
+struct PolicyUnread {
+    /// The permission set.
+    set: String,
+    /// AWS's error.
+    #[source]
+    error: AwsError,
+}
+
 /// A user's release, planned from the ledger: where they are, and what to undo.
 struct ReleasePlan {
     center: Center,
@@ -91,7 +125,10 @@ impl Responder {
         *waves += entering;
         let center = match self.center(me, &accounts) {
             Ok(center) => center,
-            Err(why) => return Err(Refusal { arn: claimed, why }),
+            Err(why) => {
+                let why = why.to_string();
+                return Err(Refusal { arn: claimed, why });
+            }
         };
         let configured = self.config.identity_center.instance_arn.as_deref();
         let (located, ledger) = tokio::join!(
@@ -118,7 +155,7 @@ impl Responder {
         let undos = self
             .undos(&center, &located, request, &recorded, &intents)
             .await
-            .map_err(refuse)?;
+            .map_err(|e| refuse(e.to_string()))?;
         Ok(ReleasePlan {
             center,
             located,
@@ -137,7 +174,7 @@ impl Responder {
         request: &intake::IdentityCenterRelease,
         recorded: &[&StepReport],
         intents: &[ledger::Intent],
-    ) -> Result<Vec<ic::Undo>, String> {
+    ) -> Result<Vec<ic::Undo>, UndoPlanError> {
         let Located {
             instance_arn,
             store_id,
@@ -149,11 +186,12 @@ impl Responder {
                 .any(|u| *u == request.user || u == user_id)
         });
         if recorded.is_empty() && !intended {
-            return Err(format!(
-                "no containment of Identity Center user {} ({user_id}) is recorded under incident \
-                 {} in s3://{}: nothing to release",
-                request.user, request.incident_id, self.config.evidence_bucket
-            ));
+            return Err(UndoPlanError::NotRecorded {
+                user: request.user.clone(),
+                user_id: user_id.clone(),
+                incident: request.incident_id.clone(),
+                bucket: self.config.evidence_bucket.clone(),
+            });
         }
         let mut undos = ic::undo_plan(recorded, user_id);
         if recorded.is_empty() {
@@ -316,7 +354,7 @@ impl UndoWrite<'_> {
         let remove = Action::RemoveIdentityCenterDeny;
         let current = match self.read_inline_policy().await {
             Ok(current) => current,
-            Err(why) => return self.report(remove, Outcome::Failed, why),
+            Err(why) => return self.report(remove, Outcome::Failed, why.to_string()),
         };
         let restored = match ic::unmerge(&current, self.user_id, prior) {
             Ok(restored) => restored,
@@ -334,7 +372,7 @@ impl UndoWrite<'_> {
             return self.report(remove, Outcome::Planned, detail);
         }
         if let Err(why) = self.write_restored(&restored).await {
-            return self.report(remove, Outcome::Failed, denied_advice(&why, set));
+            return self.report(remove, Outcome::Failed, why.to_string());
         }
         let until = tokio::time::Instant::now() + PROVISION_WAIT;
         match provision(&self.center.sso, self.instance, set, until).await {
@@ -352,7 +390,7 @@ impl UndoWrite<'_> {
     }
 
     /// The permission set's inline policy as it is now (`""`: none); `Err` says the deny stays.
-    async fn read_inline_policy(&self) -> Result<String, String> {
+    async fn read_inline_policy(&self) -> Result<String, PolicyUnread> {
         let set = self.undo.target.as_str();
         match self
             .center
@@ -364,15 +402,15 @@ impl UndoWrite<'_> {
             .await
         {
             Ok(c) => Ok(c.inline_policy.unwrap_or_default()),
-            Err(e) => Err(format!(
-                "{set}'s inline policy could not be read ({}); the deny stays",
-                describe(&e)
-            )),
+            Err(e) => Err(PolicyUnread {
+                set: set.to_owned(),
+                error: AwsError::from_sdk("GetInlinePolicyForPermissionSet", e),
+            }),
         }
     }
 
     /// The inline policy put back, or deleted when it had none before; `Err` is AWS's error.
-    async fn write_restored(&self, restored: &Restored) -> Result<(), String> {
+    async fn write_restored(&self, restored: &Restored) -> Result<(), SetRefused> {
         let set = self.undo.target.as_str();
         match restored {
             Restored::Write { document } => self
@@ -385,7 +423,13 @@ impl UndoWrite<'_> {
                 .send()
                 .await
                 .map(|_| ())
-                .map_err(|e| describe(&e)),
+                .map_err(|e| SetRefused {
+                    denied: e
+                        .as_service_error()
+                        .is_some_and(|s| s.is_access_denied_exception()),
+                    error: AwsError::from_sdk("PutInlinePolicyToPermissionSet", e),
+                    set: set.to_owned(),
+                }),
             _ => self
                 .center
                 .sso
@@ -395,7 +439,13 @@ impl UndoWrite<'_> {
                 .send()
                 .await
                 .map(|_| ())
-                .map_err(|e| describe(&e)),
+                .map_err(|e| SetRefused {
+                    denied: e
+                        .as_service_error()
+                        .is_some_and(|s| s.is_access_denied_exception()),
+                    error: AwsError::from_sdk("DeleteInlinePolicyFromPermissionSet", e),
+                    set: set.to_owned(),
+                }),
         }
     }
 
@@ -418,7 +468,7 @@ impl UndoWrite<'_> {
                 Outcome::Applied,
                 format!("the user's assignment {} created again", self.undo.target),
             ),
-            Err(why) => self.report(action, Outcome::Failed, why),
+            Err(why) => self.report(action, Outcome::Failed, why.to_string()),
         }
     }
 
@@ -468,7 +518,7 @@ fn restoration(restored: &Restored) -> Option<&'static str> {
 }
 
 /// Creates the user's assignment again (a release).
-async fn assign(center: &Center, instance: &str, a: &Assignment) -> Result<(), String> {
+async fn assign(center: &Center, instance: &str, a: &Assignment) -> Result<(), CallFailed> {
     center
         .sso
         .create_account_assignment()
@@ -481,5 +531,5 @@ async fn assign(center: &Center, instance: &str, a: &Assignment) -> Result<(), S
         .send()
         .await
         .map(|_| ())
-        .map_err(|e| format!("CreateAccountAssignment: {}", describe(&e)))
+        .map_err(|e| CallFailed(AwsError::from_sdk("CreateAccountAssignment", e)))
 }
