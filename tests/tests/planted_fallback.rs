@@ -10,6 +10,9 @@ use tourniquet_aws::Responder;
 use tourniquet_aws::plan::DENY_POLICY_NAME;
 use tourniquet_aws::report::{Outcome, Status};
 
+/// No room inline for the deny; the session policy fits.
+const DENY_ONLY: &[&str] = &["TourniquetDenyAll"];
+
 const PLANTED: &str = "arn:aws:iam::111122223333:policy/tourniquet/TourniquetDenyAll";
 
 /// The default version's document of a managed policy, parsed, as a second client reads it.
@@ -30,8 +33,8 @@ async fn document(iam: &aws_sdk_iam::Client, arn: &str) -> serde_json::Value {
     serde_json::from_str(&decoded).unwrap()
 }
 
-/// A compromised user whose inline policies are full (the proxy answers `LimitExceeded` to
-/// Tourniquet's inline deny), a policy under Tourniquet's managed name holding `document`, and the
+/// A compromised user whose inline policies are full (the proxy answers `LimitExceeded` to the
+/// inline policies named in `inline_full`), a policy under Tourniquet's managed name holding `document`, and the
 /// SDK configuration that goes through the proxy.
 struct Scene {
     moto: Moto,
@@ -41,7 +44,7 @@ struct Scene {
     _proxy: Refusing,
 }
 
-async fn scene(document: &str) -> Scene {
+async fn scene(document: &str, inline_full: &[&str]) -> Scene {
     let moto = Moto::start();
     let admin = moto.iam().await;
     let victim = seed_user(&admin, "ci-deployer").await;
@@ -53,14 +56,14 @@ async fn scene(document: &str) -> Scene {
         .send()
         .await
         .expect("a policy under Tourniquet's name");
-    let proxy = Refusing::with_faults(
-        moto.port,
-        vec![Fault::limit_exceeded(&[
-            "Action=PutUserPolicy",
-            "PolicyName=TourniquetDenyAll",
-        ])],
-    )
-    .await;
+    let faults = inline_full
+        .iter()
+        .map(|name| {
+            let name = format!("PolicyName={name}&");
+            Fault::limit_exceeded(&["Action=PutUserPolicy", name.as_str()])
+        })
+        .collect();
+    let proxy = Refusing::with_faults(moto.port, faults).await;
     let mut env = moto.sdk_config().await.into_builder();
     env.set_endpoint_url(Some(proxy.endpoint.clone()));
     let sdk = env.build();
@@ -97,7 +100,7 @@ async fn a_planted_look_alike_of_the_managed_deny_is_never_attached_and_the_key_
         victim,
         sdk,
         ..
-    } = &scene(ALLOW_ALL).await;
+    } = &scene(ALLOW_ALL, DENY_ONLY).await;
 
     // WHEN the responder contains the finding
     let report = Responder::new(sdk, harness::config(&[]))
@@ -144,7 +147,7 @@ async fn tourniquets_own_managed_deny_found_by_its_name_is_reused_after_its_cont
     // GIVEN Tourniquet's own managed deny, left by an earlier containment, and no room inline
     let Scene {
         admin, victim, sdk, ..
-    } = &scene(&tourniquet_aws::plan::deny_all_document()).await;
+    } = &scene(&tourniquet_aws::plan::deny_all_document(), DENY_ONLY).await;
 
     // WHEN the responder contains the finding
     let report = Responder::new(sdk, harness::config(&[]))
@@ -172,7 +175,7 @@ async fn a_release_detaches_the_policy_tourniquet_made_beside_a_look_alike_and_l
     // GIVEN a user contained by a managed deny of Tourniquet's own, made beside a look-alike
     let Scene {
         admin, victim, sdk, ..
-    } = &scene(ALLOW_ALL).await;
+    } = &scene(ALLOW_ALL, DENY_ONLY).await;
     let contained = Responder::new(sdk, harness::config(&[]))
         .handle(guardduty_finding(&victim.name, &victim.keys[0]))
         .await
@@ -198,5 +201,80 @@ async fn a_release_detaches_the_policy_tourniquet_made_beside_a_look_alike_and_l
     assert!(
         admin.get_policy().policy_arn(&own).send().await.is_ok(),
         "nothing is deleted"
+    );
+}
+
+#[tokio::test]
+async fn a_stale_managed_cutoff_is_never_reused_by_a_new_incident_and_a_replay_keeps_its_own() {
+    use tourniquet_aws::plan::{cutoff_of, session_cutoff};
+    // GIVEN a user with no room inline for either policy, contained by incident IR-A at 01:00
+    // and released by a human
+    let Scene {
+        admin, victim, sdk, ..
+    } = &scene(
+        &tourniquet_aws::plan::deny_all_document(),
+        &["TourniquetDenyAll", "TourniquetRevokeOlderSessions"],
+    )
+    .await;
+    let at = |hour: u32| -> chrono::DateTime<chrono::Utc> {
+        format!("2026-12-08T{hour:02}:00:00Z").parse().unwrap()
+    };
+    let run = |hour: u32, event: serde_json::Value| {
+        let responder = Responder::new(sdk, harness::config(&[])).with_clock(move || at(hour));
+        async move { responder.handle(event).await }
+    };
+    let request = |incident: &str| {
+        serde_json::json!({"principal_arn": victim.arn, "incident_id": incident,
+                           "reason": "key pasted in a public repo"})
+    };
+    let first = run(1, request("IR-A")).await.expect("contained");
+    let revoke_of = |report: &tourniquet_aws::Report| {
+        report.targets[0]
+            .steps
+            .iter()
+            .find(|s| s.action.as_str() == "revoke_sessions")
+            .cloned()
+            .unwrap()
+    };
+    assert_eq!(revoke_of(&first).cutoff, Some(session_cutoff(at(1))));
+    Responder::new(sdk, harness::config(&[]))
+        .with_clock(move || at(2))
+        .playing(tourniquet_aws::Playbook::Release)
+        .handle(serde_json::json!({"principal_arn": victim.arn, "incident_id": "IR-A"}))
+        .await
+        .expect("released");
+
+    // WHEN a new incident contains the user again at 03:00
+    let second = run(3, request("IR-B")).await.expect("contained again");
+
+    // THEN its session policy in force is a new one with IR-B's cutoff, as the report says,
+    // not IR-A's stale one re-attached
+    let revoke = revoke_of(&second);
+    let cutoff = session_cutoff(at(3));
+    assert_eq!(
+        revoke.cutoff.as_deref(),
+        Some(cutoff.as_str()),
+        "{revoke:#?}"
+    );
+    let policy = revoke.policy.clone().expect("the ledger names the policy");
+    assert_ne!(
+        policy,
+        revoke_of(&first).policy.unwrap(),
+        "the stale one is not reused"
+    );
+    assert_eq!(
+        cutoff_of(&document(admin, &policy).await),
+        Some(cutoff.clone())
+    );
+    assert!(attached(admin, &victim.name).await.contains(&policy));
+
+    // AND a replay of IR-B at 05:00 keeps IR-B's cutoff and finds its policy again
+    let replay = run(5, request("IR-B")).await.expect("replayed");
+    let again = revoke_of(&replay);
+    assert_eq!(again.cutoff.as_deref(), Some(cutoff.as_str()), "{again:#?}");
+    assert_eq!(
+        again.policy.as_deref(),
+        Some(policy.as_str()),
+        "no policy per replay"
     );
 }

@@ -82,20 +82,12 @@ pub fn is_recorded_policy_of(arn: &str, base_arn: &str) -> bool {
             })
 }
 
-/// Whether `existing` (a policy document as IAM holds it, parsed) says what Tourniquet writes
-/// as `ours`: the deny-all exactly, or a session cutoff document (any cutoff: an earlier
-/// containment's is kept). Documents are compared parsed, never as text.
+/// Whether `existing` (a policy document as IAM holds it, parsed) is `ours`, the document
+/// Tourniquet means to put in force: the deny-all, or the session cutoff document with the cutoff
+/// this run wants (its own, or the earlier one its incident's ledger keeps). Documents are
+/// compared parsed, never as text: IAM answers them URL-encoded and may reorder nothing else.
 pub fn is_own_document(existing: &serde_json::Value, ours: &str) -> bool {
-    let Ok(ours) = serde_json::from_str::<serde_json::Value>(ours) else {
-        return false;
-    };
-    if cutoff_of(&ours).is_some() {
-        return cutoff_of(existing).is_some_and(|cutoff| {
-            serde_json::from_str::<serde_json::Value>(&revoke_sessions_document(&cutoff))
-                .is_ok_and(|doc| &doc == existing)
-        });
-    }
-    existing == &ours
+    serde_json::from_str::<serde_json::Value>(ours).is_ok_and(|ours| existing == &ours)
 }
 
 /// Whether a group ARN is exactly Tourniquet's quarantine group.

@@ -3,7 +3,15 @@
 use super::{WriteError, Writer, failed};
 use crate::plan;
 use aws_sdk_iam::error::ProvideErrorMetadata;
+use sha2::{Digest, Sha256};
 use std::hash::{BuildHasher, Hasher};
+
+/// A scope from a fresh random state: its keys are seeded from the operating system.
+fn random_scope() -> u64 {
+    std::collections::hash_map::RandomState::new()
+        .build_hasher()
+        .finish()
+}
 
 /// Tourniquet's managed policy as a run found or created it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -47,18 +55,38 @@ impl Writer<'_> {
                 look_alike: None,
             });
         }
-        // A fresh random state per call: its keys are seeded from the operating system.
-        let scope = std::collections::hash_map::RandomState::new()
-            .build_hasher()
-            .finish();
-        let own = plan::scoped_policy_name(name, scope);
-        self.create_policy(&own, &document)
-            .await
-            .map_err(|e| failed(e, calls + 4))?;
-        Ok(Managed {
-            arn: plan::managed_policy_arn(self.principal, &own),
-            calls: calls + 4,
-            look_alike: Some(arn),
+        // First the name this very document always gets (a replay finds it again, and the
+        // principal does not collect a policy per replay), then, if someone took that one too,
+        // a random one nobody can take beforehand.
+        let digest = Sha256::digest(document.as_bytes());
+        let of_document = u64::from_be_bytes(digest[..8].try_into().unwrap_or_default());
+        let mut calls = calls + 3;
+        for scope in [of_document, random_scope()] {
+            let own = plan::scoped_policy_name(name, scope);
+            let own_arn = plan::managed_policy_arn(self.principal, &own);
+            calls += 1;
+            match self.create_policy(&own, &document).await {
+                Ok(()) => {}
+                Err(e) if e.code() == Some("EntityAlreadyExists") => {
+                    calls += 2;
+                    if !self.holds_own_document(&own_arn, &document).await {
+                        continue;
+                    }
+                }
+                Err(e) => return Err(failed(e, calls)),
+            }
+            return Ok(Managed {
+                arn: own_arn,
+                calls,
+                look_alike: Some(arn),
+            });
+        }
+        Err(WriteError {
+            message: format!(
+                "{arn} and its scoped names are held by documents Tourniquet did not write"
+            ),
+            limit_exceeded: false,
+            calls,
         })
     }
 

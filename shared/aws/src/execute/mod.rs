@@ -76,6 +76,7 @@ where
 }
 
 /// Writes steps for one principal.
+#[derive(Clone, Copy)]
 pub struct Writer<'a> {
     /// The IAM client.
     pub iam: &'a Client,
@@ -159,8 +160,9 @@ impl Writer<'_> {
                 });
             }
         };
-        // An existing policy of Tourniquet's keeps its document: for the session policy, that
-        // keeps an earlier containment's cutoff.
+        // An existing policy is reused only when it holds this very document (for the session
+        // policy, the cutoff the run wants in force); a look-alike or a stale cutoff is left as
+        // it is and Tourniquet's own goes on under a scoped name.
         let managed = self.managed_policy(&name, document, 0).await?;
         match self.attach(&managed.arn, managed.calls).await {
             Ok(()) => Ok(Written {

@@ -495,6 +495,64 @@ async fn other_key_writes(
     futures::future::join_all(runs).await
 }
 
+/// After the inline policy did not fit: the fallback route, with the session cutoff the run
+/// wants in force, and what it found holding Tourniquet's name.
+async fn fall_back(
+    writer: &Writer<'_>,
+    step: &Step,
+    principal: &Principal,
+    state: &PrincipalState,
+    run: plan::Run<'_>,
+    e: &WriteError,
+    prior: &Prior,
+) -> (StepReport, u32) {
+    let (cutoff, contained_before) = (run.cutoff, prior.contained_before);
+    match wanting(writer, prior).fallback(step).await {
+        Ok(w) => {
+            let outcome = plan::critical_outcome(step, principal, state, true, contained_before);
+            let mut detail = format!(
+                "the inline policy did not fit ({}); took the {} route",
+                e.message,
+                w.route.map(Route::as_str).unwrap_or("fallback")
+            );
+            let managed = w.managed.clone();
+            if let Some(look_alike) = managed.as_ref().and_then(|m| m.look_alike.as_ref()) {
+                detail.push_str(&format!(
+                    "; {look_alike} holds Tourniquet's name with another document than the one \
+                     this run puts in force (a look-alike, or a stale cutoff): left as it is, \
+                     and Tourniquet's own is attached instead"
+                ));
+            }
+            let cutoff = (step.action == Action::RevokeSessions)
+                .then(|| prior.earlier.clone().unwrap_or_else(|| cutoff.to_owned()));
+            let report = StepReport {
+                policy: managed.map(|m| m.arn),
+                cutoff,
+                ..report_step(step, outcome, detail, w.route)
+            };
+            (report, w.calls)
+        }
+        Err(fallback) => {
+            let detail = format!(
+                "the inline policy did not fit ({}), nor did the fallback: {}",
+                e.message, fallback.message
+            );
+            (
+                report_step(step, Outcome::Failed, detail, None),
+                fallback.calls,
+            )
+        }
+    }
+}
+
+/// The writer, with the session cutoff the run wants in force: the ledger's earlier one, if any.
+fn wanting<'a>(writer: &Writer<'a>, prior: &'a Prior) -> Writer<'a> {
+    Writer {
+        cutoff: prior.earlier.as_deref().unwrap_or(writer.cutoff),
+        ..*writer
+    }
+}
+
 impl Prior {
     /// What the ledger's answer means for this run: an earlier cutoff to put back, or why the
     /// ledger could not be read (this run's later cutoff then stays).
@@ -579,39 +637,11 @@ async fn settle(
             };
             (report_step(step, outcome, detail, written.route), 0)
         }
-        Err(e) if e.limit_exceeded => match writer.fallback(step).await {
-            Ok(w) => {
-                let outcome =
-                    plan::critical_outcome(step, principal, state, true, contained_before);
-                let mut detail = format!(
-                    "the inline policy did not fit ({}); took the {} route",
-                    e.message,
-                    w.route.map(Route::as_str).unwrap_or("fallback")
-                );
-                let managed = w.managed.clone();
-                if let Some(look_alike) = managed.as_ref().and_then(|m| m.look_alike.as_ref()) {
-                    detail.push_str(&format!(
-                        "; {look_alike} holds Tourniquet's name with a document Tourniquet did not \
-                         write: left as it is (evidence), and Tourniquet's own was created instead"
-                    ));
-                }
-                let report = StepReport {
-                    policy: managed.map(|m| m.arn),
-                    ..report_step(step, outcome, detail, w.route)
-                };
-                (report, w.calls)
-            }
-            Err(fallback) => {
-                let detail = format!(
-                    "the inline policy did not fit ({}), nor did the fallback: {}",
-                    e.message, fallback.message
-                );
-                (
-                    report_step(step, Outcome::Failed, detail, None),
-                    fallback.calls,
-                )
-            }
-        },
+        // The managed session policy says the cutoff this run wants in force: the earlier one the
+        // incident's ledger keeps (a replay), else this run's.
+        Err(e) if e.limit_exceeded => {
+            Box::pin(fall_back(writer, step, principal, state, run, &e, prior)).await
+        }
         Err(e) => (report_step(step, Outcome::Failed, e.message, None), 0),
     }
 }
