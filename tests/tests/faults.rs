@@ -111,6 +111,12 @@ fn iam(faults: &[&Rule], writes: &Writes) -> Client {
             .then_output(|| ListSshPublicKeysOutput::builder().build()),
         mock!(Client::list_service_specific_credentials)
             .then_output(|| ListServiceSpecificCredentialsOutput::builder().build()),
+        // The snapshot reads every attached policy's document, Tourniquet's names too.
+        mock!(Client::get_policy).then_error(|| {
+            aws_sdk_iam::operation::get_policy::GetPolicyError::NoSuchEntityException(
+                NoSuchEntityException::builder().build(),
+            )
+        }),
     ];
     let rules: Vec<&Rule> = faults
         .iter()

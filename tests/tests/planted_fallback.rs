@@ -278,3 +278,47 @@ async fn a_stale_managed_cutoff_is_never_reused_by_a_new_incident_and_a_replay_k
         "no policy per replay"
     );
 }
+
+#[tokio::test]
+async fn a_look_alike_the_attacker_attached_is_in_the_evidence_with_its_document() {
+    // GIVEN the attacker's look-alike of Tourniquet's managed deny, attached to the user
+    let Scene {
+        admin, victim, sdk, ..
+    } = &scene(ALLOW_ALL, DENY_ONLY).await;
+    admin
+        .attach_user_policy()
+        .user_name(&victim.name)
+        .policy_arn(PLANTED)
+        .send()
+        .await
+        .unwrap();
+
+    // WHEN the responder contains the finding
+    let report = Responder::new(sdk, harness::config(&[]))
+        .handle(guardduty_finding(&victim.name, &victim.keys[0]))
+        .await
+        .expect("contained");
+
+    // THEN the snapshot records it with the document it granted (a name proves nothing)
+    let key = &report
+        .evidence
+        .iter()
+        .find(|e| e.key.ends_with("/snapshot.json"))
+        .unwrap()
+        .key;
+    let s3 = harness::s3_client(sdk);
+    let snapshot: serde_json::Value =
+        serde_json::from_slice(&harness::evidence_body(&s3, key).await).unwrap();
+    let recorded = snapshot["attached_policies"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["arn"] == PLANTED)
+        .expect("the look-alike is in the evidence")
+        .clone();
+    let planted: serde_json::Value = serde_json::from_str(ALLOW_ALL).unwrap();
+    assert_eq!(
+        recorded["default_version"]["document"], planted,
+        "{recorded:#}"
+    );
+}

@@ -1139,7 +1139,6 @@ struct Named {
 impl Named {
     /// The rows of `first`'s lists that the second wave reads the details of.
     fn of(first: &FirstRead) -> Self {
-        let principal = &first.principal;
         Self {
             inline_policies: match first.inline_policy_names.as_result() {
                 Ok(names) => names
@@ -1150,15 +1149,12 @@ impl Named {
                 Err(_) => Vec::new(),
             },
             access_keys: first.access_keys.as_result().cloned().unwrap_or_default(),
+            // Every attached policy's document is read, Tourniquet's names too: a name proves
+            // nothing, and a look-alike under `/tourniquet/` is evidence of its own.
             attached_policies: first
                 .attached_policies
                 .as_result()
-                .map(|ps| {
-                    ps.iter()
-                        .filter(|p| !plan::is_own_managed_policy(&p.arn, principal))
-                        .cloned()
-                        .collect()
-                })
+                .cloned()
                 .unwrap_or_default(),
             groups: first
                 .groups
