@@ -5,6 +5,8 @@
 //! store), the incident's status, and its one summary when the last item ends.
 
 use super::*;
+use crate::error::AwsError;
+use crate::evidence::EvidenceError;
 use crate::fanout::{Dispatch, ItemState};
 use crate::intake::AccountSet;
 use crate::ledger;
@@ -144,6 +146,70 @@ fn dispatch_message(
     }
 }
 
+/// What an organization-wide request that cannot list its accounts tells the responder.
+const ORGANIZATION_ADVICE: &str = "nothing was changed. An organization-wide request runs in \
+                                   the management account or a delegated administrator for AWS \
+                                   Organizations, with organizations:ListAccounts, \
+                                   ListAccountsForParent, ListOrganizationalUnitsForParent and \
+                                   DescribeOrganization";
+
+/// Why `sts:GetAccessKeyInfo` gave no account for a key.
+#[derive(Debug, thiserror::Error)]
+enum KeyAccountError {
+    /// STS refused or did not answer.
+    #[error("sts:GetAccessKeyInfo failed: {}", .0.detail)]
+    Aws(#[source] AwsError),
+    /// STS answered without an account.
+    #[error("sts:GetAccessKeyInfo named no account")]
+    NoAccount,
+}
+
+/// The organization's accounts could not be listed: nothing was changed.
+#[derive(Debug, thiserror::Error)]
+enum OrganizationError {
+    /// The organization's accounts.
+    #[error(
+        "organizations:{} failed ({}); {}",
+        .0.operation,
+        .0.detail,
+        ORGANIZATION_ADVICE
+    )]
+    List(#[source] AwsError),
+    /// The accounts or units under a parent.
+    #[error(
+        "organizations:{} on {parent} failed ({}); {}",
+        .error.operation,
+        .error.detail,
+        ORGANIZATION_ADVICE
+    )]
+    Under {
+        /// The organizational unit (or root).
+        parent: String,
+        /// AWS's error.
+        #[source]
+        error: AwsError,
+    },
+}
+
+/// A dispatch record that cannot be read back.
+#[derive(Debug, thiserror::Error)]
+enum DispatchUnread {
+    /// The evidence store would not give it.
+    #[error("s3://{bucket}/{key} cannot be read ({source})")]
+    Read {
+        /// The evidence bucket.
+        bucket: String,
+        /// The record's key.
+        key: String,
+        /// The store's error.
+        #[source]
+        source: EvidenceError,
+    },
+    /// It is not a dispatch.
+    #[error(transparent)]
+    NotDispatch(EvidenceError),
+}
+
 impl Responder {
     /// Finds where the incident's targets are, before anything is written: an organization-wide
     /// request becomes one target per selected account, a lone key without an account gets the
@@ -204,7 +270,7 @@ impl Responder {
         if let (Some(across), Some(organization)) = (across, organization) {
             let organization = match organization {
                 Ok(o) => o,
-                Err(e) => return (Err(Error::Aws(e)), 1),
+                Err(e) => return (Err(Error::Aws(e.to_string())), 1),
             };
             if let Some(management) = organization.management {
                 protected.entry(management.clone()).or_insert_with(|| {
@@ -234,20 +300,20 @@ impl Responder {
     }
 
     /// The account that owns an access key, as `sts:GetAccessKeyInfo` says.
-    async fn key_account(&self, key: &str) -> Result<String, String> {
+    async fn key_account(&self, key: &str) -> Result<String, KeyAccountError> {
         self.sts
             .get_access_key_info()
             .access_key_id(key)
             .send()
             .await
-            .map_err(|e| format!("sts:GetAccessKeyInfo failed: {}", describe(&e)))?
+            .map_err(|e| KeyAccountError::Aws(AwsError::from_sdk("GetAccessKeyInfo", e)))?
             .account
-            .ok_or_else(|| "sts:GetAccessKeyInfo named no account".to_owned())
+            .ok_or(KeyAccountError::NoAccount)
     }
 
     /// The active accounts under an organizational unit, its children's included: each level's
     /// accounts and child units asked at once.
-    async fn accounts_under(&self, root: &str, advice: &str) -> Result<Vec<String>, String> {
+    async fn accounts_under(&self, root: &str) -> Result<Vec<String>, OrganizationError> {
         let org = &self.organizations;
         let mut parents = vec![root.to_owned()];
         let mut found = Vec::new();
@@ -265,20 +331,16 @@ impl Responder {
                     .collect::<Vec<_>>()
             );
             for page in accounts {
-                let page = page.map_err(|e| {
-                    format!(
-                        "organizations:ListAccountsForParent on {parent} failed ({}); {advice}",
-                        describe(&e)
-                    )
+                let page = page.map_err(|e| OrganizationError::Under {
+                    parent: parent.clone(),
+                    error: AwsError::from_sdk("ListAccountsForParent", e),
                 })?;
                 found.extend(active(page.accounts.unwrap_or_default()));
             }
             for page in units {
-                let page = page.map_err(|e| {
-                    format!(
-                        "organizations:ListOrganizationalUnitsForParent on {parent} failed ({}); {advice}",
-                        describe(&e)
-                    )
+                let page = page.map_err(|e| OrganizationError::Under {
+                    parent: parent.clone(),
+                    error: AwsError::from_sdk("ListOrganizationalUnitsForParent", e),
                 })?;
                 let units = page.organizational_units.unwrap_or_default();
                 parents.extend(units.into_iter().filter_map(|u| u.id));
@@ -295,7 +357,7 @@ impl Responder {
     async fn organization_accounts(
         &self,
         set: &AccountSet,
-    ) -> Result<OrganizationAccounts, String> {
+    ) -> Result<OrganizationAccounts, OrganizationError> {
         let org = &self.organizations;
         let management = async {
             match org.describe_organization().send().await {
@@ -306,13 +368,9 @@ impl Responder {
                 }
             }
         };
-        let advice = "nothing was changed. An organization-wide request runs in the management \
-                      account or a delegated administrator for AWS Organizations, with \
-                      organizations:ListAccounts, ListAccountsForParent, \
-                      ListOrganizationalUnitsForParent and DescribeOrganization";
         let accounts = async {
             match set {
-                AccountSet::Listed(ids) => Ok::<_, String>(ids.clone()),
+                AccountSet::Listed(ids) => Ok::<_, OrganizationError>(ids.clone()),
                 AccountSet::All => {
                     let pages: Vec<_> = org
                         .list_accounts()
@@ -323,10 +381,7 @@ impl Responder {
                         .into_iter()
                         .collect::<Result<_, _>>()
                         .map_err(|e| {
-                            format!(
-                                "organizations:ListAccounts failed ({}); {advice}",
-                                describe(&e)
-                            )
+                            OrganizationError::List(AwsError::from_sdk("ListAccounts", e))
                         })?;
                     Ok(active(
                         pages
@@ -334,7 +389,7 @@ impl Responder {
                             .flat_map(|p| p.accounts.unwrap_or_default()),
                     ))
                 }
-                AccountSet::Ou(root) => self.accounts_under(root, advice).await,
+                AccountSet::Ou(root) => self.accounts_under(root).await,
             }
         };
         let (management, accounts) = tokio::join!(management, accounts);
@@ -582,12 +637,21 @@ impl Responder {
     }
 
     /// A dispatch record, read back.
-    async fn read_dispatch(&self, key: &str) -> Result<Dispatch, String> {
-        let bucket = &self.config.evidence_bucket;
+    async fn read_dispatch(&self, key: &str) -> Result<Dispatch, DispatchUnread> {
         let bytes = evidence::read(&*self.evidence, key, None)
             .await
-            .map_err(|e| format!("s3://{bucket}/{key} cannot be read ({e})"))?;
-        serde_json::from_slice(&bytes).map_err(|e| format!("{key} is not a dispatch: {e}"))
+            .map_err(|source| DispatchUnread::Read {
+                bucket: self.config.evidence_bucket.clone(),
+                key: key.to_owned(),
+                source,
+            })?;
+        serde_json::from_slice(&bytes).map_err(|source| {
+            DispatchUnread::NotDispatch(EvidenceError::NotRecord {
+                key: key.to_owned(),
+                record: "a dispatch",
+                source,
+            })
+        })
     }
 
     /// `{"incident_id": ..., "status": true}`: the incident's progress from the evidence store.
@@ -626,7 +690,10 @@ impl Responder {
                 "runs": runs,
             }));
         };
-        let dispatch = self.read_dispatch(key).await.map_err(Error::Aws)?;
+        let dispatch = self
+            .read_dispatch(key)
+            .await
+            .map_err(|e| Error::Aws(e.to_string()))?;
         let items = crate::fanout::progress(&dispatch, stamp, &keys);
         let summary = crate::ledger::summary_key(&request.incident_id, stamp);
         Ok(serde_json::json!({
