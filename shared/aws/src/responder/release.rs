@@ -1,8 +1,8 @@
 //! `release`: undoes a containment from the ledger its reports keep in the evidence store.
 
 use super::{Blocked, Responder};
-use crate::error::{Error, describe};
-use crate::evidence::{self, Check};
+use crate::error::{AwsError, Error};
+use crate::evidence::{self, Check, EvidenceError};
 use crate::execute::Writer;
 use crate::intake::{self, ReleaseRequest};
 use crate::ledger::{self, EvidenceObject};
@@ -97,17 +97,17 @@ impl Responder {
         report.waves += 2;
         let (reports, intents, checks) = match ledger {
             Ok(found) => found,
-            Err(why) => return refuse(report, principal, why),
+            Err(why) => return refuse(report, principal, why.to_string()),
         };
         let state = first.state();
         let now_state = Now {
             state: &state,
-            deny_document: deny.map_err(Into::into),
+            deny_document: deny.map_err(|e| e.to_string().into()),
         };
         let release_plan =
             match self.plan_from_ledger(request, &reports, &intents, &checks, &now_state) {
                 Ok(plan) => plan,
-                Err(why) => return refuse(report, principal, why),
+                Err(why) => return refuse(report, principal, why.to_string()),
             };
         let arn = first
             .arn()
@@ -157,18 +157,18 @@ impl Responder {
         intents: &[ledger::Intent],
         checks: &[Check],
         now: &Now<'_>,
-    ) -> Result<release::ReleasePlan, String> {
+    ) -> Result<release::ReleasePlan, NothingToRelease> {
         let principal = &request.principal;
         let mut ledger = release::ledger(reports, principal);
         for intent in intents {
             release::merge(&mut ledger, release::intended(intent, principal, now.state));
         }
         if ledger.is_empty() {
-            return Err(format!(
-                "no containment of {principal} is recorded under incident {} in s3://{}: \
-                 nothing to release (check the principal's tourniquet:incident tag)",
-                request.incident_id, self.config.evidence_bucket
-            ));
+            return Err(NothingToRelease::NotRecorded {
+                principal: principal.to_string(),
+                incident: request.incident_id.clone(),
+                bucket: self.config.evidence_bucket.clone(),
+            });
         }
         let wanted = release::Request {
             reactivate_access_keys: request.reactivate_access_keys.clone(),
@@ -180,7 +180,7 @@ impl Responder {
         judge_checks(checks, &mut release_plan);
         if !release_plan.untrusted.is_empty() {
             // Not even `force` undoes from a ledger Tourniquet could not have written.
-            return Err(release_plan.untrusted.join("; "));
+            return Err(NothingToRelease::Untrusted(release_plan.untrusted));
         }
         Ok(release_plan)
     }
@@ -237,10 +237,10 @@ impl Responder {
     pub(super) async fn read_ledger(
         &self,
         incident_id: &str,
-    ) -> Result<(Vec<Report>, Vec<ledger::Intent>, Vec<Check>), String> {
+    ) -> Result<(Vec<Report>, Vec<ledger::Intent>, Vec<Check>), LedgerError> {
         let checks = evidence::verify(&*self.evidence, incident_id)
             .await
-            .map_err(|e| format!("no ledger to release from: {e}"))?;
+            .map_err(LedgerError::Unverified)?;
         let mut keys: Vec<&str> = checks
             .iter()
             .filter_map(|c| match c {
@@ -273,8 +273,7 @@ impl Responder {
             .collect();
         let reports = futures::stream::iter(reports.into_iter().map(|key| async move {
             let bytes = self.object(key).await?;
-            serde_json::from_slice::<Report>(&bytes)
-                .map_err(|e| format!("{key} is not a report: {e}"))
+            serde_json::from_slice::<Report>(&bytes).map_err(|e| not_record(key, "a report", e))
         }))
         .buffered(8)
         .collect::<Vec<_>>()
@@ -284,7 +283,7 @@ impl Responder {
         let intents = futures::stream::iter(dead.into_iter().map(|key| async move {
             let bytes = self.object(key).await?;
             serde_json::from_slice::<ledger::Intent>(&bytes)
-                .map_err(|e| format!("{key} is not an intent: {e}"))
+                .map_err(|e| not_record(key, "an intent", e))
         }))
         .buffered(8)
         .collect::<Vec<_>>()
@@ -295,11 +294,81 @@ impl Responder {
     }
 
     /// One evidence object's bytes.
-    async fn object(&self, key: &str) -> Result<Vec<u8>, String> {
+    async fn object(&self, key: &str) -> Result<Vec<u8>, LedgerError> {
         evidence::read(&*self.evidence, key, None)
             .await
-            .map_err(|e| format!("{key}: {e}"))
+            .map_err(|source| LedgerError::Unread {
+                key: key.to_owned(),
+                source,
+            })
     }
+}
+
+/// Why there is no ledger to release from.
+#[derive(Debug, thiserror::Error)]
+pub(super) enum LedgerError {
+    /// The incident's evidence could not be verified.
+    #[error("no ledger to release from: {0}")]
+    Unverified(#[source] EvidenceError),
+    /// One of its objects could not be read.
+    #[error("{key}: {source}")]
+    Unread {
+        /// The object's key.
+        key: String,
+        /// The store's error.
+        #[source]
+        source: EvidenceError,
+    },
+    /// One of its objects is not the record its key says it is.
+    #[error(transparent)]
+    NotRecord(EvidenceError),
+}
+
+/// The object under `key` is not `record` (`a report`).
+fn not_record(key: &str, record: &'static str, source: serde_json::Error) -> LedgerError {
+    LedgerError::NotRecord(EvidenceError::NotRecord {
+        key: key.to_owned(),
+        record,
+        source,
+    })
+}
+
+/// Why the ledger holds nothing Tourniquet may release from.
+#[derive(Debug, thiserror::Error)]
+enum NothingToRelease {
+    /// It records no containment of the principal.
+    #[error(
+        "no containment of {principal} is recorded under incident {incident} in s3://{bucket}: \
+         nothing to release (check the principal's tourniquet:incident tag)"
+    )]
+    NotRecorded {
+        /// The principal.
+        principal: String,
+        /// The incident.
+        incident: String,
+        /// The evidence bucket.
+        bucket: String,
+    },
+    /// Parts of it Tourniquet could not have written, each said why.
+    #[error("{}", .0.join("; "))]
+    Untrusted(Vec<String>),
+}
+
+/// Why the inline deny's document could not be read.
+#[derive(Debug, thiserror::Error)]
+enum DenyUnread {
+    /// IAM refused or did not answer.
+    #[error("{}", .0.detail)]
+    Aws(#[source] AwsError),
+    /// What IAM gave is not a policy document.
+    #[error("{name} is not a policy document: {source}")]
+    NotPolicy {
+        /// The inline policy's name.
+        name: &'static str,
+        /// Why it is not.
+        #[source]
+        source: snapshot::PolicyDocumentError,
+    },
 }
 
 /// What a release writes besides undos: the released tags.
@@ -497,8 +566,7 @@ async fn undo_step(
 async fn deny_document(
     iam: &aws_sdk_iam::Client,
     principal: &Principal,
-) -> Result<Option<Value>, String> {
-    use aws_sdk_iam::error::ProvideErrorMetadata;
+) -> Result<Option<Value>, DenyUnread> {
     let name = plan::DENY_POLICY_NAME;
     let document = match principal.kind {
         PrincipalKind::Role => iam
@@ -508,7 +576,12 @@ async fn deny_document(
             .send()
             .await
             .map(|o| o.policy_document)
-            .map_err(|e| (e.code() == Some("NoSuchEntity"), describe(&e))),
+            .map_err(|e| {
+                let absent = e
+                    .as_service_error()
+                    .is_some_and(|s| s.is_no_such_entity_exception());
+                (absent, AwsError::from_sdk("GetRolePolicy", e))
+            }),
         _ => iam
             .get_user_policy()
             .user_name(&principal.name)
@@ -516,13 +589,18 @@ async fn deny_document(
             .send()
             .await
             .map(|o| o.policy_document)
-            .map_err(|e| (e.code() == Some("NoSuchEntity"), describe(&e))),
+            .map_err(|e| {
+                let absent = e
+                    .as_service_error()
+                    .is_some_and(|s| s.is_no_such_entity_exception());
+                (absent, AwsError::from_sdk("GetUserPolicy", e))
+            }),
     };
     match document {
         Ok(document) => snapshot::decode_policy(&document)
             .map(Some)
-            .map_err(|e| format!("{name} is not a policy document: {e}")),
+            .map_err(|source| DenyUnread::NotPolicy { name, source }),
         Err((true, _)) => Ok(None),
-        Err((false, e)) => Err(e),
+        Err((false, e)) => Err(DenyUnread::Aws(e)),
     }
 }

@@ -143,11 +143,11 @@ impl Responder {
             }
         };
         let arn = ic::user_arn(&me.partition, &located.user_id);
-        let refuse = |why| Refusal {
+        let refuse = |why: String| Refusal {
             arn: arn.clone(),
             why,
         };
-        let (reports, intents, checks) = ledger.map_err(refuse)?;
+        let (reports, intents, checks) = ledger.map_err(|e| refuse(e.to_string()))?;
         if let Some(why) = distrust(&checks) {
             return Err(refuse(why));
         }
