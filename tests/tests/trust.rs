@@ -146,6 +146,40 @@ async fn a_protected_role_spelled_in_another_case_is_refused_and_untouched() {
 }
 
 #[tokio::test]
+async fn a_protection_by_path_holds_for_an_arn_that_leaves_the_path_out() {
+    // GIVEN a break-glass user on /breakglass/, protected by its path
+    let moto = Moto::start();
+    let iam = moto.iam().await;
+    iam.create_user()
+        .user_name("bg-admin")
+        .path("/breakglass/")
+        .send()
+        .await
+        .unwrap();
+    let key = harness::new_key(&iam, "bg-admin").await;
+    let before = user_state(&iam, "bg-admin").await;
+    let responder = moto
+        .responder(&[("PROTECTED_PRINCIPALS", "arn:aws:iam::*:user/breakglass/*")])
+        .await;
+
+    // WHEN a request (or the hunt, which builds `user/<name>` from CloudTrail) names the user
+    // without its path
+    let report = responder
+        .handle(
+            json!({"principal_arn": format!("arn:aws:iam::{ACCOUNT}:user/bg-admin"),
+                       "access_key_id": key.access_key_id}),
+        )
+        .await
+        .expect("a report");
+
+    // THEN the real path is read, the protection holds, and nothing changed
+    assert_eq!(report.status, Status::Refused, "{report:#?}");
+    let message = report.targets[0].message.as_deref().unwrap_or_default();
+    assert!(message.contains("user/breakglass/*"), "{message}");
+    assert_eq!(user_state(&iam, "bg-admin").await, before);
+}
+
+#[tokio::test]
 async fn a_health_event_with_a_malformed_entity_contains_the_good_key_and_ends_partial() {
     let moto = Moto::start();
     let iam = moto.iam().await;

@@ -182,11 +182,13 @@ impl Principal {
                         resource: resource.into(),
                     });
                 };
+                // An ARN without a path says nothing of the path: `user/alice` may be
+                // `/breakglass/alice`. `None` makes a protection by path read the real one.
                 let (path, name) = match rest.rfind('/') {
-                    Some(i) => (format!("/{}/", &rest[..i]), &rest[i + 1..]),
-                    None => ("/".to_string(), rest),
+                    Some(i) => (Some(format!("/{}/", &rest[..i])), &rest[i + 1..]),
+                    None => (None, rest),
                 };
-                (kind, Some(path), name)
+                (kind, path, name)
             }
             ("sts", resource) => match resource.strip_prefix("assumed-role/") {
                 Some(rest) => {
