@@ -371,6 +371,53 @@ fn imported_security_hub_findings_are_acted_on_unless_closed_or_not_iam() {
 }
 
 #[test]
+fn an_imported_finding_is_judged_on_the_providers_severity_and_types_not_the_rewritable_ones() {
+    // GIVEN a Low GuardDuty finding that someone allowed securityhub:BatchUpdateFindings raised
+    // to CRITICAL and retyped, in the fields that call may rewrite
+    let mut e = event("securityhub-imported-guardduty.json");
+    let finding = &mut e["detail"]["findings"][0];
+    finding["FindingProviderFields"]["Severity"] = json!({"Label": "LOW", "Original": "2"});
+    finding["Severity"] = json!({"Label": "CRITICAL", "Normalized": 90});
+    // THEN it is judged on the provider's own severity: below the threshold, not acted on
+    let reason = ignored_of(&e);
+    assert!(
+        reason.contains("severity 2 below the threshold"),
+        "{reason}"
+    );
+
+    // GIVEN a compliance finding whose rewritable Types claim a threat
+    let mut e = event("securityhub-imported-guardduty.json");
+    let finding = &mut e["detail"]["findings"][0];
+    finding["FindingProviderFields"]["Types"] =
+        json!(["Software and Configuration Checks/AWS Security Best Practices"]);
+    finding["Types"] = json!(["TTPs/Initial Access/Valid Accounts"]);
+    // THEN the provider's types decide
+    let reason = ignored_of(&e);
+    assert!(reason.contains("not a threat detection"), "{reason}");
+
+    // GIVEN a finding whose provider gave no severity, but whose rewritable Severity says HIGH
+    let mut e = event("securityhub-imported-guardduty.json");
+    let finding = &mut e["detail"]["findings"][0];
+    finding["FindingProviderFields"]
+        .as_object_mut()
+        .unwrap()
+        .remove("Severity");
+    finding["Severity"] = json!({"Label": "HIGH", "Normalized": 70});
+    // THEN it is not acted on, and the reason names the field
+    let reason = ignored_of(&e);
+    assert!(
+        reason.contains("FindingProviderFields.Severity"),
+        "{reason}"
+    );
+
+    // AND the untouched finding is still acted on, on GuardDuty's own score (5)
+    assert_eq!(
+        incident("securityhub-imported-guardduty.json").trigger,
+        Trigger::Automatic
+    );
+}
+
+#[test]
 fn a_finding_imported_into_the_accounts_own_product_is_ignored() {
     // Anyone allowed securityhub:BatchImportFindings can import this into the default product.
     let reason = ignored("securityhub-imported.json");
@@ -425,11 +472,11 @@ fn a_finding_naming_a_principal_of_another_account_is_not_acted_on() {
 #[test]
 fn an_imported_finding_without_severity_is_not_acted_on() {
     assert!(ignored("securityhub-imported-no-severity.json").contains("no severity"));
-    // The label alone is a severity.
+    // The provider's label alone is a severity.
     let mut e = event("securityhub-imported-no-severity.json");
-    e["detail"]["findings"][0]["Severity"] = json!({"Label": "HIGH"});
+    e["detail"]["findings"][0]["FindingProviderFields"]["Severity"] = json!({"Label": "HIGH"});
     assert_eq!(incident_of(&e).targets.len(), 1);
-    e["detail"]["findings"][0]["Severity"] = json!({"Label": "LOW"});
+    e["detail"]["findings"][0]["FindingProviderFields"]["Severity"] = json!({"Label": "LOW"});
     assert!(ignored_of(&e).contains("below the threshold"));
 }
 
@@ -536,8 +583,9 @@ fn a_guardduty_finding_through_security_hub_is_the_same_incident() {
 
 #[test]
 fn imported_compliance_findings_about_iam_users_are_not_compromises() {
+    // The provider's types (the finding's own may be rewritten by BatchUpdateFindings).
     let mut e = event("securityhub-imported-guardduty.json");
-    e["detail"]["findings"][0]["Types"] =
+    e["detail"]["findings"][0]["FindingProviderFields"]["Types"] =
         serde_json::json!(["Software and Configuration Checks/AWS Security Best Practices"]);
     match parse(&e) {
         Ok(Intake::Ignored { reason }) => {

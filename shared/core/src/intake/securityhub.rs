@@ -34,6 +34,9 @@ struct Finding {
     severity: Option<Severity>,
     #[serde(default)]
     types: Vec<String>,
+    /// The provider's own severity and types: `BatchUpdateFindings` can rewrite `Severity` and
+    /// `Types` above, not these.
+    finding_provider_fields: Option<ProviderFields>,
     /// Name-value pairs anyone allowed `securityhub:BatchUpdateFindings` may set; Tourniquet's
     /// own mark is one ([`crate::notify::INCIDENT_FIELD`]).
     /// `null` or absent is none; a value that is not a string is no mark.
@@ -49,6 +52,58 @@ const THREAT_NAMESPACES: [&str; 3] = ["TTPs", "Effects", "Unusual Behaviors"];
 #[serde(rename_all = "PascalCase")]
 struct Workflow {
     status: Option<String>,
+}
+
+#[derive(Deserialize, Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct ProviderFields {
+    severity: Option<ProviderSeverity>,
+    types: Option<Vec<String>>,
+}
+
+#[derive(Deserialize, Serialize)]
+#[serde(rename_all = "PascalCase")]
+struct ProviderSeverity {
+    label: Option<String>,
+    original: Option<String>,
+}
+
+impl ProviderSeverity {
+    /// On GuardDuty's 0-10 scale: GuardDuty's own score (its `Original`), else the lower bound
+    /// of `Label`'s range.
+    fn score(&self) -> Option<f64> {
+        if let Some(score) = self
+            .original
+            .as_deref()
+            .and_then(|o| o.trim().parse::<f64>().ok())
+            .filter(|s| (0.0..=10.0).contains(s))
+        {
+            return Some(score);
+        }
+        Severity {
+            normalized: None,
+            label: self.label.clone(),
+        }
+        .score()
+    }
+}
+
+impl Finding {
+    /// The provider's severity: the one field of it nobody but the provider writes.
+    fn provider_score(&self) -> Option<f64> {
+        self.finding_provider_fields
+            .as_ref()
+            .and_then(|p| p.severity.as_ref())
+            .and_then(ProviderSeverity::score)
+    }
+
+    /// The provider's types, where it gave them; else the finding's.
+    fn provider_types(&self) -> &[String] {
+        self.finding_provider_fields
+            .as_ref()
+            .and_then(|p| p.types.as_deref())
+            .unwrap_or(&self.types)
+    }
 }
 
 #[derive(Deserialize, Serialize)]
@@ -261,7 +316,10 @@ fn echo_of(acted: &[&Finding]) -> Option<String> {
 fn highest_severity(acted: &[&Finding]) -> Option<String> {
     acted
         .iter()
-        .filter_map(|f| f.severity.as_ref().and_then(Severity::score))
+        .filter_map(|f| {
+            f.provider_score()
+                .or_else(|| f.severity.as_ref().and_then(Severity::score))
+        })
         .fold(None, |max: Option<f64>, s| {
             Some(max.map_or(s, |m| m.max(s)))
         })
@@ -327,7 +385,7 @@ fn not_actionable(finding: &Finding, options: &Options) -> Option<String> {
     if finding.record_state.as_deref() == Some("ARCHIVED") {
         return Some("archived".into());
     }
-    let threat = finding.types.iter().any(|t| {
+    let threat = finding.provider_types().iter().any(|t| {
         THREAT_NAMESPACES
             .iter()
             .any(|ns| t.starts_with(&format!("{ns}/")))
@@ -335,7 +393,7 @@ fn not_actionable(finding: &Finding, options: &Options) -> Option<String> {
     if !threat {
         return Some(format!(
             "not a threat detection (types {:?}); compliance findings are not compromises",
-            finding.types
+            finding.provider_types()
         ));
     }
     if let Some(status) = finding.workflow.as_ref().and_then(|w| w.status.as_deref())
@@ -343,7 +401,20 @@ fn not_actionable(finding: &Finding, options: &Options) -> Option<String> {
     {
         return Some(format!("workflow status {status}"));
     }
-    let Some(severity) = finding.severity.as_ref().and_then(Severity::score) else {
+    let Some(severity) = finding.provider_score() else {
+        if finding
+            .severity
+            .as_ref()
+            .and_then(Severity::score)
+            .is_some()
+        {
+            return Some(
+                "no severity of the provider's own (FindingProviderFields.Severity): the \
+                 finding's Severity, which anyone allowed securityhub:BatchUpdateFindings may \
+                 rewrite, is not trusted; not acted on"
+                    .into(),
+            );
+        }
         return Some("no severity (Severity.Normalized or Severity.Label): not acted on".into());
     };
     (severity < options.severity_threshold).then(|| {
