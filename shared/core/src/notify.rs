@@ -16,6 +16,15 @@ pub const NOTE_LIMIT: usize = 512;
 /// Principals described step by step in a message; the rest are counted (SNS takes 256 KB).
 pub const PRINCIPALS_IN_DETAIL: usize = 50;
 
+/// The attacker's activity a message lists, at most (the rest are counted: every event is in the
+/// evidence's `activity.json`). A flood of calls with the stolen key must never push a message
+/// past SNS's 256 KB and leave the humans untold.
+pub const ACTIVITY_LINES_IN_MESSAGE: usize = 100;
+
+/// The characters of one activity line a message keeps (a line carries names the attacker
+/// chose, of any length).
+pub const ACTIVITY_LINE_LIMIT: usize = 300;
+
 /// The `UserDefinedFields` key that marks a finding Tourniquet updated, with the incident's id.
 pub const INCIDENT_FIELD: &str = "tourniquet:incident";
 
@@ -394,6 +403,26 @@ pub fn message(report: &Report, ctx: &Context<'_>, format: Format) -> Message {
     }
 }
 
+/// The attacker's activity as a message lists it: the first [`ACTIVITY_LINES_IN_MESSAGE`]
+/// lines, each cut at [`ACTIVITY_LINE_LIMIT`] characters, and the rest counted.
+fn activity_lines(lines: &[String]) -> Vec<String> {
+    let mut listed: Vec<String> = lines
+        .iter()
+        .take(ACTIVITY_LINES_IN_MESSAGE)
+        .map(|line| match line.char_indices().nth(ACTIVITY_LINE_LIMIT) {
+            Some((end, _)) => format!("{}...", &line[..end]),
+            None => line.clone(),
+        })
+        .collect();
+    let more = lines.len().saturating_sub(ACTIVITY_LINES_IN_MESSAGE);
+    if more > 0 {
+        listed.push(format!(
+            "... and {more} more events: see activity.json in the evidence"
+        ));
+    }
+    listed
+}
+
 /// The e-mail's body: pretty JSON a human reads top down, the summary first, and the principals
 /// past [`PRINCIPALS_IN_DETAIL`] counted, not listed.
 fn email_body(report: &Report, ctx: &Context<'_>, severity: &str, accounts: &[&str]) -> String {
@@ -410,7 +439,7 @@ fn email_body(report: &Report, ctx: &Context<'_>, severity: &str, accounts: &[&s
     }
     let mut doc = json!({
         "summary": summary(report),
-        "attacker_activity": report.activity.as_ref().map(|a| &a.lines),
+        "attacker_activity": report.activity.as_ref().map(|a| activity_lines(&a.lines)),
         "status": status_name(report.status),
         "severity": severity,
         "incident_id": report.incident_id,
@@ -600,6 +629,34 @@ mod tests {
             }],
             ..Report::new("guardduty-abc", Status::Contained, false)
         }
+    }
+
+    #[test]
+    fn a_flood_of_attacker_activity_never_pushes_the_message_past_what_sns_takes() {
+        // GIVEN a hunt that found 2,000 calls with the stolen key, each naming a long resource
+        let mut report = contained_user();
+        report.activity = Some(crate::hunt::Summary {
+            events: 2_000,
+            lines: (0..2_000)
+                .map(|i| format!("2026-12-08T01:00:00Z GetObject {i} {}", "x".repeat(2_000)))
+                .collect(),
+            ..crate::hunt::Summary::default()
+        });
+
+        // WHEN the humans' message is worded
+        let m = message(&report, &ctx(), Format::Email);
+
+        // THEN it stays far under SNS's 256 KB, lists the first events cut short, counts the
+        // rest and says where they all are
+        assert!(m.body.len() < 64 * 1024, "{} bytes", m.body.len());
+        let body: Value = serde_json::from_str(&m.body).unwrap();
+        let lines = body["attacker_activity"].as_array().unwrap();
+        assert_eq!(lines.len(), ACTIVITY_LINES_IN_MESSAGE + 1);
+        assert!(lines[0].as_str().unwrap().ends_with("..."));
+        assert_eq!(
+            lines[ACTIVITY_LINES_IN_MESSAGE],
+            "... and 1900 more events: see activity.json in the evidence"
+        );
     }
 
     #[test]
