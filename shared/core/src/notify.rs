@@ -211,16 +211,19 @@ fn how_to_release(report: &Report) -> Option<String> {
             .targets
             .first()
             .map_or("<principal ARN>", |t| t.principal_arn.as_str());
+        // Every value is data (an IAM path may hold any printable ASCII): the serializer writes
+        // it, so that no name can add a field to the request a human pastes.
+        let text = |value: &str| serde_json::to_string(value).unwrap_or_default();
         // An Identity Center user is released by its user id, not by an IAM ARN.
         let who = match crate::identity_center::user_of_arn(arn) {
-            Some(user) => format!("\"identity_center_user\": \"{user}\""),
-            None => format!("\"principal_arn\": \"{arn}\""),
+            Some(user) => format!("\"identity_center_user\": {}", text(user)),
+            None => format!("\"principal_arn\": {}", text(arn)),
         };
         format!(
             "when the investigation is over, invoke the release function with \
-             {{\"incident_id\": \"{}\", {who}, \"dry_run\": true}}, read its \
+             {{\"incident_id\": {}, {who}, \"dry_run\": true}}, read its \
              plan, then again with \"dry_run\": false",
-            report.incident_id
+            text(&report.incident_id)
         )
     })
 }
@@ -472,6 +475,22 @@ fn email_body(report: &Report, ctx: &Context<'_>, severity: &str, accounts: &[&s
     serde_json::to_string_pretty(&doc).unwrap_or_default()
 }
 
+/// Text for Chatbot's markdown that stays text: names in it are data, so nothing in them may
+/// close a code span, mention a channel (`<!here>`) or make a link.
+fn markdown_text(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('`', "'")
+        .replace('[', "(")
+        .replace(']', ")")
+}
+
+/// A name as a code span no character in it can close.
+fn code_span(text: &str) -> String {
+    format!("`{}`", markdown_text(text))
+}
+
 /// The body of an AWS Chatbot custom notification: one markdown line per principal (up to
 /// [`PRINCIPALS_IN_DETAIL`]), the next steps, and the thread the incident's messages share.
 fn chatbot_body(report: &Report, ctx: &Context<'_>, subject: &str, severity: &str) -> String {
@@ -481,9 +500,13 @@ fn chatbot_body(report: &Report, ctx: &Context<'_>, subject: &str, severity: &st
         .iter()
         .take(PRINCIPALS_IN_DETAIL)
         .map(|t| {
-            let mut line = format!("*{}* `{}`", status_name(t.status), t.principal_arn);
+            let mut line = format!(
+                "*{}* {}",
+                status_name(t.status),
+                code_span(&t.principal_arn)
+            );
             if let Some(m) = &t.message {
-                line.push_str(&format!(": {m}"));
+                line.push_str(&format!(": {}", markdown_text(m)));
             }
             line
         })
@@ -492,8 +515,11 @@ fn chatbot_body(report: &Report, ctx: &Context<'_>, subject: &str, severity: &st
     if more > 0 {
         lines.push(format!("... and {more} more principals"));
     }
-    let mut next = vec![format!("Evidence: {}", evidence_location(ctx))];
-    next.extend(how_to_release(report));
+    let mut next = vec![format!(
+        "Evidence: {}",
+        markdown_text(&evidence_location(ctx))
+    )];
+    next.extend(how_to_release(report).map(|r| markdown_text(&r)));
     let related: Vec<&str> = report
         .targets
         .iter()
@@ -629,6 +655,46 @@ mod tests {
             }],
             ..Report::new("guardduty-abc", Status::Contained, false)
         }
+    }
+
+    #[test]
+    fn names_in_a_message_are_data_that_can_neither_add_a_field_nor_escape_the_markdown() {
+        // GIVEN a user the attacker created on a path made to inject
+        let path = "/x\", \"reactivate_access_keys\": [\"AKIAIOSFODNN7EXAMPLE\"], \"y\": \"`<!here>`[click](https://evil.example)/";
+        let mut report = contained_user();
+        report.targets[0].principal_arn = format!("arn:aws:iam::111122223333:user{path}backdoor");
+        report.targets[0].message = Some(format!("see {path}"));
+
+        // WHEN the humans' messages are worded
+        let email = message(&report, &ctx(), Format::Email);
+        let chatbot = message(&report, &ctx(), Format::Chatbot);
+
+        // THEN the release request in the e-mail parses to exactly its three fields, the ARN as
+        // one string
+        let body: Value = serde_json::from_str(&email.body).unwrap();
+        let release = body["release"].as_str().unwrap();
+        let start = release.find('{').unwrap();
+        let end = release.find(", read its plan").unwrap();
+        let request: Value = serde_json::from_str(&release[start..end]).unwrap();
+        assert_eq!(
+            request.as_object().unwrap().keys().collect::<Vec<_>>(),
+            ["incident_id", "principal_arn", "dry_run"]
+        );
+        assert_eq!(request["principal_arn"], report.targets[0].principal_arn);
+        // AND the Chatbot markdown carries no mention, no link and no way out of the code span
+        let chat: Value = serde_json::from_str(&chatbot.body).unwrap();
+        let markdown = format!(
+            "{} {}",
+            chat["content"]["description"], chat["content"]["nextSteps"]
+        );
+        assert!(!markdown.contains("<!here>"), "{markdown}");
+        assert!(!markdown.contains("](https://"), "{markdown}");
+        let line = markdown
+            .lines()
+            .find(|l| l.contains("backdoor"))
+            .unwrap_or(&markdown);
+        assert_eq!(line.matches('`').count() % 2, 0, "{line}");
+        assert!(!line.contains("`<"), "{line}");
     }
 
     #[test]
