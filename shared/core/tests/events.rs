@@ -670,6 +670,24 @@ fn imported_naming(n: usize) -> Value {
 }
 
 #[test]
+fn a_custom_action_on_a_compliance_finding_contains_nobody() {
+    // GIVEN the readiness audit's admin-policy finding (a compliance finding naming every holder
+    // of AdministratorAccess), sent to the custom action by one click
+    let mut e = imported_naming(3);
+    e["detail-type"] = "Security Hub Findings - Custom Action".into();
+    let finding = &mut e["detail"]["findings"][0];
+    let compliance = json!(["Software and Configuration Checks/AWS Security Best Practices"]);
+    finding["Types"] = compliance.clone();
+    finding["FindingProviderFields"]["Types"] = compliance;
+    // THEN nobody is contained, and the reason says what to do instead
+    let reason = ignored_of(&e);
+    assert!(
+        reason.contains("not a threat detection") && reason.contains("principal_arn"),
+        "{reason}"
+    );
+}
+
+#[test]
 fn an_automatic_event_naming_more_principals_than_the_cap_needs_a_human() {
     let options = Options::default();
     let at_cap = incident_of(&imported_naming(25));
@@ -688,9 +706,12 @@ fn an_automatic_event_naming_more_principals_than_the_cap_needs_a_human() {
     assert_eq!(incident_of(&lifted).over_cap(&options), None);
     lifted["max_principals"] = "all".into();
     assert_eq!(parse(&lifted).unwrap_err().field, "max_principals");
-    // A custom action (a human chose the findings) is not capped; AWS Health's list is not either.
+    // A custom action is capped too: one click on findings someone else shaped must not contain
+    // a crowd; the human confirms the number with max_principals. AWS Health's list is not capped.
     let mut chosen = imported_naming(26);
     chosen["detail-type"] = "Security Hub Findings - Custom Action".into();
+    assert!(incident_of(&chosen).over_cap(&options).is_some());
+    chosen["max_principals"] = 26.into();
     assert_eq!(incident_of(&chosen).over_cap(&options), None);
     let mut health = event("health-credentials-exposed.json");
     health["detail"]["affectedEntities"] = (0..30)

@@ -227,11 +227,16 @@ impl Incident {
 
     /// Why this incident must not be contained automatically: it names more principals than an
     /// event whose content a third party shapes (an imported Security Hub finding, a CloudTrail
-    /// event) may aim at without a human. AWS Health's own list of leaked keys, GuardDuty, custom
-    /// actions and manual requests are not capped; a payload's `max_principals` sets the cap.
+    /// event) may aim at without a human, or a custom action may aim at with one click (the
+    /// findings a human selects were shaped by whoever imported them). AWS Health's own list of
+    /// leaked keys, GuardDuty and manual requests are not capped; a payload's `max_principals`
+    /// sets the cap.
     pub fn over_cap(&self, options: &Options) -> Option<String> {
-        let capped = self.trigger == Trigger::Automatic
-            && matches!(self.source, Source::SecurityHub | Source::CloudTrail);
+        let capped = match self.source {
+            Source::SecurityHub => true,
+            Source::CloudTrail => self.trigger == Trigger::Automatic,
+            _ => false,
+        };
         let cap = match self.max_principals {
             Some(cap) => cap,
             None if capped => options.max_principals_per_event,

@@ -224,6 +224,17 @@ fn select<'a>(findings: &'a [Finding], chosen: bool, options: &Options) -> Selec
                 .push(format!("{}: {why}", finding.id));
             continue;
         }
+        // Even a human's choice does not make a compliance finding a compromise: the readiness
+        // audit's `admin-policy` finding names every holder of AdministratorAccess.
+        if chosen && !is_threat(finding) {
+            selection.not_acted_on.push(format!(
+                "{}: not a threat detection (types {:?}): a compliance finding names who holds a \
+                 policy, not who is compromised; invoke contain with each principal_arn you mean",
+                finding.id,
+                finding.provider_types()
+            ));
+            continue;
+        }
         let (found, malformed) = resources(finding, i);
         // A finding may name principals of its own account only: one that names another account's
         // is not what Security Hub's product raised about this account, and is not acted on at all.
@@ -358,6 +369,15 @@ fn guardduty_finding_id(asff_id: &str) -> Option<&str> {
     valid.then_some(id)
 }
 
+/// Whether the provider classified the finding as a threat detection.
+fn is_threat(finding: &Finding) -> bool {
+    finding.provider_types().iter().any(|t| {
+        THREAT_NAMESPACES
+            .iter()
+            .any(|ns| t.starts_with(&format!("{ns}/")))
+    })
+}
+
 /// Why an imported finding is not acted on: not from an AWS-owned product on the allowlist,
 /// archived, resolved or suppressed, not a threat, or without a severity over the threshold.
 fn not_actionable(finding: &Finding, options: &Options) -> Option<String> {
@@ -385,12 +405,7 @@ fn not_actionable(finding: &Finding, options: &Options) -> Option<String> {
     if finding.record_state.as_deref() == Some("ARCHIVED") {
         return Some("archived".into());
     }
-    let threat = finding.provider_types().iter().any(|t| {
-        THREAT_NAMESPACES
-            .iter()
-            .any(|ns| t.starts_with(&format!("{ns}/")))
-    });
-    if !threat {
+    if !is_threat(finding) {
         return Some(format!(
             "not a threat detection (types {:?}); compliance findings are not compromises",
             finding.provider_types()
