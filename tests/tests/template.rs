@@ -797,6 +797,54 @@ fn only_contain_sends(resources: &Value, policy: &str) {
     );
 }
 
+/// Nobody but the queue's consumer may receive, delete, hide or purge its messages: an item
+/// taken by anyone else is lost, or dead-lettered after three receives, with no alarm.
+fn only_consumer_receives(resources: &Value, policy: &str, consumer: &str) {
+    let statements = resources[policy]["Properties"]["PolicyDocument"]["Statement"]
+        .as_array()
+        .unwrap();
+    let deny = statements
+        .iter()
+        .find(|s| {
+            s["Action"]
+                .as_array()
+                .is_some_and(|a| a.iter().any(|x| x == "sqs:ReceiveMessage"))
+        })
+        .unwrap_or_else(|| panic!("{policy}: no deny of sqs:ReceiveMessage"));
+    assert_eq!(
+        (deny["Effect"].as_str(), deny["Principal"].as_str()),
+        (Some("Deny"), Some("*"))
+    );
+    for action in [
+        "sqs:ReceiveMessage",
+        "sqs:DeleteMessage",
+        "sqs:ChangeMessageVisibility",
+        "sqs:PurgeQueue",
+    ] {
+        assert!(
+            deny["Action"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|a| a == action),
+            "{policy}: {action}"
+        );
+    }
+    assert_eq!(
+        deny["Condition"]["ArnNotLike"]["aws:PrincipalArn"],
+        serde_json::json!({"Fn::GetAtt": [consumer, "Arn"]}),
+        "{policy}"
+    );
+}
+
+#[test]
+fn only_the_consumer_of_each_queue_may_receive_delete_or_purge_it() {
+    let template = template();
+    let resources = &template["Resources"];
+    only_consumer_receives(resources, "WorkQueuePolicy", "ContainFunctionRole");
+    only_consumer_receives(resources, "HuntQueuePolicy", "HuntFunctionRole");
+}
+
 #[test]
 fn only_contain_sends_work_items_and_consumes_them_as_lambda_advises() {
     let template = template();
