@@ -20,8 +20,14 @@ pub const ROLE_PREFIX: &str = "AWSReservedSSO_";
 /// follows, without its dashes (a `Sid` is letters and digits).
 pub const SID_PREFIX: &str = "TourniquetDenyIdentityCenterUser";
 
-/// Identity Center's limit on a permission set's inline policy, in characters.
-pub const INLINE_POLICY_MAX: usize = 32_768;
+/// Identity Center's quota on a permission set's inline policy: 10,240 characters, whitespace not
+/// counted (IAM Identity Center quotas).
+pub const INLINE_POLICY_MAX: usize = 10_240;
+
+/// A policy's length as Identity Center counts it against [`INLINE_POLICY_MAX`].
+pub fn counted_length(text: &str) -> usize {
+    text.chars().filter(|c| !c.is_whitespace()).count()
+}
 
 /// Where Identity Center is and what a containment does there (`IDENTITY_CENTER_*`).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -217,9 +223,10 @@ pub enum PolicyError {
     },
     /// The policy with the deny would pass [`INLINE_POLICY_MAX`].
     #[error(
-        "with the deny the inline policy would be {length} characters, over Identity Center's \
-         {INLINE_POLICY_MAX}: add the statement {sid} by hand in a shorter policy, or remove \
-         the user's assignments"
+        "with the deny the inline policy would be {length} characters (whitespace not counted), \
+         over Identity Center's {INLINE_POLICY_MAX}: the permission set is full. Remove the \
+         user's assignments to it by hand (or set IDENTITY_CENTER_REMOVE_ASSIGNMENTS), or make \
+         room in its inline policy and add the statement {sid}"
     )]
     TooLong {
         /// The length the policy would have.
@@ -372,9 +379,9 @@ pub fn merge(existing: &str, user_id: &str) -> Result<Merged, PolicyError> {
     list.push(ours);
     document["Statement"] = Value::Array(list);
     let text = document.to_string();
-    if text.len() > INLINE_POLICY_MAX {
+    if counted_length(&text) > INLINE_POLICY_MAX {
         return Err(PolicyError::TooLong {
-            length: text.len(),
+            length: counted_length(&text),
             sid,
         });
     }
@@ -972,8 +979,18 @@ mod tests {
             "Resource": "x".repeat(INLINE_POLICY_MAX - 150)
         }]})
         .to_string();
-        assert!(big.len() <= INLINE_POLICY_MAX);
-        assert!(merge(&big, USER).unwrap_err().to_string().contains("32768"));
+        assert!(counted_length(&big) <= INLINE_POLICY_MAX);
+        let err = merge(&big, USER).unwrap_err().to_string();
+        assert!(err.contains("10240") && err.contains("full"), "{err}");
+        // Whitespace does not count: the same policy pretty-printed fits no better, and a policy
+        // just under the quota once its spaces are left out still takes the deny.
+        let spaced = serde_json::json!({"Version": "2012-10-17", "Statement": [{
+            "Effect": "Allow", "Action": "s3:GetObject",
+            "Resource": format!("{}{}", " ".repeat(20_000), "x".repeat(INLINE_POLICY_MAX - 400))
+        }]})
+        .to_string();
+        assert!(spaced.len() > INLINE_POLICY_MAX);
+        assert!(merge(&spaced, USER).is_ok(), "spaces are not counted");
     }
 
     #[test]
