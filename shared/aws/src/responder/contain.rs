@@ -71,7 +71,7 @@ impl Responder {
         &self,
         principal: &Principal,
         incident: &Incident,
-        ledger: &Result<Vec<String>, String>,
+        ledger: &Result<Vec<String>, SharedError>,
     ) -> Released {
         if incident.trigger == Trigger::Human {
             // A human's request (manual, or a custom action) contains a released principal again.
@@ -90,13 +90,13 @@ impl Responder {
         };
         let release = evidence::latest_release(&*self.evidence, keys, principal)
             .await
-            .map_err(|e| e.to_string());
+            .map_err(Arc::new);
         Self::judge_release(release, incident)
     }
 
     /// Whether a release recorded for a principal stands against this re-delivered signal.
     pub(super) fn judge_release(
-        release: Result<Option<ledger::Release>, String>,
+        release: Result<Option<ledger::Release>, SharedError>,
         incident: &Incident,
     ) -> Released {
         let release = match release {
@@ -257,14 +257,14 @@ impl Responder {
         &self,
         invocation: &Invocation<'_>,
         principal: &Principal,
-    ) -> Result<ledger::PriorCutoff, String> {
+    ) -> Result<ledger::PriorCutoff, SharedError> {
         let keys = invocation.ledger.as_ref().map_err(Clone::clone)?;
         let reports = invocation
             .reports
             .get_or_init(|| async {
                 evidence::reports(&*self.evidence, keys)
                     .await
-                    .map_err(|e| e.to_string())
+                    .map_err(Arc::new)
             })
             .await
             .as_ref()
@@ -556,7 +556,7 @@ fn wanting<'a>(writer: &Writer<'a>, prior: &'a Prior) -> Writer<'a> {
 impl Prior {
     /// What the ledger's answer means for this run: an earlier cutoff to put back, or why the
     /// ledger could not be read (this run's later cutoff then stays).
-    fn from_ledger(prior: Result<ledger::PriorCutoff, String>, run: plan::Run<'_>) -> Self {
+    fn from_ledger(prior: Result<ledger::PriorCutoff, SharedError>, run: plan::Run<'_>) -> Self {
         match prior {
             Ok(p) => Prior {
                 earlier: plan::cutoff_to_restore(p.cutoff.as_deref(), p.first_run, run),
@@ -566,7 +566,7 @@ impl Prior {
             Err(e) => Prior {
                 earlier: None,
                 contained_before: false,
-                unread: Some(e),
+                unread: Some(e.to_string()),
             },
         }
     }

@@ -105,6 +105,9 @@ pub struct Responder {
 /// Where a run reads the time: the system clock, or a test's.
 pub type Clock = std::sync::Arc<dyn Fn() -> chrono::DateTime<Utc> + Send + Sync>;
 
+/// The evidence store's error on a read every target of an invocation shares.
+type SharedError = Arc<evidence::EvidenceError>;
+
 /// What every target of one invocation shares.
 #[derive(Clone, Copy)]
 struct Invocation<'a> {
@@ -115,9 +118,9 @@ struct Invocation<'a> {
     incident: &'a Incident,
     /// The incident's evidence keys: its ledger and release records (see `Responder::released`
     /// and `ledger::prior_cutoff`), or why they could not be listed.
-    ledger: &'a Result<Vec<String>, String>,
+    ledger: &'a Result<Vec<String>, SharedError>,
     /// The incident's reports, read once (by the first principal that needs them) and shared.
-    reports: &'a OnceCell<Result<ledger::Reports, String>>,
+    reports: &'a OnceCell<Result<ledger::Reports, SharedError>>,
     /// Managed policies read in this invocation, shared by every snapshot.
     policies: &'a snapshot::Policies,
     /// The snapshots that may read at once ([`INVESTIGATIONS`]).

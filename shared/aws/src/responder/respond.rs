@@ -20,7 +20,7 @@ enum Admission {
 /// A run opened: who runs it, what the ledger says, and where its evidence goes.
 struct Opened<'a> {
     me: &'a Principal,
-    ledger: Result<Vec<String>, String>,
+    ledger: Result<Vec<String>, SharedError>,
     intent: Option<(EvidenceObject, Option<String>)>,
     cutoff: String,
     prefix: String,
@@ -287,7 +287,7 @@ impl Responder {
             self.store_intent(intent, &prefix, started)
         );
         let me = me?;
-        let ledger = ledger.map_err(|e| e.to_string());
+        let ledger = ledger.map_err(Arc::new);
         // A work item's ledger is the incident's own runs and its item's, not the other items'.
         let ledger = match work {
             Some(w) => ledger.map(|keys| {

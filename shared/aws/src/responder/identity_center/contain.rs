@@ -150,7 +150,7 @@ impl Responder {
         let release = match run.ledger {
             Ok(keys) => evidence::latest_identity_center_release(&*self.evidence, keys, user_id)
                 .await
-                .map_err(|e| e.to_string()),
+                .map_err(Arc::new),
             Err(e) => Err(e.clone()),
         };
         Self::judge_release(release, run.incident)
