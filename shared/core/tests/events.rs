@@ -443,9 +443,13 @@ fn a_finding_imported_into_the_accounts_own_product_is_ignored() {
     e["detail"]["findings"][0]["ProductArn"] =
         "arn:aws:securityhub:us-east-1:111122223333:product/aws/guardduty".into();
     assert!(ignored_of(&e).contains("not an AWS-owned product"));
-    // A human choosing the same finding in the console may act on any product.
+    // A human choosing the same finding in the console acts on any AWS product, on the allowlist
+    // or not, but not on the default product's findings, which anyone may import.
     let mut chosen = event("securityhub-imported.json");
     chosen["detail-type"] = "Security Hub Findings - Custom Action".into();
+    assert!(ignored_of(&chosen).contains("not an AWS-owned product"));
+    chosen["detail"]["findings"][0]["ProductArn"] =
+        "arn:aws:securityhub:us-east-1::product/aws/inspector".into();
     assert_eq!(incident_of(&chosen).targets.len(), 1);
 }
 
@@ -667,6 +671,19 @@ fn imported_naming(n: usize) -> Value {
         .collect();
     e["detail"]["findings"][0]["Resources"] = Value::Array(resources);
     e
+}
+
+#[test]
+fn a_custom_action_on_a_finding_anyone_could_import_contains_nobody() {
+    // GIVEN a finding in the account's own default product, which takes imports from anyone
+    // allowed securityhub:BatchImportFindings, sent to the custom action
+    let mut e = event("securityhub-custom-action.json");
+    e["detail"]["findings"][1]["ProductArn"] =
+        "arn:aws:securityhub:us-east-1:111122223333:product/111122223333/default".into();
+    // THEN its role is not contained; the GuardDuty finding beside it still is
+    let i = incident_of(&e);
+    assert_eq!(i.targets.len(), 1, "{:?}", i.targets);
+    assert_eq!(i.targets[0].principal.as_ref().unwrap().name, "ci-deployer");
 }
 
 #[test]

@@ -224,6 +224,18 @@ fn select<'a>(findings: &'a [Finding], chosen: bool, options: &Options) -> Selec
                 .push(format!("{}: {why}", finding.id));
             continue;
         }
+        // A human chose the finding, but not what it says: a finding of the account's own
+        // product was imported by whoever may call BatchImportFindings.
+        if chosen && aws_product(finding.product_arn.as_deref().unwrap_or_default()).is_none() {
+            selection.not_acted_on.push(format!(
+                "{}: product `{}` is not an AWS-owned product: anyone allowed \
+                 securityhub:BatchImportFindings can import such findings; invoke contain with \
+                 each principal_arn you mean",
+                finding.id,
+                finding.product_arn.as_deref().unwrap_or_default()
+            ));
+            continue;
+        }
         // Even a human's choice does not make a compliance finding a compromise: the readiness
         // audit's `admin-policy` finding names every holder of AdministratorAccess.
         if chosen && !is_threat(finding) {
