@@ -1,6 +1,8 @@
 //! Phase 1, resolve: every target of the event to the principal IAM knows, each principal once.
 
 use super::*;
+use crate::error::AwsError;
+use crate::principal::PrincipalError;
 
 impl Responder {
     /// Resolves every target to its principal, all at once (a key's owner and a path are read
@@ -87,6 +89,7 @@ impl Responder {
                 match owner_of_key(iam, key, &account, &me.partition).await {
                     Ok(p) => p,
                     Err(why) => {
+                        let why = why.to_string();
                         let stopped = stop(Status::Partial, named(&None), &account, why, waves);
                         return (Err(stopped), waves);
                     }
@@ -128,18 +131,67 @@ pub(super) fn account_of(target: &Target, me: &Principal) -> String {
         .unwrap_or_else(|| me.account_id.clone())
 }
 
+/// Why IAM would not give a principal's path.
+#[derive(Debug, thiserror::Error)]
+enum PathUnread {
+    /// IAM refused or did not answer.
+    #[error("{}", .0.detail)]
+    Aws(#[source] AwsError),
+    /// IAM answered without the ARN.
+    #[error("IAM returned no ARN for {0}")]
+    NoArn(String),
+}
+
+/// Why the owner of an access key is not known: nothing was changed.
+#[derive(Debug, thiserror::Error)]
+enum OwnerUnknown {
+    /// A temporary key, which IAM cannot place.
+    #[error(
+        "{key} is a temporary (STS) key: IAM cannot tell which role issued it, so nothing \
+         was changed. Find the role in CloudTrail (userIdentity.sessionContext.sessionIssuer) \
+         and run revoke-sessions on it."
+    )]
+    Temporary {
+        /// The key.
+        key: String,
+    },
+    /// IAM would not say.
+    #[error(
+        "could not find the owner of access key {key} in account {account}: {}; nothing was changed",
+        .error.detail
+    )]
+    Unread {
+        /// The key.
+        key: String,
+        /// The account asked.
+        account: String,
+        /// IAM's error.
+        #[source]
+        error: AwsError,
+    },
+    /// IAM named an owner that is not a user of the account and partition.
+    #[error("IAM named the owner of {key} as {error}")]
+    Named {
+        /// The key.
+        key: String,
+        /// What is wrong with the owner.
+        #[source]
+        error: PrincipalError,
+    },
+}
+
 /// The principal as IAM knows it, path included.
 async fn principal_with_path(
     iam: &aws_sdk_iam::Client,
     principal: &Principal,
-) -> Result<Principal, String> {
+) -> Result<Principal, PathUnread> {
     let arn = match principal.kind {
         PrincipalKind::Role => iam
             .get_role()
             .role_name(&principal.name)
             .send()
             .await
-            .map_err(|e| describe(&e))?
+            .map_err(|e| PathUnread::Aws(AwsError::from_sdk("GetRole", e)))?
             .role
             .map(|r| r.arn),
         _ => iam
@@ -147,12 +199,12 @@ async fn principal_with_path(
             .user_name(&principal.name)
             .send()
             .await
-            .map_err(|e| describe(&e))?
+            .map_err(|e| PathUnread::Aws(AwsError::from_sdk("GetUser", e)))?
             .user
             .map(|u| u.arn),
     };
     arn.and_then(|arn| Principal::parse_arn(&arn).ok())
-        .ok_or_else(|| format!("IAM returned no ARN for {principal}"))
+        .ok_or_else(|| PathUnread::NoArn(principal.to_string()))
 }
 
 /// Finds the user that owns an access key in `account`.
@@ -161,28 +213,28 @@ async fn owner_of_key(
     key: &str,
     account: &str,
     partition: &str,
-) -> Result<Principal, String> {
+) -> Result<Principal, OwnerUnknown> {
     if plan::is_temporary_key(key) {
-        return Err(format!(
-            "{key} is a temporary (STS) key: IAM cannot tell which role issued it, so nothing \
-             was changed. Find the role in CloudTrail (userIdentity.sessionContext.sessionIssuer) \
-             and run revoke-sessions on it."
-        ));
+        return Err(OwnerUnknown::Temporary {
+            key: key.to_owned(),
+        });
     }
     let out = iam
         .get_access_key_last_used()
         .access_key_id(key)
         .send()
         .await
-        .map_err(|e| {
-            format!(
-                "could not find the owner of access key {key} in account {account}: {}; nothing was changed",
-                describe(&e)
-            )
+        .map_err(|e| OwnerUnknown::Unread {
+            key: key.to_owned(),
+            account: account.to_owned(),
+            error: AwsError::from_sdk("GetAccessKeyLastUsed", e),
         })?;
     let name = out.user_name.unwrap_or_default();
     // A key's owner lives in the responder's partition: IAM answers for no other.
     Principal::user(account, &name)
         .and_then(|p| p.in_partition(partition))
-        .map_err(|e| format!("IAM named the owner of {key} as {e}"))
+        .map_err(|error| OwnerUnknown::Named {
+            key: key.to_owned(),
+            error,
+        })
 }
