@@ -52,11 +52,16 @@ pub fn guardduty_finding(user: &str, key: &str) -> Value {
     event
 }
 
-/// A Security Hub custom action on one finding per principal ARN (a human's selection: not capped).
+/// A Security Hub custom action on one GuardDuty finding per principal ARN, the number confirmed
+/// by the human (`max_principals`: a custom action is capped like imported findings).
 pub fn custom_action(arns: &[&str]) -> Value {
     let mut event = event("securityhub-imported.json");
     event["detail-type"] = "Security Hub Findings - Custom Action".into();
-    let template = event["detail"]["findings"][0].clone();
+    event["max_principals"] = arns.len().max(1).into();
+    let mut template = event["detail"]["findings"][0].clone();
+    // A finding of an AWS product: the account's default product, which anyone allowed
+    // BatchImportFindings fills, is never acted on, not even by a custom action.
+    template["ProductArn"] = "arn:aws:securityhub:us-east-1::product/aws/guardduty".into();
     let findings: Vec<Value> = arns
         .iter()
         .enumerate()
