@@ -27,10 +27,7 @@ async fn document(iam: &aws_sdk_iam::Client, arn: &str) -> serde_json::Value {
         .await
         .unwrap();
     let text = out.policy_version.unwrap().document.unwrap();
-    let decoded = percent_encoding::percent_decode_str(&text)
-        .decode_utf8()
-        .unwrap();
-    serde_json::from_str(&decoded).unwrap()
+    tourniquet_aws::snapshot::decode_policy(&text).unwrap()
 }
 
 /// A compromised user whose inline policies are full (the proxy answers `LimitExceeded` to the

@@ -379,11 +379,9 @@ pub fn merge(existing: &str, user_id: &str) -> Result<Merged, PolicyError> {
     list.push(ours);
     document["Statement"] = Value::Array(list);
     let text = document.to_string();
-    if counted_length(&text) > INLINE_POLICY_MAX {
-        return Err(PolicyError::TooLong {
-            length: counted_length(&text),
-            sid,
-        });
+    let length = counted_length(&text);
+    if length > INLINE_POLICY_MAX {
+        return Err(PolicyError::TooLong { length, sid });
     }
     Ok(Merged::Write {
         document: text,

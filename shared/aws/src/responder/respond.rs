@@ -86,6 +86,11 @@ fn skipped_of(incident: &Incident) -> Vec<Skipped> {
 }
 
 impl Responder {
+    /// Whether the run writes nothing: the function's `DRY_RUN`, or the event's own.
+    fn dry_run(&self, incident: &Incident) -> bool {
+        self.config.dry_run || incident.dry_run
+    }
+
     /// Carries out the function's playbook for `incident`: the whole of it, or one work item of
     /// a dispatched incident (`work`), or the dispatch itself when the incident is too large.
     pub(super) async fn respond(
@@ -104,7 +109,7 @@ impl Responder {
             Admission::Answered(report) => return Ok(*report),
             Admission::Open { protected, waves } => (protected, waves),
         };
-        let dry_run = self.config.dry_run || incident.dry_run;
+        let dry_run = self.dry_run(&incident);
         let now = started.to_rfc3339_opts(SecondsFormat::Millis, true);
         let opened = self
             .open_run(&incident, work.as_ref(), started, dry_run)
@@ -171,7 +176,7 @@ impl Responder {
                 ..Report::new(&incident.id, Status::Ignored, incident.dry_run)
             })));
         }
-        let dry_run = self.config.dry_run || incident.dry_run;
+        let dry_run = self.dry_run(incident);
         info!(incident = %incident.id, source = ?incident.source, dry_run, function = self.playbook.name(), work_item = ?work.map(|w| w.item), "incident received");
         if work.is_none()
             && let Some(why) = incident.over_cap(&self.config.intake)
@@ -247,7 +252,7 @@ impl Responder {
             }
         };
         let accounts: Vec<String> = incident.targets.iter().map(|t| account_of(t, me)).collect();
-        let dry_run = self.config.dry_run || incident.dry_run;
+        let dry_run = self.dry_run(incident);
         Box::pin(self.dispatch(
             incident, event, &accounts, protected, why, started, dry_run, waves,
         ))

@@ -80,11 +80,7 @@ impl ProviderSeverity {
         {
             return Some(score);
         }
-        Severity {
-            normalized: None,
-            label: self.label.clone(),
-        }
-        .score()
+        label_score(self.label.as_deref()?)
     }
 }
 
@@ -119,14 +115,19 @@ impl Severity {
         if let Some(normalized) = self.normalized {
             return Some(normalized / 10.0);
         }
-        match self.label.as_deref()? {
-            "INFORMATIONAL" => Some(0.0),
-            "LOW" => Some(0.1),
-            "MEDIUM" => Some(4.0),
-            "HIGH" => Some(7.0),
-            "CRITICAL" => Some(9.0),
-            _ => None,
-        }
+        label_score(self.label.as_deref()?)
+    }
+}
+
+/// The lower bound of a severity label's range, on GuardDuty's 0-10 scale.
+fn label_score(label: &str) -> Option<f64> {
+    match label {
+        "INFORMATIONAL" => Some(0.0),
+        "LOW" => Some(0.1),
+        "MEDIUM" => Some(4.0),
+        "HIGH" => Some(7.0),
+        "CRITICAL" => Some(9.0),
+        _ => None,
     }
 }
 
